@@ -1,0 +1,44 @@
+/**
+ * The one error class of Tessera. `code` is stable (tests and callers match on it);
+ * the message says what was wrong, where, and what to do.
+ */
+export type ErrorCode =
+  | 'FILE_NOT_FOUND'
+  | 'FILE_UNREADABLE'
+  | 'NOT_ONNX'
+  | 'TRUNCATED'
+  | 'GRAPH_CYCLE'
+  | 'DANGLING_VALUE'
+  | 'UNKNOWN_DOMAIN'
+  | 'UNSUPPORTED_OP'
+  | 'BAD_MODEL'
+  | 'SHAPE_INFERENCE'
+  | 'BAD_INPUT_SHAPE'
+  | 'MISSING_FEED'
+  | 'UNKNOWN_FEED'
+  | 'FEED_SHAPE'
+  | 'FEED_DTYPE'
+  | 'BAD_TEST_DATA'
+  | 'BACKEND_UNAVAILABLE'
+  | 'BACKEND_FAILED'
+  | 'BAD_ARGUMENT'
+  | 'BAD_TARGET'
+  | 'BAD_PLAN'
+  | 'PLAN_MISMATCH'
+  | 'INTERNAL';
+
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TesseraError';
+    this.code = code;
+  }
+}
+
+/** Wraps a foreign failure as a TesseraError with context; passes TesseraErrors through. */
+export function asTesseraError(err: unknown, code: ErrorCode, context: string): TesseraError {
+  if (err instanceof TesseraError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new TesseraError(code, `${context}: ${detail}`, { cause: err });
+}

@@ -1,0 +1,187 @@
+/**
+ * ONNX export: any set of nodes of a Graph becomes a standalone ONNX model. Values it reads but does
+ * not produce become graph inputs; weights it reads come along (initializers as initializers, values
+ * computed from weights with the nodes that compute them); values it produces that the rest of the
+ * graph reads, or that are graph outputs, become graph outputs.
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import {
+  AttributeProto_AttributeType as AT,
+  AttributeProtoSchema,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  TensorProtoSchema,
+  TensorShapeProtoSchema,
+  TypeProtoSchema,
+  ValueInfoProtoSchema,
+  type AttributeProto,
+  type TensorProto,
+  type TypeProto,
+  type ValueInfoProto,
+} from 'onnx-buf';
+import { TesseraError } from '../errors.js';
+import { onnxCode } from './dtype.js';
+import { nodeReads, type Attribute, type Graph, type Node, type Value } from './graph.js';
+import { weightBytes, type Weight } from './weight.js';
+
+export interface ExportOptions {
+  /** Values to expose as outputs, in this order (default: the boundary outputs of the node set). */
+  outputs?: readonly string[];
+  /** Give inputs their full inferred shapes (default true); otherwise only the dtype. */
+  inputShapes?: boolean;
+  name?: string;
+}
+
+export interface ExportedModel {
+  bytes: Uint8Array;
+  /** Graph inputs of the exported model, in order. */
+  inputs: string[];
+  outputs: string[];
+  /** The node indices included (the requested ones plus the weight-computing nodes they need). */
+  nodes: number[];
+}
+
+const enc = new TextEncoder();
+
+export function weightToProto(w: Weight, name = w.name): TensorProto {
+  const t = create(TensorProtoSchema, { name, dims: w.dims.map((d) => BigInt(d)), dataType: onnxCode(w.dtype) });
+  if (w.source.kind === 'strings') t.stringData = w.source.values.map((s) => enc.encode(s));
+  else t.rawData = weightBytes(w) as Uint8Array<ArrayBuffer>;
+  return t;
+}
+
+function attributeToProto(name: string, a: Attribute): AttributeProto {
+  const p = create(AttributeProtoSchema, { name });
+  const int = (v: number) => BigInt(Math.trunc(v) >= Number.MAX_SAFE_INTEGER ? 9223372036854775807n : Math.trunc(v) <= Number.MIN_SAFE_INTEGER ? -9223372036854775808n : BigInt(Math.trunc(v)));
+  switch (a.type) {
+    case 'float': p.type = AT.FLOAT; p.f = a.value; break;
+    case 'int': p.type = AT.INT; p.i = int(a.value); break;
+    case 'string': p.type = AT.STRING; p.s = enc.encode(a.value); break;
+    case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value); break;
+    case 'graph': p.type = AT.GRAPH; p.g = a.value; break;
+    case 'floats': p.type = AT.FLOATS; p.floats = [...a.value]; break;
+    case 'ints': p.type = AT.INTS; p.ints = a.value.map(int); break;
+    case 'strings': p.type = AT.STRINGS; p.strings = a.value.map((s) => enc.encode(s)); break;
+    case 'tensors': p.type = AT.TENSORS; p.tensors = a.value.map((w) => weightToProto(w)); break;
+    case 'graphs': p.type = AT.GRAPHS; p.graphs = [...a.value]; break;
+    case 'sparse_tensor': p.type = AT.SPARSE_TENSOR; p.sparseTensor = a.value; break;
+    case 'type_proto': p.type = AT.TYPE_PROTO; p.tp = a.value; break;
+  }
+  return p;
+}
+
+function nodeToProto(n: Node) {
+  return create(NodeProtoSchema, {
+    name: n.name,
+    opType: n.op,
+    domain: n.domain,
+    input: [...n.inputs],
+    output: [...n.outputs],
+    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a)),
+  });
+}
+
+function typeOf(v: Value, withShape: boolean): TypeProto | undefined {
+  if (v.typeProto) return v.typeProto;
+  if (!v.dtype) return undefined;
+  const tensorType: { elemType: number; shape?: ReturnType<typeof create<typeof TensorShapeProtoSchema>> } = { elemType: onnxCode(v.dtype) };
+  if (withShape && v.shape) {
+    tensorType.shape = create(TensorShapeProtoSchema, {
+      dim: v.shape.map((d) => (typeof d === 'number' ? { value: { case: 'dimValue' as const, value: BigInt(d) } } : { value: { case: 'dimParam' as const, value: d } })),
+    });
+  }
+  return create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } });
+}
+
+function valueInfo(v: Value, withShape: boolean): ValueInfoProto {
+  return create(ValueInfoProtoSchema, { name: v.name, type: typeOf(v, withShape) });
+}
+
+/** Adds to `set` the nodes computing the weights that the nodes in `set` read, transitively. */
+export function withWeightProducers(graph: Graph, set: Set<number>): Set<number> {
+  const out = new Set(set);
+  const stack = [...set];
+  while (stack.length) {
+    const node = graph.nodes[stack.pop()!];
+    for (const r of nodeReads(node)) {
+      const v = graph.values.get(r)!;
+      if (v.isConst && v.producer >= 0 && !out.has(v.producer)) {
+        out.add(v.producer);
+        stack.push(v.producer);
+      }
+    }
+  }
+  return out;
+}
+
+/** Exports the given nodes (all nodes when omitted) as a standalone ONNX model. */
+export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options: ExportOptions = {}): ExportedModel {
+  const requested = new Set(nodeIndices ?? graph.nodes.map((n) => n.index));
+  for (const i of requested) {
+    if (!Number.isInteger(i) || i < 0 || i >= graph.nodes.length) throw new TesseraError('BAD_ARGUMENT', `export: no node #${i} in the graph`);
+  }
+  const set = withWeightProducers(graph, requested);
+  const indices = [...set].sort((a, b) => a - b);
+  const produced = new Set<string>();
+  for (const i of indices) for (const o of graph.nodes[i].outputs) if (o !== '') produced.add(o);
+
+  const inputNames: string[] = [];
+  const initializers: Weight[] = [];
+  const seen = new Set<string>();
+  const consider = (name: string) => {
+    if (seen.has(name) || produced.has(name)) return;
+    seen.add(name);
+    const v = graph.values.get(name)!;
+    if (v.role === 'initializer') initializers.push(v.initializer!);
+    else inputNames.push(name);
+  };
+  for (const name of graph.inputs) if (indices.some((i) => nodeReads(graph.nodes[i]).includes(name))) consider(name);
+  for (const i of indices) nodeReads(graph.nodes[i]).forEach(consider);
+
+  let outputNames: string[];
+  if (options.outputs) {
+    outputNames = [...options.outputs];
+    for (const o of outputNames) {
+      const v = graph.values.get(o);
+      if (!v) throw new TesseraError('BAD_ARGUMENT', `export: no value named '${o}'`);
+      if (!produced.has(o) && !seen.has(o)) consider(o);
+    }
+  } else {
+    outputNames = [];
+    const graphOutputs = new Set(graph.outputs);
+    for (const i of indices) {
+      for (const o of graph.nodes[i].outputs) {
+        if (o === '') continue;
+        const v = graph.values.get(o)!;
+        if (graphOutputs.has(o) || v.consumers.some((c) => !set.has(c))) {
+          if (v.isConst && !graphOutputs.has(o) && !requested.has(i)) continue; // a weight pulled in: not an output
+          outputNames.push(o);
+        }
+      }
+    }
+    // Whole-graph export: keep the graph's own output order (outputs may also be inputs or weights).
+    if (set.size === graph.nodes.length) {
+      outputNames = [...graph.outputs];
+      for (const o of outputNames) consider(o);
+    }
+  }
+
+  const graphInputs = inputNames.map((n) => valueInfo(graph.values.get(n)!, options.inputShapes ?? true));
+  const g = create(GraphProtoSchema, {
+    name: options.name ?? graph.name ?? 'tessera',
+    node: indices.map((i) => nodeToProto(graph.nodes[i])),
+    initializer: initializers.map((w) => weightToProto(w)),
+    input: graphInputs,
+    output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),
+  });
+  const model = create(ModelProtoSchema, {
+    irVersion: BigInt(graph.meta.irVersion),
+    opsetImport: graph.meta.opsetImports.map((o) => create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(o.version) })),
+    producerName: 'tessera',
+    graph: g,
+    functions: [...graph.meta.functions],
+  });
+  return { bytes: toBinary(ModelProtoSchema, model), inputs: inputNames, outputs: outputNames, nodes: indices };
+}
