@@ -16,7 +16,7 @@ import {
 } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { dtypeFromOnnx, type DType } from './dtype.js';
-import { nodeReads, predecessors, topoOrder, type Attribute, type Graph, type Node, type Shape, type Value } from './graph.js';
+import { nodeReads, predecessors, topoOrder, type Attribute, type Graph, type ModelMeta, type Node, type Shape, type Value } from './graph.js';
 import { weightFromProto, type ModelBytes } from './weight.js';
 
 /** Domains onnxruntime knows; a node in any other domain must be a model-local function. */
@@ -135,11 +135,25 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Grap
   const where = options.path ?? '<bytes>';
   const model = decodeModel(bytes, where);
   const mb: ModelBytes = { path: options.path ?? null, bytes };
-  return buildGraph(model, mb, where);
+  if (model.graph!.sparseInitializer.length) {
+    throw new TesseraError('BAD_MODEL', `${where}: sparse initializers are not supported (${model.graph!.sparseInitializer.length} found)`);
+  }
+  const meta: ModelMeta = {
+    irVersion: Number(model.irVersion),
+    opsetImports: model.opsetImport.map((o) => ({ domain: o.domain, version: Number(o.version) })),
+    producerName: model.producerName,
+    producerVersion: model.producerVersion,
+    functions: model.functions,
+    source: where,
+  };
+  return graphFromProto(model.graph!, meta, mb, where);
 }
 
-function buildGraph(model: ModelProto, mb: ModelBytes, where: string): Graph {
-  const g = model.graph!;
+/**
+ * Builds a Graph from a GraphProto. For a subgraph (a control-flow body), `outer` names the values of
+ * the enclosing scopes it may read: they become values of role 'input' that are not in `inputs`.
+ */
+export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, where: string, outer?: ReadonlySet<string>): Graph {
   const values = new Map<string, Value>();
   const declared = new Map<string, ValueInfoProto>();
   for (const vi of [...g.valueInfo, ...g.output]) declared.set(vi.name, vi);
@@ -163,8 +177,8 @@ function buildGraph(model: ModelProto, mb: ModelBytes, where: string): Graph {
     inputs.push(vi.name);
   }
 
-  const functionDomains = new Set(model.functions.map((f) => f.domain));
-  const opsets = new Map(model.opsetImport.map((o) => [o.domain === 'ai.onnx' ? '' : o.domain, Number(o.version)]));
+  const functionDomains = new Set(meta.functions.map((f) => f.domain));
+  const opsets = new Map(meta.opsetImports.map((o) => [o.domain === 'ai.onnx' ? '' : o.domain, o.version]));
   const usedNames = new Set<string>();
   const nodes: Node[] = g.node.map((n: NodeProto, index): Node => {
     let name = n.name;
@@ -179,7 +193,7 @@ function buildGraph(model: ModelProto, mb: ModelBytes, where: string): Graph {
     if (!opsets.has(domain) && !functionDomains.has(domain)) {
       throw new TesseraError('UNKNOWN_DOMAIN', `${label} uses op domain '${domain}', which the model does not import (opset_import has ${[...opsets.keys()].map((d) => `'${d}'`).join(', ')})`);
     }
-    if (!KNOWN_DOMAINS.has(domain) && !model.functions.some((f) => f.domain === domain && f.name === n.opType)) {
+    if (!KNOWN_DOMAINS.has(domain) && !meta.functions.some((f) => f.domain === domain && f.name === n.opType)) {
       throw new TesseraError('UNKNOWN_DOMAIN', `${label} uses op domain '${domain}', which no backend implements and no model-local function defines`);
     }
     const attrs: Record<string, Attribute> = {};
@@ -209,6 +223,20 @@ function buildGraph(model: ModelProto, mb: ModelBytes, where: string): Graph {
       });
     }
   }
+  if (outer) {
+    for (const node of nodes) {
+      for (const name of [...node.inputs, ...node.implicitInputs]) {
+        if (name !== '' && !values.has(name) && outer.has(name)) {
+          values.set(name, { name, role: 'input', dtype: null, shape: null, producer: -1, consumers: [], isConst: false });
+        }
+      }
+    }
+    for (const o of g.output) {
+      if (!values.has(o.name) && outer.has(o.name)) {
+        values.set(o.name, { name: o.name, role: 'input', dtype: null, shape: null, producer: -1, consumers: [], isConst: false });
+      }
+    }
+  }
   for (const node of nodes) {
     const reads = new Set([...node.inputs.filter((n) => n !== ''), ...node.implicitInputs]);
     for (const name of reads) {
@@ -232,14 +260,7 @@ function buildGraph(model: ModelProto, mb: ModelBytes, where: string): Graph {
     values,
     inputs,
     outputs,
-    meta: {
-      irVersion: Number(model.irVersion),
-      opsetImports: model.opsetImport.map((o) => ({ domain: o.domain, version: Number(o.version) })),
-      producerName: model.producerName,
-      producerVersion: model.producerVersion,
-      functions: model.functions,
-      source: where,
-    },
+    meta,
   };
   checkAndMarkConst(graph, where);
   return graph;

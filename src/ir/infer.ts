@@ -1,0 +1,273 @@
+/**
+ * Shape and dtype inference with constant folding. With concrete input shapes, every activation gets
+ * a concrete shape and byte size. An op without a rule (or a rule that cannot decide) falls back to a
+ * probe run on ONNX Runtime that exposes the unknown values as outputs; those values are marked
+ * shapeSource 'probe'.
+ */
+import { TesseraError } from '../errors.js';
+import { byteSize } from './dtype.js';
+import { cloneGraph, isConcrete, opsetOf, topoOrder, type Dim, type Graph, type Shape, type Value } from './graph.js';
+import { graphFromProto } from './onnx-import.js';
+import './ops/all.js';
+import { CannotInfer, MAX_KNOWN, opRule, type Known, type OpContext, type ValueInfo } from './ops/registry.js';
+import { bytesToNumbers } from './tensor-data.js';
+import { weightBytes, weightElementCount } from './weight.js';
+
+export interface NodeCost {
+  flops: number;
+  /** Bytes read and written: inputs (weights included) plus outputs. */
+  bytes: number;
+}
+
+/** A graph whose values have been inferred, with per-node costs. */
+export interface ShapedGraph extends Graph {
+  readonly costs: readonly NodeCost[];
+  /** Folded contents of small constant values (shape arithmetic), by value name. */
+  readonly known: ReadonlyMap<string, Known>;
+  /** The concrete input shapes inference used. */
+  readonly inputShapes: Readonly<Record<string, number[]>>;
+}
+
+/** Runs the model on a backend with extra outputs exposed, returning their dtypes, shapes and small int contents. */
+export type Prober = (graph: Graph, values: string[], inputShapes: Record<string, number[]>, feeds?: ProbeFeeds) => Promise<Map<string, ValueInfo>>;
+
+/** Input data for a probe run (onnxruntime Tensors, opaque here); random data when absent. */
+export type ProbeFeeds = Readonly<Record<string, unknown>>;
+
+export interface InferOptions {
+  /** Concrete shapes for graph inputs; symbolic dims not given default to 1. */
+  inputShapes?: Record<string, number[]>;
+  /** How to measure what no rule infers; without it such values stay unknown and inference fails. */
+  prober?: Prober;
+  /** Real input data for the probe run (some models branch on an input's value). */
+  feeds?: ProbeFeeds;
+}
+
+/** Parses `x=1x3x640x640,y=1x10` (or several such strings) into input shapes. */
+export function parseInputShapes(specs: string | string[] | undefined): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const spec of ([] as string[]).concat(specs ?? [])) {
+    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const eq = part.lastIndexOf('=');
+      if (eq <= 0) throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape '${part}': expected NAME=DxDxD, e.g. x=1x3x224x224`);
+      const name = part.slice(0, eq);
+      const dimsText = part.slice(eq + 1);
+      const dims = dimsText === '' || dimsText === 'scalar' ? [] : dimsText.split(/[x×]/).map(Number);
+      if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+        throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape '${part}': dimensions must be non-negative integers`);
+      }
+      out[name] = dims;
+    }
+  }
+  return out;
+}
+
+/** The concrete shape of each graph input: given ones checked against the file, symbolic dims = 1. */
+export function resolveInputShapes(graph: Graph, given: Record<string, number[]> = {}): Record<string, number[]> {
+  for (const name of Object.keys(given)) {
+    if (!graph.inputs.includes(name)) {
+      throw new TesseraError('BAD_INPUT_SHAPE', `input shape given for '${name}', but the model's inputs are ${graph.inputs.map((n) => `'${n}'`).join(', ')}`);
+    }
+  }
+  const out: Record<string, number[]> = {};
+  for (const name of graph.inputs) {
+    const v = graph.values.get(name)!;
+    const g = given[name];
+    if (g) {
+      if (v.shape && v.shape.length !== g.length) {
+        throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' has rank ${v.shape.length} ([${v.shape.join(',')}]) but the shape given is [${g.join(',')}]`);
+      }
+      v.shape?.forEach((d, i) => {
+        if (typeof d === 'number' && d !== g[i]) {
+          throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' has fixed dimension ${i} = ${d}, but the shape given is [${g.join(',')}]`);
+        }
+      });
+      out[name] = [...g];
+    } else if (v.shape) {
+      out[name] = v.shape.map((d) => (typeof d === 'number' ? d : 1));
+    } else if (!v.typeProto) {
+      throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' declares no shape: give one with --input-shape ${name}=...`);
+    }
+  }
+  return out;
+}
+
+function knownFromWeight(info: ValueInfo): Known | undefined {
+  if (info.known) return info.known;
+  const w = info.weight;
+  if (!w || w.source.kind === 'strings' || weightElementCount(w) > MAX_KNOWN) return undefined;
+  try {
+    info.known = { dtype: w.dtype, dims: [...w.dims], data: bytesToNumbers(w.dtype, weightBytes(w), weightElementCount(w)) };
+  } catch {
+    return undefined;
+  }
+  return info.known;
+}
+
+function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueInfo>): OpContext {
+  const node = graph.nodes[nodeIndex];
+  const inputs = node.inputs.map((n) => (n === '' ? null : infos.get(n) ?? { dtype: null, shape: null }));
+  const ctx: OpContext = {
+    node,
+    graph,
+    opset: opsetOf(graph, node.domain),
+    inputs,
+    has: (i) => i < inputs.length && inputs[i] !== null,
+    input(i) {
+      const v = inputs[i];
+      if (!v) throw new CannotInfer(`${node.op} '${node.name}': input ${i} is missing`);
+      return v;
+    },
+    shape(i) {
+      const v = ctx.input(i);
+      if (!v.shape) throw new CannotInfer(`${node.op} '${node.name}': shape of input ${i} is unknown`);
+      return v.shape;
+    },
+    known(i) {
+      const v = inputs[i];
+      return v ? knownFromWeight(v) : undefined;
+    },
+    attr: (name) => node.attrs[name],
+    int: ((name: string, def?: number) => {
+      const a = node.attrs[name];
+      return a?.type === 'int' ? a.value : def;
+    }) as OpContext['int'],
+    ints(name) {
+      const a = node.attrs[name];
+      return a?.type === 'ints' ? [...a.value] : undefined;
+    },
+    float(name, def) {
+      const a = node.attrs[name];
+      return a?.type === 'float' ? a.value : def;
+    },
+    str(name, def) {
+      const a = node.attrs[name];
+      return a?.type === 'string' ? a.value : def;
+    },
+    subgraph(name) {
+      const a = node.attrs[name];
+      if (a?.type !== 'graph') throw new CannotInfer(`${node.op} '${node.name}': no subgraph '${name}'`);
+      const sub = graphFromProto(a.value, graph.meta, { path: null, bytes: new Uint8Array(0) }, `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()));
+      const subInfos = new Map<string, ValueInfo>();
+      for (const v of sub.values.values()) {
+        if (v.role === 'input' && !sub.inputs.includes(v.name)) subInfos.set(v.name, infos.get(v.name) ?? { dtype: null, shape: null });
+      }
+      const pending = inferPass(sub, subInfos, {});
+      const bad = pending.find((p) => p.infeasible);
+      if (bad) throw new TesseraError('SHAPE_INFERENCE', `${node.op} '${node.name}': subgraph '${name}': ${bad.why}`);
+      if (pending.length) throw new CannotInfer(`${node.op} '${node.name}': subgraph '${name}': ${pending[0].why}`);
+      return sub.outputs.map((o) => subInfos.get(o) ?? { dtype: null, shape: null });
+    },
+  };
+  return ctx;
+}
+
+interface Pending {
+  node: number;
+  why: string;
+  /** The rule proved the node cannot run with these shapes (not merely that it could not decide). */
+  infeasible?: boolean;
+}
+
+/** One pass in topological order; fills `infos`; returns the nodes no rule could infer. */
+function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Record<string, number[]>, costs?: NodeCost[]): Pending[] {
+  for (const v of graph.values.values()) {
+    if (infos.has(v.name)) continue;
+    if (v.role === 'initializer') infos.set(v.name, { dtype: v.dtype, shape: v.shape, weight: v.initializer });
+    else if (v.role === 'input' && graph.inputs.includes(v.name)) infos.set(v.name, { dtype: v.dtype, shape: inputShapes[v.name] ?? v.shape });
+  }
+  const order = topoOrder(graph);
+  if (!order) throw new TesseraError('GRAPH_CYCLE', `${graph.meta.source}: the graph has a cycle`);
+  const pending: Pending[] = [];
+  for (const i of order) {
+    const node = graph.nodes[i];
+    if (node.outputs.every((o) => o === '' || infos.get(o)?.shape)) continue; // known already (probed)
+    const rule = opRule(node.domain, node.op);
+    if (!rule) {
+      pending.push({ node: i, why: `no shape rule for ${node.domain ? node.domain + '::' : ''}${node.op}` });
+      continue;
+    }
+    try {
+      const ctx = makeContext(graph, i, infos);
+      const outs = rule.infer(ctx);
+      node.outputs.forEach((o, k) => {
+        if (o !== '' && outs[k]) infos.set(o, outs[k]);
+      });
+      if (process.env.TESSERA_DEBUG_INFER) {
+        console.error(`infer ${node.op} ${node.name}: ${node.inputs.map((n) => JSON.stringify(infos.get(n)?.shape)).join(' ')} -> ${outs.map((o) => JSON.stringify(o.shape) + (o.known ? '=' + JSON.stringify(o.known.data.slice(0, 8)) : '')).join(' ')}`);
+      }
+      if (costs) costs[i] = { flops: rule.flops ? rule.flops(ctx, outs) : defaultFlops(outs), bytes: 0 };
+    } catch (err) {
+      if (err instanceof CannotInfer) pending.push({ node: i, why: err.message });
+      else if (err instanceof TesseraError) pending.push({ node: i, why: err.message, infeasible: err.code === 'SHAPE_INFERENCE' });
+      else pending.push({ node: i, why: `rule failed: ${(err as Error).message}` });
+    }
+  }
+  return pending;
+}
+
+function defaultFlops(outs: readonly ValueInfo[]): number {
+  let n = 0;
+  for (const o of outs) if (o.shape && isConcrete(o.shape)) n += o.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+function valueBytes(v: ValueInfo | undefined): number {
+  if (!v?.dtype || !v.shape || !isConcrete(v.shape)) return 0;
+  return byteSize(v.dtype, v.shape.reduce((a, b) => a * b, 1));
+}
+
+/** Infers dtypes and shapes of every value of the top-level graph. Does not mutate `graph`. */
+export async function inferShapes(graph: Graph, options: InferOptions = {}): Promise<ShapedGraph> {
+  const inputShapes = resolveInputShapes(graph, options.inputShapes);
+  const infos = new Map<string, ValueInfo>();
+  const costs: NodeCost[] = graph.nodes.map(() => ({ flops: 0, bytes: 0 }));
+  let pending = inferPass(graph, infos, inputShapes, costs);
+  const probed = new Set<string>();
+  if (pending.length && options.prober) {
+    const unknown: string[] = [];
+    for (const v of graph.values.values()) {
+      if (v.producer >= 0 && !infos.get(v.name)?.shape && !v.typeProto) unknown.push(v.name);
+    }
+    const measured = await options.prober(graph, unknown, inputShapes, options.feeds);
+    for (const [name, info] of measured) {
+      infos.set(name, info);
+      probed.add(name);
+    }
+    pending = inferPass(graph, infos, inputShapes, costs);
+  }
+  const stillUnknown = pending.filter((p) => graph.nodes[p.node].outputs.some((o) => o !== '' && !infos.get(o)?.shape && !graph.values.get(o)!.typeProto));
+  if (stillUnknown.length) {
+    const p = stillUnknown[0];
+    throw new TesseraError('SHAPE_INFERENCE', `${graph.meta.source}: cannot infer the output shapes of node '${graph.nodes[p.node].name}' (#${p.node}): ${p.why}${options.prober ? '' : ' (no probe run was allowed)'}`);
+  }
+  const out = cloneGraph(graph);
+  const known = new Map<string, Known>();
+  for (const v of out.values.values() as Iterable<Value>) {
+    const info = infos.get(v.name);
+    if (!info) continue;
+    if (v.role === 'activation') {
+      v.dtype = info.dtype ?? v.dtype;
+      v.shape = info.shape ? [...info.shape] : v.shape;
+      v.shapeSource = probed.has(v.name) ? 'probe' : 'static';
+    } else if (v.role === 'input' && inputShapes[v.name]) {
+      v.shape = [...inputShapes[v.name]];
+    }
+    if (info.known) known.set(v.name, info.known);
+  }
+  for (const node of graph.nodes) {
+    let bytes = 0;
+    for (const n of node.inputs) if (n !== '') bytes += valueBytes(infos.get(n));
+    for (const n of node.outputs) if (n !== '') bytes += valueBytes(infos.get(n));
+    costs[node.index].bytes = bytes;
+  }
+  return { ...out, costs, known, inputShapes };
+}
+
+/** Concrete byte size of a value of a shaped graph (0 for non-tensors). */
+export function valueByteSize(v: Value): number {
+  if (!v.dtype || !isConcrete(v.shape)) return 0;
+  return byteSize(v.dtype, v.shape.reduce((a, b) => a * b, 1));
+}
+
+export type { Dim, Shape };

@@ -1,0 +1,4 @@
+/** Loads every op rule into the registry. */
+import './elementwise.js';
+import './shape.js';
+import './nn.js';
