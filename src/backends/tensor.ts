@@ -6,6 +6,7 @@ import { Tensor } from 'onnxruntime-node';
 import { TesseraError } from '../errors.js';
 import { byteSize, type DType } from '../ir/dtype.js';
 import { typedArrayFor } from '../ir/tensor-data.js';
+import { weightBytes, type Weight } from '../ir/weight.js';
 
 export { Tensor };
 export type TensorMap = Record<string, Tensor>;
@@ -73,4 +74,17 @@ export function randomTensor(dtype: DType, dims: readonly number[], seed: number
       return tensorFromBytes(dtype, dims, bytes);
     }
   }
+}
+
+/** A tensor holding a weight's (or a test-data file's) contents. */
+export function tensorFromWeight(w: Weight): Tensor {
+  if (w.source.kind === 'strings') return new Tensor('string', [...w.source.values], [...w.dims]);
+  return tensorFromBytes(w.dtype, w.dims, weightBytes(w));
+}
+
+/** A tensor as a weight (inline bytes), to write it as a TensorProto file. */
+export function weightFromTensor(t: Tensor, name: string): Weight {
+  const dims = [...t.dims];
+  if (t.type === 'string') return { name, dtype: 'string', dims, source: { kind: 'strings', values: [...(t.data as string[])] } };
+  return { name, dtype: t.type as DType, dims, source: { kind: 'inline', bytes: tensorBytes(t).slice() } };
 }

@@ -61,6 +61,8 @@ export interface Value {
   isConst: boolean;
   /** Where the shape came from: declared in the file, inferred statically, or measured by a probe run. */
   shapeSource?: ShapeSource;
+  /** For graph inputs: the shape as the file declares it (inference replaces `shape` with concrete dims). */
+  readonly declaredShape?: Shape | null;
   /** For non-tensor values: the type as the file declares it. */
   typeProto?: TypeProto;
 }

@@ -87,9 +87,12 @@ function typeOf(v: Value, withShape: boolean): TypeProto | undefined {
   if (v.typeProto) return v.typeProto;
   if (!v.dtype) return undefined;
   const tensorType: { elemType: number; shape?: ReturnType<typeof create<typeof TensorShapeProtoSchema>> } = { elemType: onnxCode(v.dtype) };
-  if (withShape && v.shape) {
+  // A model's own inputs keep the shape the file declares: onnxruntime checks every If branch against
+  // it, and a branch the inputs never take may not type-check with the concrete shape.
+  const shape = v.role === 'input' && v.declaredShape !== undefined ? v.declaredShape : v.shape;
+  if (withShape && shape) {
     tensorType.shape = create(TensorShapeProtoSchema, {
-      dim: v.shape.map((d) => (typeof d === 'number' ? { value: { case: 'dimValue' as const, value: BigInt(d) } } : { value: { case: 'dimParam' as const, value: d } })),
+      dim: shape.map((d) => (typeof d === 'number' ? { value: { case: 'dimValue' as const, value: BigInt(d) } } : { value: { case: 'dimParam' as const, value: d } })),
     });
   }
   return create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } });

@@ -34,7 +34,8 @@ export function readModelFile(path: string): Uint8Array {
   }
   if (size === 0) throw new TesseraError('NOT_ONNX', `${path} is empty, not an ONNX model`);
   try {
-    return readFileSync(path);
+    const buf = readFileSync(path);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength); // a plain Uint8Array: Buffer.slice() would not copy
   } catch (err) {
     throw new TesseraError('FILE_UNREADABLE', `cannot read ${path}: ${(err as Error).message}`);
   }
@@ -171,7 +172,7 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
     if (values.has(vi.name)) continue; // an initializer also listed as an input (IR < 4): a weight
     const { dtype, shape } = shapeOf(vi.type);
     values.set(vi.name, {
-      name: vi.name, role: 'input', dtype, shape, producer: -1, consumers: [], isConst: false,
+      name: vi.name, role: 'input', dtype, shape, declaredShape: shape, producer: -1, consumers: [], isConst: false,
       shapeSource: 'declared', typeProto: vi.type?.value.case === 'tensorType' ? undefined : vi.type,
     });
     inputs.push(vi.name);

@@ -63,7 +63,7 @@ export type TypedData =
   | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 export function typedArrayFor(dtype: DType, bytes: Uint8Array): TypedData {
-  const buf = bytes.slice().buffer; // aligned copy: a view at an odd offset would throw
+  const buf = new Uint8Array(bytes).buffer; // aligned copy (never a Buffer view): a view at an odd offset would throw
   switch (dtype) {
     case 'float32': return new Float32Array(buf);
     case 'float64': return new Float64Array(buf);

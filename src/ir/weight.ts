@@ -68,7 +68,7 @@ export function weightBytes(w: Weight): Uint8Array {
     case 'file':
       return readRange(s.path, s.offset, s.length);
     case 'buffer':
-      return s.buffer.slice(s.offset, s.offset + s.length);
+      return new Uint8Array(s.buffer.subarray(s.offset, s.offset + s.length));
     case 'inline':
       return s.bytes;
     case 'strings':
@@ -192,7 +192,7 @@ export function weightFromProto(t: TensorProto, model: ModelBytes, where: string
         : { kind: 'buffer', buffer: model.bytes, offset, length: raw.length };
       return { name, dtype, dims, source };
     }
-    return { name, dtype, dims, source: { kind: 'inline', bytes: raw.slice() } };
+    return { name, dtype, dims, source: { kind: 'inline', bytes: new Uint8Array(raw) } };
   }
   return { name, dtype, dims, source: { kind: 'inline', bytes: typedFieldBytes(t, dtype, count, where) } };
 }

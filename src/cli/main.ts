@@ -1,0 +1,64 @@
+/** The `tessera` command. */
+import { Command, CommanderError } from 'commander';
+import { TesseraError } from '../errors.js';
+import { parseInputShapes } from '../ir/infer.js';
+import { formatInspect, inspectModel } from './inspect.js';
+import { formatRun, runModel } from './run.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function program(): Command {
+  const p = new Command('tessera')
+    .description('Compile an ONNX model into a heterogeneous CPU/GPU/NPU execution plan and run it')
+    .option('--verbose', 'print stack traces on errors')
+    .showHelpAfterError()
+    .exitOverride();
+
+  p.command('inspect')
+    .description('op histogram, node counts, weight and activation bytes, and the inferred dtype/shape of every value')
+    .argument('<model>', 'an .onnx file')
+    .option('--input-shape <spec>', 'concrete input shapes, e.g. x=1x3x640x640 (repeatable; default: symbolic dims = 1)', collect)
+    .option('--json', 'print one JSON object')
+    .action(async (model: string, o: { inputShape?: string[]; json?: boolean }) => {
+      const r = await inspectModel(model, parseInputShapes(o.inputShape));
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatInspect(r));
+    });
+
+  p.command('run')
+    .description('run a model on test data or seeded random inputs; --check compares with onnxruntime')
+    .argument('<model>', 'an .onnx file')
+    .option('--data <dir>', 'ONNX test-data directory with input_0.pb, input_1.pb, … (and output_*.pb to check against)')
+    .option('--input-shape <spec>', 'concrete input shapes for random inputs, e.g. x=1x3x224x224', collect)
+    .option('--out <dir>', 'write output_0.pb, … there')
+    .option('--check', 'compare with onnxruntime running the original model (and with output_*.pb in --data); exit 1 outside rtol 1e-3 / atol 1e-4')
+    .option('--json', 'print one JSON object')
+    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; json?: boolean }) => {
+      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check });
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
+      if (!r.ok) process.exitCode = 1;
+    });
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const p = program();
+  try {
+    await p.parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const verbose = argv.includes('--verbose');
+    if (err instanceof TesseraError) {
+      console.error(`tessera: error [${err.code}]: ${err.message}`);
+      if (verbose && err.stack) console.error(err.stack);
+      return 1;
+    }
+    console.error(`tessera: internal error: ${(err as Error).message ?? err}`);
+    if (verbose) console.error((err as Error).stack);
+    else console.error('(run with --verbose for the stack trace; please report this)');
+    return 3;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,142 @@
+/**
+ * `tessera run`: runs a model on given test data (or deterministic random inputs), optionally checks
+ * the outputs against onnxruntime running the original file and against expected output files.
+ * Used as a library by the conformance tests: the same code path as the command.
+ */
+import { join } from 'node:path';
+import { compareTensors, DEFAULT_TOLERANCE, type Comparison } from '../backends/compare.js';
+import { createSession, runSession } from '../backends/ort.js';
+import { randomTensor, tensorFromWeight, weightFromTensor, type TensorMap } from '../backends/tensor.js';
+import { TesseraError } from '../errors.js';
+import { formatShape, type Graph } from '../ir/graph.js';
+import { resolveInputShapes } from '../ir/infer.js';
+import { importOnnxFile, readModelFile } from '../ir/onnx-import.js';
+import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
+import { Session } from '../scheduler/session.js';
+import { writeFilesAtomically } from './atomic.js';
+
+export interface RunOptions {
+  data?: string;
+  inputShapes?: Record<string, number[]>;
+  out?: string;
+  check?: boolean;
+  tolerance?: { rtol: number; atol: number };
+}
+
+export interface OutputReport {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Against onnxruntime running the original file, and against the expected output file. */
+  vsOnnxruntime?: Comparison;
+  vsExpected?: Comparison;
+}
+
+export interface RunReport {
+  model: string;
+  inputs: { name: string; dtype: string; shape: number[]; source: string }[];
+  outputs: OutputReport[];
+  /** False when a check was asked for and an output is outside tolerance. */
+  ok: boolean;
+  runMs: number;
+}
+
+/** Reads input_<i>.pb in the order of the graph's non-initializer inputs. */
+export function readFeeds(graph: Graph, dir: string): TensorMap {
+  const files = listTensorFiles(dir, 'input');
+  if (files.length !== graph.inputs.length) {
+    throw new TesseraError('BAD_TEST_DATA', `${dir} holds ${files.length} input_*.pb file(s), but the model has ${graph.inputs.length} input(s): ${graph.inputs.map((n) => `'${n}'`).join(', ')}`);
+  }
+  const feeds: TensorMap = {};
+  graph.inputs.forEach((name, i) => (feeds[name] = tensorFromWeight(readTensorFile(files[i]))));
+  return feeds;
+}
+
+export function randomFeeds(graph: Graph, shapes: Record<string, number[]>): TensorMap {
+  const feeds: TensorMap = {};
+  graph.inputs.forEach((name, i) => {
+    const v = graph.values.get(name)!;
+    if (!v.dtype) throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' is not a tensor; give test data with --data`);
+    feeds[name] = randomTensor(v.dtype, shapes[name], 1 + i);
+  });
+  return feeds;
+}
+
+export async function runModel(path: string, options: RunOptions = {}): Promise<RunReport> {
+  const graph = importOnnxFile(path);
+  const tol = options.tolerance ?? DEFAULT_TOLERANCE;
+  let feeds: TensorMap;
+  let inputShapes: Record<string, number[]>;
+  if (options.data) {
+    feeds = readFeeds(graph, options.data);
+    inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
+    for (const [name, shape] of Object.entries(options.inputShapes ?? {})) {
+      if (formatShape(shape) !== formatShape(inputShapes[name] ?? null)) {
+        throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape ${name}=${shape.join('x')} contradicts the test data, whose '${name}' is ${formatShape(inputShapes[name] ?? null)}`);
+      }
+    }
+  } else {
+    inputShapes = resolveInputShapes(graph, options.inputShapes);
+    feeds = randomFeeds(graph, inputShapes);
+  }
+  const session = await Session.create(path, { inputShapes, probeFeeds: feeds });
+  let outputs: TensorMap;
+  const t0 = performance.now();
+  try {
+    outputs = await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+  const runMs = performance.now() - t0;
+
+  const reports: OutputReport[] = session.outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
+  let ok = true;
+  if (options.check) {
+    const ref = await createSession(readModelFile(path), 'cpu', `${path} (reference)`);
+    try {
+      const expected = await runSession(ref, feeds, session.outputNames, `${path} (reference)`);
+      for (const r of reports) {
+        r.vsOnnxruntime = compareTensors(outputs[r.name], expected[r.name], tol);
+        ok &&= r.vsOnnxruntime.ok;
+      }
+    } finally {
+      await ref.release();
+    }
+    if (options.data) {
+      const files = listTensorFiles(options.data, 'output');
+      files.forEach((f, i) => {
+        const r = reports[i];
+        if (!r) return;
+        r.vsExpected = compareTensors(outputs[r.name], tensorFromWeight(readTensorFile(f)), tol);
+        ok &&= r.vsExpected.ok;
+      });
+    }
+  }
+  if (options.out) {
+    writeFilesAtomically(reports.map((r, i) => ({ path: join(options.out!, `output_${i}.pb`), bytes: tensorFileBytes(weightFromTensor(outputs[r.name], r.name)) })));
+  }
+  return {
+    model: path,
+    inputs: graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' })),
+    outputs: reports,
+    ok,
+    runMs,
+  };
+}
+
+function fmtCmp(label: string, c: Comparison): string {
+  return `${label}: max abs ${c.maxAbs.toExponential(2)}, max rel ${c.maxRel.toExponential(2)}, cosine ${Number.isNaN(c.cosine) ? '-' : c.cosine.toFixed(6)} ${c.ok ? 'ok' : 'FAIL'}`;
+}
+
+export function formatRun(r: RunReport): string {
+  const lines = [`${r.model}: ran on ort:cpu (measured ${r.runMs.toFixed(1)} ms, one run)`];
+  for (const i of r.inputs) lines.push(`  input  ${i.name} ${i.dtype} ${formatShape(i.shape)} (${i.source})`);
+  for (const o of r.outputs) {
+    lines.push(`  output ${o.name} ${o.dtype} ${formatShape(o.shape)}`);
+    if (o.vsOnnxruntime) lines.push(`    ${fmtCmp('vs onnxruntime (original model)', o.vsOnnxruntime)}`);
+    if (o.vsExpected) lines.push(`    ${fmtCmp('vs expected output file', o.vsExpected)}`);
+  }
+  if (r.outputs.some((o) => o.vsOnnxruntime || o.vsExpected)) lines.push(r.ok ? 'check: all outputs within tolerance' : 'check: FAILED (outside rtol 1e-3 / atol 1e-4)');
+  return lines.join('\n');
+}
+
