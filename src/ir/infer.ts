@@ -223,6 +223,12 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
   const infos = new Map<string, ValueInfo>();
   const costs: NodeCost[] = graph.nodes.map(() => ({ flops: 0, bytes: 0 }));
   let pending = inferPass(graph, infos, inputShapes, costs);
+  // A rule that proves a node cannot run with these input shapes: say so, rather than letting a probe
+  // run fail inside the engine with its own message.
+  const infeasible = pending.find((p) => p.infeasible);
+  if (infeasible) {
+    throw new TesseraError('SHAPE_INFERENCE', `${graph.meta.source}: with input shapes ${JSON.stringify(inputShapes)}, node '${graph.nodes[infeasible.node].name}' (#${infeasible.node}) cannot run: ${infeasible.why}`);
+  }
   const probed = new Set<string>();
   if (pending.length && options.prober) {
     const unknown: string[] = [];

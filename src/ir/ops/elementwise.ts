@@ -170,7 +170,9 @@ registerOp('Dropout', {
   infer(ctx) {
     const x = ctx.input(0);
     const k = ctx.known(0);
-    return [k ? { ...same(x), known: k } : same(x), tensor('bool', x.shape && [...x.shape])];
+    // The mask is bool from opset 10; before, it has the input's type (T).
+    const maskType = ctx.opset >= 10 ? 'bool' : x.dtype;
+    return [k ? { ...same(x), known: k } : same(x), tensor(maskType, x.shape && [...x.shape])];
   },
 });
 

@@ -383,13 +383,22 @@ registerOp('Range', {
 registerOp('Pad', {
   infer(ctx) {
     const s = ctx.shape(0);
-    const pads = ctx.opset < 11 ? ctx.ints('pads') ?? fail(ctx, 'no pads') : ints(ctx, 1, 'pads');
+    const pads = ctx.opset < 11 ? ctx.ints(ctx.opset < 2 ? 'paddings' : 'pads') ?? fail(ctx, 'no pads') : ints(ctx, 1, 'pads');
     const axes = ctx.opset >= 18 ? optInts(ctx, 3, 'axes') : undefined;
     const ax = (axes ?? s.map((_, i) => i)).map((a) => normAxis(ctx, a, s.length));
+    if (pads.length !== 2 * ax.length) fail(ctx, `${pads.length} pads for ${ax.length} axes`);
+    const mode = ctx.str('mode', 'constant');
     const out = [...s];
     ax.forEach((a, j) => {
       const d = out[a];
-      if (typeof d === 'number') out[a] = d + pads[j] + pads[j + ax.length];
+      if (typeof d !== 'number') return;
+      const before = pads[j], after = pads[j + ax.length];
+      // Reflect mirrors the data without repeating the edge: each pad must be below the (cropped) length.
+      const kept = d + Math.min(before, 0) + Math.min(after, 0);
+      if (mode === 'reflect' && (before > 0 || after > 0) && (kept < 2 || Math.max(before, after) > kept - 1)) {
+        throw new TesseraError('SHAPE_INFERENCE', `Pad '${ctx.node.name}': reflect padding by [${before}, ${after}] needs axis ${a} to be longer than the pad, but it is ${d}`);
+      }
+      out[a] = d + before + after;
     });
     return [tensor(ctx.input(0).dtype, out)];
   },

@@ -1,0 +1,94 @@
+/**
+ * The model corpus (../shared/corpus, never copied into the project) and helpers to run models on
+ * onnxruntime as the reference: the original file, run by onnxruntime-node directly.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { randomTensor, Tensor, type TensorMap } from '../../src/backends/tensor.js';
+import type { Graph } from '../../src/ir/graph.js';
+
+export const CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
+export const ONNX_NODE = join(CORPUS, 'onnx-node');
+
+export interface CorpusModel {
+  /** File name without `.onnx`. */
+  name: string;
+  path: string;
+  kind: 'npm' | 'light';
+  /** Concrete shapes a real caller feeds (inputs not listed take their declared shape, symbolic dims = 1). */
+  realistic: Record<string, number[]>;
+  /** For light models: the expected output of ONNX's reference evaluator for the arange feed. */
+  expectedOutput?: string;
+  /** Why the model cannot run with its symbolic dims set to 1 (onnxruntime rejects it too; checked). */
+  defaultShapesRejected?: string;
+}
+
+const SILERO_SHORT = 'reflect Pad of the STFT front end needs at least 2 samples; onnxruntime rejects input [1,1]';
+
+const REALISTIC: Record<string, Pick<CorpusModel, 'realistic' | 'defaultShapesRejected'>> = {
+  'silero-vad-v5': { realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT },
+  'silero-vad-op18-ifless': { realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT },
+  'silero-vad-v4-legacy': { realistic: { input: [1, 512], h: [2, 1, 64], c: [2, 1, 64], sr: [] }, defaultShapesRejected: SILERO_SHORT },
+  'ppocr-v4-rec': { realistic: { x: [1, 3, 48, 320] } },
+  'ppocr-v4-det': { realistic: { x: [1, 3, 320, 320] } },
+};
+
+export function corpusModels(): CorpusModel[] {
+  const out: CorpusModel[] = [];
+  const npmDir = join(CORPUS, 'models');
+  for (const f of readdirSync(npmDir).filter((f) => f.endsWith('.onnx')).sort()) {
+    const name = f.slice(0, -5);
+    out.push({ name, path: join(npmDir, f), kind: 'npm', ...(REALISTIC[name] ?? { realistic: {} }) });
+  }
+  const lightDir = join(ONNX_NODE, 'light');
+  for (const f of readdirSync(lightDir).filter((f) => f.endsWith('.onnx')).sort()) {
+    const name = f.slice(0, -5);
+    const expected = join(lightDir, `${name}_output_0.pb`);
+    out.push({ name, path: join(lightDir, f), kind: 'light', realistic: {}, expectedOutput: existsSync(expected) ? expected : undefined });
+  }
+  return out;
+}
+
+const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * Input data: silero's sample rate is int64 16000 and its recurrent state zeros; light models get
+ * ONNX's runner feed arange(n)/n; everything else seeded uniform noise. `shapes` overrides the
+ * declared shapes (symbolic dims not given = 1).
+ */
+export function feedsFor(graph: Graph, model: CorpusModel, shapes: Record<string, number[]>): TensorMap {
+  const feeds: TensorMap = {};
+  graph.inputs.forEach((name, i) => {
+    const v = graph.values.get(name)!;
+    const dims = shapes[name] ?? v.shape!.map((d) => (typeof d === 'number' ? d : 1));
+    if (!v.dtype) throw new Error(`input '${name}' is not a tensor`);
+    if (name === 'sr' && model.name.startsWith('silero')) feeds[name] = new Tensor('int64', BigInt64Array.from([16000n]), dims);
+    else if (model.name.startsWith('silero') && ['state', 'h', 'c'].includes(name)) feeds[name] = new Tensor('float32', new Float32Array(count(dims)), dims);
+    else if (model.kind === 'light' && v.dtype === 'float32') {
+      const n = count(dims);
+      feeds[name] = new Tensor('float32', Float32Array.from({ length: n }, (_, k) => k / n), dims);
+    } else feeds[name] = randomTensor(v.dtype, dims, 11 + i);
+  });
+  return feeds;
+}
+
+export function shapesOf(feeds: TensorMap): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
+}
+
+/** Runs a model (a file path or bytes) on onnxruntime-node's CPU EP; the session is always released. */
+export async function runOrt(model: string | Uint8Array, feeds: TensorMap, outputs?: readonly string[]): Promise<TensorMap> {
+  const session = typeof model === 'string'
+    ? await ort.InferenceSession.create(model, { logSeverityLevel: 4 })
+    : await ort.InferenceSession.create(model, { logSeverityLevel: 4 });
+  try {
+    const wanted = outputs ?? session.outputNames;
+    const fed: TensorMap = {};
+    for (const name of session.inputNames) fed[name] = feeds[name];
+    return (await session.run(fed, [...wanted])) as TensorMap;
+  } finally {
+    await session.release();
+  }
+}

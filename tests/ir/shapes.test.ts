@@ -1,0 +1,86 @@
+/**
+ * Shape inference on every corpus model, checked against what onnxruntime really produces: the whole
+ * graph is exported with every activation exposed as an output and run (ortProber runs onnxruntime,
+ * not our rules), and the graph outputs of the original file run by onnxruntime directly.
+ */
+import { describe, expect, it } from 'vitest';
+import { ortProber } from '../../src/backends/ort.js';
+import { inspectModel } from '../../src/cli/inspect.js';
+import { isConcrete, type Value } from '../../src/ir/graph.js';
+import { inferShapes, type ShapedGraph } from '../../src/ir/infer.js';
+import { importOnnxFile } from '../../src/ir/onnx-import.js';
+import type { TensorMap } from '../../src/backends/tensor.js';
+import { corpusModels, feedsFor, runOrt, shapesOf, type CorpusModel } from './corpus.js';
+
+const MAX_PROBED = 0.02;
+
+function activations(g: ShapedGraph): Value[] {
+  return [...g.values.values()].filter((v) => v.role === 'activation' && !v.isConst);
+}
+
+/** What onnxruntime produces for each value: its dtype and dims, from one run with all of them exposed. */
+async function measured(model: CorpusModel, feeds: TensorMap, names: string[]) {
+  const g = importOnnxFile(model.path);
+  return ortProber(g, names, shapesOf(feeds), feeds);
+}
+
+interface Inferred { name: string; dtype: string | null; shape: (number | string)[] | null; shapeSource?: string }
+
+async function expectMatchesOnnxruntime(model: CorpusModel, feeds: TensorMap, values: Inferred[], outputs: readonly string[]): Promise<void> {
+  expect(values.length).toBeGreaterThan(0);
+  const notConcrete = values.filter((v) => !isConcrete(v.shape as (number | string)[] | null)).map((v) => `${v.name} ${JSON.stringify(v.shape)}`);
+  expect(notConcrete, 'activations without a concrete shape').toEqual([]);
+
+  const ref = await measured(model, feeds, values.map((v) => v.name));
+  const wrong: string[] = [];
+  for (const v of values) {
+    const r = ref.get(v.name);
+    const ours = `${v.dtype}[${v.shape?.join(',')}]`;
+    const theirs = r ? `${r.dtype}[${r.shape?.join(',')}]` : 'not produced';
+    if (ours !== theirs) wrong.push(`${v.name}: inferred ${ours}, onnxruntime ${theirs}`);
+  }
+  expect(wrong, 'inferred dtype/shape differs from onnxruntime').toEqual([]);
+
+  const probed = values.filter((v) => v.shapeSource === 'probe');
+  expect(probed.length / values.length, `probed: ${probed.map((v) => v.name).join(', ')}`).toBeLessThanOrEqual(MAX_PROBED);
+
+  // The graph outputs, against the original file run by onnxruntime itself (no export of ours involved).
+  const orig = await runOrt(model.path, feeds);
+  const byName = new Map(values.map((v) => [v.name, v]));
+  for (const o of outputs) {
+    const v = byName.get(o);
+    if (!v) continue; // an output that is a graph input or a weight
+    expect(`${o}: ${v.dtype}[${v.shape?.join(',')}]`).toBe(`${o}: ${orig[o].type}[${orig[o].dims.join(',')}]`);
+  }
+}
+
+describe.each(corpusModels())('shape inference: $name', (model) => {
+  it(`realistic inputs ${JSON.stringify(model.realistic)}: every activation concrete and as onnxruntime produces it`, async () => {
+    const g = importOnnxFile(model.path);
+    const feeds = feedsFor(g, model, model.realistic);
+    const shaped = await inferShapes(g, { inputShapes: shapesOf(feeds), prober: ortProber, feeds });
+    for (const name of g.inputs) expect(shaped.values.get(name)!.shape).toEqual([...feeds[name].dims]);
+    await expectMatchesOnnxruntime(model, feeds, activations(shaped), g.outputs);
+  });
+
+  if (model.defaultShapesRejected) {
+    it(`default shapes (symbolic dims = 1): rejected by onnxruntime too (${model.defaultShapesRejected})`, async () => {
+      const g = importOnnxFile(model.path);
+      const feeds = feedsFor(g, model, {});
+      await expect(runOrt(model.path, feeds)).rejects.toThrow();
+      // Inference must fail with our error, not a crash from deep inside.
+      await expect(inferShapes(g, { prober: ortProber, feeds })).rejects.toMatchObject({ name: 'TesseraError', code: 'SHAPE_INFERENCE' });
+    });
+  } else {
+    it('default shapes (symbolic dims = 1), as `tessera inspect --json` reports them', async () => {
+      const report = await inspectModel(model.path);
+      const g = importOnnxFile(model.path);
+      const feeds = feedsFor(g, model, Object.fromEntries(report.inputs.map((i) => [i.name, i.shape])));
+      for (const i of report.inputs) {
+        const declared = g.values.get(i.name)!.shape!;
+        expect(i.shape).toEqual(declared.map((d) => (typeof d === 'number' ? d : 1)));
+      }
+      await expectMatchesOnnxruntime(model, feeds, report.values, report.outputs);
+    });
+  }
+});
