@@ -12,7 +12,8 @@ function program(): Command {
     .description('Compile an ONNX model into a heterogeneous CPU/GPU/NPU execution plan and run it')
     .option('--verbose', 'print stack traces on errors')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', '\nExit status: 0 ok; 1 --check found outputs outside tolerance; 2 bad input or usage (the message says what and where); 3 internal error.');
 
   p.command('inspect')
     .description('op histogram, node counts, weight and activation bytes, and the inferred dtype/shape of every value')
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof TesseraError) {
       console.error(`tessera: error [${err.code}]: ${err.message}`);
       if (verbose && err.stack) console.error(err.stack);
-      return 1;
+      return 2;
     }
     console.error(`tessera: internal error: ${(err as Error).message ?? err}`);
     if (verbose) console.error((err as Error).stack);
