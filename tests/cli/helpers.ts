@@ -1,0 +1,38 @@
+/** Shared by the CLI tests: temp dirs, running the real `tessera` command, reading tensors with onnx-buf. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fromBinary } from '@bufbuild/protobuf';
+import { TensorProtoSchema } from 'onnx-buf';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+export const CORPUS = resolve(ROOT, '../shared/corpus');
+const BIN = join(ROOT, 'bin/tessera.js');
+
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `tessera-${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/tessera.js ...args` as a user would, with no stdin. */
+export function tessera(...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A float32 TensorProto file's dims and values, decoded with onnx-buf directly (not through Tessera). */
+export function readFloatTensor(bytes: Uint8Array): { dims: number[]; values: Float32Array } {
+  const t = fromBinary(TensorProtoSchema, bytes);
+  if (t.dataType !== 1) throw new Error(`expected a float32 TensorProto, got data_type ${t.dataType}`);
+  const dims = t.dims.map(Number);
+  const values = t.rawData.length ? new Float32Array(new Uint8Array(t.rawData).buffer) : Float32Array.from(t.floatData);
+  return { dims, values };
+}
