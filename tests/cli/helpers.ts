@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { TensorProtoSchema } from 'onnx-buf';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
@@ -35,4 +35,10 @@ export function readFloatTensor(bytes: Uint8Array): { dims: number[]; values: Fl
   const dims = t.dims.map(Number);
   const values = t.rawData.length ? new Float32Array(new Uint8Array(t.rawData).buffer) : Float32Array.from(t.floatData);
   return { dims, values };
+}
+
+/** A float32 TensorProto file, encoded with onnx-buf directly. */
+export function floatTensorFile(dims: number[], values: Float32Array): Uint8Array {
+  const rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
+  return toBinary(TensorProtoSchema, create(TensorProtoSchema, { dims: dims.map(BigInt), dataType: 1, rawData }));
 }
