@@ -1,0 +1,197 @@
+/**
+ * Partition: every node goes to a processor that supports it, then nodes are grouped into partitions
+ * per processor so that contracting the partitions leaves the graph acyclic.
+ *
+ * Placement (first, simple cost rule): each node goes to the supporting processor with the smallest
+ * roofline time; a node stranded between neighbours on one other processor moves to theirs when the
+ * time it would save there is less than the transfers and launch it costs.
+ * Grouping: walk a topological order that stays on the current processor while it has ready nodes,
+ * and opens a new partition only when it must switch. Each partition is then an interval of one
+ * topological order, so contracting partitions can never create a cycle.
+ */
+import { predecessors } from '../ir/graph.js';
+import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
+import { costSource, launchUs, nodeTimeUs, transferUs } from '../targets/cost.js';
+import type { Target } from '../targets/schema.js';
+import { checkSupport } from '../targets/support.js';
+import { staticInfo, type StaticInfo } from './static.js';
+
+export interface PlacedNode {
+  processor: string;
+  /** For runtime nodes: why faster processors were not used (empty when the first choice was taken). */
+  rejected: { processor: string; reason: string }[];
+  folded: boolean;
+}
+
+export interface PartitionSpec {
+  id: number;
+  processor: string;
+  /** Every node of the partition (folded ones too), ascending. */
+  nodes: number[];
+  inputs: string[];
+  outputs: string[];
+}
+
+export interface Partitioning {
+  placement: PlacedNode[];
+  partitions: PartitionSpec[];
+  /** Partition id of each node. */
+  partitionOf: number[];
+  /** The topological walk that formed the partitions (every node once). */
+  walk: number[];
+  source: string;
+}
+
+/** The main element type of a node, for the cost model. */
+function nodeDtype(graph: ShapedGraph, node: { inputs: readonly string[]; outputs: readonly string[] }) {
+  for (const n of [...node.outputs, ...node.inputs]) {
+    const d = n ? graph.values.get(n)?.dtype : null;
+    if (d) return d;
+  }
+  return null;
+}
+
+export function placeNodes(graph: ShapedGraph, target: Target, st: StaticInfo): PlacedNode[] {
+  const cpu = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!;
+  const time = (pid: string, i: number) => {
+    const p = target.processors.find((x) => x.id === pid)!;
+    const c = graph.costs[i];
+    return nodeTimeUs(p, c.flops, c.bytes, nodeDtype(graph, graph.nodes[i]));
+  };
+  const placement: PlacedNode[] = graph.nodes.map((node) => {
+    if (st.folded.has(node.index)) return { processor: cpu.id, rejected: [], folded: true };
+    const ranked = [...target.processors].sort((a, b) => time(a.id, node.index) - time(b.id, node.index) || target.processors.indexOf(a) - target.processors.indexOf(b));
+    const rejected: { processor: string; reason: string }[] = [];
+    for (const p of ranked) {
+      const s = checkSupport(p, node, graph, st.isStatic);
+      if (s.ok) return { processor: p.id, rejected, folded: false };
+      rejected.push({ processor: p.id, reason: s.reason });
+    }
+    return { processor: cpu.id, rejected, folded: false }; // unreachable: the cpu takes every op
+  });
+
+  // Smoothing: a node whose runtime neighbours all sit on one other processor joins them when that is cheaper.
+  const producerOf = (name: string) => graph.values.get(name)?.producer ?? -1;
+  for (const node of graph.nodes) {
+    const me = placement[node.index];
+    if (me.folded) continue;
+    const neighbours = new Set<number>();
+    for (const r of st.runtimeReads(node)) if (producerOf(r) >= 0) neighbours.add(producerOf(r));
+    for (const o of node.outputs) if (o) for (const c of st.runtimeConsumers(o)) neighbours.add(c);
+    const procs = new Set([...neighbours].map((n) => placement[n].processor));
+    if (procs.size !== 1) continue;
+    const other = [...procs][0];
+    if (other === me.processor) continue;
+    const proc = target.processors.find((p) => p.id === other)!;
+    if (!checkSupport(proc, node, graph, st.isStatic).ok) continue;
+    let boundaryBytes = 0;
+    for (const r of st.runtimeReads(node)) boundaryBytes += valueBytes(graph, r);
+    for (const o of node.outputs) if (o) boundaryBytes += valueBytes(graph, o);
+    const saved = time(other, node.index) - time(me.processor, node.index);
+    const cost = transferUs(target, me.processor, other, boundaryBytes) + launchUs(target.processors.find((p) => p.id === me.processor)!);
+    if (saved < cost) {
+      me.rejected.unshift({ processor: me.processor, reason: `moved to ${other} beside its neighbours: ${saved.toFixed(1)} µs slower there, but saves ${cost.toFixed(1)} µs of transfers and launch (cost model)` });
+      me.processor = other;
+    }
+  }
+  return placement;
+}
+
+function valueBytes(graph: ShapedGraph, name: string): number {
+  const v = graph.values.get(name);
+  return v ? valueByteSize(v) : 0;
+}
+
+/**
+ * Groups placed nodes into partitions: a topological walk over all nodes (every edge, static ones too)
+ * that takes ready folded nodes at once, stays on the current processor while it has ready nodes, and
+ * opens a new partition only when it must switch. The walk is a valid topological order in which each
+ * partition's run-time nodes are contiguous.
+ */
+export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st: StaticInfo): Omit<Partitioning, 'source' | 'placement'> {
+  const n = graph.nodes.length;
+  const succs: number[][] = graph.nodes.map(() => []);
+  const indeg = new Array<number>(n).fill(0);
+  for (const node of graph.nodes) {
+    for (const p of predecessors(graph, node)) {
+      succs[p].push(node.index);
+      indeg[node.index]++;
+    }
+  }
+  const ready = new Set<number>();
+  for (let i = 0; i < n; i++) if (indeg[i] === 0) ready.add(i);
+  const partitionOf = new Array<number>(n).fill(-1);
+  const groups: { processor: string; nodes: number[] }[] = [];
+  const walk: number[] = [];
+  let current: { processor: string; nodes: number[] } | null = null;
+  while (ready.size) {
+    let pick = -1;
+    for (const i of ready) if (placement[i].folded && (pick < 0 || i < pick)) pick = i;
+    if (pick < 0 && current) for (const i of ready) if (placement[i].processor === current.processor && (pick < 0 || i < pick)) pick = i;
+    if (pick < 0) {
+      pick = Math.min(...ready);
+      current = { processor: placement[pick].processor, nodes: [] };
+      groups.push(current);
+    }
+    ready.delete(pick);
+    walk.push(pick);
+    if (!placement[pick].folded) {
+      current!.nodes.push(pick);
+      partitionOf[pick] = groups.length - 1;
+    }
+    for (const s of succs[pick]) if (--indeg[s] === 0) ready.add(s);
+  }
+  // Folded nodes join the partition of their first runtime consumer (found through other folded nodes).
+  const firstRuntimeUse = (i: number, seen = new Set<number>()): number => {
+    let best = -1;
+    for (const o of graph.nodes[i].outputs) {
+      if (!o) continue;
+      for (const c of graph.values.get(o)!.consumers) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        const p = placement[c].folded ? firstRuntimeUse(c, seen) : partitionOf[c];
+        if (p >= 0 && (best < 0 || p < best)) best = p;
+      }
+    }
+    return best;
+  };
+  for (let i = 0; i < n; i++) {
+    if (!placement[i].folded) continue;
+    let p = firstRuntimeUse(i);
+    if (p < 0) {
+      if (groups.length === 0) groups.push({ processor: placement[i].processor, nodes: [] });
+      p = 0;
+    }
+    partitionOf[i] = p;
+    groups[p].nodes.push(i);
+    placement[i].processor = groups[p].processor;
+  }
+  const graphOutputs = new Set(graph.outputs);
+  const partitions: PartitionSpec[] = groups.map((g, id) => {
+    const nodes = [...g.nodes].sort((a, b) => a - b);
+    const inputs: string[] = [];
+    const outputs: string[] = [];
+    for (const i of nodes) {
+      if (placement[i].folded) continue;
+      for (const r of st.runtimeReads(graph.nodes[i])) {
+        const p = graph.values.get(r)!.producer;
+        if ((p < 0 || partitionOf[p] !== id) && !inputs.includes(r)) inputs.push(r);
+      }
+    }
+    for (const i of nodes) {
+      if (placement[i].folded) continue;
+      for (const o of graph.nodes[i].outputs) {
+        if (!o) continue;
+        if (graphOutputs.has(o) || st.runtimeConsumers(o).some((c) => partitionOf[c] !== id)) outputs.push(o);
+      }
+    }
+    return { id, processor: g.processor, nodes, inputs, outputs };
+  });
+  return { partitions, partitionOf, walk };
+}
+
+export function partition(graph: ShapedGraph, target: Target): Partitioning {
+  const st = staticInfo(graph);
+  const placement = placeNodes(graph, target, st);
+  return { placement, ...groupPartitions(graph, placement, st), source: costSource(target) };
+}

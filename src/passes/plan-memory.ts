@@ -1,0 +1,149 @@
+/**
+ * Plan memory: buffer lifetimes from the order, one arena per processor memory, offsets by greedy-by-size
+ * with best fit (as TFLite's arena planner), and a verifier that fails loudly when two buffers alive at
+ * the same time overlap.
+ *
+ * Lifetime rule (positions in `order`, inclusive): in the memory of processor P, a value produced on P
+ * lives from its producer's position to the position of its last run-time consumer on any processor (to
+ * the end for a graph output); a value transferred into P lives from its producer's position to its last
+ * consumer on P; graph inputs live from position 0. Weights and folded values get no buffer.
+ */
+import { TesseraError } from '../errors.js';
+import type { ShapedGraph } from '../ir/infer.js';
+import type { Target } from '../targets/schema.js';
+import type { Partitioning } from './partition.js';
+import { bytesOn, hostProcessor, type Residency } from './residency.js';
+import type { StaticInfo } from './static.js';
+
+export const ALIGNMENT = 64;
+
+export interface Lifetime {
+  value: string;
+  bytes: number;
+  /** First and last position in `order` (inclusive); `order.length` means "until the end". */
+  start: number;
+  end: number;
+}
+
+export interface Buffer extends Lifetime {
+  offset: number;
+}
+
+export interface MemoryPlan {
+  arenaBytes: number;
+  peakBytes: number;
+  lowerBoundBytes: number;
+  weightBytes: number;
+  buffers: Buffer[];
+}
+
+const align = (n: number) => Math.ceil(n / ALIGNMENT) * ALIGNMENT;
+
+/** The buffers each processor's memory must hold, by the lifetime rule. */
+export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[]): Map<string, Lifetime[]> {
+  const pos = new Array<number>(graph.nodes.length);
+  order.forEach((n, i) => (pos[n] = i));
+  const end = order.length;
+  const out = new Map<string, Lifetime[]>(target.processors.map((p) => [p.id, []]));
+  const outputs = new Set(graph.outputs);
+  for (const [name, r] of res) {
+    const v = graph.values.get(name)!;
+    const start = v.producer >= 0 ? pos[v.producer] : 0;
+    const consumers = st.runtimeConsumers(name);
+    const last = (onProc?: string) => {
+      let e = start;
+      for (const c of consumers) if (!onProc || parts.placement[c].processor === onProc) e = Math.max(e, pos[c]);
+      return e;
+    };
+    const homeEnd = outputs.has(name) ? end : last();
+    const home = target.processors.find((p) => p.id === r.home)!;
+    out.get(r.home)!.push({ value: name, bytes: align(bytesOn(home, v)), start, end: homeEnd });
+    for (const q of r.copies) {
+      const qp = target.processors.find((p) => p.id === q)!;
+      const e = outputs.has(name) && q === hostProcessor(target) ? end : last(q);
+      out.get(q)!.push({ value: name, bytes: align(bytesOn(qp, v)), start, end: e });
+    }
+  }
+  return out;
+}
+
+/** Largest sum of alive bytes at any position. */
+export function peakOf(buffers: readonly Lifetime[], positions: number): number {
+  const delta = new Array<number>(positions + 2).fill(0);
+  for (const b of buffers) {
+    delta[b.start] += b.bytes;
+    delta[b.end + 1] -= b.bytes;
+  }
+  let cur = 0, peak = 0;
+  for (const d of delta) {
+    cur += d;
+    peak = Math.max(peak, cur);
+  }
+  return peak;
+}
+
+const overlapsInTime = (a: Lifetime, b: Lifetime) => a.start <= b.end && b.start <= a.end;
+
+/** Greedy by size, best fit: each buffer (largest first) takes the smallest gap among those alive with it. */
+export function greedyBySize(items: readonly Lifetime[]): Buffer[] {
+  const sorted = [...items].sort((a, b) => b.bytes - a.bytes || a.start - b.start || (a.value < b.value ? -1 : 1));
+  const placed: Buffer[] = [];
+  for (const it of sorted) {
+    const live = placed.filter((p) => overlapsInTime(p, it)).sort((a, b) => a.offset - b.offset);
+    let cur = 0, best = -1, bestGap = Infinity;
+    for (const p of live) {
+      const gap = p.offset - cur;
+      if (gap >= it.bytes && gap < bestGap) {
+        best = cur;
+        bestGap = gap;
+      }
+      cur = Math.max(cur, p.offset + p.bytes);
+    }
+    placed.push({ ...it, offset: best >= 0 ? best : cur });
+  }
+  return placed;
+}
+
+/** Throws when two buffers alive at the same time overlap in the arena. */
+export function verifyNoOverlap(buffers: readonly Buffer[], memory: string): void {
+  const byStart = [...buffers].sort((a, b) => a.start - b.start);
+  for (let i = 0; i < byStart.length; i++) {
+    for (let j = i + 1; j < byStart.length && byStart[j].start <= byStart[i].end; j++) {
+      const a = byStart[i], b = byStart[j];
+      if (a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes && a.bytes > 0 && b.bytes > 0) {
+        throw new TesseraError('BAD_PLAN', `memory '${memory}': buffers '${a.value}' [${a.offset}, +${a.bytes}) alive at positions ${a.start}-${a.end} and '${b.value}' [${b.offset}, +${b.bytes}) alive at ${b.start}-${b.end} overlap`);
+      }
+    }
+  }
+}
+
+export function planMemory(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[]): Record<string, MemoryPlan> {
+  const lives = lifetimes(graph, target, parts, st, res, order);
+  const out: Record<string, MemoryPlan> = {};
+  for (const proc of target.processors) {
+    const items = lives.get(proc.id)!;
+    const buffers = greedyBySize(items).sort((a, b) => a.start - b.start || (a.value < b.value ? -1 : 1));
+    verifyNoOverlap(buffers, proc.id);
+    // Lower bound: the largest working set of one node (its run-time inputs and outputs together).
+    let lower = 0;
+    const weights = new Set<string>();
+    for (const node of graph.nodes) {
+      if (parts.placement[node.index].folded || parts.placement[node.index].processor !== proc.id) continue;
+      const names = new Set([...st.runtimeReads(node), ...node.outputs.filter((o) => o !== '')]);
+      let ws = 0;
+      for (const n of names) ws += align(bytesOn(proc, graph.values.get(n)!));
+      lower = Math.max(lower, ws);
+      for (const r of node.inputs) if (r && graph.values.get(r)?.isConst) weights.add(r);
+    }
+    let weightBytes = 0;
+    for (const w of [...weights].sort()) weightBytes += bytesOn(proc, graph.values.get(w)!);
+    out[proc.id] = {
+      arenaBytes: Math.max(0, ...buffers.map((b) => b.offset + b.bytes)),
+      peakBytes: peakOf(items, order.length),
+      lowerBoundBytes: lower,
+      weightBytes,
+      buffers,
+    };
+  }
+  return out;
+}

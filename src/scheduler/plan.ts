@@ -1,0 +1,77 @@
+/**
+ * The Plan: the contract between compiler and runtime. Plain JSON, versioned, deterministic (same model,
+ * target and options give the same bytes) and validated on load.
+ */
+import { z } from 'zod';
+import { TesseraError } from '../errors.js';
+
+export const PLAN_FORMAT = 'tessera.plan';
+export const PLAN_VERSION = 1;
+
+const stepSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('compute'), partition: z.number().int().nonnegative(), lane: z.string(), startUs: z.number(), endUs: z.number(), after: z.array(z.number().int().nonnegative()) }).strict(),
+  z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: z.number(), endUs: z.number(), after: z.array(z.number().int().nonnegative()) }).strict(),
+]);
+
+const bufferSchema = z.object({
+  value: z.string(), bytes: z.number().int().nonnegative(), offset: z.number().int().nonnegative(),
+  start: z.number().int().nonnegative(), end: z.number().int().nonnegative(),
+}).strict();
+
+export const planSchema = z.object({
+  format: z.literal(PLAN_FORMAT),
+  version: z.literal(PLAN_VERSION),
+  model: z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative() }).strict(),
+  target: z.object({
+    name: z.string(),
+    processors: z.array(z.object({ id: z.string(), kind: z.enum(['cpu', 'gpu', 'npu']), name: z.string(), backend: z.string() }).strict()).min(1),
+  }).strict(),
+  inputs: z.record(z.string(), z.object({ dtype: z.string(), shape: z.array(z.number().int().nonnegative()) }).strict()),
+  outputs: z.array(z.string()),
+  nodes: z.array(z.object({
+    index: z.number().int().nonnegative(), name: z.string(), op: z.string(), processor: z.string(), partition: z.number().int().nonnegative(),
+    folded: z.boolean().optional(),
+    /** Faster processors that could not take the node, and why. */
+    rejected: z.array(z.object({ processor: z.string(), reason: z.string() }).strict()).optional(),
+  }).strict()),
+  partitions: z.array(z.object({
+    id: z.number().int().nonnegative(), processor: z.string(), backend: z.string(), precision: z.enum(['native', 'float16']),
+    nodes: z.array(z.number().int().nonnegative()), inputs: z.array(z.string()), outputs: z.array(z.string()),
+  }).strict()),
+  order: z.array(z.number().int().nonnegative()),
+  steps: z.array(stepSchema),
+  memory: z.record(z.string(), z.object({
+    arenaBytes: z.number().int().nonnegative(), peakBytes: z.number().int().nonnegative(), lowerBoundBytes: z.number().int().nonnegative(),
+    weightBytes: z.number().int().nonnegative(), buffers: z.array(bufferSchema),
+  }).strict()),
+  estimate: z.object({ latencyUs: z.number().nonnegative(), transferBytes: z.number().int().nonnegative(), source: z.string() }).strict(),
+}).strict();
+
+export type Plan = z.infer<typeof planSchema>;
+export type PlanStep = Plan['steps'][number];
+
+/** Parses and validates plan JSON text; a clear error before anything runs. */
+export function parsePlan(text: string, where: string): Plan {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new TesseraError('BAD_PLAN', `${where} is not JSON: ${(err as Error).message}`);
+  }
+  const head = json as { format?: unknown; version?: unknown };
+  if (head?.format !== PLAN_FORMAT) throw new TesseraError('BAD_PLAN', `${where} is not a Tessera plan (format is ${JSON.stringify(head?.format)}, expected "${PLAN_FORMAT}")`);
+  if (typeof head.version === 'number' && head.version > PLAN_VERSION) {
+    throw new TesseraError('BAD_PLAN', `${where} is a version ${head.version} plan, newer than this Tessera reads (version ${PLAN_VERSION}); recompile it with this version`);
+  }
+  const r = planSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new TesseraError('BAD_PLAN', `${where} is not a valid plan: ${issues.join('; ')}`);
+  }
+  return r.data;
+}
+
+/** The plan as deterministic JSON text. */
+export function serializePlan(plan: Plan): string {
+  return `${JSON.stringify(plan, null, 1)}\n`;
+}

@@ -1,0 +1,87 @@
+/** Target profiles: the built-in machines, a user's own JSON file, and `host` (this machine as found). */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { probeWebGpu } from '../backends/webgpu.js';
+import { TesseraError } from '../errors.js';
+import { targetSchema, type Processor, type Target } from './schema.js';
+
+const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
+
+export function builtinTargetNames(): string[] {
+  return ['host', ...readdirSync(BUILTIN_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()];
+}
+
+/** Validates target JSON, with messages that name the field. */
+export function parseTarget(json: unknown, where: string): Target {
+  const r = targetSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new TesseraError('BAD_TARGET', `${where} is not a valid Tessera target: ${issues.join('; ')}`);
+  }
+  const t = r.data;
+  const ids = new Set<string>();
+  for (const p of t.processors) {
+    if (ids.has(p.id)) throw new TesseraError('BAD_TARGET', `${where}: processor id '${p.id}' appears twice`);
+    ids.add(p.id);
+    if (Object.keys(p.peakGflops).length === 0) throw new TesseraError('BAD_TARGET', `${where}: processor '${p.id}' gives no peakGflops`);
+  }
+  if (!t.processors.some((p) => p.kind === 'cpu' && p.support.ops === '*')) {
+    throw new TesseraError('BAD_TARGET', `${where}: a target needs a cpu processor that takes every op ("ops": "*"), for what nothing else runs`);
+  }
+  for (const l of t.links) {
+    for (const end of [l.from, l.to]) {
+      if (!ids.has(end)) throw new TesseraError('BAD_TARGET', `${where}: link ${l.from} -> ${l.to} names unknown processor '${end}'`);
+    }
+  }
+  return t;
+}
+
+const cpuHost: Processor = {
+  id: 'cpu', kind: 'cpu', name: 'host CPU (onnxruntime CPU EP)', backend: 'ort:cpu',
+  peakGflops: { float32: { value: 139, source: 'uncalibrated default: a 512x512 MatMul on the onnxruntime CPU EP of a 2-core x86-64 VM of this project' } },
+  bandwidthGBs: { value: 10, source: 'uncalibrated default: order of a 2-core VM memory copy rate' },
+  launchOverheadUs: { value: 20, source: 'uncalibrated default: onnxruntime-node session.run call overhead, tens of µs' },
+  support: { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
+};
+
+/** This machine: the CPU EP, plus the WebGPU EP when an adapter exists. */
+export async function hostTarget(): Promise<Target> {
+  const processors: Processor[] = [cpuHost];
+  const links: Target['links'] = [];
+  const gpu = await probeWebGpu();
+  if (gpu.available) {
+    processors.push({
+      id: 'gpu', kind: 'gpu', name: `WebGPU (${gpu.adapter})`, backend: 'ort:webgpu',
+      peakGflops: { float32: { value: gpu.software ? 7 : 1000, source: gpu.software ? 'uncalibrated default: a 512x512 MatMul on the WebGPU EP over Mesa lavapipe (software Vulkan)' : 'uncalibrated default for a hardware WebGPU adapter' } },
+      bandwidthGBs: { value: gpu.software ? 5 : 100, source: 'uncalibrated default' },
+      launchOverheadUs: { value: gpu.software ? 2000 : 100, source: 'uncalibrated default: WebGPU submission and readback' },
+      support: { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] },
+    });
+    links.push({ from: 'cpu', to: 'gpu', bandwidthGBs: { value: 2, source: 'uncalibrated default: WebGPU buffer upload/readback' }, latencyUs: { value: 500, source: 'uncalibrated default: a WebGPU map/readback round trip' } });
+  }
+  return {
+    format: 'tessera.target', version: 1, name: 'host',
+    description: `this machine: onnxruntime CPU EP${gpu.available ? ` and WebGPU EP (${gpu.adapter}${gpu.software ? ', a software adapter' : ''})` : ''}`,
+    processors, links,
+  };
+}
+
+/** A built-in target by name, or a path to a user's target JSON file. */
+export async function loadTarget(nameOrPath: string): Promise<Target> {
+  if (nameOrPath === 'host') return hostTarget();
+  const builtin = join(BUILTIN_DIR, `${nameOrPath}.json`);
+  if (/^[a-z0-9-]+$/.test(nameOrPath) && existsSync(builtin)) return parseTarget(JSON.parse(readFileSync(builtin, 'utf8')), `built-in target ${nameOrPath}`);
+  if (!existsSync(nameOrPath)) {
+    throw new TesseraError('BAD_TARGET', `unknown target '${nameOrPath}': not a built-in target (${builtinTargetNames().join(', ')}) nor a file`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(nameOrPath, 'utf8'));
+  } catch (err) {
+    throw new TesseraError('BAD_TARGET', `${nameOrPath} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseTarget(json, nameOrPath);
+}
+
+export type { Target, Processor } from './schema.js';

@@ -1,0 +1,78 @@
+/**
+ * A target is data: its processors (with what each accepts and how fast it is), their memories and the
+ * links between them. Every figure carries the public source it comes from.
+ */
+import { z } from 'zod';
+
+const figure = z.object({
+  value: z.number().nonnegative(),
+  /** Where the figure comes from: a public document, a measurement command, or "estimate: why". */
+  source: z.string().min(1),
+}).strict();
+
+const dtypeName = z.enum(['float32', 'float16', 'bfloat16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string']);
+
+const rejectRule = z.object({
+  op: z.string(),
+  /** The attribute that makes the node unsupported. */
+  attr: z.string(),
+  /** Rejected values (any value when absent). For ints attributes, a node is rejected when any element matches. */
+  values: z.array(z.union([z.string(), z.number()])).optional(),
+  /** Rejected when the (int) attribute is greater than this. */
+  above: z.number().optional(),
+  reason: z.string(),
+}).strict();
+
+export const supportSchema = z.object({
+  /** Op types accepted ("*" for every op the backend has). */
+  ops: z.union([z.literal('*'), z.array(z.string())]),
+  /** Element types the processor computes in. */
+  dtypes: z.array(dtypeName),
+  /** float32 work is legalized to this type (an NPU that takes no fp32 runs it in fp16). */
+  legalizeFloat32To: dtypeName.optional(),
+  maxRank: z.number().int().positive().optional(),
+  controlFlow: z.boolean(),
+  /** Whether shapes may depend on data (NonZero, data-dependent Reshape…). */
+  dynamicShapes: z.boolean(),
+  rejectAttributes: z.array(rejectRule).default([]),
+}).strict();
+
+export const processorSchema = z.object({
+  id: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'ids are lower-case words'),
+  kind: z.enum(['cpu', 'gpu', 'npu']),
+  name: z.string(),
+  /** The backend this processor's partitions are lowered for (bound to what this host has at run time). */
+  backend: z.string(),
+  /** Peak throughput in GFLOP/s (or GOP/s for integer types), per element type. */
+  peakGflops: z.record(z.string(), figure),
+  /** Memory bandwidth in GB/s as the processor sees it. */
+  bandwidthGBs: figure,
+  /** Fixed cost per partition launch, in microseconds. */
+  launchOverheadUs: figure,
+  /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
+  onChipBytes: figure.optional(),
+  support: supportSchema,
+}).strict();
+
+export const linkSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  bandwidthGBs: figure,
+  latencyUs: figure,
+}).strict();
+
+export const targetSchema = z.object({
+  format: z.literal('tessera.target'),
+  version: z.literal(1),
+  name: z.string().min(1),
+  description: z.string(),
+  processors: z.array(processorSchema).min(1),
+  /** Links between processors' memories; both directions unless listed separately. */
+  links: z.array(linkSchema),
+}).strict();
+
+export type Figure = z.infer<typeof figure>;
+export type Support = z.infer<typeof supportSchema>;
+export type Processor = z.infer<typeof processorSchema>;
+export type Link = z.infer<typeof linkSchema>;
+export type Target = z.infer<typeof targetSchema>;
