@@ -79,3 +79,28 @@ export function typedArrayFor(dtype: DType, bytes: Uint8Array): TypedData {
       throw new TesseraError('FEED_DTYPE', `tensors of type ${dtype} cannot be passed to onnxruntime's JavaScript API`);
   }
 }
+
+/** Encodes numbers as dense little-endian bytes of a dtype (the inverse of bytesToNumbers). */
+export function numbersToBytes(dtype: DType, data: readonly number[]): Uint8Array {
+  const width: Partial<Record<DType, number>> = { float32: 4, float64: 8, float16: 2, int8: 1, uint8: 1, bool: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8 };
+  const w = width[dtype];
+  if (!w) throw new TesseraError('INTERNAL', `cannot encode ${dtype} values`);
+  const out = new Uint8Array(w * data.length);
+  const view = new DataView(out.buffer);
+  data.forEach((v, i) => {
+    switch (dtype) {
+      case 'float32': view.setFloat32(i * 4, v, true); break;
+      case 'float64': view.setFloat64(i * 8, v, true); break;
+      case 'float16': view.setUint16(i * 2, floatToHalf(v), true); break;
+      case 'int8': view.setInt8(i, v); break;
+      case 'uint8': case 'bool': view.setUint8(i, v); break;
+      case 'int16': view.setInt16(i * 2, v, true); break;
+      case 'uint16': view.setUint16(i * 2, v, true); break;
+      case 'int32': view.setInt32(i * 4, v, true); break;
+      case 'uint32': view.setUint32(i * 4, v, true); break;
+      case 'int64': view.setBigInt64(i * 8, BigInt(Math.trunc(v)), true); break;
+      case 'uint64': view.setBigUint64(i * 8, BigInt(Math.trunc(v)), true); break;
+    }
+  });
+  return out;
+}
