@@ -4,12 +4,14 @@
  * probe run on ONNX Runtime that exposes the unknown values as outputs; those values are marked
  * shapeSource 'probe'.
  */
+import { create } from '@bufbuild/protobuf';
+import { TypeProtoSchema, type TypeProto } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
-import { byteSize } from './dtype.js';
+import { byteSize, dtypeFromOnnx, onnxCode } from './dtype.js';
 import { cloneGraph, isConcrete, opsetOf, topoOrder, type Dim, type Graph, type Shape, type Value } from './graph.js';
 import { graphFromProto } from './onnx-import.js';
 import './ops/all.js';
-import { CannotInfer, MAX_KNOWN, opRule, type Known, type OpContext, type ValueInfo } from './ops/registry.js';
+import { CannotInfer, MAX_KNOWN, opRule, type Container, type Known, type OpContext, type ValueInfo } from './ops/registry.js';
 import { bytesToNumbers } from './tensor-data.js';
 import { weightBytes, weightElementCount } from './weight.js';
 
@@ -174,14 +176,17 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
   for (const v of graph.values.values()) {
     if (infos.has(v.name)) continue;
     if (v.role === 'initializer') infos.set(v.name, { dtype: v.dtype, shape: v.shape, weight: v.initializer });
-    else if (v.role === 'input' && graph.inputs.includes(v.name)) infos.set(v.name, { dtype: v.dtype, shape: inputShapes[v.name] ?? v.shape });
+    else if (v.role === 'input' && graph.inputs.includes(v.name)) {
+      const container = v.typeProto && containerOf(v.typeProto);
+      infos.set(v.name, container ? { dtype: null, shape: null, container } : { dtype: v.dtype, shape: inputShapes[v.name] ?? v.shape });
+    }
   }
   const order = topoOrder(graph);
   if (!order) throw new TesseraError('GRAPH_CYCLE', `${graph.meta.source}: the graph has a cycle`);
   const pending: Pending[] = [];
   for (const i of order) {
     const node = graph.nodes[i];
-    if (node.outputs.every((o) => o === '' || infos.get(o)?.shape)) continue; // known already (probed)
+    if (node.outputs.every((o) => o === '' || isKnown(infos.get(o)))) continue; // known already (probed)
     const rule = opRule(node.domain, node.op);
     if (!rule) {
       pending.push({ node: i, why: `no shape rule for ${node.domain ? node.domain + '::' : ''}${node.op}` });
@@ -204,6 +209,28 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
     }
   }
   return pending;
+}
+
+/** A tensor with a known shape, or a sequence/optional (which has no shape of its own). */
+function isKnown(info: ValueInfo | undefined): boolean {
+  return !!info && (info.shape !== null || info.container !== undefined);
+}
+
+/** The container a sequence or optional type describes (elements unknown). */
+function containerOf(t: TypeProto): Container | undefined {
+  const elemDtype = (e: TypeProto | undefined) => (e?.value.case === 'tensorType' && e.value.value.elemType ? dtypeFromOnnx(e.value.value.elemType, 'type') : null);
+  if (t.value.case === 'sequenceType') return { kind: 'sequence', dtype: elemDtype(t.value.value.elemType), elements: null };
+  if (t.value.case === 'optionalType') return { kind: 'optional', dtype: elemDtype(t.value.value.elemType), elements: null };
+  return undefined;
+}
+
+/** The ONNX type of a container of tensors (undefined when its element type is not known). */
+function containerType(c: Container): TypeProto | undefined {
+  let elem: TypeProto | undefined;
+  if (c.dtype) elem = create(TypeProtoSchema, { value: { case: 'tensorType', value: { elemType: onnxCode(c.dtype) } } });
+  else if (c.kind === 'optional' && c.elements?.[0]?.container) elem = containerType(c.elements[0].container);
+  if (!elem) return undefined;
+  return create(TypeProtoSchema, { value: { case: c.kind === 'sequence' ? 'sequenceType' : 'optionalType', value: { elemType: elem } } });
 }
 
 function defaultFlops(outs: readonly ValueInfo[]): number {
@@ -233,7 +260,8 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
   if (pending.length && options.prober) {
     const unknown: string[] = [];
     for (const v of graph.values.values()) {
-      if (v.producer >= 0 && !infos.get(v.name)?.shape && !v.typeProto) unknown.push(v.name);
+      // Only tensors can be fetched from a probe run: sequences and optionals are not asked for.
+      if (v.producer >= 0 && !isKnown(infos.get(v.name)) && !v.typeProto) unknown.push(v.name);
     }
     const measured = await options.prober(graph, unknown, inputShapes, options.feeds);
     for (const [name, info] of measured) {
@@ -242,7 +270,7 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
     }
     pending = inferPass(graph, infos, inputShapes, costs);
   }
-  const stillUnknown = pending.filter((p) => graph.nodes[p.node].outputs.some((o) => o !== '' && !infos.get(o)?.shape && !graph.values.get(o)!.typeProto));
+  const stillUnknown = pending.filter((p) => graph.nodes[p.node].outputs.some((o) => o !== '' && !isKnown(infos.get(o)) && !graph.values.get(o)!.typeProto));
   if (stillUnknown.length) {
     const p = stillUnknown[0];
     throw new TesseraError('SHAPE_INFERENCE', `${graph.meta.source}: cannot infer the output shapes of node '${graph.nodes[p.node].name}' (#${p.node}): ${p.why}${options.prober ? '' : ' (no probe run was allowed)'}`);
@@ -252,7 +280,12 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
   for (const v of out.values.values() as Iterable<Value>) {
     const info = infos.get(v.name);
     if (!info) continue;
-    if (v.role === 'activation') {
+    if (v.role === 'activation' && info.container) {
+      v.dtype = null;
+      v.shape = null;
+      v.typeProto = v.typeProto ?? containerType(info.container);
+      v.shapeSource = 'static';
+    } else if (v.role === 'activation') {
       v.dtype = info.dtype ?? v.dtype;
       v.shape = info.shape ? [...info.shape] : v.shape;
       v.shapeSource = probed.has(v.name) ? 'probe' : 'static';

@@ -2,3 +2,4 @@
 import './elementwise.js';
 import './shape.js';
 import './nn.js';
+import './sequence.js';

@@ -23,6 +23,16 @@ export interface ValueInfo {
   known?: Known;
   /** The weight that holds the value's bytes (initializers, Constant nodes). */
   weight?: Weight;
+  /** For a sequence or optional value (dtype and shape are then null): its element type and, when known, its elements. */
+  container?: Container;
+}
+
+export interface Container {
+  readonly kind: 'sequence' | 'optional';
+  /** Element type of the tensors it holds. */
+  readonly dtype: DType | null;
+  /** The elements, when their number is known (an optional: [] for none, [x] for one). */
+  readonly elements: readonly ValueInfo[] | null;
 }
 
 export interface OpContext {
