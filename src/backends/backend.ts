@@ -1,22 +1,23 @@
 /** The interface every engine adapter provides (DESIGN.md: Backend, Executable). */
 import type { Graph, Node } from '../ir/graph.js';
-import type { ShapedGraph } from '../ir/infer.js';
 import type { TensorMap } from './tensor.js';
 
 export type Support = { ok: true } | { ok: false; reason: string };
 
-/** A set of nodes of a shaped graph to compile as one unit. */
+/** A partition lowered to a standalone ONNX model (what the map pass produces), compiled as one unit. */
 export interface Subgraph {
-  readonly graph: ShapedGraph;
-  readonly nodes: readonly number[];
-  /** Values to expose as outputs (default: the boundary outputs). */
-  readonly outputs?: readonly string[];
+  /** Shown in messages. */
+  readonly name: string;
+  readonly onnx: Uint8Array;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
 }
 
 export interface Executable {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
-  run(feeds: TensorMap): Promise<TensorMap>;
+  /** Runs once; `into` holds preallocated output tensors the backend writes (views into an arena). */
+  run(feeds: TensorMap, into?: TensorMap): Promise<TensorMap>;
   dispose(): Promise<void>;
 }
 

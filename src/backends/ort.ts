@@ -7,11 +7,12 @@ import * as ort from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
 import { ortJsSupports } from '../ir/dtype.js';
 import type { Graph, Node } from '../ir/graph.js';
-import type { Prober } from '../ir/infer.js';
+import type { Prober, ShapedGraph } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
-import type { Known, ValueInfo } from '../ir/ops/registry.js';
+import type { ValueInfo } from '../ir/ops/registry.js';
 import type { Backend, Executable, Subgraph, Support } from './backend.js';
 import { randomTensor, type Tensor, type TensorMap } from './tensor.js';
+import { probeWebGpu } from './webgpu.js';
 
 /** Ops onnxruntime 1.30's CPU EP has no kernel for (from the ONNX conformance baseline). */
 const CPU_UNSUPPORTED = new Set(['ImageDecoder', 'FlexAttention', 'Adam', 'Adagrad', 'Momentum', 'Gradient']);
@@ -29,6 +30,7 @@ export class OrtBackend implements Backend {
 
   async available(): Promise<boolean> {
     try {
+      if (this.provider === 'webgpu') return (await probeWebGpu()).available; // listSupportedBackends lists it without an adapter
       return ort.listSupportedBackends().some((b) => b.name === this.provider);
     } catch {
       return false;
@@ -48,11 +50,10 @@ export class OrtBackend implements Backend {
   }
 
   async compile(part: Subgraph): Promise<Executable> {
-    const exported = exportOnnx(part.graph, part.nodes, { outputs: part.outputs });
-    const key = createHash('sha256').update(exported.bytes).digest('hex');
+    const key = createHash('sha256').update(part.onnx).digest('hex');
     let entry = this.cache.get(key);
     if (!entry) {
-      entry = { session: createSession(exported.bytes, this.provider, part.graph.meta.source), users: 0 };
+      entry = { session: createSession(part.onnx, this.provider, part.name), users: 0 };
       this.cache.set(key, entry);
       entry.session.catch(() => this.cache.delete(key));
     }
@@ -60,9 +61,9 @@ export class OrtBackend implements Backend {
     const session = await entry.session;
     let disposed = false;
     return {
-      inputs: exported.inputs,
-      outputs: exported.outputs,
-      run: (feeds) => runSession(session, feeds, exported.outputs, part.graph.meta.source),
+      inputs: part.inputs,
+      outputs: part.outputs,
+      run: (feeds, into) => runSession(session, feeds, part.outputs, part.name, into),
       dispose: async () => {
         if (disposed) return;
         disposed = true;
@@ -83,24 +84,19 @@ export async function createSession(bytes: Uint8Array, provider: OrtProvider, wh
   }
 }
 
-export async function runSession(session: ort.InferenceSession, feeds: TensorMap, outputs: readonly string[], where: string): Promise<TensorMap> {
+export async function runSession(session: ort.InferenceSession, feeds: TensorMap, outputs: readonly string[], where: string, into?: TensorMap): Promise<TensorMap> {
   try {
-    const res = await session.run(feeds, [...outputs]);
+    const fetches: ort.InferenceSession.FetchesType = into ? Object.fromEntries(outputs.map((o) => [o, into[o] ?? null])) : [...outputs];
+    const res = await session.run(feeds, fetches);
     return res as TensorMap;
   } catch (err) {
     throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime failed running ${where}`);
   }
 }
 
+/** Shape and type only: contents measured on random data must never be folded into a plan. */
 function tensorInfo(t: Tensor): ValueInfo {
-  const dims = [...t.dims];
-  const info: ValueInfo = { dtype: t.type as ValueInfo['dtype'], shape: dims };
-  const n = dims.reduce((a, b) => a * b, 1);
-  if ((t.type === 'int64' || t.type === 'int32') && n <= 64) {
-    const known: Known = { dtype: t.type, dims, data: Array.from(t.data as ArrayLike<number | bigint>, Number) };
-    info.known = known;
-  }
-  return info;
+  return { dtype: t.type as ValueInfo['dtype'], shape: [...t.dims] };
 }
 
 /**
@@ -126,3 +122,26 @@ export const ortProber: Prober = async (graph, values, inputShapes, given) => {
     await session.release();
   }
 };
+
+/**
+ * Calibration for dtype legalization: runs the whole model once on onnxruntime's CPU EP with every
+ * float32 activation exposed, and returns each one's largest magnitude.
+ */
+export async function measureRanges(graph: ShapedGraph, feeds: TensorMap): Promise<Map<string, number>> {
+  const values = [...graph.values.values()].filter((v) => v.role === 'activation' && v.dtype === 'float32' && !v.isConst && !graph.known.has(v.name)).map((v) => v.name);
+  const out = new Map<string, number>();
+  if (values.length === 0) return out;
+  const exported = exportOnnx(graph, undefined, { outputs: [...new Set([...graph.outputs, ...values])] });
+  const session = await createSession(exported.bytes, 'cpu', `${graph.meta.source} (calibration run)`);
+  try {
+    const res = await runSession(session, feeds, exported.outputs, `${graph.meta.source} (calibration run)`);
+    for (const name of values) {
+      let m = 0;
+      for (const x of res[name].data as Float32Array) if (Math.abs(x) > m) m = Math.abs(x);
+      out.set(name, m);
+    }
+  } finally {
+    await session.release();
+  }
+  return out;
+}

@@ -5,6 +5,7 @@
 import { Tensor } from 'onnxruntime-node';
 import { TesseraError } from '../errors.js';
 import { byteSize, type DType } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
 import { typedArrayFor } from '../ir/tensor-data.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
 
@@ -87,4 +88,15 @@ export function weightFromTensor(t: Tensor, name: string): Weight {
   const dims = [...t.dims];
   if (t.type === 'string') return { name, dtype: 'string', dims, source: { kind: 'strings', values: [...(t.data as string[])] } };
   return { name, dtype: t.type as DType, dims, source: { kind: 'inline', bytes: tensorBytes(t).slice() } };
+}
+
+/** Seeded random feeds for every graph input at the given concrete shapes (input i uses seed `seed + i`). */
+export function randomFeeds(graph: Graph, shapes: Readonly<Record<string, number[]>>, seed = 1): TensorMap {
+  const feeds: TensorMap = {};
+  graph.inputs.forEach((name, i) => {
+    const v = graph.values.get(name)!;
+    if (!v.dtype) throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' is not a tensor; give input data`);
+    feeds[name] = randomTensor(v.dtype, shapes[name], seed + i);
+  });
+  return feeds;
 }

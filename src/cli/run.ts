@@ -101,7 +101,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     inputShapes = resolveInputShapes(graph, options.inputShapes);
     feeds = randomFeeds(graph, inputShapes);
   }
-  const session = await Session.create(path, { inputShapes, probeFeeds: feeds });
+  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds });
   let outputs: TensorMap;
   const t0 = performance.now();
   try {

@@ -6,10 +6,10 @@
  * inside is rounded to float16 after the op that makes it.
  *
  * The float16 lowering is an emulation built for onnxruntime's CPU EP, which has no fp16 kernels on
- * x86: storage is float16 (edges, weights, every intermediate), arithmetic is float32.
+ * x86: storage is float16 or int16 (edges, weights, every intermediate), arithmetic is float32.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { onnxCode, type DType } from '../ir/dtype.js';
 import type { Value } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
@@ -17,7 +17,7 @@ import { exportOnnx } from '../ir/onnx-export.js';
 import { floatToHalf, halfToFloat, numbersToBytes } from '../ir/tensor-data.js';
 import type { Processor } from '../targets/schema.js';
 import type { PartitionSpec } from './partition.js';
-import { storedDtype } from './residency.js';
+import { storedDtype, type Storage } from './residency.js';
 import type { StaticInfo } from './static.js';
 
 export type Precision = 'native' | 'float16';
@@ -53,7 +53,12 @@ function withFoldedAsWeights(graph: ShapedGraph, nodes: readonly number[], st: S
   return { ...graph, values };
 }
 
-export function lowerPartition(graph: ShapedGraph, part: PartitionSpec, proc: Processor, st: StaticInfo): LoweredPartition {
+/**
+ * Lowers a partition. `storage` says how each value is stored in the partition's memory (from the
+ * plan's buffers); on a float16 processor a float32 value is stored as float16, or as int16 with a
+ * scale when its calibrated range does not fit float16.
+ */
+export function lowerPartition(graph: ShapedGraph, part: PartitionSpec, proc: Processor, st: StaticInfo, storage: (name: string) => Storage): LoweredPartition {
   const runtimeNodes = part.nodes.filter((i) => !st.folded.has(i));
   const view = withFoldedAsWeights(graph, runtimeNodes, st);
   const exported = exportOnnx(view, runtimeNodes, { outputs: part.outputs, name: `partition_${part.id}` });
@@ -67,68 +72,112 @@ export function lowerPartition(graph: ShapedGraph, part: PartitionSpec, proc: Pr
     };
   }
   const model = fromBinary(ModelProtoSchema, exported.bytes);
-  toFloat16Storage(model, (n) => graph.values.get(n)?.dtype ?? null);
-  const edge = (name: string) => ({ name, dtype: dtypeOf(name) === 'float32' ? ('float16' as DType) : dtypeOf(name) });
+  const opset = Number(model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13);
+  legalizeStorage(model, opset, (n) => (graph.values.get(n)?.dtype === 'float32' ? storage(n) : null));
+  const edge = (name: string) => ({ name, dtype: dtypeOf(name) === 'float32' ? (storage(name).dtype as DType) : dtypeOf(name) });
   return { bytes: toBinary(ModelProtoSchema, model), precision, inputs: exported.inputs.map(edge), outputs: exported.outputs.map(edge) };
 }
 
 const FLOAT = onnxCode('float32');
-const FLOAT16 = onnxCode('float16');
+const CODES: Record<string, number> = { float16: onnxCode('float16'), int16: onnxCode('int16') };
 
-function castNode(input: string, output: string, to: number) {
-  return create(NodeProtoSchema, {
-    opType: 'Cast', name: `${output}__cast`, input: [input], output: [output],
-    attribute: [create(AttributeProtoSchema, { name: 'to', type: AttributeProto_AttributeType.INT, i: BigInt(to) })],
-  });
+function node(op: string, input: string[], output: string, attrs: AttributeProto[] = []): NodeProto {
+  return create(NodeProtoSchema, { opType: op, name: `${output}__${op}`, input, output: [output], attribute: attrs });
+}
+
+function intAttr(name: string, v: number): AttributeProto {
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INT, i: BigInt(v) });
+}
+
+function floatAttr(name: string, v: number): AttributeProto {
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.FLOAT, f: v });
 }
 
 function roundTensorToHalf(t: TensorProto): void {
   if (t.dataType !== FLOAT) return;
-  const raw = t.rawData.length ? new Uint8Array(t.rawData.byteLength) : null;
-  raw?.set(t.rawData);
-  if (raw) {
+  if (t.rawData.length) {
+    const raw = new Uint8Array(t.rawData.byteLength);
+    raw.set(t.rawData);
     const view = new DataView(raw.buffer);
     for (let i = 0; i < raw.length; i += 4) view.setFloat32(i, halfToFloat(floatToHalf(view.getFloat32(i, true))), true);
-    t.rawData = raw as Uint8Array<ArrayBuffer>;
+    t.rawData = raw;
   } else {
     t.floatData = t.floatData.map((x) => halfToFloat(floatToHalf(x)));
   }
 }
 
-/** Rewrites a float32 model so that every float32 value is stored as float16 (see the file comment). */
-function toFloat16Storage(model: ModelProto, dtypeOf: (name: string) => DType | null): void {
+/**
+ * Rewrites a float32 model so every float32 value is stored as the plan says: weights rounded to
+ * float16; inputs and outputs in their stored type at the edges; every value inside rounded to its
+ * stored type after the op that makes it (Cast to float16 and back, or int16 quantize-dequantize with
+ * Floor(x/s + 0.5) clipped to the int16 range, then × s).
+ */
+function legalizeStorage(model: ModelProto, opset: number, storageOf: (name: string) => Storage | null): void {
   const g = model.graph!;
   for (const t of g.initializer) roundTensorToHalf(t);
+  const consts = new Map<number, string>();
+  const scalar = (v: number): string => {
+    let name = consts.get(v);
+    if (!name) {
+      name = `__legal_const_${consts.size}`;
+      consts.set(v, name);
+      g.initializer.push(create(TensorProtoSchema, { name, dataType: FLOAT, dims: [], floatData: [v] }));
+    }
+    return name;
+  };
+  const clip = (x: string, out: string) =>
+    opset < 11 ? node('Clip', [x], out, [floatAttr('min', -32768), floatAttr('max', 32767)]) : node('Clip', [x, scalar(-32768), scalar(32767)], out);
+  /** Float32 `x` → the stored integer of int16 storage with scale s, still as float32. */
+  const quantize = (x: string, s: number, out: string): NodeProto[] => [
+    node('Mul', [x, scalar(1 / s)], `${out}__scaled`),
+    node('Add', [`${out}__scaled`, scalar(0.5)], `${out}__half`),
+    node('Floor', [`${out}__half`], `${out}__floor`),
+    clip(`${out}__floor`, out),
+  ];
+  /** Rounds float32 `x` to what its storage can hold, as float32 `out`. */
+  const round = (x: string, st: Storage, out: string): NodeProto[] =>
+    st.dtype === 'int16'
+      ? [...quantize(x, st.scale!, `${out}__q`), node('Mul', [`${out}__q`, scalar(st.scale!)], out)]
+      : [node('Cast', [x], `${out}__h`, [intAttr('to', CODES[st.dtype])]), node('Cast', [`${out}__h`], out, [intAttr('to', FLOAT)])];
+
   const rename = new Map<string, string>();
   const prologue: NodeProto[] = [];
   for (const vi of g.input) {
-    if (vi.type?.value.case !== 'tensorType' || vi.type.value.value.elemType !== FLOAT) continue;
-    vi.type.value.value.elemType = FLOAT16;
-    rename.set(vi.name, `${vi.name}__f32`);
-    prologue.push(castNode(vi.name, `${vi.name}__f32`, FLOAT));
+    const st = storageOf(vi.name);
+    if (!st || vi.type?.value.case !== 'tensorType') continue;
+    vi.type.value.value.elemType = CODES[st.dtype];
+    const f32 = `${vi.name}__f32`;
+    rename.set(vi.name, f32);
+    if (st.dtype === 'int16') prologue.push(node('Cast', [vi.name], `${f32}__int`, [intAttr('to', FLOAT)]), node('Mul', [`${f32}__int`, scalar(st.scale!)], f32));
+    else prologue.push(node('Cast', [vi.name], f32, [intAttr('to', FLOAT)]));
   }
   const outputs = new Set(g.output.map((o) => o.name));
   const body: NodeProto[] = [];
-  for (const node of g.node) {
-    node.input = node.input.map((n) => rename.get(n) ?? n);
-    for (const a of node.attribute) if (a.t) roundTensorToHalf(a.t);
+  for (const n of g.node) {
+    n.input = n.input.map((x) => rename.get(x) ?? x);
+    for (const a of n.attribute) if (a.t) roundTensorToHalf(a.t);
     const after: NodeProto[] = [];
-    node.output = node.output.map((o) => {
-      if (o === '' || dtypeOf(o) !== 'float32') return o;
+    n.output = n.output.map((o) => {
+      const st = o === '' ? null : storageOf(o);
+      if (!st) return o;
       const raw = `${o}__raw`;
       if (outputs.has(o)) {
-        after.push(castNode(raw, o, FLOAT16)); // edge: leave as float16
-        rename.set(o, `${o}__f32`);
-        after.push(castNode(o, `${o}__f32`, FLOAT));
+        // the edge leaves in the stored type; consumers inside read the rounded float32 value
+        const f32 = `${o}__f32`;
+        rename.set(o, f32);
+        after.push(...round(raw, st, f32));
+        if (st.dtype === 'int16') after.push(...quantize(raw, st.scale!, `${o}__qo`), node('Cast', [`${o}__qo`], o, [intAttr('to', CODES.int16)]));
+        else after.push(node('Cast', [raw], o, [intAttr('to', CODES[st.dtype])]));
       } else {
-        after.push(castNode(raw, `${o}__h`, FLOAT16), castNode(`${o}__h`, o, FLOAT)); // round to float16
+        after.push(...round(raw, st, o));
       }
       return raw;
     });
-    body.push(node, ...after);
+    body.push(n, ...after);
   }
   for (const o of g.output) {
-    if (o.type?.value.case === 'tensorType' && o.type.value.value.elemType === FLOAT) o.type.value.value.elemType = FLOAT16;
+    const st = storageOf(o.name);
+    if (st && o.type?.value.case === 'tensorType') o.type.value.value.elemType = CODES[st.dtype];
   }
   g.node = [...prologue, ...body];
 }

@@ -9,11 +9,12 @@
  * and opens a new partition only when it must switch. Each partition is then an interval of one
  * topological order, so contracting partitions can never create a cycle.
  */
-import { predecessors } from '../ir/graph.js';
+import { predecessors, type Node } from '../ir/graph.js';
 import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
 import { costSource, launchUs, nodeTimeUs, transferUs } from '../targets/cost.js';
-import type { Target } from '../targets/schema.js';
-import { checkSupport } from '../targets/support.js';
+import type { Processor, Target } from '../targets/schema.js';
+import { checkSupport, type SupportResult } from '../targets/support.js';
+import { storable, type Ranges } from './residency.js';
 import { staticInfo, type StaticInfo } from './static.js';
 
 export interface PlacedNode {
@@ -51,7 +52,20 @@ function nodeDtype(graph: ShapedGraph, node: { inputs: readonly string[]; output
   return null;
 }
 
-export function placeNodes(graph: ShapedGraph, target: Target, st: StaticInfo): PlacedNode[] {
+/** Support from the processor's table, and room for the node's values in the processor's types. */
+export function canRun(proc: Processor, node: Node, graph: ShapedGraph, st: StaticInfo, ranges?: Ranges): SupportResult {
+  const s = checkSupport(proc, node, graph, st.isStatic);
+  if (!s.ok) return s;
+  for (const name of [...st.runtimeReads(node), ...node.outputs.filter((o) => o !== '')]) {
+    const v = graph.values.get(name)!;
+    if (!storable(proc, v, ranges)) {
+      return { ok: false, reason: `value '${name}' reaches ${ranges!.get(name)!.toExponential(2)} in calibration, beyond float16's range, and the ${proc.name} has no int16` };
+    }
+  }
+  return s;
+}
+
+export function placeNodes(graph: ShapedGraph, target: Target, st: StaticInfo, ranges?: Ranges): PlacedNode[] {
   const cpu = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!;
   const time = (pid: string, i: number) => {
     const p = target.processors.find((x) => x.id === pid)!;
@@ -63,7 +77,7 @@ export function placeNodes(graph: ShapedGraph, target: Target, st: StaticInfo): 
     const ranked = [...target.processors].sort((a, b) => time(a.id, node.index) - time(b.id, node.index) || target.processors.indexOf(a) - target.processors.indexOf(b));
     const rejected: { processor: string; reason: string }[] = [];
     for (const p of ranked) {
-      const s = checkSupport(p, node, graph, st.isStatic);
+      const s = canRun(p, node, graph, st, ranges);
       if (s.ok) return { processor: p.id, rejected, folded: false };
       rejected.push({ processor: p.id, reason: s.reason });
     }
@@ -83,7 +97,7 @@ export function placeNodes(graph: ShapedGraph, target: Target, st: StaticInfo): 
     const other = [...procs][0];
     if (other === me.processor) continue;
     const proc = target.processors.find((p) => p.id === other)!;
-    if (!checkSupport(proc, node, graph, st.isStatic).ok) continue;
+    if (!canRun(proc, node, graph, st, ranges).ok) continue;
     let boundaryBytes = 0;
     for (const r of st.runtimeReads(node)) boundaryBytes += valueBytes(graph, r);
     for (const o of node.outputs) if (o) boundaryBytes += valueBytes(graph, o);
@@ -190,8 +204,8 @@ export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st:
   return { partitions, partitionOf, walk };
 }
 
-export function partition(graph: ShapedGraph, target: Target): Partitioning {
+export function partition(graph: ShapedGraph, target: Target, ranges?: Ranges): Partitioning {
   const st = staticInfo(graph);
-  const placement = placeNodes(graph, target, st);
+  const placement = placeNodes(graph, target, st, ranges);
   return { placement, ...groupPartitions(graph, placement, st), source: costSource(target) };
 }

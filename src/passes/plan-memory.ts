@@ -12,7 +12,7 @@ import { TesseraError } from '../errors.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Target } from '../targets/schema.js';
 import type { Partitioning } from './partition.js';
-import { bytesOn, hostProcessor, type Residency } from './residency.js';
+import { bytesOn, hostProcessor, storageOn, type Ranges, type Residency } from './residency.js';
 import type { StaticInfo } from './static.js';
 
 export const ALIGNMENT = 64;
@@ -20,6 +20,9 @@ export const ALIGNMENT = 64;
 export interface Lifetime {
   value: string;
   bytes: number;
+  /** How the value is stored in this memory (float32 values may be legalized to float16 or int16). */
+  dtype: string;
+  scale?: number;
   /** First and last position in `order` (inclusive); `order.length` means "until the end". */
   start: number;
   end: number;
@@ -40,7 +43,7 @@ export interface MemoryPlan {
 const align = (n: number) => Math.ceil(n / ALIGNMENT) * ALIGNMENT;
 
 /** The buffers each processor's memory must hold, by the lifetime rule. */
-export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[]): Map<string, Lifetime[]> {
+export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[], ranges?: Ranges): Map<string, Lifetime[]> {
   const pos = new Array<number>(graph.nodes.length);
   order.forEach((n, i) => (pos[n] = i));
   const end = order.length;
@@ -56,13 +59,13 @@ export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitionin
       return e;
     };
     const homeEnd = outputs.has(name) ? end : last();
-    const home = target.processors.find((p) => p.id === r.home)!;
-    out.get(r.home)!.push({ value: name, bytes: align(bytesOn(home, v)), start, end: homeEnd });
-    for (const q of r.copies) {
-      const qp = target.processors.find((p) => p.id === q)!;
-      const e = outputs.has(name) && q === hostProcessor(target) ? end : last(q);
-      out.get(q)!.push({ value: name, bytes: align(bytesOn(qp, v)), start, end: e });
-    }
+    const buffer = (procId: string, e: number): Lifetime => {
+      const p = target.processors.find((x) => x.id === procId)!;
+      const s = storageOn(p, v, ranges);
+      return { value: name, bytes: align(bytesOn(p, v, ranges)), dtype: s.dtype, ...(s.scale !== undefined ? { scale: s.scale } : {}), start, end: e };
+    };
+    out.get(r.home)!.push(buffer(r.home, homeEnd));
+    for (const q of r.copies) out.get(q)!.push(buffer(q, outputs.has(name) && q === hostProcessor(target) ? end : last(q)));
   }
   return out;
 }
@@ -117,8 +120,8 @@ export function verifyNoOverlap(buffers: readonly Buffer[], memory: string): voi
   }
 }
 
-export function planMemory(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[]): Record<string, MemoryPlan> {
-  const lives = lifetimes(graph, target, parts, st, res, order);
+export function planMemory(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[], ranges?: Ranges): Record<string, MemoryPlan> {
+  const lives = lifetimes(graph, target, parts, st, res, order, ranges);
   const out: Record<string, MemoryPlan> = {};
   for (const proc of target.processors) {
     const items = lives.get(proc.id)!;

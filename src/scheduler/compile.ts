@@ -6,7 +6,7 @@ import { partitionPrecision } from '../passes/map.js';
 import { order as orderPass } from '../passes/order.js';
 import { partition } from '../passes/partition.js';
 import { planMemory } from '../passes/plan-memory.js';
-import { residency } from '../passes/residency.js';
+import { residency, type Ranges } from '../passes/residency.js';
 import { staticInfo } from '../passes/static.js';
 import { costSource } from '../targets/cost.js';
 import type { Target } from '../targets/schema.js';
@@ -19,19 +19,21 @@ export interface CompileInput {
   modelBytes: Uint8Array;
   modelFile: string;
   target: Target;
+  /** Calibrated magnitudes of float32 values, for dtype legalization (see passes/residency.ts). */
+  ranges?: Ranges;
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function compilePlan({ graph, modelBytes, modelFile, target }: CompileInput): Plan {
+export function compilePlan({ graph, modelBytes, modelFile, target, ranges }: CompileInput): Plan {
   const st = staticInfo(graph);
-  const parts = partition(graph, target);
+  const parts = partition(graph, target, ranges);
   const order = orderPass(graph, parts);
   const res = residency(graph, target, parts, st);
   const sched = schedule(graph, target, parts, st, res);
-  const memory = planMemory(graph, target, parts, st, res, order);
+  const memory = planMemory(graph, target, parts, st, res, order, ranges);
   const proc = (id: string) => target.processors.find((p) => p.id === id)!;
   return {
     format: PLAN_FORMAT,

@@ -14,7 +14,7 @@ const stepSchema = z.discriminatedUnion('kind', [
 ]);
 
 const bufferSchema = z.object({
-  value: z.string(), bytes: z.number().int().nonnegative(), offset: z.number().int().nonnegative(),
+  value: z.string(), bytes: z.number().int().nonnegative(), dtype: z.string(), scale: z.number().positive().optional(), offset: z.number().int().nonnegative(),
   start: z.number().int().nonnegative(), end: z.number().int().nonnegative(),
 }).strict();
 

@@ -1,40 +1,70 @@
 /**
  * The app developer's entry point, shaped like onnxruntime's InferenceSession:
- *   const session = await Session.create('model.onnx'); const out = await session.run({ x: tensor });
- * In this version the whole model runs as one partition on onnxruntime's CPU EP.
+ *   const session = await Session.create('model.onnx', { target: 'snapdragon-8-gen-3' });
+ *   const outputs = await session.run({ x: new Tensor('float32', data, [1, 3, 224, 224]) });
+ * It compiles a plan for the target (or loads one), binds the target's processors to the backends this
+ * host has (saying which are emulated), and runs the plan.
  */
+import { readFileSync } from 'node:fs';
+import { measureRanges, ortProber } from '../backends/ort.js';
+import { randomFeeds, type Tensor, type TensorMap } from '../backends/tensor.js';
+import { storedDtype } from '../passes/residency.js';
 import { TesseraError } from '../errors.js';
-import type { Backend, Executable } from '../backends/backend.js';
-import { OrtBackend, ortProber } from '../backends/ort.js';
-import type { Tensor, TensorMap } from '../backends/tensor.js';
 import { formatShape } from '../ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
-import { importOnnx, importOnnxFile } from '../ir/onnx-import.js';
+import { importOnnx, readModelFile } from '../ir/onnx-import.js';
+import { loadTarget, type Target } from '../targets/index.js';
+import { compilePlan, sha256 } from './compile.js';
+import { parsePlan, type Plan } from './plan.js';
+import { PlanRunner, type Binding, type Trace } from './runtime.js';
 
 export interface SessionOptions {
-  /** Concrete shapes for inputs with symbolic dims (default: each symbolic dim = 1). */
+  /** A built-in target name, a path to a target JSON file, or a Target (default: 'host'). */
+  target?: string | Target;
+  /** A compiled plan (object, or a path to a plan file) to run instead of compiling one. */
+  plan?: Plan | string;
+  /** Processor → backend overrides: { gpu: 'webgpu' } uses the WebGPU EP even on a software adapter. */
+  bind?: Record<string, string>;
+  /** Concrete shapes for inputs with symbolic dims (default: each symbolic dim = 1; a plan brings its own). */
   inputShapes?: Record<string, number[]>;
-  /** Input data for the probe run that measures shapes no rule infers (random data otherwise). */
-  probeFeeds?: TensorMap;
+  /**
+   * Representative input data: measures the shapes no rule infers (the probe run) and calibrates the
+   * ranges used to legalize float32 for processors that take none (seeded random data otherwise).
+   */
+  sampleFeeds?: TensorMap;
 }
 
 export class Session {
   private constructor(
     readonly graph: ShapedGraph,
-    private readonly backend: Backend,
-    private readonly executable: Executable,
+    /** The plan this session runs. */
+    readonly plan: Plan,
+    readonly target: Target,
+    private readonly runner: PlanRunner,
   ) {}
 
   static async create(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
-    const graph = typeof model === 'string' ? importOnnxFile(model) : importOnnx(model);
-    const shaped = await inferShapes(graph, { inputShapes: options.inputShapes, prober: ortProber, feeds: options.probeFeeds });
-    const backend = new OrtBackend('cpu');
-    for (const node of shaped.nodes) {
-      const s = backend.supports(node, shaped);
-      if (!s.ok) throw new TesseraError('UNSUPPORTED_OP', `${shaped.meta.source}: node '${node.name}' (${node.op}) cannot run on ${backend.id}: ${s.reason}`);
+    const where = typeof model === 'string' ? model : '<bytes>';
+    const bytes = typeof model === 'string' ? readModelFile(model) : model;
+    const graph = importOnnx(bytes, typeof model === 'string' ? { path: model } : {});
+    const target = typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? 'host');
+    let plan: Plan | undefined;
+    if (options.plan) {
+      plan = typeof options.plan === 'string' ? parsePlan(readPlanFile(options.plan), options.plan) : options.plan;
+      const sum = sha256(bytes);
+      if (plan.model.sha256 !== sum) {
+        throw new TesseraError('PLAN_MISMATCH', `the plan was compiled for a model with sha256 ${plan.model.sha256.slice(0, 12)}… (${plan.model.file}), not ${where} (${sum.slice(0, 12)}…)`);
+      }
     }
-    const executable = await backend.compile({ graph: shaped, nodes: shaped.nodes.map((n) => n.index), outputs: shaped.outputs });
-    return new Session(shaped, backend, executable);
+    const inputShapes = plan ? Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes;
+    const shaped = await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds });
+    if (!plan) {
+      const legalizes = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
+      const ranges = legalizes ? await measureRanges(shaped, options.sampleFeeds ?? randomFeeds(shaped, shaped.inputShapes)) : undefined;
+      plan = compilePlan({ graph: shaped, modelBytes: bytes, modelFile: where, target, ranges });
+    }
+    const runner = await PlanRunner.create(shaped, plan, target, options.bind);
+    return new Session(shaped, plan, target, runner);
   }
 
   get inputNames(): readonly string[] {
@@ -45,16 +75,32 @@ export class Session {
     return this.graph.outputs;
   }
 
-  /** Runs the model; feeds are checked by name, dtype and shape first. */
+  /** How each processor of the target is bound on this host (emulated ones say so). */
+  get bindings(): readonly Binding[] {
+    return this.runner.bindings;
+  }
+
+  /** What the last run did: measured start/end of every step, arena bytes allocated. */
+  get lastTrace(): Trace | undefined {
+    return this.runner.lastTrace;
+  }
+
+  /** Runs the plan; feeds are checked by name, dtype and shape first. */
   async run(feeds: TensorMap): Promise<TensorMap> {
     checkFeeds(this.graph, feeds);
-    const inputs: TensorMap = {};
-    for (const name of this.executable.inputs) inputs[name] = feeds[name];
-    return this.executable.run(inputs);
+    return (await this.runner.run(feeds)).outputs;
   }
 
   async release(): Promise<void> {
-    await this.executable.dispose();
+    await this.runner.dispose();
+  }
+}
+
+function readPlanFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new TesseraError('BAD_PLAN', `plan file not found: ${path}`);
   }
 }
 

@@ -1,0 +1,296 @@
+/**
+ * The runtime: binds each processor of a plan's target to a backend present on this host, compiles
+ * each partition once, and runs the plan's steps as their inputs become ready (partitions on different
+ * backends concurrently). Boundary values live in one arena per processor memory, at the offsets the
+ * plan gives; backends read views of it and write their outputs into preallocated views of it.
+ */
+import { OrtBackend } from '../backends/ort.js';
+import type { Backend, Executable } from '../backends/backend.js';
+import { Tensor, tensorBytes, tensorFromWeight, type TensorMap } from '../backends/tensor.js';
+import { probeWebGpu } from '../backends/webgpu.js';
+import { asTesseraError, TesseraError } from '../errors.js';
+import type { DType } from '../ir/dtype.js';
+import type { ShapedGraph } from '../ir/infer.js';
+import { floatToHalf, halfToFloat } from '../ir/tensor-data.js';
+import { lowerPartition } from '../passes/map.js';
+import { staticInfo } from '../passes/static.js';
+import { storedDtype } from '../passes/residency.js';
+import type { Processor, Target } from '../targets/schema.js';
+import type { Plan } from './plan.js';
+import { verifyPlan } from './verify.js';
+
+export interface Binding {
+  processor: string;
+  /** The backend that really runs the processor's partitions here. */
+  backend: string;
+  emulated: boolean;
+  /** Why, in words: shown by every command that runs a plan. */
+  note: string;
+}
+
+export interface TraceStep {
+  step: number;
+  kind: 'compute' | 'transfer';
+  lane: string;
+  partition?: number;
+  value?: string;
+  bytes?: number;
+  /** Measured, in µs from the start of the run. */
+  startUs: number;
+  endUs: number;
+}
+
+export interface Trace {
+  steps: TraceStep[];
+  /** Bytes of the arena really allocated per processor memory. */
+  arenaBytes: Record<string, number>;
+  bindings: Binding[];
+  totalUs: number;
+}
+
+/** `gpu=webgpu,npu=cpu` → { gpu: 'webgpu', npu: 'cpu' }. */
+export function parseBind(spec: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [k, v] = part.split('=');
+    if (!k || !v || !['cpu', 'webgpu'].includes(v)) {
+      throw new TesseraError('BAD_ARGUMENT', `--bind '${part}': expected PROCESSOR=cpu or PROCESSOR=webgpu, e.g. gpu=webgpu`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+interface Bound extends Binding {
+  impl: Backend;
+}
+
+export async function bindProcessors(target: Target, bind: Record<string, string> = {}): Promise<Bound[]> {
+  for (const id of Object.keys(bind)) {
+    if (!target.processors.some((p) => p.id === id)) {
+      throw new TesseraError('BAD_ARGUMENT', `--bind ${id}=…: target '${target.name}' has no processor '${id}' (it has ${target.processors.map((p) => p.id).join(', ')})`);
+    }
+  }
+  const cpu = new OrtBackend('cpu');
+  let webgpu: OrtBackend | undefined;
+  const onHost = target.name === 'host';
+  const out: Bound[] = [];
+  for (const p of target.processors) {
+    const want = bind[p.id];
+    if (want === 'webgpu') {
+      const probe = await probeWebGpu();
+      if (!probe.available) {
+        throw new TesseraError('BACKEND_UNAVAILABLE', `--bind ${p.id}=webgpu: onnxruntime's WebGPU EP has no adapter on this host: ${probe.reason}`);
+      }
+      webgpu ??= new OrtBackend('webgpu');
+      out.push({ processor: p.id, backend: webgpu.id, impl: webgpu, emulated: p.kind !== 'gpu' || !onHost && false, note: `WebGPU EP on ${probe.adapter}${probe.software ? ' (a software adapter: correct, not fast)' : ''}, bound explicitly` });
+      continue;
+    }
+    if (p.kind === 'cpu') {
+      out.push({ processor: p.id, backend: cpu.id, impl: cpu, emulated: false, note: onHost ? 'onnxruntime CPU EP' : `onnxruntime CPU EP on this host standing in for the ${p.name}` });
+    } else if (p.kind === 'gpu' && want !== 'cpu' && p.backend === 'ort:webgpu') {
+      const probe = await probeWebGpu();
+      if (probe.available && !probe.software) {
+        webgpu ??= new OrtBackend('webgpu');
+        out.push({ processor: p.id, backend: webgpu.id, impl: webgpu, emulated: false, note: `WebGPU EP on ${probe.adapter}` });
+      } else {
+        const why = probe.available ? `the only WebGPU adapter is ${probe.adapter}, a software one far slower than the CPU; bind it with --bind ${p.id}=webgpu` : `no WebGPU adapter (${probe.reason})`;
+        out.push({ processor: p.id, backend: cpu.id, impl: cpu, emulated: true, note: `emulated on the onnxruntime CPU EP: ${why}` });
+      }
+    } else {
+      const legal = storedDtype(p, 'float32');
+      const how = legal !== 'float32' ? ` with its ${legal} legalization (float32 values stored as ${legal}, arithmetic in float32)` : '';
+      out.push({ processor: p.id, backend: cpu.id, impl: cpu, emulated: true, note: `emulated on the onnxruntime CPU EP${how}: no ${p.kind.toUpperCase()} backend on this host` });
+    }
+  }
+  return out;
+}
+
+const ARRAYS: Partial<Record<DType, (b: ArrayBuffer, off: number, n: number) => Tensor['data']>> = {
+  float32: (b, o, n) => new Float32Array(b, o, n),
+  float64: (b, o, n) => new Float64Array(b, o, n),
+  float16: (b, o, n) => new Uint16Array(b, o, n),
+  int8: (b, o, n) => new Int8Array(b, o, n),
+  uint8: (b, o, n) => new Uint8Array(b, o, n),
+  bool: (b, o, n) => new Uint8Array(b, o, n),
+  int16: (b, o, n) => new Int16Array(b, o, n),
+  uint16: (b, o, n) => new Uint16Array(b, o, n),
+  int32: (b, o, n) => new Int32Array(b, o, n),
+  uint32: (b, o, n) => new Uint32Array(b, o, n),
+  int64: (b, o, n) => new BigInt64Array(b, o, n),
+  uint64: (b, o, n) => new BigUint64Array(b, o, n),
+};
+
+interface Slot {
+  offset: number;
+  dtype: string;
+  scale?: number;
+}
+
+/** Copies a tensor into another, converting between float32 and its stored forms (float16, scaled int16). */
+function copyConverting(src: Tensor, dst: Tensor, srcScale?: number, dstScale?: number): void {
+  if (src.type === dst.type && srcScale === dstScale) {
+    tensorBytes(dst).set(tensorBytes(src));
+    return;
+  }
+  const read: (i: number) => number =
+    src.type === 'float16' ? (i) => halfToFloat((src.data as Uint16Array)[i])
+    : src.type === 'int16' && srcScale !== undefined ? (i) => (src.data as Int16Array)[i] * srcScale
+    : src.type === 'float32' ? (i) => (src.data as Float32Array)[i]
+    : () => { throw new TesseraError('INTERNAL', `no conversion from ${src.type} to ${dst.type}`); };
+  const n = src.size;
+  if (dst.type === 'float32') {
+    const d = dst.data as Float32Array;
+    for (let i = 0; i < n; i++) d[i] = read(i);
+  } else if (dst.type === 'float16') {
+    const d = dst.data as Uint16Array;
+    for (let i = 0; i < n; i++) d[i] = floatToHalf(read(i));
+  } else if (dst.type === 'int16' && dstScale !== undefined) {
+    const d = dst.data as Int16Array, inv = 1 / dstScale;
+    for (let i = 0; i < n; i++) d[i] = Math.min(32767, Math.max(-32768, Math.floor(read(i) * inv + 0.5)));
+  } else throw new TesseraError('INTERNAL', `no conversion from ${src.type} to ${dst.type}`);
+}
+
+export class PlanRunner {
+  lastTrace: Trace | undefined;
+
+  private constructor(
+    readonly graph: ShapedGraph,
+    readonly plan: Plan,
+    readonly target: Target,
+    readonly bindings: Binding[],
+    private readonly executables: Executable[],
+    /** Extra dependencies: each step also waits for the previous step that touched the same memory. */
+    private readonly memoryAfter: number[][],
+  ) {}
+
+  static async create(graph: ShapedGraph, plan: Plan, target: Target, bind: Record<string, string> = {}): Promise<PlanRunner> {
+    verifyPlan(plan, graph, target);
+    const bound = await bindProcessors(target, bind);
+    const st = staticInfo(graph);
+    const executables: Executable[] = [];
+    try {
+      for (const part of plan.partitions) {
+        const proc = target.processors.find((p) => p.id === part.processor)!;
+        const b = bound.find((x) => x.processor === part.processor)!;
+        const slots = new Map(plan.memory[part.processor].buffers.map((b) => [b.value, b]));
+        const storage = (name: string) => {
+          const b = slots.get(name);
+          // values with no buffer are weights computed inside the partition: stored in the legalized type
+          return { dtype: (b?.dtype ?? storedDtype(proc, graph.values.get(name)!.dtype!)) as DType, ...(b?.scale !== undefined ? { scale: b.scale } : {}) };
+        };
+        const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage);
+        executables.push(await b.impl.compile({ name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) }));
+      }
+    } catch (err) {
+      await Promise.all(executables.map((e) => e.dispose()));
+      throw asTesseraError(err, 'BACKEND_FAILED', `${graph.meta.source}: compiling partitions`);
+    }
+    const lastTouch = new Map<string, number>();
+    const memoryAfter = plan.steps.map((s, i) => {
+      const mems = s.kind === 'compute' ? [s.lane] : [s.from, s.to];
+      const deps = mems.map((m) => lastTouch.get(m)).filter((x): x is number => x !== undefined);
+      for (const m of mems) lastTouch.set(m, i);
+      return deps;
+    });
+    return new PlanRunner(graph, plan, target, bound.map(({ impl: _impl, ...b }) => b), executables, memoryAfter);
+  }
+
+  private proc(id: string): Processor {
+    return this.target.processors.find((p) => p.id === id)!;
+  }
+
+  async run(feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+    const { plan, graph } = this;
+    const arenas = new Map<string, ArrayBuffer>();
+    const arenaBytes: Record<string, number> = {};
+    for (const [id, mem] of Object.entries(plan.memory)) {
+      arenas.set(id, new ArrayBuffer(mem.arenaBytes));
+      arenaBytes[id] = mem.arenaBytes;
+    }
+    const buffers = new Map<string, Slot>();
+    for (const [id, mem] of Object.entries(plan.memory)) for (const b of mem.buffers) buffers.set(`${id}\u0000${b.value}`, b);
+    const side = new Map<string, Tensor>(); // values that cannot live in an arena (strings)
+    const view = (procId: string, name: string): Tensor => {
+      const key = `${procId}\u0000${name}`;
+      const s = side.get(key);
+      if (s) return s;
+      const v = graph.values.get(name)!;
+      const b = buffers.get(key);
+      const dtype = (b?.dtype ?? v.dtype!) as DType;
+      const dims = v.shape as number[];
+      const make = ARRAYS[dtype];
+      if (!make || !b) {
+        if (!make) {
+          const t = new Tensor(dtype as 'string', new Array(dims.reduce((a, c) => a * c, 1)).fill(''), dims);
+          side.set(key, t);
+          return t;
+        }
+        throw new TesseraError('INTERNAL', `no buffer for '${name}' in the memory of ${procId}`);
+      }
+      return new Tensor(dtype as 'float32', make(arenas.get(procId)!, b.offset, dims.reduce((a, c) => a * c, 1)) as Float32Array, dims);
+    };
+    const host = this.target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!.id;
+    for (const name of graph.inputs) {
+      const t = feeds[name];
+      const dst = view(host, name);
+      if (t.type === 'string') side.set(`${host}\u0000${name}`, t);
+      else copyConverting(t, dst, undefined, buffers.get(`${host}\u0000${name}`)?.scale);
+    }
+
+    const t0 = performance.now();
+    const trace: TraceStep[] = [];
+    const done: Promise<void>[] = [];
+    plan.steps.forEach((step, i) => {
+      const deps = [...new Set([...step.after, ...this.memoryAfter[i]])].map((d) => done[d]);
+      done[i] = Promise.all(deps).then(async () => {
+        const startUs = (performance.now() - t0) * 1000;
+        if (step.kind === 'transfer') {
+          const src = view(step.from, step.value);
+          if (src.type === 'string') side.set(`${step.to}\u0000${step.value}`, src);
+          else copyConverting(src, view(step.to, step.value), buffers.get(`${step.from}\u0000${step.value}`)?.scale, buffers.get(`${step.to}\u0000${step.value}`)?.scale);
+          trace.push({ step: i, kind: 'transfer', lane: step.lane, value: step.value, bytes: step.bytes, startUs, endUs: (performance.now() - t0) * 1000 });
+          return;
+        }
+        const part = plan.partitions[step.partition];
+        const exe = this.executables[step.partition];
+        const inputs: TensorMap = {};
+        for (const name of exe.inputs) inputs[name] = view(part.processor, name);
+        const into: TensorMap = {};
+        for (const name of exe.outputs) {
+          const t = view(part.processor, name);
+          if (t.type !== 'string') into[name] = t;
+        }
+        const res = await exe.run(inputs, into);
+        for (const name of exe.outputs) if (res[name]?.type === 'string') side.set(`${part.processor}\u0000${name}`, res[name]);
+        trace.push({ step: i, kind: 'compute', lane: step.lane, partition: step.partition, startUs, endUs: (performance.now() - t0) * 1000 });
+      });
+    });
+    await Promise.all(done);
+    const totalUs = (performance.now() - t0) * 1000;
+
+    const outputs: TensorMap = {};
+    for (const name of graph.outputs) {
+      const v = graph.values.get(name)!;
+      if (v.role === 'initializer') outputs[name] = tensorFromWeight(v.initializer!);
+      else {
+        const t = view(host, name);
+        const scale = buffers.get(`${host}\u0000${name}`)?.scale;
+        if (t.type === 'string') outputs[name] = t;
+        else if (scale === undefined && t.type === v.dtype) outputs[name] = new Tensor(t.type as 'float32', (t.data as Float32Array).slice(), [...t.dims]);
+        else {
+          const out = new Tensor('float32', new Float32Array(t.size), [...t.dims]);
+          copyConverting(t, out, scale);
+          outputs[name] = out;
+        }
+      }
+    }
+    trace.sort((a, b) => a.step - b.step);
+    this.lastTrace = { steps: trace, arenaBytes, bindings: this.bindings, totalUs };
+    return { outputs, trace: this.lastTrace };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.executables.map((e) => e.dispose()));
+  }
+}
