@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
+import { parseBind } from '../scheduler/runtime.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { formatRun, runModel } from './run.js';
 
@@ -32,9 +33,11 @@ function program(): Command {
     .option('--input-shape <spec>', 'concrete input shapes for random inputs, e.g. x=1x3x224x224', collect)
     .option('--out <dir>', 'write output_0.pb, … there')
     .option('--check', 'compare with onnxruntime running the original model (and with output_*.pb in --data); exit 1 outside rtol 1e-3 / atol 1e-4')
+    .option('--target <name|file>', "compile the plan for this target: a built-in name or a target JSON file (default: 'host')")
+    .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu)')
     .option('--json', 'print one JSON object')
-    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; json?: boolean }) => {
-      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check });
+    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; bind?: string; json?: boolean }) => {
+      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, bind: parseBind(o.bind) });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
     });

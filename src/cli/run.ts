@@ -21,6 +21,10 @@ export interface RunOptions {
   out?: string;
   check?: boolean;
   tolerance?: { rtol: number; atol: number };
+  /** A built-in target name or a target JSON file (default: 'host'). */
+  target?: string;
+  /** Processor → backend overrides, e.g. { gpu: 'webgpu' }. */
+  bind?: Record<string, string>;
 }
 
 export interface OutputReport {
@@ -38,7 +42,12 @@ export interface RunReport {
   outputs: OutputReport[];
   /** False when a check was asked for and an output is outside tolerance. */
   ok: boolean;
+  /** Measured wall time of one session.run, in ms. */
   runMs: number;
+  /** The target the plan was compiled for, its partition count, and what runs each processor here. */
+  target: string;
+  partitions: number;
+  bindings: { processor: string; backend: string; emulated: boolean; note: string }[];
 }
 
 /** Reads input_<i>.pb in the order of the graph's non-initializer inputs. */
@@ -101,15 +110,16 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     inputShapes = resolveInputShapes(graph, options.inputShapes);
     feeds = randomFeeds(graph, inputShapes);
   }
-  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds });
+  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds, target: options.target, bind: options.bind });
   let outputs: TensorMap;
-  const t0 = performance.now();
+  let runMs: number;
   try {
+    const t0 = performance.now();
     outputs = await session.run(feeds);
+    runMs = performance.now() - t0;
   } finally {
     await session.release();
   }
-  const runMs = performance.now() - t0;
 
   const reports: OutputReport[] = session.outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
   let ok = true;
@@ -143,6 +153,9 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     outputs: reports,
     ok,
     runMs,
+    target: session.target.name,
+    partitions: session.plan.partitions.length,
+    bindings: session.bindings.map((b) => ({ ...b })),
   };
 }
 
@@ -151,7 +164,8 @@ function fmtCmp(label: string, c: Comparison): string {
 }
 
 export function formatRun(r: RunReport): string {
-  const lines = [`${r.model}: ran on ort:cpu (measured ${r.runMs.toFixed(1)} ms, one run)`];
+  const lines = [`${r.model}: ran a plan for target '${r.target}' (${r.partitions} partition${r.partitions === 1 ? '' : 's'}; measured ${r.runMs.toFixed(1)} ms, one run)`];
+  for (const b of r.bindings) lines.push(`  ${b.processor} → ${b.backend}${b.emulated ? ' (emulated)' : ''}: ${b.note}`);
   for (const i of r.inputs) lines.push(`  input  ${i.name} ${i.dtype} ${formatShape(i.shape)} (${i.source})`);
   for (const o of r.outputs) {
     lines.push(`  output ${o.name} ${o.dtype} ${formatShape(o.shape)}`);
