@@ -89,6 +89,8 @@ describe('tessera run', () => {
     const r = tessera('run', EXAMPLE, '--check');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ran a plan for target 'host' \(\d+ partitions?; measured [\d.]+ ms, one run\)/);
+    expect(r.stdout).toMatch(/^  cpu → ort:cpu/m);
     expect(r.stdout).toContain('vs onnxruntime (original model)');
     expect(r.stdout).toContain('check: all outputs within tolerance');
   });
@@ -136,6 +138,17 @@ describe('tessera run', () => {
     const report = JSON.parse(json.stdout) as { ok: boolean; outputs: { name: string; shape: number[]; vsExpected: { ok: boolean } }[] };
     expect(report.ok).toBe(false);
     expect(report.outputs[0]).toMatchObject({ name: 'probs', shape: [1, 10], vsExpected: { ok: false } });
+  });
+
+  it('--target compiles the plan for another machine and says which processors are emulated here', () => {
+    const r = tessera('run', EXAMPLE, '--target', 'snapdragon-8-gen-3', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { target: string; partitions: number; bindings: { processor: string; emulated: boolean }[] };
+    expect(report.target).toBe('snapdragon-8-gen-3');
+    expect(report.partitions).toBeGreaterThanOrEqual(1);
+    expect(report.bindings.map((b) => b.processor).sort()).toEqual(['cpu', 'gpu', 'npu']);
+    expect(report.bindings.find((b) => b.processor === 'npu')!.emulated).toBe(true); // no NPU backend in Node
   });
 
   it('--check passes on a corpus model', () => {

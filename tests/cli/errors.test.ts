@@ -17,6 +17,7 @@ import { GraphBuilder, tensor, type TypedArray } from '../../src/ir/builder.js';
 import { parseInputShapes } from '../../src/ir/infer.js';
 import { importOnnxFile } from '../../src/ir/onnx-import.js';
 import { weightToProto } from '../../src/ir/onnx-export.js';
+import { parseBind } from '../../src/scheduler/runtime.js';
 import { Session } from '../../src/scheduler/session.js';
 import { CORPUS, tempDir, tessera } from './helpers.js';
 
@@ -174,6 +175,10 @@ const cases: Case[] = [
   { what: 'an --input-shape contradicting the --data files', code: 'BAD_INPUT_SHAPE', mentions: ["'x'", 'x=3x3'],
     library: () => runModel(MODEL, { data: p('data-good'), inputShapes: { x: [3, 3] } }),
     cli: [['run', MODEL, '--data', p('data-good'), '--input-shape', 'x=3x3']] },
+  { what: 'an unknown --target', code: 'BAD_TARGET', mentions: ["'no-such-target'"],
+    library: () => runModel(MODEL, { target: 'no-such-target' }), cli: [['run', MODEL, '--target', 'no-such-target']] },
+  { what: 'a bad --bind spec', code: 'BAD_ARGUMENT', mentions: ["'gpu=cuda'"],
+    library: () => parseBind('gpu=cuda'), cli: [['run', MODEL, '--bind', 'gpu=cuda']] },
   { what: 'an --out directory that cannot be created', code: 'BAD_ARGUMENT', mentions: [join(p('afile'), 'out', 'output_0.pb')],
     library: () => runModel(MODEL, { out: join(p('afile'), 'out') }), cli: [['run', MODEL, '--out', join(p('afile'), 'out')]] },
 ];
