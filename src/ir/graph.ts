@@ -13,12 +13,14 @@ export type Shape = Dim[];
 
 export type Attribute =
   | { type: 'float'; value: number }
-  | { type: 'int'; value: number }
+  /** `value` is clamped to the safe-integer range (INT64_MAX/MIN sentinels become ±MAX_SAFE_INTEGER);
+   *  `exact` holds the file's int64 when it was outside that range, so export writes it back unchanged. */
+  | { type: 'int'; value: number; exact?: bigint }
   | { type: 'string'; value: string }
   | { type: 'tensor'; value: Weight }
   | { type: 'graph'; value: GraphProto }
   | { type: 'floats'; value: number[] }
-  | { type: 'ints'; value: number[] }
+  | { type: 'ints'; value: number[]; exact?: bigint[] }
   | { type: 'strings'; value: string[] }
   | { type: 'tensors'; value: Weight[] }
   | { type: 'graphs'; value: GraphProto[] }

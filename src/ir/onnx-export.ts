@@ -52,17 +52,26 @@ export function weightToProto(w: Weight, name = w.name): TensorProto {
   return t;
 }
 
+function clampToSafe(v: bigint): number {
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : v < BigInt(Number.MIN_SAFE_INTEGER) ? Number.MIN_SAFE_INTEGER : Number(v);
+}
+
 function attributeToProto(name: string, a: Attribute): AttributeProto {
   const p = create(AttributeProtoSchema, { name });
-  const int = (v: number) => BigInt(Math.trunc(v) >= Number.MAX_SAFE_INTEGER ? 9223372036854775807n : Math.trunc(v) <= Number.MIN_SAFE_INTEGER ? -9223372036854775808n : BigInt(Math.trunc(v)));
+  // Clamped values at the edge of the safe range stand for the int64 sentinels, unless the exact value is known.
+  const int = (v: number, exact?: bigint) => {
+    if (exact !== undefined && clampToSafe(exact) === v) return exact;
+    const t = Math.trunc(v);
+    return t >= Number.MAX_SAFE_INTEGER ? 9223372036854775807n : t <= Number.MIN_SAFE_INTEGER ? -9223372036854775808n : BigInt(t);
+  };
   switch (a.type) {
     case 'float': p.type = AT.FLOAT; p.f = a.value; break;
-    case 'int': p.type = AT.INT; p.i = int(a.value); break;
+    case 'int': p.type = AT.INT; p.i = int(a.value, a.exact); break;
     case 'string': p.type = AT.STRING; p.s = enc.encode(a.value); break;
     case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value); break;
     case 'graph': p.type = AT.GRAPH; p.g = a.value; break;
     case 'floats': p.type = AT.FLOATS; p.floats = [...a.value]; break;
-    case 'ints': p.type = AT.INTS; p.ints = a.value.map(int); break;
+    case 'ints': p.type = AT.INTS; p.ints = a.value.map((v, i) => int(v, a.exact?.length === a.value.length ? a.exact[i] : undefined)); break;
     case 'strings': p.type = AT.STRINGS; p.strings = a.value.map((s) => enc.encode(s)); break;
     case 'tensors': p.type = AT.TENSORS; p.tensors = a.value.map((w) => weightToProto(w)); break;
     case 'graphs': p.type = AT.GRAPHS; p.graphs = [...a.value]; break;

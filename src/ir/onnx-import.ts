@@ -78,17 +78,21 @@ function int(v: bigint): number {
   return Number(v);
 }
 
+function isSafe(v: bigint): boolean {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER);
+}
+
 function convertAttribute(a: AttributeProto, mb: ModelBytes, where: string): Attribute {
   const dec = new TextDecoder();
   const w = `${where} attribute '${a.name}'`;
   switch (a.type) {
     case AT.FLOAT: return { type: 'float', value: a.f };
-    case AT.INT: return { type: 'int', value: int(a.i) };
+    case AT.INT: return isSafe(a.i) ? { type: 'int', value: int(a.i) } : { type: 'int', value: int(a.i), exact: a.i };
     case AT.STRING: return { type: 'string', value: dec.decode(a.s) };
     case AT.TENSOR: return { type: 'tensor', value: weightFromProto(a.t!, mb, w) };
     case AT.GRAPH: return { type: 'graph', value: a.g! };
     case AT.FLOATS: return { type: 'floats', value: [...a.floats] };
-    case AT.INTS: return { type: 'ints', value: a.ints.map(int) };
+    case AT.INTS: return a.ints.every(isSafe) ? { type: 'ints', value: a.ints.map(int) } : { type: 'ints', value: a.ints.map(int), exact: [...a.ints] };
     case AT.STRINGS: return { type: 'strings', value: a.strings.map((s) => dec.decode(s)) };
     case AT.TENSORS: return { type: 'tensors', value: a.tensors.map((t, i) => weightFromProto(t, mb, `${w}[${i}]`)) };
     case AT.GRAPHS: return { type: 'graphs', value: [...a.graphs] };

@@ -32,6 +32,13 @@ export function floatToHalf(v: number): number {
   return rest > 0x1000 || (rest === 0x1000 && h & 1) ? h + 1 : h;
 }
 
+const DECODABLE = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16', 'int8', 'uint8', 'bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'int4', 'uint4', 'int2', 'uint2']);
+
+/** Whether bytesToNumbers can decode this type. */
+export function canDecode(dtype: DType): boolean {
+  return DECODABLE.has(dtype);
+}
+
 /** Decodes dense bytes into numbers (int64 clamped to the safe-integer range). */
 export function bytesToNumbers(dtype: DType, bytes: Uint8Array, count: number): number[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -50,6 +57,20 @@ export function bytesToNumbers(dtype: DType, bytes: Uint8Array, count: number): 
       case 'uint32': out[i] = view.getUint32(i * 4, true); break;
       case 'int64': out[i] = clamp(view.getBigInt64(i * 8, true)); break;
       case 'uint64': out[i] = clamp(view.getBigUint64(i * 8, true)); break;
+      case 'bfloat16': {
+        const f = new DataView(new ArrayBuffer(4));
+        f.setUint16(0, view.getUint16(i * 2, true));
+        out[i] = f.getFloat32(0);
+        break;
+      }
+      case 'int4': case 'uint4': case 'int2': case 'uint2': {
+        // packed, first element in the least significant bits
+        const bits = dtype.endsWith('4') ? 4 : 2;
+        const per = 8 / bits;
+        const raw = (view.getUint8(Math.floor(i / per)) >> ((i % per) * bits)) & ((1 << bits) - 1);
+        out[i] = dtype.startsWith('u') || raw < 1 << (bits - 1) ? raw : raw - (1 << bits);
+        break;
+      }
       default:
         throw new TesseraError('INTERNAL', `cannot decode ${dtype} values`);
     }

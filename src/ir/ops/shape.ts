@@ -2,7 +2,7 @@
 import { TesseraError } from '../../errors.js';
 import type { DType } from '../dtype.js';
 import type { Dim, Shape } from '../graph.js';
-import { bytesToNumbers } from '../tensor-data.js';
+import { bytesToNumbers, canDecode } from '../tensor-data.js';
 import { weightBytes, weightElementCount } from '../weight.js';
 import { dtypeFromOnnx } from '../dtype.js';
 import { fail, knownOf, normAxis, numel, registerOp, same, strides, tensor, type Known, type OpContext, type ValueInfo } from './registry.js';
@@ -327,12 +327,9 @@ registerOp('ConstantOfShape', {
     const n = dims.reduce((x, y) => x * y, 1);
     let known: Known | undefined;
     if (n <= 4096) {
-      if (w) {
-        const k = decodeDirect({ dtype: w.dtype, shape: [...w.dims], weight: w });
-        if (!k) fail(ctx, 'value attribute undecodable');
-        fill = k.data[0];
-      }
-      known = knownOf(dtype, dims, new Array<number>(n).fill(fill));
+      const k = w && decodeDirect({ dtype: w.dtype, shape: [...w.dims], weight: w });
+      if (k) fill = k.data[0];
+      if (!w || k) known = knownOf(dtype, dims, new Array<number>(n).fill(fill));
     }
     return [tensor(dtype, dims, known)];
   },
@@ -341,7 +338,7 @@ registerOp('ConstantOfShape', {
 /** Decodes a small weight-backed value (Constant and ConstantOfShape attributes). */
 function decodeDirect(info: ValueInfo): Known | undefined {
   const w = info.weight;
-  if (!w || w.source.kind === 'strings') return undefined;
+  if (!w || w.source.kind === 'strings' || !canDecode(w.dtype)) return undefined;
   const n = weightElementCount(w);
   if (n > 4096) return undefined;
   return { dtype: w.dtype, dims: [...w.dims], data: bytesToNumbers(w.dtype, weightBytes(w), n) };
