@@ -1,9 +1,10 @@
 /**
  * ONNX backend conformance: every test the onnxruntime-node 1.30 baseline passes must pass through
  * Tessera (import, shape inference, export, run) — `runModel(model, { data, check: true })`, the same
- * code path as `tessera run --data DIR --check` — against the expected output files. The shapes
- * inference gives are checked too: graph outputs against the expected files, intermediate values
- * against onnxruntime. Tests the baseline does not pass are skipped, with the baseline's status.
+ * code path as `tessera run --data DIR --check` — against the expected output files. What inference
+ * gives is checked too: the shapes of graph outputs against the expected files; the shapes of
+ * intermediate values, and the contents of the values it folds to constants, against onnxruntime.
+ * Tests the baseline does not pass are skipped, with the baseline's status.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { isConcrete } from '../../src/ir/graph.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { importOnnxFile } from '../../src/ir/onnx-import.js';
 import { listTensorFiles, readTensorFile } from '../../src/ir/tensor-file.js';
-import { ONNX_NODE } from '../ir/corpus.js';
+import { foldedActivations, foldingErrors, ONNX_NODE, runExposing } from '../ir/corpus.js';
 
 interface Baseline { group: string; test: string; opset?: number; ops?: string[]; status: string; error?: string }
 
@@ -33,15 +34,6 @@ async function conformance(dir: string): Promise<void> {
   const data = join(dir, 'test_data_set_0');
   const expectedFiles = listTensorFiles(data, 'output');
 
-  const report = await runModel(model, { data, check: true });
-  expect(report.outputs).toHaveLength(expectedFiles.length);
-  for (const o of report.outputs) {
-    expect(o.vsOnnxruntime?.ok, `${o.name} vs onnxruntime on the original: ${o.vsOnnxruntime?.reason}`).toBe(true);
-    expect(o.vsExpected, `${o.name}: no comparison with the expected file`).toBeDefined();
-    expect(o.vsExpected!.ok, `${o.name} vs expected: ${o.vsExpected!.reason}`).toBe(true);
-  }
-  expect(report.ok).toBe(true);
-
   // Shape inference: concrete, and what the expected files and onnxruntime say.
   const graph = importOnnxFile(model);
   const feeds = readFeeds(graph, data);
@@ -52,15 +44,29 @@ async function conformance(dir: string): Promise<void> {
     const file = readTensorFile(expectedFiles[i]);
     expect(`${name}: ${v.dtype}[${v.shape?.join(',')}]`, 'inferred vs expected output file').toBe(`${name}: ${file.dtype}[${file.dims.join(',')}]`);
   });
+  // Inside the graph: shapes of the intermediate values, and the contents of the values inference
+  // folded (a plan treats them as constants), against one onnxruntime run exposing them all.
   const inner = [...shaped.values.values()].filter((v) => v.role === 'activation' && !v.isConst && !v.typeProto && !graph.outputs.includes(v.name));
-  if (inner.length) {
+  const folded = foldedActivations(shaped);
+  if (inner.length || folded.length) {
     for (const v of inner) expect(isConcrete(v.shape), `${v.name} ${JSON.stringify(v.shape)}`).toBe(true);
-    const ref = await ortProber(graph, inner.map((v) => v.name), inputShapes, feeds);
+    const ref = await runExposing(graph, [...inner.map((v) => v.name), ...folded], feeds);
     for (const v of inner) {
-      const r = ref.get(v.name);
-      expect(`${v.name}: ${v.dtype}[${v.shape?.join(',')}]`, 'inferred vs onnxruntime').toBe(`${v.name}: ${r?.dtype}[${r?.shape?.join(',')}]`);
+      const r = ref[v.name];
+      expect(`${v.name}: ${v.dtype}[${v.shape?.join(',')}]`, 'inferred vs onnxruntime').toBe(`${v.name}: ${r?.type}[${r?.dims.join(',')}]`);
     }
+    expect(foldingErrors(shaped, ref, folded), 'folded values vs onnxruntime').toEqual([]);
   }
+
+  // The whole path, as `tessera run --data DIR --check` takes it.
+  const report = await runModel(model, { data, check: true });
+  expect(report.outputs).toHaveLength(expectedFiles.length);
+  for (const o of report.outputs) {
+    expect(o.vsOnnxruntime?.ok, `${o.name} vs onnxruntime on the original: ${o.vsOnnxruntime?.reason}`).toBe(true);
+    expect(o.vsExpected, `${o.name}: no comparison with the expected file`).toBeDefined();
+    expect(o.vsExpected!.ok, `${o.name} vs expected: ${o.vsExpected!.reason}`).toBe(true);
+  }
+  expect(report.ok).toBe(true);
 }
 
 for (const group of GROUPS) {

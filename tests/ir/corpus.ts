@@ -6,8 +6,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { randomTensor, Tensor, type TensorMap } from '../../src/backends/tensor.js';
+import { compareTensors } from '../../src/backends/compare.js';
+import { randomTensor, Tensor, tensorFromBytes, type TensorMap } from '../../src/backends/tensor.js';
 import type { Graph } from '../../src/ir/graph.js';
+import type { ShapedGraph } from '../../src/ir/infer.js';
+import { exportOnnx } from '../../src/ir/onnx-export.js';
+import type { Known } from '../../src/ir/ops/registry.js';
+import { canDecode, numbersToBytes } from '../../src/ir/tensor-data.js';
 
 export const CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url));
 export const ONNX_NODE = join(CORPUS, 'onnx-node');
@@ -91,4 +96,53 @@ export async function runOrt(model: string | Uint8Array, feeds: TensorMap, outpu
   } finally {
     await session.release();
   }
+}
+
+/**
+ * Runs the whole graph on onnxruntime with `names` exposed as extra outputs (the reference for values
+ * inside the graph: what onnxruntime computes, not what our rules say).
+ */
+export async function runExposing(graph: Graph, names: readonly string[], feeds: TensorMap): Promise<TensorMap> {
+  const outputs = [...new Set([...graph.outputs, ...names])];
+  const exported = exportOnnx(graph, undefined, { outputs });
+  return runOrt(exported.bytes, feeds, outputs);
+}
+
+/** Values inference folded (the plan treats them as constants), other than weights. */
+export function foldedActivations(shaped: ShapedGraph): string[] {
+  return [...shaped.known.keys()].filter((n) => {
+    const v = shaped.values.get(n)!;
+    return v.role === 'activation' && !v.isConst && v.dtype !== null && canDecode(v.dtype) && v.dtype !== 'bfloat16' && !v.dtype.endsWith('int4') && !v.dtype.endsWith('int2');
+  });
+}
+
+function knownTensor(k: Known): Tensor {
+  return tensorFromBytes(k.dtype, k.dims, numbersToBytes(k.dtype, k.data));
+}
+
+/** Folded values that differ from what onnxruntime computes (dtype, dims, or contents beyond float32 rounding). */
+export function foldingErrors(shaped: ShapedGraph, ref: TensorMap, names: readonly string[]): string[] {
+  const errors: string[] = [];
+  for (const name of names) {
+    const k = shaped.known.get(name)!;
+    const r = ref[name];
+    if (!r) {
+      errors.push(`${name}: not computed by onnxruntime`);
+      continue;
+    }
+    const ours = knownTensor(k);
+    if (ours.type !== r.type) {
+      errors.push(`${name}: folded as ${ours.type}, onnxruntime gives ${r.type}`);
+      continue;
+    }
+    // Integers exactly (int64 compared as bigints); floats to float32 rounding.
+    if (r.type === 'int64' || r.type === 'uint64') {
+      const a = Array.from(ours.data as BigInt64Array, String), b = Array.from(r.data as BigInt64Array, String);
+      if (a.join() !== b.join() || ours.dims.join() !== r.dims.join()) errors.push(`${name}: folded [${a.slice(0, 8)}] dims [${ours.dims}], onnxruntime [${b.slice(0, 8)}] dims [${r.dims}]`);
+      continue;
+    }
+    const c = compareTensors(ours, r, { rtol: 1e-6, atol: 1e-7 });
+    if (!c.ok) errors.push(`${name}: ${c.reason}`);
+  }
+  return errors;
 }

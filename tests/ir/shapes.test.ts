@@ -1,7 +1,7 @@
 /**
  * Shape inference on every corpus model, checked against what onnxruntime really produces: the whole
- * graph is exported with every activation exposed as an output and run (ortProber runs onnxruntime,
- * not our rules), and the graph outputs of the original file run by onnxruntime directly.
+ * graph is exported with every activation (and every value inference folded) exposed as an output and
+ * run on onnxruntime, and the graph outputs of the original file are run by onnxruntime directly.
  */
 import { describe, expect, it } from 'vitest';
 import { ortProber } from '../../src/backends/ort.js';
@@ -10,7 +10,7 @@ import { isConcrete, type Value } from '../../src/ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../../src/ir/infer.js';
 import { importOnnxFile } from '../../src/ir/onnx-import.js';
 import type { TensorMap } from '../../src/backends/tensor.js';
-import { corpusModels, feedsFor, runOrt, shapesOf, type CorpusModel } from './corpus.js';
+import { corpusModels, feedsFor, foldedActivations, foldingErrors, runExposing, runOrt, shapesOf, type CorpusModel } from './corpus.js';
 
 const MAX_PROBED = 0.02;
 
@@ -18,28 +18,29 @@ function activations(g: ShapedGraph): Value[] {
   return [...g.values.values()].filter((v) => v.role === 'activation' && !v.isConst);
 }
 
-/** What onnxruntime produces for each value: its dtype and dims, from one run with all of them exposed. */
-async function measured(model: CorpusModel, feeds: TensorMap, names: string[]) {
-  const g = importOnnxFile(model.path);
-  return ortProber(g, names, shapesOf(feeds), feeds);
-}
 
 interface Inferred { name: string; dtype: string | null; shape: (number | string)[] | null; shapeSource?: string }
 
-async function expectMatchesOnnxruntime(model: CorpusModel, feeds: TensorMap, values: Inferred[], outputs: readonly string[]): Promise<void> {
+/**
+ * Every value concrete and as onnxruntime produces it (one run of the original graph with all of them,
+ * and the values inference folded, exposed as outputs); folded contents as onnxruntime computes them.
+ */
+async function expectMatchesOnnxruntime(model: CorpusModel, feeds: TensorMap, values: Inferred[], outputs: readonly string[], shaped?: ShapedGraph): Promise<void> {
   expect(values.length).toBeGreaterThan(0);
   const notConcrete = values.filter((v) => !isConcrete(v.shape as (number | string)[] | null)).map((v) => `${v.name} ${JSON.stringify(v.shape)}`);
   expect(notConcrete, 'activations without a concrete shape').toEqual([]);
 
-  const ref = await measured(model, feeds, values.map((v) => v.name));
+  const folded = shaped ? foldedActivations(shaped) : [];
+  const ref = await runExposing(importOnnxFile(model.path), [...values.map((v) => v.name), ...folded], feeds);
   const wrong: string[] = [];
   for (const v of values) {
-    const r = ref.get(v.name);
+    const r = ref[v.name];
     const ours = `${v.dtype}[${v.shape?.join(',')}]`;
-    const theirs = r ? `${r.dtype}[${r.shape?.join(',')}]` : 'not produced';
+    const theirs = r ? `${r.type}[${r.dims.join(',')}]` : 'not produced';
     if (ours !== theirs) wrong.push(`${v.name}: inferred ${ours}, onnxruntime ${theirs}`);
   }
   expect(wrong, 'inferred dtype/shape differs from onnxruntime').toEqual([]);
+  if (shaped) expect(foldingErrors(shaped, ref, folded), 'folded values vs onnxruntime').toEqual([]);
 
   const probed = values.filter((v) => v.shapeSource === 'probe');
   expect(probed.length / values.length, `probed: ${probed.map((v) => v.name).join(', ')}`).toBeLessThanOrEqual(MAX_PROBED);
@@ -60,7 +61,7 @@ describe.each(corpusModels())('shape inference: $name', (model) => {
     const feeds = feedsFor(g, model, model.realistic);
     const shaped = await inferShapes(g, { inputShapes: shapesOf(feeds), prober: ortProber, feeds });
     for (const name of g.inputs) expect(shaped.values.get(name)!.shape).toEqual([...feeds[name].dims]);
-    await expectMatchesOnnxruntime(model, feeds, activations(shaped), g.outputs);
+    await expectMatchesOnnxruntime(model, feeds, activations(shaped), g.outputs, shaped);
   });
 
   if (model.defaultShapesRejected) {

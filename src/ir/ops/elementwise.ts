@@ -108,8 +108,11 @@ function broadcastInfer(ctx: OpContext, inputs: number[], dtype: DType | null, f
   if (f && dtype && shape.every((d) => typeof d === 'number')) {
     const ks = inputs.map((i) => ctx.known(i));
     if (ks.every((k): k is Known => k !== undefined)) {
-      const isIntDiv = ctx.node.op === 'Div' && (dtype.startsWith('int') || dtype.startsWith('uint'));
-      const g = isIntDiv ? (a: number, b: number) => Math.trunc(a / b) : f;
+      const isInt = dtype.startsWith('int') || dtype.startsWith('uint');
+      let g = f;
+      if (ctx.node.op === 'Div' && isInt) g = (a: number, b: number) => Math.trunc(a / b);
+      // Mod: fmod=1 takes the dividend's sign (C fmod, JavaScript's %); fmod=0 the divisor's.
+      if (ctx.node.op === 'Mod' && ctx.int('fmod', 0) === 1) g = (a: number, b: number) => a % b;
       const k = foldBroadcast(dtype, shape as number[], ks, g);
       if (k) return tensor(dtype, shape, k);
     }
