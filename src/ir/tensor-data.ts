@@ -119,7 +119,8 @@ export function numbersToBytes(dtype: DType, data: readonly number[]): Uint8Arra
       case 'uint16': view.setUint16(i * 2, v, true); break;
       case 'int32': view.setInt32(i * 4, v, true); break;
       case 'uint32': view.setUint32(i * 4, v, true); break;
-      case 'int64': view.setBigInt64(i * 8, BigInt(Math.trunc(v)), true); break;
+      // Decoding saturates int64 to the safe range: the edges stand for INT64_MAX/INT64_MIN (the "to the end" sentinels).
+      case 'int64': view.setBigInt64(i * 8, v >= Number.MAX_SAFE_INTEGER ? 9223372036854775807n : v <= Number.MIN_SAFE_INTEGER ? -9223372036854775808n : BigInt(Math.trunc(v)), true); break;
       case 'uint64': view.setBigUint64(i * 8, BigInt(Math.trunc(v)), true); break;
     }
   });

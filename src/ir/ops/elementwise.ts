@@ -135,7 +135,7 @@ registerOp(['Sum', 'Max', 'Min', 'Mean'], {
   infer(ctx) {
     const idx = ctx.inputs.map((_, i) => i).filter((i) => ctx.has(i));
     const f = BINARY_FOLD[ctx.node.op];
-    const fold = f && ctx.node.op !== 'Mean' ? (...xs: number[]) => xs.reduce((a, b) => f(a, b)) : undefined;
+    const fold = ctx.node.op === 'Mean' ? (...xs: number[]) => xs.reduce((a, b) => a + b) / xs.length : f && ((...xs: number[]) => xs.reduce((a, b) => f(a, b)));
     return [broadcastInfer(ctx, idx, ctx.input(0).dtype, fold)];
   },
   flops: (ctx, outs) => (numel(outs[0].shape ?? []) ?? 0) * Math.max(1, ctx.inputs.length - 1),
