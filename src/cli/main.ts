@@ -3,7 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
 import { parseBind } from '../scheduler/runtime.js';
+import { compileModel, formatCompile, summarize } from './compile.js';
 import { formatInspect, inspectModel } from './inspect.js';
+import { formatBackends, formatTargets, listBackends, listTargets } from './listing.js';
 import { formatRun, runModel } from './run.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -24,6 +26,35 @@ function program(): Command {
     .action(async (model: string, o: { inputShape?: string[]; json?: boolean }) => {
       const r = await inspectModel(model, parseInputShapes(o.inputShape));
       console.log(o.json ? JSON.stringify(r, null, 2) : formatInspect(r));
+    });
+
+  p.command('compile')
+    .description('compile a plan for a target: where every op goes, the predicted timeline, the peak memory against its lower bound')
+    .argument('<model>', 'an .onnx file')
+    .requiredOption('--target <name|file>', "a built-in target (see 'tessera targets') or a target JSON file")
+    .option('--input-shape <spec>', 'concrete input shapes, e.g. x=1x3x640x640 (repeatable; default: symbolic dims = 1)', collect)
+    .option('--out <plan.json>', 'write the plan there (atomically: no partial file on failure)')
+    .option('--json', 'print the summary as one JSON object')
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; json?: boolean }) => {
+      const r = await compileModel(model, { target: o.target, inputShapes: parseInputShapes(o.inputShape), out: o.out });
+      const s = summarize(r);
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
+    });
+
+  p.command('targets')
+    .description('list the built-in targets and their processors')
+    .option('--json', 'print one JSON object')
+    .action(async (o: { json?: boolean }) => {
+      const list = await listTargets();
+      console.log(o.json ? JSON.stringify(list, null, 2) : formatTargets(list));
+    });
+
+  p.command('backends')
+    .description('list the backends this host really has, and how each processor kind binds by default')
+    .option('--json', 'print one JSON object')
+    .action(async (o: { json?: boolean }) => {
+      const list = await listBackends();
+      console.log(o.json ? JSON.stringify(list, null, 2) : formatBackends(list));
     });
 
   p.command('run')

@@ -11,7 +11,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { onnxCode, type DType } from '../ir/dtype.js';
-import type { Value } from '../ir/graph.js';
+import { nodeReads, type Value } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
 import { floatToHalf, halfToFloat, numbersToBytes } from '../ir/tensor-data.js';
@@ -38,8 +38,7 @@ export function partitionPrecision(proc: Processor): Precision {
 function withFoldedAsWeights(graph: ShapedGraph, nodes: readonly number[], st: StaticInfo): ShapedGraph {
   const values = new Map(graph.values);
   for (const i of nodes) {
-    for (const r of graph.nodes[i].inputs) {
-      if (!r) continue;
+    for (const r of nodeReads(graph.nodes[i])) {
       const v = graph.values.get(r)!;
       const k = graph.known.get(r);
       if (!st.isStatic(r) || v.isConst || !k) continue;

@@ -7,6 +7,9 @@
  * lives from its producer's position to the position of its last run-time consumer on any processor (to
  * the end for a graph output); a value transferred into P lives from its producer's position to its last
  * consumer on P; graph inputs live from position 0. Weights and folded values get no buffer.
+ * A partition runs as one backend call, so a value crossing a partition boundary is alive over the whole
+ * span of the partitions that write or read it: from the first position of its producer's partition, to
+ * the last position of each consumer's partition (a superset of the rule above).
  */
 import { TesseraError } from '../errors.js';
 import type { ShapedGraph } from '../ir/infer.js';
@@ -47,15 +50,29 @@ export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitionin
   const pos = new Array<number>(graph.nodes.length);
   order.forEach((n, i) => (pos[n] = i));
   const end = order.length;
+  // A partition runs as one backend call: the values crossing its boundary are alive for all of it.
+  const span = parts.partitions.map(() => ({ first: Infinity, last: -1 }));
+  for (const node of graph.nodes) {
+    if (parts.placement[node.index].folded) continue;
+    const s = span[parts.partitionOf[node.index]];
+    s.first = Math.min(s.first, pos[node.index]);
+    s.last = Math.max(s.last, pos[node.index]);
+  }
   const out = new Map<string, Lifetime[]>(target.processors.map((p) => [p.id, []]));
   const outputs = new Set(graph.outputs);
   for (const [name, r] of res) {
     const v = graph.values.get(name)!;
-    const start = v.producer >= 0 ? pos[v.producer] : 0;
+    const home = v.producer >= 0 ? parts.partitionOf[v.producer] : -1;
     const consumers = st.runtimeConsumers(name);
+    const crosses = outputs.has(name) || consumers.some((c) => parts.partitionOf[c] !== home);
+    const start = v.producer < 0 ? 0 : crosses ? span[home].first : pos[v.producer];
     const last = (onProc?: string) => {
       let e = start;
-      for (const c of consumers) if (!onProc || parts.placement[c].processor === onProc) e = Math.max(e, pos[c]);
+      for (const c of consumers) {
+        if (onProc && parts.placement[c].processor !== onProc) continue;
+        const q = parts.partitionOf[c];
+        e = Math.max(e, q === home ? pos[c] : span[q].last);
+      }
       return e;
     };
     const homeEnd = outputs.has(name) ? end : last();

@@ -48,7 +48,7 @@ export function checkSupport(proc: Processor, node: Node, graph: Graph, isStatic
   }
   const check = (v: Value | undefined): SupportResult | null => {
     if (!v) return null;
-    if (!v.dtype) return no(`value '${v.name}' is not a tensor`);
+    if (!v.dtype) return s.ops === '*' && s.dynamicShapes ? null : no(`value '${v.name}' is not a tensor (a sequence, map or optional)`);
     if (!dtypeAccepted(proc, v.dtype)) return no(`value '${v.name}' is ${v.dtype}; the ${proc.name} computes in ${s.dtypes.join('/')}`);
     if (s.maxRank !== undefined && v.shape && v.shape.length > s.maxRank) {
       return no(`value '${v.name}' has rank ${v.shape.length}; the ${proc.name} takes at most rank ${s.maxRank}`);

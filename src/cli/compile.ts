@@ -1,0 +1,105 @@
+/**
+ * `tessera compile`: compiles a model for a target, writes the plan (atomically) and prints where every
+ * op went, the predicted timeline and the peak memory against its lower bound.
+ */
+import { measureRanges, ortProber } from '../backends/ort.js';
+import { randomFeeds } from '../backends/tensor.js';
+import { inferShapes, type ShapedGraph } from '../ir/infer.js';
+import { importOnnx, readModelFile } from '../ir/onnx-import.js';
+import { storedDtype } from '../passes/residency.js';
+import { compilePlan } from '../scheduler/compile.js';
+import { serializePlan, type Plan } from '../scheduler/plan.js';
+import { verifyPlan } from '../scheduler/verify.js';
+import { loadTarget, type Target } from '../targets/index.js';
+import { writeFilesAtomically } from './atomic.js';
+import { formatBytes, formatUs } from './format.js';
+
+export interface CompileOptions {
+  target: string;
+  inputShapes?: Record<string, number[]>;
+  out?: string;
+}
+
+export interface CompileResult {
+  plan: Plan;
+  graph: ShapedGraph;
+  target: Target;
+}
+
+export async function compileModel(path: string, options: CompileOptions): Promise<CompileResult> {
+  const bytes = readModelFile(path);
+  const target = await loadTarget(options.target);
+  const graph = await inferShapes(importOnnx(bytes, { path }), { inputShapes: options.inputShapes, prober: ortProber });
+  const legalizes = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
+  const ranges = legalizes ? await measureRanges(graph, randomFeeds(graph, graph.inputShapes)) : undefined;
+  const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges });
+  verifyPlan(plan, graph, target);
+  if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);
+  return { plan, graph, target };
+}
+
+export interface CompileSummary {
+  model: string;
+  target: string;
+  processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number }[];
+  folded: number;
+  transfers: { count: number; bytes: number; predictedUs: number };
+  latencyUs: number;
+  source: string;
+  /** Run-time nodes not on the processor the cost model ranked first, grouped by op and reason. */
+  fallbacks: { op: string; processor: string; count: number; reason: string }[];
+}
+
+export function summarize({ plan, graph }: CompileResult): CompileSummary {
+  const processors = plan.target.processors.map((p) => {
+    const nodes = plan.nodes.filter((n) => n.processor === p.id && !n.folded);
+    const mem = plan.memory[p.id];
+    return {
+      id: p.id, kind: p.kind, nodes: nodes.length,
+      partitions: plan.partitions.filter((x) => x.processor === p.id).length,
+      flops: nodes.reduce((a, n) => a + graph.costs[n.index].flops, 0),
+      predictedUs: plan.steps.filter((s) => s.kind === 'compute' && s.lane === p.id).reduce((a, s) => a + s.endUs - s.startUs, 0),
+      arenaBytes: mem.arenaBytes, peakBytes: mem.peakBytes, lowerBoundBytes: mem.lowerBoundBytes, weightBytes: mem.weightBytes,
+    };
+  });
+  const transfers = plan.steps.filter((s) => s.kind === 'transfer');
+  const groups = new Map<string, { op: string; processor: string; count: number; reason: string }>();
+  for (const n of plan.nodes) {
+    if (n.folded || !n.rejected?.length) continue;
+    // group by the reason with value names and figures left out: one line per kind of fallback
+    const reason = n.rejected.map((r) => `${r.processor}: ${r.reason.replace(/'[^']*'/g, "'…'").replace(/(?<![\w.-])\d+(\.\d+)?(e[+-]?\d+)?(?![\w-])/g, '…')}`).join('; ');
+    const key = `${n.op}\u0000${n.processor}\u0000${reason}`;
+    const g = groups.get(key) ?? { op: n.op, processor: n.processor, count: 0, reason };
+    g.count++;
+    groups.set(key, g);
+  }
+  return {
+    model: plan.model.file,
+    target: plan.target.name,
+    processors,
+    folded: plan.nodes.filter((n) => n.folded).length,
+    transfers: { count: transfers.length, bytes: plan.estimate.transferBytes, predictedUs: transfers.reduce((a, s) => a + s.endUs - s.startUs, 0) },
+    latencyUs: plan.estimate.latencyUs,
+    source: plan.estimate.source,
+    fallbacks: [...groups.values()].sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
+  };
+}
+
+export function formatCompile(s: CompileSummary, out?: string): string {
+  const lines = [`${s.model} → ${s.target}${out ? `: plan written to ${out}` : ''}`];
+  const totalFlops = s.processors.reduce((a, p) => a + p.flops, 0) || 1;
+  lines.push(`  ${'processor'.padEnd(10)}${'nodes'.padStart(7)}${'parts'.padStart(7)}${'FLOPs'.padStart(8)}${'time*'.padStart(11)}${'arena'.padStart(11)}${'peak'.padStart(11)}${'lower bd'.padStart(11)}${'weights'.padStart(11)}`);
+  for (const p of s.processors) {
+    lines.push(`  ${`${p.id} (${p.kind})`.padEnd(10)}${String(p.nodes).padStart(7)}${String(p.partitions).padStart(7)}${`${((100 * p.flops) / totalFlops).toFixed(0)}%`.padStart(8)}${formatUs(p.predictedUs).padStart(11)}${formatBytes(p.arenaBytes).padStart(11)}${formatBytes(p.peakBytes).padStart(11)}${formatBytes(p.lowerBoundBytes).padStart(11)}${formatBytes(p.weightBytes).padStart(11)}`);
+  }
+  lines.push(`  folded at compile time: ${s.folded} nodes (weights computed from weights, shape arithmetic)`);
+  lines.push(`  transfers: ${s.transfers.count} (${formatBytes(s.transfers.bytes)}), ${formatUs(s.transfers.predictedUs)} on links*`);
+  lines.push(`  predicted latency: ${formatUs(s.latencyUs)}*`);
+  if (s.fallbacks.length) {
+    lines.push('  not on the processor the cost model ranked first:');
+    for (const f of s.fallbacks.slice(0, 12)) lines.push(`    ${f.op} ×${f.count} → ${f.processor}: ${f.reason}`);
+    if (s.fallbacks.length > 12) lines.push(`    … and ${s.fallbacks.length - 12} more groups (see the plan's nodes[].rejected)`);
+  }
+  lines.push(`  * predicted by the ${s.source} (figures from the target profile), not measured`);
+  return lines.join('\n');
+}
