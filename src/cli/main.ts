@@ -63,12 +63,13 @@ function program(): Command {
     .option('--data <dir>', 'ONNX test-data directory with input_0.pb, input_1.pb, … (and output_*.pb to check against)')
     .option('--input-shape <spec>', 'concrete input shapes for random inputs, e.g. x=1x3x224x224', collect)
     .option('--out <dir>', 'write output_0.pb, … there')
-    .option('--check', 'compare with onnxruntime running the original model (and with output_*.pb in --data); exit 1 outside rtol 1e-3 / atol 1e-4')
+    .option('--check', 'compare with onnxruntime running the original model (and with output_*.pb in --data); exit 1 outside rtol 1e-3 / atol 1e-4, or below cosine 0.999 where a partition runs in float16/int16')
     .option('--target <name|file>', "compile the plan for this target: a built-in name or a target JSON file (default: 'host')")
+    .option('--plan <plan.json>', "run this plan (from 'tessera compile') instead of compiling one; it is checked against the model and target first")
     .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu)')
     .option('--json', 'print one JSON object')
-    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; bind?: string; json?: boolean }) => {
-      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, bind: parseBind(o.bind) });
+    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; json?: boolean }) => {
+      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind) });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
     });

@@ -113,7 +113,21 @@ function roundTensorToHalf(t: TensorProto): void {
  */
 function legalizeStorage(model: ModelProto, opset: number, storageOf: (name: string) => Storage | null): void {
   const g = model.graph!;
-  for (const t of g.initializer) roundTensorToHalf(t);
+  // A compiler for such a processor folds BatchNormalization into the op before it in float32 (its
+  // variance and scale lose everything in float16): keep the statistics in float32, and round the
+  // product's output only after the normalization.
+  const fused = new Set<string>();
+  const bnParams = new Set<string>();
+  const consumers = new Map<string, number>();
+  for (const n of g.node) for (const i of n.input) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  const producers = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n.opType] as const)));
+  for (const n of g.node) {
+    if (n.opType !== 'BatchNormalization') continue;
+    n.input.slice(1, 5).forEach((i) => bnParams.add(i));
+    const x = n.input[0];
+    if (['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(producers.get(x) ?? '') && consumers.get(x) === 1) fused.add(x);
+  }
+  for (const t of g.initializer) if (!bnParams.has(t.name)) roundTensorToHalf(t);
   const consts = new Map<number, string>();
   const scalar = (v: number): string => {
     let name = consts.get(v);
@@ -154,10 +168,10 @@ function legalizeStorage(model: ModelProto, opset: number, storageOf: (name: str
   const body: NodeProto[] = [];
   for (const n of g.node) {
     n.input = n.input.map((x) => rename.get(x) ?? x);
-    for (const a of n.attribute) if (a.t) roundTensorToHalf(a.t);
+    if (!(n.opType === 'Constant' && n.output.some((o) => bnParams.has(o)))) for (const a of n.attribute) if (a.t) roundTensorToHalf(a.t);
     const after: NodeProto[] = [];
     n.output = n.output.map((o) => {
-      const st = o === '' ? null : storageOf(o);
+      const st = o === '' || fused.has(o) || bnParams.has(o) ? null : storageOf(o);
       if (!st) return o;
       const raw = `${o}__raw`;
       if (outputs.has(o)) {
