@@ -3,3 +3,4 @@ import './elementwise.js';
 import './shape.js';
 import './nn.js';
 import './sequence.js';
+import './quant.js';

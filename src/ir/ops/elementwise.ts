@@ -30,7 +30,7 @@ const UNARY_SAME = [
   'Erf', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'ThresholdedRelu',
   'Gelu', 'Mish', 'Swish', 'BitwiseNot', 'Shrink', 'Softmax', 'LogSoftmax', 'Hardmax', 'LRN', 'CumSum', 'Trilu',
   'MeanVarianceNormalization', 'InstanceNormalization', 'LpNormalization', 'ReverseSequence', 'ScatterElements',
-  'ScatterND', 'Scatter', 'Clip', 'Det', 'Binarizer',
+  'ScatterND', 'Scatter', 'Clip', 'Det', 'Binarizer', 'CumProd', 'RotaryEmbedding', 'TensorScatter',
 ];
 
 function foldUnary(ctx: OpContext, f: (x: number) => number): Known | undefined {
@@ -127,8 +127,12 @@ registerOp(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'BitShift', 'BitwiseAnd', 
   },
 });
 
-registerOp(['IsNaN', 'IsInf'], {
-  infer: (ctx) => [tensor('bool', ctx.shape(0))],
+registerOp(['IsNaN', 'IsInf', 'RegexFullMatch'], {
+  infer: (ctx) => [tensor('bool', [...ctx.shape(0)])],
+});
+
+registerOp('StringConcat', {
+  infer: (ctx) => [broadcastInfer(ctx, [0, 1], 'string')],
 });
 
 registerOp(['Sum', 'Max', 'Min', 'Mean'], {

@@ -30,19 +30,35 @@ function checkRank(ctx: OpContext, s: Shape, min: number): void {
   }
 }
 
-registerOp('Conv', {
-  infer(ctx) {
-    const x = ctx.shape(0);
-    const w = ctx.shape(1);
-    checkRank(ctx, x, 3);
-    const kernel = ctx.ints('kernel_shape') ?? (w.slice(2) as number[]);
-    return [tensor(ctx.input(0).dtype, [x[0], w[0], ...spatialOut(ctx, x.slice(2), kernel)])];
-  },
-  flops(ctx, outs) {
-    const w = ctx.shape(1);
-    const perOut = numel(w.slice(1)) ?? 0; // (Cin/group) * prod(kernel)
-    return 2 * (numel(outs[0].shape!) ?? 0) * perOut;
-  },
+/** The output shape of a convolution reading X at input `xi` and W at input `wi`. */
+function convShape(ctx: OpContext, xi: number, wi: number): Shape {
+  const x = ctx.shape(xi);
+  const w = ctx.shape(wi);
+  checkRank(ctx, x, 3);
+  const kernel = ctx.ints('kernel_shape') ?? w.slice(2);
+  if (!kernel.every((k): k is number => typeof k === 'number')) fail(ctx, 'symbolic kernel shape');
+  return [x[0], w[0], ...spatialOut(ctx, x.slice(2), kernel)];
+}
+
+function convFlops(ctx: OpContext, outs: readonly ValueInfo[], wi: number): number {
+  const perOut = numel(ctx.shape(wi).slice(1)) ?? 0; // (Cin/group) * prod(kernel)
+  return 2 * (numel(outs[0].shape!) ?? 0) * perOut;
+}
+
+registerOp(['Conv', 'DeformConv'], {
+  infer: (ctx) => [tensor(ctx.input(0).dtype, convShape(ctx, 0, 1))],
+  flops: (ctx, outs) => convFlops(ctx, outs, 1),
+});
+
+registerOp('ConvInteger', {
+  infer: (ctx) => [tensor('int32', convShape(ctx, 0, 1))],
+  flops: (ctx, outs) => convFlops(ctx, outs, 1),
+});
+
+// QLinearConv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B)
+registerOp('QLinearConv', {
+  infer: (ctx) => [tensor(ctx.input(7).dtype, convShape(ctx, 0, 3))],
+  flops: (ctx, outs) => convFlops(ctx, outs, 3),
 });
 
 registerOp('ConvTranspose', {
@@ -99,35 +115,51 @@ registerOp(['GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool'], {
   flops: (ctx) => numel(ctx.shape(0)) ?? 0,
 });
 
+/** numpy.matmul's output shape for A at input `ai` and B at input `bi`. */
+function matmulShape(ctx: OpContext, ai: number, bi: number): Shape {
+  let a = [...ctx.shape(ai)];
+  let b = [...ctx.shape(bi)];
+  const aVec = a.length === 1, bVec = b.length === 1;
+  if (aVec) a = [1, a[0]];
+  if (bVec) b = [b[0], 1];
+  const ka = a[a.length - 1], kb = b[b.length - 2];
+  const bad = () => new TesseraError('SHAPE_INFERENCE', `${ctx.node.op} '${ctx.node.name}': shapes [${ctx.shape(ai).join(',')}] and [${ctx.shape(bi).join(',')}] do not multiply`);
+  if (typeof ka === 'number' && typeof kb === 'number' && ka !== kb) throw bad();
+  const batchA = a.slice(0, -2), batchB = b.slice(0, -2);
+  const rank = Math.max(batchA.length, batchB.length);
+  const batch: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    const x = batchA[batchA.length - rank + i] ?? 1;
+    const y = batchB[batchB.length - rank + i] ?? 1;
+    if (typeof x === 'number' && typeof y === 'number' && x !== y && x !== 1 && y !== 1) throw bad();
+    batch.push(x === 1 ? y : x);
+  }
+  const out = [...batch];
+  if (!aVec) out.push(a[a.length - 2]);
+  if (!bVec) out.push(b[b.length - 1]);
+  return out;
+}
+
+function matmulFlops(ctx: OpContext, outs: readonly ValueInfo[], ai: number): number {
+  const a = ctx.shape(ai);
+  const k = a[a.length - 1];
+  return 2 * (numel(outs[0].shape!) ?? 0) * (typeof k === 'number' ? k : 0);
+}
+
 registerOp('MatMul', {
-  infer(ctx) {
-    let a = [...ctx.shape(0)];
-    let b = [...ctx.shape(1)];
-    const aVec = a.length === 1, bVec = b.length === 1;
-    if (aVec) a = [1, a[0]];
-    if (bVec) b = [b[0], 1];
-    const ka = a[a.length - 1], kb = b[b.length - 2];
-    if (typeof ka === 'number' && typeof kb === 'number' && ka !== kb) {
-      throw new TesseraError('SHAPE_INFERENCE', `MatMul '${ctx.node.name}': inner dimensions differ: [${ctx.shape(0).join(',')}] x [${ctx.shape(1).join(',')}]`);
-    }
-    const batchA = a.slice(0, -2), batchB = b.slice(0, -2);
-    const rank = Math.max(batchA.length, batchB.length);
-    const batch: Dim[] = [];
-    for (let i = 0; i < rank; i++) {
-      const x = batchA[batchA.length - rank + i] ?? 1;
-      const y = batchB[batchB.length - rank + i] ?? 1;
-      batch.push(x === 1 ? y : x);
-    }
-    const out = [...batch];
-    if (!aVec) out.push(a[a.length - 2]);
-    if (!bVec) out.push(b[b.length - 1]);
-    return [tensor(ctx.input(0).dtype, out)];
-  },
-  flops(ctx, outs) {
-    const a = ctx.shape(0);
-    const k = a[a.length - 1];
-    return 2 * (numel(outs[0].shape!) ?? 0) * (typeof k === 'number' ? k : 0);
-  },
+  infer: (ctx) => [tensor(ctx.input(0).dtype, matmulShape(ctx, 0, 1))],
+  flops: (ctx, outs) => matmulFlops(ctx, outs, 0),
+});
+
+registerOp('MatMulInteger', {
+  infer: (ctx) => [tensor('int32', matmulShape(ctx, 0, 1))],
+  flops: (ctx, outs) => matmulFlops(ctx, outs, 0),
+});
+
+// QLinearMatMul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point)
+registerOp('QLinearMatMul', {
+  infer: (ctx) => [tensor(ctx.input(7).dtype, matmulShape(ctx, 0, 3))],
+  flops: (ctx, outs) => matmulFlops(ctx, outs, 0),
 });
 
 registerOp('Gemm', {
@@ -223,5 +255,70 @@ registerOp('If', {
     const out = feasible.length === 1 ? feasible[0] : mergeBranches(ctx, feasible[0], feasible[1]);
     if (!out.every((o) => o.shape!.every((d) => typeof d === 'number'))) fail(ctx, 'branches give different shapes');
     return out;
+  },
+});
+
+/** Attention (opset 23): Q, K, V as [batch, heads, seq, head_size] or [batch, seq, heads * head_size]. */
+registerOp('Attention', {
+  infer(ctx) {
+    const q = ctx.shape(0), k = ctx.shape(1), v = ctx.shape(2);
+    const num = (d: Dim, what: string): number => (typeof d === 'number' ? d : fail(ctx, `symbolic ${what}`));
+    const heads = (name: string) => ctx.int(name) ?? fail(ctx, `3-D input without '${name}'`);
+    if (![3, 4].includes(q.length) || k.length !== q.length || v.length !== q.length) fail(ctx, `Q, K, V of ranks ${q.length}, ${k.length}, ${v.length}`);
+    const four = q.length === 4;
+    const batch = q[0];
+    const qHeads = four ? num(q[1], 'heads') : heads('q_num_heads');
+    const qSeq = four ? q[2] : q[1];
+    const kvHeads = four ? num(k[1], 'heads') : heads('kv_num_heads');
+    const kvSeq = four ? k[2] : k[1];
+    const kHead = four ? k[3] : num(k[2], 'hidden size') / kvHeads;
+    const vHead = four ? v[3] : num(v[2], 'hidden size') / kvHeads;
+    const past = ctx.has(4) ? ctx.shape(4)[2] : 0;
+    const total: Dim = typeof past === 'number' && typeof kvSeq === 'number' ? past + kvSeq : `${past}+${kvSeq}`;
+    const y = four ? [batch, qHeads, qSeq, vHead] : [batch, qSeq, typeof vHead === 'number' ? qHeads * vHead : fail(ctx, 'symbolic head size')];
+    return [
+      tensor(ctx.input(0).dtype, y),
+      tensor(ctx.input(1).dtype, [batch, kvHeads, total, kHead]),
+      tensor(ctx.input(2).dtype, [batch, kvHeads, total, vHead]),
+      tensor(ctx.input(0).dtype, [batch, qHeads, qSeq, total]),
+    ];
+  },
+  flops(ctx, outs) {
+    const qk = outs[3].shape ? numel(outs[3].shape) ?? 0 : 0;
+    const y = outs[0].shape ? numel(outs[0].shape) ?? 0 : 0;
+    const q = ctx.shape(0);
+    const d = q[q.length - 1];
+    return 2 * qk * (typeof d === 'number' ? d : 0) + 2 * y * (typeof outs[3].shape?.[3] === 'number' ? (outs[3].shape[3] as number) : 0);
+  },
+});
+
+// Losses: one value per sample with reduction 'none', a scalar otherwise.
+registerOp('NegativeLogLikelihoodLoss', {
+  infer: (ctx) => [tensor(ctx.input(0).dtype, ctx.str('reduction', 'mean') === 'none' ? [...ctx.shape(1)] : [])],
+});
+
+registerOp('SoftmaxCrossEntropyLoss', {
+  infer: (ctx) => [
+    tensor(ctx.input(0).dtype, ctx.str('reduction', 'mean') === 'none' ? [...ctx.shape(1)] : []),
+    tensor(ctx.input(0).dtype, [...ctx.shape(0)]),
+  ],
+});
+
+/** GridSample: X [N, C, D1..Dr] sampled at grid [N, D1'..Dr', r] gives [N, C, D1'..Dr']. */
+registerOp('GridSample', {
+  infer(ctx) {
+    const x = ctx.shape(0), g = ctx.shape(1);
+    return [tensor(ctx.input(0).dtype, [x[0], x[1], ...g.slice(1, -1)])];
+  },
+  flops: (_ctx, outs) => 8 * (numel(outs[0].shape!) ?? 0),
+});
+
+/** AffineGrid: theta [N, r, r+1] and size [N, C, D1..Dr] give a grid [N, D1..Dr, r]. */
+registerOp('AffineGrid', {
+  infer(ctx) {
+    const size = ctx.known(1);
+    if (!size) fail(ctx, 'size is not a compile-time constant');
+    const [n, , ...spatial] = size.data;
+    return [tensor(ctx.input(0).dtype, [n, ...spatial, spatial.length])];
   },
 });

@@ -155,7 +155,8 @@ registerOp('Concat', {
   infer(ctx) {
     const idx = ctx.inputs.map((_, i) => i).filter((i) => ctx.has(i));
     const shapes = idx.map((i) => ctx.shape(i));
-    const axis = normAxis(ctx, ctx.int('axis', 0), shapes[0].length);
+    // Concat-1 defaults to axis 1; from opset 4 the axis is required.
+    const axis = normAxis(ctx, ctx.int('axis', ctx.opset < 4 ? 1 : 0), shapes[0].length);
     const out = [...shapes[0]];
     let total: Dim = 0;
     for (const s of shapes) {
@@ -187,7 +188,8 @@ registerOp('Split', {
     const s = ctx.shape(0);
     const axis = normAxis(ctx, ctx.int('axis', 0), s.length);
     const n = ctx.node.outputs.length;
-    let split = ctx.opset < 13 ? ctx.ints('split') : optInts(ctx, 1, 'split');
+    // Split-1 took the sizes from an optional second input or the attribute; 2-12 the attribute; 13+ the input.
+    let split = ctx.opset >= 13 || (ctx.opset < 2 && ctx.has(1)) ? optInts(ctx, 1, 'split') : ctx.ints('split');
     const d = s[axis];
     if (!split) {
       if (typeof d !== 'number') fail(ctx, 'symbolic split axis');
@@ -309,7 +311,14 @@ registerOp('Expand', {
 registerOp('Tile', {
   infer(ctx) {
     const s = ctx.shape(0);
-    const reps = ints(ctx, 1, 'repeats');
+    let reps = ints(ctx, 1, 'repeats');
+    if (ctx.opset < 6) {
+      // Tile-1: a scalar count of tiles along one axis (input 2).
+      const [axis] = ints(ctx, 2, 'axis');
+      const a = normAxis(ctx, axis, s.length);
+      reps = s.map((_, i) => (i === a ? reps[0] : 1));
+    }
+    if (reps.length !== s.length) throw new TesseraError('SHAPE_INFERENCE', `Tile '${ctx.node.name}': ${reps.length} repeats for rank ${s.length}`);
     const out = s.map((d, i) => (typeof d === 'number' ? d * reps[i] : d));
     const k = ctx.known(0);
     const known = k && take(k, out as number[], (pos) => pos.map((p, i) => p % k.dims[i]));
@@ -481,5 +490,97 @@ registerOp('EyeLike', {
   infer(ctx) {
     const to = ctx.int('dtype');
     return [tensor(to === undefined ? ctx.input(0).dtype : dtypeFromOnnx(to, ctx.node.name), [...ctx.shape(0)])];
+  },
+});
+
+registerOp('OneHot', {
+  infer(ctx) {
+    const s = ctx.shape(0);
+    const k = ctx.known(1);
+    if (!k || k.data.length !== 1) fail(ctx, 'depth is not a compile-time constant');
+    const depth = Math.trunc(k.data[0]);
+    const axis = normAxis(ctx, ctx.int('axis', -1), s.length + 1);
+    const out: Dim[] = [...s];
+    out.splice(axis, 0, depth);
+    return [tensor(ctx.input(2).dtype, out)];
+  },
+});
+
+registerOp('CenterCropPad', {
+  infer(ctx) {
+    const s = ctx.shape(0);
+    const target = ints(ctx, 1, 'shape');
+    const axes = (ctx.ints('axes') ?? s.map((_, i) => i)).map((a) => normAxis(ctx, a, s.length));
+    if (axes.length !== target.length) fail(ctx, `${target.length} sizes for ${axes.length} axes`);
+    const out = [...s];
+    axes.forEach((a, j) => (out[a] = target[j]));
+    return [tensor(ctx.input(0).dtype, out)];
+  },
+  flops: () => 0,
+});
+
+/** Einsum: the output's subscripts (explicit after '->', or the letters used once, sorted), '...' broadcast. */
+registerOp('Einsum', {
+  infer(ctx) {
+    const eq = ctx.str('equation', '').replace(/\s+/g, '');
+    const [lhs, rhs] = eq.includes('->') ? eq.split('->') : [eq, undefined];
+    const terms = lhs.split(',');
+    if (terms.length !== ctx.inputs.length) fail(ctx, `equation '${eq}' has ${terms.length} operands for ${ctx.inputs.length} inputs`);
+    const dims = new Map<string, Dim>();
+    const counts = new Map<string, number>();
+    let ellipsis: Dim[] = [];
+    terms.forEach((term, i) => {
+      const s = ctx.shape(i);
+      const letters = term.replace('...', '');
+      if (!/^[a-zA-Z]*$/.test(letters)) fail(ctx, `cannot parse equation '${eq}'`);
+      const ell = term.includes('...') ? s.length - letters.length : 0;
+      if (ell < 0 || (!term.includes('...') && letters.length !== s.length)) {
+        throw new TesseraError('SHAPE_INFERENCE', `Einsum '${ctx.node.name}': operand ${i} '${term}' does not match its rank ${s.length}`);
+      }
+      const at = term.indexOf('...');
+      const own: Dim[] = [];
+      let j = 0;
+      for (let p = 0; p < term.length; ) {
+        if (term.startsWith('...', p)) {
+          own.push(...s.slice(j, j + ell));
+          j += ell;
+          p += 3;
+          continue;
+        }
+        const c = term[p++];
+        const d = s[j++];
+        counts.set(c, (counts.get(c) ?? 0) + 1);
+        const prev = dims.get(c);
+        if (prev === undefined || prev === 1) dims.set(c, d);
+        else if (d !== 1 && typeof d === 'number' && typeof prev === 'number' && d !== prev) {
+          throw new TesseraError('SHAPE_INFERENCE', `Einsum '${ctx.node.name}': subscript '${c}' is ${prev} and ${d}`);
+        }
+      }
+      if (at >= 0) {
+        // numpy-style broadcast of the ellipsis dims across operands
+        const r = Math.max(ellipsis.length, own.length);
+        const b: Dim[] = [];
+        for (let q = 0; q < r; q++) {
+          const x = ellipsis[ellipsis.length - r + q] ?? 1;
+          const y = own[own.length - r + q] ?? 1;
+          b.push(x === 1 ? y : x);
+        }
+        ellipsis = b;
+      }
+    });
+    const outTerm = rhs ?? '...' + [...counts.keys()].filter((c) => counts.get(c) === 1).sort().join('');
+    const out: Dim[] = [];
+    for (let p = 0; p < outTerm.length; ) {
+      if (outTerm.startsWith('...', p)) {
+        out.push(...ellipsis);
+        p += 3;
+        continue;
+      }
+      const c = outTerm[p++];
+      const d = dims.get(c);
+      if (d === undefined) throw new TesseraError('SHAPE_INFERENCE', `Einsum '${ctx.node.name}': output subscript '${c}' is not in any operand`);
+      out.push(d);
+    }
+    return [tensor(ctx.input(0).dtype, out)];
   },
 });
