@@ -167,11 +167,12 @@ describe('the lifetime rule on a hand-built graph', () => {
     expect(parts.placement.map((p) => (p.folded ? 'folded' : p.processor))).toEqual(['folded', 'npu', 'cpu', 'npu', 'npu']);
   });
 
+  type Table = Record<string, [number, number, number, string]>;
   const run = (order: number[]) => {
     const st = staticInfo(g);
     const res = residency(g, target, parts, st);
     const lives = lifetimes(g, target, parts, st, res, order);
-    const table = (id: string) => Object.fromEntries(lives.get(id)!.map((l) => [l.value, [l.start, l.end, l.bytes, l.dtype]]));
+    const table = (id: string): Table => Object.fromEntries(lives.get(id)!.map((l) => [l.value, [l.start, l.end, l.bytes, l.dtype] as Table[string]]));
     return { cpu: table('cpu'), npu: table('npu'), memory: planMemory(g, target, parts, st, res, order) };
   };
 
@@ -183,7 +184,6 @@ describe('the lifetime rule on a hand-built graph', () => {
    * Both are worked out by hand below; the issue's intervals must always be contained in the plan's.
    * Partitions here: p0 = {#1} npu, p1 = {#2} cpu, p2 = {#3, #4} npu (the folded #0 joins p2).
    */
-  type Table = Record<string, [number, number, number, string]>;
   const contains = (got: Table, issue: Record<string, [number, number]>) => {
     for (const [v, [s, e]] of Object.entries(issue)) {
       expect(got[v], v).toBeDefined();
