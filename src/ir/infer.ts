@@ -149,7 +149,8 @@ function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueIn
     subgraph(name) {
       const a = node.attrs[name];
       if (a?.type !== 'graph') throw new CannotInfer(`${node.op} '${node.name}': no subgraph '${name}'`);
-      const sub = graphFromProto(a.value, graph.meta, { path: null, bytes: new Uint8Array(0) }, `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()));
+      const path = graph.meta.source === '<bytes>' ? null : graph.meta.source; // resolves external data in the subgraph
+      const sub = graphFromProto(a.value, graph.meta, { path, bytes: new Uint8Array(0) }, `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()));
       const subInfos = new Map<string, ValueInfo>();
       for (const v of sub.values.values()) {
         if (v.role === 'input' && !sub.inputs.includes(v.name)) subInfos.set(v.name, infos.get(v.name) ?? { dtype: null, shape: null });

@@ -4,7 +4,7 @@
  * computed from weights with the nodes that compute them); values it produces that the rest of the
  * graph reads, or that are graph outputs, become graph outputs.
  */
-import { create, toBinary } from '@bufbuild/protobuf';
+import { clone, create, toBinary } from '@bufbuild/protobuf';
 import {
   AttributeProto_AttributeType as AT,
   AttributeProtoSchema,
@@ -17,6 +17,7 @@ import {
   TypeProtoSchema,
   ValueInfoProtoSchema,
   type AttributeProto,
+  type GraphProto,
   type TensorProto,
   type TypeProto,
   type ValueInfoProto,
@@ -24,7 +25,7 @@ import {
 import { TesseraError } from '../errors.js';
 import { onnxCode } from './dtype.js';
 import { nodeReads, type Attribute, type Graph, type Node, type Value } from './graph.js';
-import { weightBytes, type Weight } from './weight.js';
+import { weightBytes, weightFromProto, type Weight } from './weight.js';
 
 export interface ExportOptions {
   /** Values to expose as outputs, in this order (default: the boundary outputs of the node set). */
@@ -56,7 +57,42 @@ function clampToSafe(v: bigint): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : v < BigInt(Number.MIN_SAFE_INTEGER) ? Number.MIN_SAFE_INTEGER : Number(v);
 }
 
-function attributeToProto(name: string, a: Attribute): AttributeProto {
+/** Whether a subgraph (or one nested in it) holds a tensor whose data is in an external file. */
+function hasExternalData(g: GraphProto): boolean {
+  const ext = (t: TensorProto | undefined) => t?.dataLocation === 1;
+  return g.initializer.some(ext) || g.node.some((n) => n.attribute.some((a) => ext(a.t) || a.tensors.some(ext) || (a.g && hasExternalData(a.g)) || a.graphs.some(hasExternalData)));
+}
+
+/**
+ * A copy of a subgraph with every external-data tensor read into raw_data, so the exported model is
+ * self-contained (it is handed to engines as bytes, with no directory to resolve a location against).
+ */
+function inlineExternalData(g: GraphProto, modelPath: string | null): GraphProto {
+  if (!hasExternalData(g)) return g;
+  const copy = clone(GraphProtoSchema, g);
+  const fix = (t: TensorProto) => {
+    if (t.dataLocation !== 1) return;
+    const w = weightFromProto(t, { path: modelPath, bytes: new Uint8Array(0) }, `subgraph '${g.name}' tensor '${t.name}'`);
+    t.rawData = weightBytes(w) as Uint8Array<ArrayBuffer>;
+    t.externalData = [];
+    t.dataLocation = 0;
+  };
+  const walk = (sg: GraphProto) => {
+    sg.initializer.forEach(fix);
+    for (const n of sg.node) {
+      for (const a of n.attribute) {
+        if (a.t) fix(a.t);
+        a.tensors.forEach(fix);
+        if (a.g) walk(a.g);
+        a.graphs.forEach(walk);
+      }
+    }
+  };
+  walk(copy);
+  return copy;
+}
+
+function attributeToProto(name: string, a: Attribute, modelPath: string | null): AttributeProto {
   const p = create(AttributeProtoSchema, { name });
   // Clamped values at the edge of the safe range stand for the int64 sentinels, unless the exact value is known.
   const int = (v: number, exact?: bigint) => {
@@ -69,26 +105,26 @@ function attributeToProto(name: string, a: Attribute): AttributeProto {
     case 'int': p.type = AT.INT; p.i = int(a.value, a.exact); break;
     case 'string': p.type = AT.STRING; p.s = enc.encode(a.value); break;
     case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value); break;
-    case 'graph': p.type = AT.GRAPH; p.g = a.value; break;
+    case 'graph': p.type = AT.GRAPH; p.g = inlineExternalData(a.value, modelPath); break;
     case 'floats': p.type = AT.FLOATS; p.floats = [...a.value]; break;
     case 'ints': p.type = AT.INTS; p.ints = a.value.map((v, i) => int(v, a.exact?.length === a.value.length ? a.exact[i] : undefined)); break;
     case 'strings': p.type = AT.STRINGS; p.strings = a.value.map((s) => enc.encode(s)); break;
     case 'tensors': p.type = AT.TENSORS; p.tensors = a.value.map((w) => weightToProto(w)); break;
-    case 'graphs': p.type = AT.GRAPHS; p.graphs = [...a.value]; break;
+    case 'graphs': p.type = AT.GRAPHS; p.graphs = a.value.map((g) => inlineExternalData(g, modelPath)); break;
     case 'sparse_tensor': p.type = AT.SPARSE_TENSOR; p.sparseTensor = a.value; break;
     case 'type_proto': p.type = AT.TYPE_PROTO; p.tp = a.value; break;
   }
   return p;
 }
 
-function nodeToProto(n: Node) {
+function nodeToProto(n: Node, modelPath: string | null) {
   return create(NodeProtoSchema, {
     name: n.name,
     opType: n.op,
     domain: n.domain,
     input: [...n.inputs],
     output: [...n.outputs],
-    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a)),
+    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, modelPath)),
   });
 }
 
@@ -109,6 +145,11 @@ function typeOf(v: Value, withShape: boolean): TypeProto | undefined {
 
 function valueInfo(v: Value, withShape: boolean): ValueInfoProto {
   return create(ValueInfoProtoSchema, { name: v.name, type: typeOf(v, withShape) });
+}
+
+/** The file a graph was imported from (external data is resolved against its directory); null for bytes. */
+export function modelPathOf(graph: Graph): string | null {
+  return graph.meta.source === '<bytes>' ? null : graph.meta.source;
 }
 
 /** Adds to `set` the nodes computing the weights that the nodes in `set` read, transitively. */
@@ -183,7 +224,7 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
   const graphInputs = inputNames.map((n) => valueInfo(graph.values.get(n)!, options.inputShapes ?? true));
   const g = create(GraphProtoSchema, {
     name: options.name ?? graph.name ?? 'tessera',
-    node: indices.map((i) => nodeToProto(graph.nodes[i])),
+    node: indices.map((i) => nodeToProto(graph.nodes[i], modelPathOf(graph))),
     initializer: initializers.map((w) => weightToProto(w)),
     input: graphInputs,
     output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),

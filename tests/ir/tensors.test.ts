@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { AttributeProtoSchema, AttributeProto_AttributeType as AT, ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProtoSchema, type ModelProto, type TensorProto } from 'onnx-buf';
+import { AttributeProtoSchema, AttributeProto_AttributeType as AT, ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProtoSchema, type GraphProto, type ModelProto, type TensorProto } from 'onnx-buf';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareTensors } from '../../src/backends/compare.js';
 import { Tensor, type TensorMap } from '../../src/backends/tensor.js';
@@ -155,6 +155,63 @@ describe('external data', () => {
     }
     const shaped = await inferShapes(graph, { inputShapes: model.realistic });
     expect(shaped.values.get(graph.outputs[0])!.shape).toEqual([...want[graph.outputs[0]].dims]);
+  });
+
+  it('weights inside If branches (Constant attributes) in a side file: inference reads them, export inlines them', async () => {
+    const model = corpusModels().find((m) => m.name === 'silero-vad-v5')!;
+    const proto = decodeModel(new Uint8Array(readFileSync(model.path)), model.path);
+    const dir = mkdtempSync(join(tmp, 'ext-sub-'));
+    const chunks: Uint8Array[] = [];
+    let offset = 0, moved = 0;
+    const walk = (g: GraphProto) => {
+      for (const node of g.node) {
+        for (const a of node.attribute) {
+          if (a.t && a.t.rawData.length >= 1024) {
+            chunks.push(a.t.rawData);
+            a.t.externalData = [
+              create(StringStringEntryProtoSchema, { key: 'location', value: 'branches.bin' }),
+              create(StringStringEntryProtoSchema, { key: 'offset', value: String(offset) }),
+              create(StringStringEntryProtoSchema, { key: 'length', value: String(a.t.rawData.length) }),
+            ];
+            a.t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+            offset += a.t.rawData.length;
+            a.t.rawData = new Uint8Array(0);
+            moved++;
+          }
+          if (a.g) walk(a.g);
+          a.graphs.forEach(walk);
+        }
+      }
+    };
+    walk(proto.graph!);
+    expect(moved).toBeGreaterThan(0);
+    writeFileSync(join(dir, 'branches.bin'), Buffer.concat(chunks));
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, toBinary(ModelProtoSchema, proto));
+
+    const graph = importOnnxFile(path);
+    const feeds = feedsFor(graph, model, model.realistic);
+    const want = await runOrt(model.path, feeds);
+    const viaSideFile = await runOrt(path, feeds);
+    const shaped = await inferShapes(graph, { inputShapes: model.realistic });
+    const exported = exportOnnx(shaped);
+    let external = 0;
+    const count = (g: GraphProto) => {
+      external += g.initializer.filter((t) => t.dataLocation === TensorProto_DataLocation.EXTERNAL).length;
+      for (const n of g.node) for (const a of n.attribute) {
+        if (a.t?.dataLocation === TensorProto_DataLocation.EXTERNAL) external++;
+        if (a.g) count(a.g);
+        a.graphs.forEach(count);
+      }
+    };
+    count(decodeModel(exported.bytes, 'export').graph!);
+    expect(external, 'external-data tensors left in the exported model').toBe(0);
+    const got = await runOrt(exported.bytes, feeds); // from bytes: no directory to find branches.bin in
+    for (const o of graph.outputs) {
+      expect(compareTensors(viaSideFile[o], want[o]).ok).toBe(true);
+      expect(compareTensors(got[o], want[o]).ok, o).toBe(true);
+      expect(shaped.values.get(o)!.shape).toEqual([...want[o].dims]);
+    }
   });
 
   it('a side file that is too short is reported with its path, not read past its end', async () => {
