@@ -1,12 +1,14 @@
 /**
  * A small branchy CNN built in code with Tessera's GraphBuilder:
  *
- *   x [N,3,32,32] ─ stem Conv3x3(16) ─ Relu ─┬─ Conv1x1(8) ─ Relu ──────────┐
- *                                            ├─ Conv3x3(8) ─ Relu ──────────┼─ Concat(32) ─ Conv1x1(16) ─┐
- *                                            ├─ MaxPool3x3 ─ Conv1x1(16) ───┘                            │
- *                                            └───────────────────────────────────────────────────────── Add ─ Relu
+ *   x [N,3,32,32] ─ stem Conv3x3(16) ─ Relu ─ LRN ─┬─ Conv1x1(8) ─ Relu ──────────┐
+ *                                                  ├─ Conv3x3(8) ─ Relu ──────────┼─ Concat(32) ─ Conv1x1(16) ─┐
+ *                                                  ├─ MaxPool3x3 ─ Conv1x1(16) ───┘                            │
+ *                                                  └───────────────────────────────────────────────────────── Add ─ Relu
  *   ─ GlobalAveragePool ─ Flatten ─ Gemm(10) ─ Softmax ─ probs [N,10]
  *
+ * The LRN (AlexNet's local response normalization) is there because phone NPUs lack it: compiled for
+ * snapdragon-8-gen-3 it goes elsewhere, and the summary says why.
  * Weights are deterministic: drawn from a seeded generator, so every build gives the same bytes.
  */
 import { GraphBuilder } from '../../src/ir/builder.js';
@@ -39,7 +41,7 @@ export function buildBranchyCnn(seed = 42): Uint8Array {
   const relu = (x: string) => b.node('Relu', [x], `${x}.relu`, {}, { name: `${x}.relu` });
 
   const x = b.input(INPUT.name, 'float32', INPUT.shape);
-  const stem = relu(conv('stem', x, 3, 16, 3));
+  const stem = b.node('LRN', [relu(conv('stem', x, 3, 16, 3))], 'stem.lrn', { size: 5, alpha: 1e-4, beta: 0.75, bias: { type: 'float', value: 1 } }, { name: 'stem.lrn' });
   const b1 = relu(conv('branch1x1', stem, 16, 8, 1));
   const b3 = relu(conv('branch3x3', stem, 16, 8, 3));
   const pool = b.node('MaxPool', [stem], 'branch_pool', { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] }, { name: 'branch_pool' });

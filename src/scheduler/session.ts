@@ -47,7 +47,6 @@ export class Session {
     const where = typeof model === 'string' ? model : '<bytes>';
     const bytes = typeof model === 'string' ? readModelFile(model) : model;
     const graph = importOnnx(bytes, typeof model === 'string' ? { path: model } : {});
-    const target = typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? 'host');
     let plan: Plan | undefined;
     if (options.plan) {
       plan = typeof options.plan === 'string' ? parsePlan(readPlanFile(options.plan), options.plan) : options.plan;
@@ -56,6 +55,8 @@ export class Session {
         throw new TesseraError('PLAN_MISMATCH', `the plan was compiled for a model with sha256 ${plan.model.sha256.slice(0, 12)}… (${plan.model.file}), not ${where} (${sum.slice(0, 12)}…)`);
       }
     }
+    // a plan runs on the target it was compiled for (a built-in one by name, unless another is given)
+    const target = typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? plan?.target.name ?? 'host');
     const inputShapes = plan ? Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes;
     const shaped = await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds });
     if (!plan) {
