@@ -14,7 +14,7 @@ import type { Graph, Node } from '../../src/ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../../src/ir/infer.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
 import { compilePlan } from '../../src/scheduler/compile.js';
-import type { Plan } from '../../src/scheduler/plan.js';
+import type { Plan, PlanStep } from '../../src/scheduler/plan.js';
 import { parseTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
 
@@ -373,4 +373,93 @@ export function seeded(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
     return ((t ^ (t >>> 16)) >>> 0) / 4294967296;
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedule checks on a plan (independent of src/scheduler/verify)
+
+/**
+ * Problems with a plan's steps: one compute step per partition on its processor's lane; every
+ * partition input living in another memory arrives by a transfer step from its home memory that the
+ * compute step waits for (and that waits for the producer); graph outputs made off the host are
+ * transferred to it; each step starts after the steps it waits on end; steps on one lane never overlap;
+ * the predicted latency is the last end.
+ */
+export function scheduleProblems(plan: Plan, graph: ShapedGraph, host = 'cpu'): string[] {
+  const out: string[] = [];
+  const steps = plan.steps;
+  const computeOf = new Map<number, number>();
+  steps.forEach((s, i) => {
+    for (const a of s.after) {
+      if (a >= i) out.push(`step ${i} waits on later step ${a}`);
+      else if (steps[a].endUs > s.startUs + 1e-6) out.push(`step ${i} starts ${s.startUs} before step ${a} ends ${steps[a].endUs}`);
+    }
+    if (!(s.endUs >= s.startUs)) out.push(`step ${i} ends before it starts`);
+    if (s.kind === 'compute') {
+      if (computeOf.has(s.partition)) out.push(`partition ${s.partition} computed twice`);
+      computeOf.set(s.partition, i);
+      if (s.lane !== plan.partitions[s.partition]?.processor) out.push(`compute step ${i} on lane ${s.lane}, partition on ${plan.partitions[s.partition]?.processor}`);
+    } else if (s.from === s.to) out.push(`step ${i} transfers '${s.value}' to its own memory`);
+  });
+  plan.partitions.forEach((p) => {
+    if (!computeOf.has(p.id)) out.push(`partition ${p.id} has no compute step`);
+  });
+  // home of a value: the processor of its producer; graph inputs live on the host
+  const home = (v: string) => {
+    const prod = graph.values.get(v)!.producer;
+    return prod < 0 ? host : plan.nodes[prod].processor;
+  };
+  const computeProducing = (v: string) => {
+    const prod = graph.values.get(v)!.producer;
+    return prod < 0 ? undefined : computeOf.get(plan.nodes[prod].partition);
+  };
+  const transfers = steps.map((s, i) => [s, i] as const).filter(([s]) => s.kind === 'transfer');
+  const seen = new Set<string>();
+  for (const [s] of transfers) {
+    if (s.kind !== 'transfer') continue;
+    const k = `${s.value}->${s.to}`;
+    if (seen.has(k)) out.push(`'${s.value}' transferred to ${s.to} twice`);
+    seen.add(k);
+  }
+  const transferOf = (v: string, to: string) => transfers.find(([s]) => s.kind === 'transfer' && s.value === v && s.to === to);
+  for (const p of plan.partitions) {
+    const c = computeOf.get(p.id);
+    if (c === undefined) continue;
+    for (const v of p.inputs) {
+      const h = home(v);
+      const producer = computeProducing(v);
+      if (h === p.processor) {
+        if (producer !== undefined && steps[producer].endUs > steps[c].startUs + 1e-6) out.push(`partition ${p.id} starts before '${v}' is made`);
+        continue;
+      }
+      const t = transferOf(v, p.processor);
+      if (!t) {
+        out.push(`'${v}' lives on ${h} but partition ${p.id} on ${p.processor} reads it: no transfer`);
+        continue;
+      }
+      const [ts, ti] = t;
+      if (ts.kind === 'transfer' && ts.from !== h) out.push(`'${v}' transferred from ${ts.from}, but it lives on ${h}`);
+      if (!steps[c].after.includes(ti)) out.push(`partition ${p.id} does not wait for the transfer of '${v}' (step ${ti})`);
+      if (producer !== undefined && !ts.after.includes(producer)) out.push(`transfer of '${v}' does not wait for its producer (step ${producer})`);
+    }
+  }
+  for (const o of graph.outputs) {
+    const v = graph.values.get(o)!;
+    if (v.producer < 0) continue;
+    if (plan.nodes[v.producer].folded) continue;
+    if (home(o) !== host && !transferOf(o, host)) out.push(`graph output '${o}' made on ${home(o)} never reaches ${host}`);
+  }
+  const byLane = new Map<string, PlanStep[]>();
+  for (const s of steps) byLane.set(s.lane, [...(byLane.get(s.lane) ?? []), s]);
+  for (const [lane, list] of byLane) {
+    const sorted = [...list].sort((a, b) => a.startUs - b.startUs);
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i].startUs < sorted[i - 1].endUs - 1e-6 && sorted[i].endUs > sorted[i].startUs && sorted[i - 1].endUs > sorted[i - 1].startUs) {
+        out.push(`lane ${lane}: two steps overlap (${sorted[i - 1].startUs}-${sorted[i - 1].endUs} and ${sorted[i].startUs}-${sorted[i].endUs})`);
+      }
+    }
+  }
+  const last = Math.max(0, ...steps.map((s) => s.endUs));
+  if (Math.abs(plan.estimate.latencyUs - last) > 0.011) out.push(`latency ${plan.estimate.latencyUs} but the last step ends at ${last}`);
+  return out;
 }
