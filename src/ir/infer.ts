@@ -187,7 +187,11 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
   const pending: Pending[] = [];
   for (const i of order) {
     const node = graph.nodes[i];
-    if (node.outputs.every((o) => o === '' || isKnown(infos.get(o)))) continue; // known already (probed)
+    if (node.outputs.every((o) => o === '' || isKnown(infos.get(o)))) {
+      // Known already (probed): one FLOP per output element, as for ops without a cost rule.
+      if (costs) costs[i] = { flops: defaultFlops(node.outputs.filter((o) => o !== '').map((o) => infos.get(o)!)), bytes: 0 };
+      continue;
+    }
     const rule = opRule(node.domain, node.op);
     if (!rule) {
       pending.push({ node: i, why: `no shape rule for ${node.domain ? node.domain + '::' : ''}${node.op}` });

@@ -80,7 +80,8 @@ for (const group of GROUPS) {
       if (ABORTS_PROCESS.test(t.test)) {
         it.skip(`${t.test} [baseline: ${t.status}; int4/uint4 I/O aborts onnxruntime-node, never run in-process]`, () => {});
       } else if (t.status !== 'pass') {
-        it.skip(`${t.test} [baseline: ${t.status}]`, () => {});
+        const why = t.error ? `: ${t.error.replace(/\s+/g, ' ').slice(0, 100)}` : '';
+        it.skip(`${t.test} [baseline: ${t.status}${why}]`, () => {});
       } else {
         it(t.test, () => conformance(join(ONNX_NODE, group, t.test)));
       }
