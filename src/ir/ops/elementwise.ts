@@ -123,6 +123,11 @@ function broadcastInfer(ctx: OpContext, inputs: number[], dtype: DType | null, f
 registerOp(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'PRelu', ...BOOL_OUT].filter((o) => o !== 'IsNaN' && o !== 'IsInf'), {
   infer(ctx) {
     const dtype = BOOL_OUT.has(ctx.node.op) ? 'bool' : ctx.input(0).dtype;
+    const a = ctx.shape(0), b = ctx.shape(1);
+    // PRelu broadcasts the slope to X (per channel before opset 7, unidirectionally after): X's shape.
+    // Before opset 7, binary ops broadcast B to A only with broadcast=1 (aligned at `axis`): A's shape.
+    const legacy = ctx.node.op === 'PRelu' || ctx.opset < 7;
+    if (legacy && JSON.stringify(a) !== JSON.stringify(b)) return [tensor(dtype, [...a])];
     return [broadcastInfer(ctx, [0, 1], dtype, BINARY_FOLD[ctx.node.op])];
   },
 });
