@@ -3,10 +3,10 @@
  * op went, the predicted timeline and the peak memory against its lower bound.
  */
 import { measureRanges, ortProber } from '../backends/ort.js';
-import { randomFeeds } from '../backends/tensor.js';
+import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { storedDtype } from '../passes/residency.js';
+import { storedDtype, type Ranges } from '../passes/residency.js';
 import { compilePlan } from '../scheduler/compile.js';
 import { serializePlan, type Plan } from '../scheduler/plan.js';
 import { verifyPlan } from '../scheduler/verify.js';
@@ -18,28 +18,40 @@ export interface CompileOptions {
   target: string;
   inputShapes?: Record<string, number[]>;
   out?: string;
+  /** Representative inputs (shape probe and calibration); seeded random data otherwise. */
+  sampleFeeds?: TensorMap;
 }
 
 export interface CompileResult {
   plan: Plan;
   graph: ShapedGraph;
   target: Target;
+  /** Things the user should know about this compile (e.g. a calibration run that failed). */
+  warnings: string[];
 }
 
 export async function compileModel(path: string, options: CompileOptions): Promise<CompileResult> {
   const bytes = readModelFile(path);
   const target = await loadTarget(options.target);
-  const graph = await inferShapes(importOnnx(bytes, { path }), { inputShapes: options.inputShapes, prober: ortProber });
-  const legalizes = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
-  const ranges = legalizes ? await measureRanges(graph, randomFeeds(graph, graph.inputShapes)) : undefined;
+  const graph = await inferShapes(importOnnx(bytes, { path }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
+  const warnings: string[] = [];
+  let ranges: Ranges | undefined;
+  if (target.processors.some((p) => storedDtype(p, 'float32') !== 'float32')) {
+    try {
+      ranges = await measureRanges(graph, options.sampleFeeds ?? randomFeeds(graph, graph.inputShapes));
+    } catch (err) {
+      warnings.push(`calibration run failed (${(err as Error).message.split('\n')[0]}); float32 values on float16 processors are legalized without range checks — give representative inputs with --data`);
+    }
+  }
   const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges });
   verifyPlan(plan, graph, target);
   if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);
-  return { plan, graph, target };
+  return { plan, graph, target, warnings };
 }
 
 export interface CompileSummary {
   model: string;
+  warnings: string[];
   target: string;
   processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number }[];
   folded: number;
@@ -50,7 +62,7 @@ export interface CompileSummary {
   fallbacks: { op: string; processor: string; count: number; reason: string }[];
 }
 
-export function summarize({ plan, graph }: CompileResult): CompileSummary {
+export function summarize({ plan, graph, warnings }: CompileResult): CompileSummary {
   const processors = plan.target.processors.map((p) => {
     const nodes = plan.nodes.filter((n) => n.processor === p.id && !n.folded);
     const mem = plan.memory[p.id];
@@ -75,6 +87,7 @@ export function summarize({ plan, graph }: CompileResult): CompileSummary {
   }
   return {
     model: plan.model.file,
+    warnings,
     target: plan.target.name,
     processors,
     folded: plan.nodes.filter((n) => n.folded).length,
@@ -101,5 +114,6 @@ export function formatCompile(s: CompileSummary, out?: string): string {
     if (s.fallbacks.length > 12) lines.push(`    … and ${s.fallbacks.length - 12} more groups (see the plan's nodes[].rejected)`);
   }
   lines.push(`  * predicted by the ${s.source} (figures from the target profile), not measured`);
+  for (const w of s.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
 }

@@ -6,7 +6,8 @@ import { parseBind } from '../scheduler/runtime.js';
 import { compileModel, formatCompile, summarize } from './compile.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { formatBackends, formatTargets, listBackends, listTargets } from './listing.js';
-import { formatRun, runModel } from './run.js';
+import { formatRun, readFeeds, runModel } from './run.js';
+import { importOnnxFile } from '../ir/onnx-import.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -34,9 +35,12 @@ function program(): Command {
     .requiredOption('--target <name|file>', "a built-in target (see 'tessera targets') or a target JSON file")
     .option('--input-shape <spec>', 'concrete input shapes, e.g. x=1x3x640x640 (repeatable; default: symbolic dims = 1)', collect)
     .option('--out <plan.json>', 'write the plan there (atomically: no partial file on failure)')
+    .option('--data <dir>', 'representative inputs (input_0.pb, …) for the shape probe and the calibration of float16 legalization; seeded random inputs otherwise')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; json?: boolean }) => {
-      const r = await compileModel(model, { target: o.target, inputShapes: parseInputShapes(o.inputShape), out: o.out });
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; json?: boolean }) => {
+      const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
+      const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
+      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds });
       const s = summarize(r);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
     });

@@ -1,0 +1,81 @@
+/**
+ * Every corpus and light/ model compiled for every built-in target, and run here for one target against
+ * onnxruntime on the whole original model. Prints one table per target and the command that made it.
+ *   npx tsx bench/corpus-plans.ts [--run-target snapdragon-8-gen-3] [--json out.json]
+ * Predicted figures come from the cost model (target profiles), never from a measurement; the check
+ * column is measured here (NPU and phone GPU emulated on onnxruntime's CPU EP).
+ */
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { compareTensors } from '../src/backends/compare.js';
+import { Tensor, randomFeeds, type TensorMap } from '../src/backends/tensor.js';
+import { compileModel, summarize } from '../src/cli/compile.js';
+import { formatBytes, formatUs } from '../src/cli/format.js';
+import { importOnnxFile } from '../src/ir/onnx-import.js';
+import { resolveInputShapes } from '../src/ir/infer.js';
+import { Session } from '../src/scheduler/session.js';
+import { builtinTargetNames } from '../src/targets/index.js';
+
+const CORPUS = join(import.meta.dirname, '../../shared/corpus');
+const args = process.argv.slice(2);
+const runTarget = args.includes('--run-target') ? args[args.indexOf('--run-target') + 1] : 'snapdragon-8-gen-3';
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+
+/** Realistic shapes and feeds where the model needs them (see the corpus sidecars). */
+const SHAPES: Record<string, Record<string, number[]>> = {
+  'ppocr-v4-det': { x: [1, 3, 640, 640] },
+  'ppocr-v4-rec': { x: [1, 3, 48, 320] },
+  'silero-vad-v5': { input: [1, 576] },
+  'silero-vad-op18-ifless': { input: [1, 576] },
+  'silero-vad-v4-legacy': { input: [1, 512] },
+};
+function feedsFor(path: string, shapes: Record<string, number[]>): TensorMap {
+  const g = importOnnxFile(path);
+  const feeds = randomFeeds(g, resolveInputShapes(g, shapes));
+  if (g.inputs.includes('sr')) feeds.sr = new Tensor('int64', BigInt64Array.from([16000n]), []);
+  for (const s of ['state', 'h', 'c']) if (feeds[s]) feeds[s] = new Tensor('float32', new Float32Array(feeds[s].size), [...feeds[s].dims]);
+  return feeds;
+}
+
+const models = [
+  ...readdirSync(join(CORPUS, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'models', f)),
+  ...readdirSync(join(CORPUS, 'onnx-node/light')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'onnx-node/light', f)),
+];
+const rows: Record<string, unknown>[] = [];
+console.log(`# npx tsx bench/corpus-plans.ts --run-target ${runTarget}`);
+for (const target of builtinTargetNames()) {
+  console.log(`\n## ${target}${target === runTarget ? ' (compiled, then run here and checked against onnxruntime on the original model)' : ' (compiled)'}`);
+  console.log('| model | nodes cpu/gpu/npu (folded) | partitions | FLOPs on npu | transfers | predicted latency* | arenas (sum) | check |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const path of models) {
+    const name = path.split('/').pop()!.replace('.onnx', '');
+    const shapes = SHAPES[name] ?? {};
+    const feeds = feedsFor(path, shapes);
+    const r = await compileModel(path, { target, inputShapes: shapes, sampleFeeds: feeds });
+    const s = summarize(r);
+    const by = (id: string) => s.processors.find((p) => p.id === id);
+    const flops = s.processors.reduce((a, p) => a + p.flops, 0) || 1;
+    let check = '-';
+    if (target === runTarget) {
+      const session = await Session.create(path, { target, inputShapes: shapes, sampleFeeds: feeds });
+      const out = await session.run(feeds);
+      await session.release();
+      const ref = await ort.InferenceSession.create(path);
+      const exp = await ref.run(feeds);
+      await ref.release();
+      const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
+      const cmps = session.outputNames.map((o) => compareTensors(out[o], exp[o] as Tensor));
+      const cos = Math.min(...cmps.map((c) => (Number.isNaN(c.cosine) ? 1 : c.cosine)));
+      const maxAbs = Math.max(...cmps.map((c) => c.maxAbs));
+      const ok = lowered ? cos >= 0.999 : cmps.every((c) => c.ok);
+      check = `${ok ? 'pass' : 'FAIL'}: ${lowered ? 'fp16/int16' : 'fp32'}, max abs ${maxAbs.toExponential(1)}, min cosine ${cos.toFixed(5)}`;
+    }
+    const nodes = ['cpu', 'gpu', 'npu'].map((id) => by(id)?.nodes ?? '-').join('/');
+    const arenas = s.processors.reduce((a, p) => a + p.arenaBytes, 0);
+    console.log(`| ${name} | ${nodes} (${s.folded}) | ${s.processors.reduce((a, p) => a + p.partitions, 0)} | ${by('npu') ? `${((100 * by('npu')!.flops) / flops).toFixed(0)}%` : '-'} | ${s.transfers.count} (${formatBytes(s.transfers.bytes)}) | ${formatUs(s.latencyUs)} | ${formatBytes(arenas)} | ${check} |`);
+    rows.push({ target, model: name, summary: s, check });
+  }
+}
+console.log('\n* predicted by the cost model from the target profile, not measured.');
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 1));
