@@ -190,7 +190,9 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
     if (v.role === 'initializer') initializers.push(v.initializer!);
     else inputNames.push(name);
   };
-  for (const name of graph.inputs) if (indices.some((i) => nodeReads(graph.nodes[i]).includes(name))) consider(name);
+  // The whole graph keeps its signature (inputs no node reads included); a part takes what it reads.
+  const whole = set.size === graph.nodes.length;
+  for (const name of graph.inputs) if (whole || indices.some((i) => nodeReads(graph.nodes[i]).includes(name))) consider(name);
   for (const i of indices) nodeReads(graph.nodes[i]).forEach(consider);
 
   let outputNames: string[];
@@ -215,7 +217,7 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
       }
     }
     // Whole-graph export: keep the graph's own output order (outputs may also be inputs or weights).
-    if (set.size === graph.nodes.length) {
+    if (whole) {
       outputNames = [...graph.outputs];
       for (const o of outputNames) consider(o);
     }

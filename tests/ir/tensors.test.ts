@@ -266,17 +266,19 @@ describe('graph outputs that are inputs, initializers or weights', () => {
   it('export and run keep them (onnxruntime on the original is the reference)', async () => {
     const b = new GraphBuilder('io', { opset: 17 });
     const x = b.input('x', 'float32', [2, 3]);
+    b.input('unused', 'int64', [1]);
     const w = b.initializer('w', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
     const y = b.node('Add', [x, w], 'y');
     const c = b.node('Constant', [], 'c', { value_floats: { type: 'floats', value: [0.5, 1.5] } });
     const c2 = b.node('Mul', [c, c], 'c2');
     b.output(y, 'float32').output(x, 'float32').output(w, 'float32').output(c2, 'float32');
     const bytes = b.toBytes();
-    const feeds: TensorMap = { x: new Tensor('float32', Float32Array.from([1, 1, 1, 2, 2, 2]), [2, 3]) };
+    const feeds: TensorMap = { x: new Tensor('float32', Float32Array.from([1, 1, 1, 2, 2, 2]), [2, 3]), unused: new Tensor('int64', BigInt64Array.from([7n]), [1]) };
     const want = await runOrt(bytes, feeds);
     const graph = importOnnx(bytes);
     expect(graph.outputs).toEqual(['y', 'x', 'w', 'c2']);
     const exported = exportOnnx(graph);
+    expect(exported.inputs, 'the whole graph keeps its signature').toEqual(['x', 'unused']);
     expect(exported.outputs).toEqual(['y', 'x', 'w', 'c2']);
     const got = await runOrt(exported.bytes, feeds);
     for (const o of graph.outputs) expectIdentical(got[o], want[o], o);
@@ -287,7 +289,7 @@ describe('graph outputs that are inputs, initializers or weights', () => {
 
     // The Add alone: x comes in, y goes out; w travels with it.
     const part = exportOnnx(shaped, [graph.values.get('y')!.producer]);
-    expect(part.inputs).toEqual(['x']);
+    expect(part.inputs, 'a part takes only what it reads').toEqual(['x']);
     expect(part.outputs).toEqual(['y']);
     const p = await runOrt(part.bytes, feeds);
     expectIdentical(p.y, want.y, 'part');
