@@ -177,6 +177,12 @@ export function weightFromProto(t: TensorProto, model: ModelBytes, where: string
     const path = isAbsolute(location) ? location : join(dirname(model.path), location);
     const offset = Number(kv.get('offset') ?? 0);
     const length = kv.has('length') ? Number(kv.get('length')) : expected;
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+      throw new TesseraError('BAD_MODEL', `${where}: external data '${location}' has a bad offset/length (${kv.get('offset')}, ${kv.get('length')})`);
+    }
+    if (length !== expected) {
+      throw new TesseraError('BAD_MODEL', `${where}: external data '${location}' holds ${length} bytes, but a ${dtype} tensor of dims [${dims}] needs ${expected}`);
+    }
     return { name, dtype, dims, source: { kind: 'file', path, offset, length } };
   }
   if (t.rawData.length > 0 || count === 0) {

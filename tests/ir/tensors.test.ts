@@ -214,6 +214,17 @@ describe('external data', () => {
     }
   });
 
+  it('an external-data length that does not fit the tensor is refused at import', () => {
+    const model = corpusModels().find((m) => m.name === 'silero-vad-op18-ifless')!;
+    const dir = mkdtempSync(join(tmp, 'ext-len-'));
+    const proto = decodeModel(new Uint8Array(readFileSync(model.path)), model.path);
+    const path = externalize(proto, dir, 'weights.bin');
+    const t = proto.graph!.initializer.find((i) => i.externalData.length)!;
+    t.externalData.find((e) => e.key === 'length')!.value = String(Number(t.externalData.find((e) => e.key === 'length')!.value) - 4);
+    writeFileSync(path, toBinary(ModelProtoSchema, proto));
+    expect(() => importOnnxFile(path)).toThrow(expect.objectContaining({ code: 'BAD_MODEL', message: expect.stringContaining(t.name) }));
+  });
+
   it('a side file that is too short is reported with its path, not read past its end', async () => {
     const model = corpusModels().find((m) => m.name === 'silero-vad-op18-ifless')!;
     const dir = mkdtempSync(join(tmp, 'ext-short-'));
