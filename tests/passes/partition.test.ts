@@ -9,6 +9,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { measureRanges } from '../../src/backends/ort.js';
 import { Tensor } from '../../src/backends/tensor.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
@@ -97,7 +98,7 @@ const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Abs', 'Neg', 'LRN', 'Softplus', 'Erf'
 const BINARY = ['Add', 'Mul', 'Sub', 'Max'];
 
 /** A seeded random DAG on float32[1,4,6,6] values: elementwise ops, Conv, int64 round trips, Shape → Reshape. */
-export function randomGraph(seed: number, size: number): Uint8Array {
+function randomGraph(seed: number, size: number): Uint8Array {
   const r = seeded(seed);
   const b = new GraphBuilder(`random_${seed}`);
   const dims = [1, 4, 6, 6];
@@ -373,6 +374,41 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
     for (const v of ['shp', 'nc', 'newshape']) {
       expect(plan.partitions.flatMap((p) => [...p.inputs, ...p.outputs])).not.toContain(v);
     }
+  });
+});
+
+describe('placement by calibrated range', () => {
+  it("a value beyond float16's range keeps its nodes off an fp16-only NPU (apple-m3); snapdragon's NPU stores it as int16", async () => {
+    const b = new GraphBuilder('big');
+    const x = b.input('x', 'float32', [1, 8, 16, 16]);
+    const w = b.initializer('w', lcgValues(8 * 8 * 9, 4), [8, 8, 3, 3]);
+    const k = b.initializer('k', new Float32Array([1e5]), [1]);
+    const c1 = b.node('Conv', [x, w], 'c1', { pads: [1, 1, 1, 1] }, { name: 'conv1' });
+    const big = b.node('Mul', [c1, k], 'big', {}, { name: 'scale_up' });
+    b.output(b.node('Conv', [big, w], 'y', { pads: [1, 1, 1, 1] }, { name: 'conv2' }), 'float32');
+    const bytes = b.toBytes();
+    const feeds = { x: new Tensor('float32', lcgValues(8 * 256, 6), [1, 8, 16, 16]) };
+    const g = await shapeBytes(bytes, undefined, feeds);
+    const ranges = await measureRanges(g, feeds);
+    expect(ranges.get('big')!).toBeGreaterThan(65504);
+
+    const apple = targets.find((t) => t.name === 'apple-m3')!;
+    expect(apple.processors.find((p) => p.kind === 'npu')!.support.dtypes).not.toContain('int16');
+    const parts = partition(g, apple, ranges);
+    expect(problems(g, apple, parts)).toEqual([]);
+    for (const name of ['scale_up', 'conv2']) {
+      const pl = parts.placement[g.nodes.find((n) => n.name === name)!.index];
+      expect(pl.processor, name).not.toBe('npu');
+      expect(pl.rejected.find((r) => r.processor === 'npu')?.reason, name).toMatch(/'big'.*float16's range/);
+    }
+
+    const snap = targets.find((t) => t.name === 'snapdragon-8-gen-3')!;
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'big.onnx', target: snap, ranges });
+    const pn = plan.nodes.find((n) => n.name === 'scale_up')!;
+    expect(pn.processor).toBe('npu');
+    const buf = plan.memory.npu.buffers.find((q) => q.value === 'big')!;
+    expect(buf.dtype).toBe('int16');
+    expect(buf.scale! * 32767).toBeGreaterThanOrEqual(ranges.get('big')!);
   });
 });
 
