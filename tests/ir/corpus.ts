@@ -28,16 +28,27 @@ export interface CorpusModel {
   expectedOutput?: string;
   /** Why the model cannot run with its symbolic dims set to 1 (onnxruntime rejects it too; checked). */
   defaultShapesRejected?: string;
+  /** Other realistic inputs: shapes, and silero's sample rate. */
+  alternatives?: { shapes: Record<string, number[]>; sampleRate?: number }[];
 }
 
 const SILERO_SHORT = 'reflect Pad of the STFT front end needs at least 2 samples; onnxruntime rejects input [1,1]';
 
-const REALISTIC: Record<string, Pick<CorpusModel, 'realistic' | 'defaultShapesRejected'>> = {
-  'silero-vad-v5': { realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT },
-  'silero-vad-op18-ifless': { realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT },
-  'silero-vad-v4-legacy': { realistic: { input: [1, 512], h: [2, 1, 64], c: [2, 1, 64], sr: [] }, defaultShapesRejected: SILERO_SHORT },
-  'ppocr-v4-rec': { realistic: { x: [1, 3, 48, 320] } },
-  'ppocr-v4-det': { realistic: { x: [1, 3, 320, 320] } },
+const REALISTIC: Record<string, Pick<CorpusModel, 'realistic' | 'defaultShapesRejected' | 'alternatives'>> = {
+  'silero-vad-v5': {
+    realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT,
+    alternatives: [{ shapes: { input: [2, 512], state: [2, 2, 128], sr: [] } }, { shapes: { input: [1, 288], state: [2, 1, 128], sr: [] }, sampleRate: 8000 }],
+  },
+  'silero-vad-op18-ifless': {
+    realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT,
+    alternatives: [{ shapes: { input: [3, 576], state: [2, 3, 128], sr: [] } }, { shapes: { input: [1, 288], state: [2, 1, 128], sr: [] }, sampleRate: 8000 }],
+  },
+  'silero-vad-v4-legacy': {
+    realistic: { input: [1, 512], h: [2, 1, 64], c: [2, 1, 64], sr: [] }, defaultShapesRejected: SILERO_SHORT,
+    alternatives: [{ shapes: { input: [1, 1536], h: [2, 1, 64], c: [2, 1, 64], sr: [] } }, { shapes: { input: [2, 512], h: [2, 2, 64], c: [2, 2, 64], sr: [] }, sampleRate: 8000 }],
+  },
+  'ppocr-v4-rec': { realistic: { x: [1, 3, 48, 320] }, alternatives: [{ shapes: { x: [2, 3, 48, 100] } }] },
+  'ppocr-v4-det': { realistic: { x: [1, 3, 320, 320] }, alternatives: [{ shapes: { x: [2, 3, 224, 96] } }] },
 };
 
 export function corpusModels(): CorpusModel[] {
@@ -63,13 +74,13 @@ const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
  * ONNX's runner feed arange(n)/n; everything else seeded uniform noise. `shapes` overrides the
  * declared shapes (symbolic dims not given = 1).
  */
-export function feedsFor(graph: Graph, model: CorpusModel, shapes: Record<string, number[]>): TensorMap {
+export function feedsFor(graph: Graph, model: CorpusModel, shapes: Record<string, number[]>, sampleRate = 16000): TensorMap {
   const feeds: TensorMap = {};
   graph.inputs.forEach((name, i) => {
     const v = graph.values.get(name)!;
     const dims = shapes[name] ?? v.shape!.map((d) => (typeof d === 'number' ? d : 1));
     if (!v.dtype) throw new Error(`input '${name}' is not a tensor`);
-    if (name === 'sr' && model.name.startsWith('silero')) feeds[name] = new Tensor('int64', BigInt64Array.from([16000n]), dims);
+    if (name === 'sr' && model.name.startsWith('silero')) feeds[name] = new Tensor('int64', BigInt64Array.from([BigInt(sampleRate)]), dims);
     else if (model.name.startsWith('silero') && ['state', 'h', 'c'].includes(name)) feeds[name] = new Tensor('float32', new Float32Array(count(dims)), dims);
     else if (model.kind === 'light' && v.dtype === 'float32') {
       const n = count(dims);

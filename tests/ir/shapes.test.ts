@@ -64,6 +64,15 @@ describe.each(corpusModels())('shape inference: $name', (model) => {
     await expectMatchesOnnxruntime(model, feeds, activations(shaped), g.outputs, shaped);
   });
 
+  for (const alt of model.alternatives ?? []) {
+    it(`other realistic inputs ${JSON.stringify(alt.shapes)}${alt.sampleRate ? ` at ${alt.sampleRate} Hz` : ''}`, async () => {
+      const g = importOnnxFile(model.path);
+      const feeds = feedsFor(g, model, alt.shapes, alt.sampleRate);
+      const shaped = await inferShapes(g, { inputShapes: shapesOf(feeds), prober: ortProber, feeds });
+      await expectMatchesOnnxruntime(model, feeds, activations(shaped), g.outputs, shaped);
+    });
+  }
+
   if (model.defaultShapesRejected) {
     it(`default shapes (symbolic dims = 1): rejected by onnxruntime too (${model.defaultShapesRejected})`, async () => {
       const g = importOnnxFile(model.path);
