@@ -28,13 +28,15 @@ export interface CorpusModel {
   expectedOutput?: string;
   /** Why the model cannot run with its symbolic dims set to 1 (onnxruntime rejects it too; checked). */
   defaultShapesRejected?: string;
+  /** Inputs the model cannot take (onnxruntime fails too; checked), and why. */
+  rejects?: { shapes: Record<string, number[]>; why: string }[];
   /** Other realistic inputs: shapes, and silero's sample rate. */
   alternatives?: { shapes: Record<string, number[]>; sampleRate?: number }[];
 }
 
 const SILERO_SHORT = 'reflect Pad of the STFT front end needs at least 2 samples; onnxruntime rejects input [1,1]';
 
-const REALISTIC: Record<string, Pick<CorpusModel, 'realistic' | 'defaultShapesRejected' | 'alternatives'>> = {
+const REALISTIC: Record<string, Pick<CorpusModel, 'realistic' | 'defaultShapesRejected' | 'alternatives' | 'rejects'>> = {
   'silero-vad-v5': {
     realistic: { input: [1, 576], state: [2, 1, 128], sr: [] }, defaultShapesRejected: SILERO_SHORT,
     alternatives: [{ shapes: { input: [2, 512], state: [2, 2, 128], sr: [] } }, { shapes: { input: [1, 288], state: [2, 1, 128], sr: [] }, sampleRate: 8000 }],
@@ -48,7 +50,10 @@ const REALISTIC: Record<string, Pick<CorpusModel, 'realistic' | 'defaultShapesRe
     alternatives: [{ shapes: { input: [1, 1536], h: [2, 1, 64], c: [2, 1, 64], sr: [] } }, { shapes: { input: [2, 512], h: [2, 2, 64], c: [2, 2, 64], sr: [] }, sampleRate: 8000 }],
   },
   'ppocr-v4-rec': { realistic: { x: [1, 3, 48, 320] }, alternatives: [{ shapes: { x: [2, 3, 48, 100] } }] },
-  'ppocr-v4-det': { realistic: { x: [1, 3, 320, 320] }, alternatives: [{ shapes: { x: [2, 3, 224, 96] } }] },
+  'ppocr-v4-det': {
+    realistic: { x: [1, 3, 320, 320] }, alternatives: [{ shapes: { x: [2, 3, 224, 96] } }],
+    rejects: [{ shapes: { x: [1, 3, 100, 77] }, why: 'H and W must be multiples of 32: the FPN adds upsampled maps of different sizes' }],
+  },
 };
 
 export function corpusModels(): CorpusModel[] {

@@ -73,6 +73,15 @@ describe.each(corpusModels())('shape inference: $name', (model) => {
     });
   }
 
+  for (const bad of model.rejects ?? []) {
+    it(`inputs ${JSON.stringify(bad.shapes)} are refused by inference, as by onnxruntime (${bad.why})`, async () => {
+      const g = importOnnxFile(model.path);
+      const feeds = feedsFor(g, model, bad.shapes);
+      await expect(runOrt(model.path, feeds)).rejects.toThrow();
+      await expect(inferShapes(g, { prober: ortProber, feeds, inputShapes: bad.shapes })).rejects.toMatchObject({ name: 'TesseraError', code: 'SHAPE_INFERENCE' });
+    });
+  }
+
   if (model.defaultShapesRejected) {
     it(`default shapes (symbolic dims = 1): rejected by onnxruntime too (${model.defaultShapesRejected})`, async () => {
       const g = importOnnxFile(model.path);
