@@ -289,6 +289,88 @@ describe('bad plans are rejected before anything runs', () => {
     expect(err.message).toMatch(/transfer|wait/);
   });
 
+  // BUG: src/scheduler/verify.ts verifyPlan checks that a transfer of the value to the reading processor
+  // exists, not that it comes from the memory the value lives in. Repro: set `from` of the first transfer
+  // step (x: cpu -> gpu) to 'gpu' in the bad-plans model's snapdragon plan: Session.create accepts it and
+  // run() returns y all zeros (the copy reads the gpu arena's untouched bytes). Expected: BAD_PLAN
+  // "transfer of 'x' comes from gpu, but 'x' lives on cpu".
+  it.fails('rejects a transfer from a memory the value does not live in', async () => {
+    const p = clone();
+    const t = p.steps.find((s): s is Extract<Plan['steps'][number], { kind: 'transfer' }> => s.kind === 'transfer')!;
+    const wrong = ['cpu', 'gpu', 'npu'].find((m) => m !== t.from && m !== t.to)!;
+    t.from = wrong;
+    const err = await rejected(p);
+    expect(err.code).toBe('BAD_PLAN');
+    expect(err.message).toContain(t.value);
+  });
+
+  // BUG: verifyPlan does not check that a transfer waits for the compute step that produces its value
+  // (it checks only that a step starts after the steps in its `after` end). Repro: clear `after` of every
+  // transfer step of a value made by a partition: accepted (the run happens to be right only because the
+  // runtime also serializes steps per memory). Expected: BAD_PLAN "transfer of 'l' does not wait for
+  // partition 0, which makes it".
+  it.fails('rejects a transfer that does not wait for the partition making its value', async () => {
+    const p = clone();
+    let edited = 0;
+    for (const s of p.steps) {
+      if (s.kind !== 'transfer') continue;
+      const prod = g.values.get(s.value)!.producer;
+      if (prod >= 0 && s.after.length) {
+        s.after = [];
+        edited++;
+      }
+    }
+    expect(edited).toBeGreaterThan(0);
+    const err = await rejected(p);
+    expect(err.code).toBe('BAD_PLAN');
+  });
+
+  // BUG: verifyPlan checks partition inputs but not partition outputs: a partition whose `outputs` omit
+  // a value another partition reads (or a graph output) passes, partitions compile, and run() fails late
+  // with BACKEND_FAILED "onnxruntime failed running <bytes> partition 0 (gpu): At least one output should
+  // be requested." Expected: BAD_PLAN before anything compiles, naming the value and the partitions.
+  it.fails('rejects a partition that does not output a value another partition reads', async () => {
+    const p = clone();
+    const reader = p.partitions.find((q) => q.inputs.some((v) => g.values.get(v)!.producer >= 0))!;
+    const v = reader.inputs.find((x) => g.values.get(x)!.producer >= 0)!;
+    const maker = p.partitions[p.nodes[g.values.get(v)!.producer].partition];
+    maker.outputs = maker.outputs.filter((o) => o !== v);
+    const err = await rejected(p);
+    expect(err.code).toBe('BAD_PLAN');
+    expect(err.message).toContain(v);
+  });
+
+  // BUG: verifyPlan does not check a buffer's dtype against how its processor stores the value. Repro
+  // (bad-plans model, snapdragon plan): every npu buffer's dtype 'float16' -> 'float32': fails only while
+  // compiling partitions, with BACKEND_FAILED "compiling partitions: Cannot convert undefined to a BigInt";
+  // one npu buffer 'float16' -> 'int16' with no scale: BACKEND_FAILED "invalid float32: undefined";
+  // every cpu buffer 'float32' -> 'float16': accepted, and the run silently rounds through float16.
+  // Expected: BAD_PLAN before anything compiles, e.g. "memory 'npu': buffer for 'l' is float32; the npu
+  // stores float32 values as float16 (or int16 with a scale)".
+  it.fails('rejects buffers whose dtype is not how the processor stores the value', async () => {
+    const cases: [string, (p: Plan) => void][] = [
+      ['npu float32', (p) => p.memory.npu.buffers.forEach((b) => (b.dtype = 'float32'))],
+      ['npu int16 without scale', (p) => (p.memory.npu.buffers[0].dtype = 'int16')],
+      ['cpu float16', (p) => p.memory.cpu.buffers.forEach((b) => (b.dtype = 'float16'))],
+    ];
+    for (const [label, edit] of cases) {
+      const p = clone();
+      edit(p);
+      const err = await rejected(p);
+      expect(err.code, label).toBe('BAD_PLAN');
+    }
+  });
+
+  // BUG (minor): a partition's `precision` is not checked against its processor: editing the npu
+  // partition to precision 'native' is accepted (the runtime ignores the field and lowers to float16
+  // anyway, so the plan file misreports what runs). Expected: BAD_PLAN.
+  it.fails("rejects a partition whose precision is not its processor's", async () => {
+    const p = clone();
+    for (const q of p.partitions) if (q.processor === 'npu') q.precision = 'native';
+    const err = await rejected(p);
+    expect(err.code).toBe('BAD_PLAN');
+  });
+
   it('rejects a plan from another model (PLAN_MISMATCH)', async () => {
     const err = await rejected(clone(), otherBytes);
     expect(err.code).toBe('PLAN_MISMATCH');
