@@ -138,18 +138,51 @@ export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st:
   const groups: { processor: string; nodes: number[] }[] = [];
   const walk: number[] = [];
   let current: { processor: string; nodes: number[] } | null = null;
+  // Partitions the current one already waits for: a node that would add another one starts a new
+  // partition instead, so that (one backend call per partition) independent work is not held back.
+  let waitsFor = new Set<number>();
+  /** Every partition each closed partition waits for, transitively. */
+  const ancestors: Set<number>[] = [];
+  const newWaits = (i: number) => {
+    let n = 0;
+    for (const r of st.runtimeReads(graph.nodes[i])) {
+      const p = graph.values.get(r)!.producer;
+      if (p >= 0 && !placement[p].folded && partitionOf[p] !== groups.length - 1 && !waitsFor.has(partitionOf[p])) n++;
+    }
+    return n;
+  };
   while (ready.size) {
     let pick = -1;
     for (const i of ready) if (placement[i].folded && (pick < 0 || i < pick)) pick = i;
-    if (pick < 0 && current) for (const i of ready) if (placement[i].processor === current.processor && (pick < 0 || i < pick)) pick = i;
+    if (pick < 0 && current) {
+      let fallback = -1;
+      for (const i of ready) {
+        if (placement[i].processor !== current.processor) continue;
+        if (newWaits(i) === 0) {
+          if (pick < 0 || i < pick) pick = i;
+        } else if (fallback < 0 || i < fallback) fallback = i;
+      }
+      // a node that would make the partition wait for more starts a new one, unless the partition is empty
+      if (pick < 0 && fallback >= 0 && current.nodes.length === 0) pick = fallback;
+    }
     if (pick < 0) {
       pick = Math.min(...ready);
+      if (current) ancestors[groups.length - 1] = waitsFor;
       current = { processor: placement[pick].processor, nodes: [] };
       groups.push(current);
+      waitsFor = new Set();
     }
     ready.delete(pick);
     walk.push(pick);
     if (!placement[pick].folded) {
+      for (const r of st.runtimeReads(graph.nodes[pick])) {
+        const p = graph.values.get(r)!.producer;
+        const q = p >= 0 && !placement[p].folded ? partitionOf[p] : -1;
+        if (q >= 0 && q !== groups.length - 1 && !waitsFor.has(q)) {
+          waitsFor.add(q);
+          for (const a of ancestors[q] ?? []) waitsFor.add(a);
+        }
+      }
       current!.nodes.push(pick);
       partitionOf[pick] = groups.length - 1;
     }

@@ -58,7 +58,12 @@ export function parsePlan(text: string, where: string): Plan {
   } catch (err) {
     throw new TesseraError('BAD_PLAN', `${where} is not JSON: ${(err as Error).message}`);
   }
-  const head = json as { format?: unknown; version?: unknown };
+  return validatePlan(json, where);
+}
+
+/** Checks that a value is a plan of this version (format, fields, types); returns it in canonical form. */
+export function validatePlan(json: unknown, where: string): Plan {
+  const head = json as { format?: unknown; version?: unknown } | null;
   if (head?.format !== PLAN_FORMAT) throw new TesseraError('BAD_PLAN', `${where} is not a Tessera plan (format is ${JSON.stringify(head?.format)}, expected "${PLAN_FORMAT}")`);
   if (typeof head.version === 'number' && head.version > PLAN_VERSION) {
     throw new TesseraError('BAD_PLAN', `${where} is a version ${head.version} plan, newer than this Tessera reads (version ${PLAN_VERSION}); recompile it with this version`);
@@ -71,7 +76,7 @@ export function parsePlan(text: string, where: string): Plan {
   return r.data;
 }
 
-/** The plan as deterministic JSON text. */
+/** The plan as deterministic JSON text (keys in the schema's order, whoever built the object). */
 export function serializePlan(plan: Plan): string {
-  return `${JSON.stringify(plan, null, 1)}\n`;
+  return `${JSON.stringify(validatePlan(plan, 'plan'), null, 1)}\n`;
 }

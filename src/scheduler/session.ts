@@ -15,7 +15,7 @@ import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { loadTarget, type Target } from '../targets/index.js';
 import { compilePlan, sha256 } from './compile.js';
-import { parsePlan, type Plan } from './plan.js';
+import { parsePlan, validatePlan, type Plan } from './plan.js';
 import { PlanRunner, type Binding, type Trace } from './runtime.js';
 
 export interface SessionOptions {
@@ -49,7 +49,7 @@ export class Session {
     const graph = importOnnx(bytes, typeof model === 'string' ? { path: model } : {});
     let plan: Plan | undefined;
     if (options.plan) {
-      plan = typeof options.plan === 'string' ? parsePlan(readPlanFile(options.plan), options.plan) : options.plan;
+      plan = typeof options.plan === 'string' ? parsePlan(readPlanFile(options.plan), options.plan) : validatePlan(options.plan, 'the plan given');
       const sum = sha256(bytes);
       if (plan.model.sha256 !== sum) {
         throw new TesseraError('PLAN_MISMATCH', `the plan was compiled for a model with sha256 ${plan.model.sha256.slice(0, 12)}… (${plan.model.file}), not ${where} (${sum.slice(0, 12)}…)`);

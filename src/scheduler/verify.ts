@@ -10,7 +10,8 @@ import { predecessors } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Partitioning, PlacedNode } from '../passes/partition.js';
 import { lifetimes, verifyNoOverlap } from '../passes/plan-memory.js';
-import { residency } from '../passes/residency.js';
+import { residency, storedDtype } from '../passes/residency.js';
+import { partitionPrecision } from '../passes/map.js';
 import { staticInfo } from '../passes/static.js';
 import type { Target } from '../targets/schema.js';
 import { checkSupport } from '../targets/support.js';
@@ -54,6 +55,8 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
     if (part.id !== id) fail(where, `partition #${id} has id ${part.id}`);
     const proc = procs.get(part.processor);
     if (!proc) fail(where, `partition ${id} is on unknown processor '${part.processor}'`);
+    if (part.backend !== proc.backend) fail(where, `partition ${id} says backend '${part.backend}', but ${proc.id} is lowered for '${proc.backend}'`);
+    if (part.precision !== partitionPrecision(proc)) fail(where, `partition ${id} says precision '${part.precision}', but ${proc.id} computes in '${partitionPrecision(proc)}'`);
     for (const i of part.nodes) {
       if (i >= n) fail(where, `partition ${id} lists node #${i}, which does not exist`);
       if (partitionOf[i] >= 0) fail(where, `node #${i} is in partitions ${partitionOf[i]} and ${id}`);
@@ -69,6 +72,25 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
   });
   const missing = partitionOf.indexOf(-1);
   if (missing >= 0) fail(where, `node '${graph.nodes[missing].name}' (#${missing}) is in no partition`);
+
+  // partition inputs and outputs: exactly the run-time values crossing its boundary
+  const graphOutputs = new Set(graph.outputs);
+  plan.partitions.forEach((part, id) => {
+    const ins = new Set<string>(), outs = new Set<string>();
+    for (const i of part.nodes) {
+      if (st.folded.has(i)) continue;
+      for (const r of st.runtimeReads(graph.nodes[i])) {
+        const p = graph.values.get(r)!.producer;
+        if (p < 0 || partitionOf[p] !== id) ins.add(r);
+      }
+      for (const o of graph.nodes[i].outputs) {
+        if (o && (graphOutputs.has(o) || st.runtimeConsumers(o).some((c) => partitionOf[c] !== id))) outs.add(o);
+      }
+    }
+    const same = (a: Set<string>, b: readonly string[]) => a.size === b.length && b.every((x) => a.has(x));
+    if (!same(ins, part.inputs)) fail(where, `partition ${id} lists inputs [${part.inputs.join(', ')}], but its nodes read [${[...ins].join(', ')}] from outside`);
+    if (!same(outs, part.outputs)) fail(where, `partition ${id} lists outputs [${part.outputs.join(', ')}], but others read (or the graph outputs) [${[...outs].join(', ')}]`);
+  });
 
   // contracted partitions acyclic (run-time edges only)
   const m = plan.partitions.length;
@@ -109,6 +131,18 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
     partitions: plan.partitions.map((p) => ({ id: p.id, processor: p.processor, nodes: p.nodes, inputs: p.inputs, outputs: p.outputs })),
   };
   const res = residency(graph, target, parts, st);
+  plan.steps.forEach((s, i) => {
+    if (s.kind !== 'transfer') return;
+    const r = res.get(s.value);
+    if (!r) fail(where, `step ${i} transfers '${s.value}', which is not a run-time value`);
+    if (s.from !== r.home) fail(where, `step ${i} transfers '${s.value}' from ${s.from}, but it lives on ${r.home}`);
+    if (!r.copies.includes(s.to)) fail(where, `step ${i} transfers '${s.value}' to ${s.to}, where nothing reads it`);
+    const producer = graph.values.get(s.value)!.producer;
+    if (producer >= 0) {
+      const made = computeOf.get(partitionOf[producer]);
+      if (made === undefined || !s.after.includes(made)) fail(where, `step ${i} transfers '${s.value}' without waiting for partition ${partitionOf[producer]}, which makes it`);
+    }
+  });
   for (const part of plan.partitions) {
     const step = computeOf.get(part.id);
     if (step === undefined) fail(where, `partition ${part.id} has no compute step`);
@@ -128,9 +162,15 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
     const mem = plan.memory[procId];
     if (!mem) fail(where, `no memory plan for processor '${procId}'`);
     const byValue = new Map(mem.buffers.map((b) => [b.value, b]));
+    const proc = procs.get(procId)!;
     for (const need of needs) {
       const b = byValue.get(need.value);
       if (!b) fail(where, `memory '${procId}' has no buffer for '${need.value}'`);
+      const v = graph.values.get(need.value)!;
+      const stored = v.dtype ? storedDtype(proc, v.dtype) : null;
+      const int16 = stored === 'float16' && b.dtype === 'int16' && (proc.support.dtypes as string[]).includes('int16');
+      if (v.dtype && b.dtype !== stored && !int16) fail(where, `memory '${procId}': buffer for '${need.value}' is ${b.dtype}, but ${procId} stores this ${v.dtype} value as ${stored}`);
+      if (int16 !== (b.scale !== undefined)) fail(where, `memory '${procId}': buffer for '${need.value}' ${int16 ? 'is int16 without a scale' : 'has a scale but is not int16'}`);
       if (b.bytes < need.bytes) fail(where, `memory '${procId}': buffer for '${need.value}' has ${b.bytes} bytes, the tensor needs ${need.bytes}`);
       if (b.start > need.start || b.end < need.end) fail(where, `memory '${procId}': buffer for '${need.value}' lives ${b.start}-${b.end}, but the value is alive ${need.start}-${need.end}`);
     }

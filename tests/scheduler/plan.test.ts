@@ -294,7 +294,7 @@ describe('bad plans are rejected before anything runs', () => {
   // step (x: cpu -> gpu) to 'gpu' in the bad-plans model's snapdragon plan: Session.create accepts it and
   // run() returns y all zeros (the copy reads the gpu arena's untouched bytes). Expected: BAD_PLAN
   // "transfer of 'x' comes from gpu, but 'x' lives on cpu".
-  it.fails('rejects a transfer from a memory the value does not live in', async () => {
+  it('rejects a transfer from a memory the value does not live in', async () => {
     const p = clone();
     const t = p.steps.find((s): s is Extract<Plan['steps'][number], { kind: 'transfer' }> => s.kind === 'transfer')!;
     const wrong = ['cpu', 'gpu', 'npu'].find((m) => m !== t.from && m !== t.to)!;
@@ -309,7 +309,7 @@ describe('bad plans are rejected before anything runs', () => {
   // transfer step of a value made by a partition: accepted (the run happens to be right only because the
   // runtime also serializes steps per memory). Expected: BAD_PLAN "transfer of 'l' does not wait for
   // partition 0, which makes it".
-  it.fails('rejects a transfer that does not wait for the partition making its value', async () => {
+  it('rejects a transfer that does not wait for the partition making its value', async () => {
     const p = clone();
     let edited = 0;
     for (const s of p.steps) {
@@ -329,7 +329,7 @@ describe('bad plans are rejected before anything runs', () => {
   // a value another partition reads (or a graph output) passes, partitions compile, and run() fails late
   // with BACKEND_FAILED "onnxruntime failed running <bytes> partition 0 (gpu): At least one output should
   // be requested." Expected: BAD_PLAN before anything compiles, naming the value and the partitions.
-  it.fails('rejects a partition that does not output a value another partition reads', async () => {
+  it('rejects a partition that does not output a value another partition reads', async () => {
     const p = clone();
     const reader = p.partitions.find((q) => q.inputs.some((v) => g.values.get(v)!.producer >= 0))!;
     const v = reader.inputs.find((x) => g.values.get(x)!.producer >= 0)!;
@@ -347,7 +347,7 @@ describe('bad plans are rejected before anything runs', () => {
   // every cpu buffer 'float32' -> 'float16': accepted, and the run silently rounds through float16.
   // Expected: BAD_PLAN before anything compiles, e.g. "memory 'npu': buffer for 'l' is float32; the npu
   // stores float32 values as float16 (or int16 with a scale)".
-  it.fails('rejects buffers whose dtype is not how the processor stores the value', async () => {
+  it('rejects buffers whose dtype is not how the processor stores the value', async () => {
     const cases: [string, (p: Plan) => void][] = [
       ['npu float32', (p) => p.memory.npu.buffers.forEach((b) => (b.dtype = 'float32'))],
       ['npu int16 without scale', (p) => (p.memory.npu.buffers[0].dtype = 'int16')],
@@ -364,7 +364,7 @@ describe('bad plans are rejected before anything runs', () => {
   // BUG (minor): a partition's `precision` is not checked against its processor: editing the npu
   // partition to precision 'native' is accepted (the runtime ignores the field and lowers to float16
   // anyway, so the plan file misreports what runs). Expected: BAD_PLAN.
-  it.fails("rejects a partition whose precision is not its processor's", async () => {
+  it("rejects a partition whose precision is not its processor's", async () => {
     const p = clone();
     for (const q of p.partitions) if (q.processor === 'npu') q.precision = 'native';
     const err = await rejected(p);
@@ -385,7 +385,7 @@ describe('bad plans are rejected before anything runs', () => {
 
   it('rejects a version 2 plan file, saying it is newer', async () => {
     const path = join(dir, 'v2.json');
-    writeFileSync(path, serializePlan({ ...clone(), version: 2 } as unknown as Plan));
+    writeFileSync(path, JSON.stringify({ ...clone(), version: 2 })); // serializePlan refuses to write a plan it cannot read
     const err = await rejected(path);
     expect(err.code).toBe('BAD_PLAN');
     expect(err.message).toMatch(/newer/);
@@ -395,7 +395,7 @@ describe('bad plans are rejected before anything runs', () => {
   // BUG: src/scheduler/session.ts Session.create validates a plan given as a path (parsePlan: version,
   // schema) but not one given as an object: { ...plan, version: 2 } is accepted and runs. Expected:
   // the same checks as parsePlan (BAD_PLAN, "newer than this Tessera reads").
-  it.fails('rejects a version 2 plan object, saying it is newer', async () => {
+  it('rejects a version 2 plan object, saying it is newer', async () => {
     const err = await rejected({ ...clone(), version: 2 } as unknown as Plan);
     expect(err.code).toBe('BAD_PLAN');
     expect(err.message).toMatch(/newer/);
@@ -418,7 +418,7 @@ describe('bad plans are rejected before anything runs', () => {
   // BUG: same cause: a plan object without `order` reaches verifyPlan unvalidated and crashes with
   // "TypeError: Cannot read properties of undefined (reading 'length')" (src/scheduler/verify.ts,
   // plan.order.length). Expected: BAD_PLAN naming the missing field, as for a plan file.
-  it.fails('rejects a plan object that lacks a field with a TesseraError, not a crash', async () => {
+  it('rejects a plan object that lacks a field with a TesseraError, not a crash', async () => {
     const p = clone() as Partial<Plan>;
     delete p.order;
     const err = await rejected(p as Plan);
@@ -437,7 +437,7 @@ describe('bad plans are rejected before anything runs', () => {
   // with keys {value, bytes, dtype, start, end, offset} (src/passes/plan-memory.ts greedyBySize spreads
   // the Lifetime then adds offset), parsePlan's zod schema rebuilds them as {value, bytes, dtype, offset,
   // start, end}. Expected: one canonical key order, so serializePlan(parsePlan(text)) === text.
-  it.fails('a plan loaded from its file serializes back to the same bytes', async () => {
+  it('a plan loaded from its file serializes back to the same bytes', async () => {
     const path = join(dir, 'good.json');
     writeFileSync(path, serializePlan(good));
     const s = await Session.create(bytes, { target: TARGET, plan: path });

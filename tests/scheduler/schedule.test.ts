@@ -98,7 +98,7 @@ describe('two independent branches on a cpu + gpu target', () => {
   // call, so it waits for the gpu branch's result and the independent cpu work runs only after the gpu
   // finishes (predicted: gpu 3.3–54.1 µs, cpu 57.4–117.4 µs; latency 117.4 µs instead of ~70 µs).
   // Expected: the merge starts a new cpu partition (or the branch is split off) so the branches overlap.
-  it.fails('merged on the cpu: the cpu branch still runs while the gpu works', async () => {
+  it('merged on the cpu: the cpu branch still runs while the gpu works', async () => {
     const { g, bytes } = await twoBranches(true);
     const plan = compile(g, bytes, t);
     expect(scheduleProblems(plan, g)).toEqual([]);
