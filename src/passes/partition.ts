@@ -2,16 +2,14 @@
  * Partition: every node goes to a processor that supports it, then nodes are grouped into partitions
  * per processor so that contracting the partitions leaves the graph acyclic.
  *
- * Placement (first, simple cost rule): each node goes to the supporting processor with the smallest
- * roofline time; a node stranded between neighbours on one other processor moves to theirs when the
- * time it would save there is less than the transfers and launch it costs.
+ * Placement: the capability-only baseline is here; the cost-based search is in scheduler/place.ts.
  * Grouping: walk a topological order that stays on the current processor while it has ready nodes,
  * and opens a new partition only when it must switch. Each partition is then an interval of one
  * topological order, so contracting partitions can never create a cycle.
  */
 import { predecessors, type Node } from '../ir/graph.js';
-import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
-import { costSource, launchUs, nodeTimeUs, transferUs } from '../targets/cost.js';
+import type { ShapedGraph } from '../ir/infer.js';
+import { costSource } from '../targets/cost.js';
 import type { Processor, Target } from '../targets/schema.js';
 import { checkSupport, type SupportResult } from '../targets/support.js';
 import { storable, type Ranges } from './residency.js';
@@ -43,15 +41,6 @@ export interface Partitioning {
   source: string;
 }
 
-/** The main element type of a node, for the cost model. */
-function nodeDtype(graph: ShapedGraph, node: { inputs: readonly string[]; outputs: readonly string[] }) {
-  for (const n of [...node.outputs, ...node.inputs]) {
-    const d = n ? graph.values.get(n)?.dtype : null;
-    if (d) return d;
-  }
-  return null;
-}
-
 /** Support from the processor's table, and room for the node's values in the processor's types. */
 export function canRun(proc: Processor, node: Node, graph: ShapedGraph, st: StaticInfo, ranges?: Ranges): SupportResult {
   const s = checkSupport(proc, node, graph, st.isStatic);
@@ -65,55 +54,37 @@ export function canRun(proc: Processor, node: Node, graph: ShapedGraph, st: Stat
   return s;
 }
 
-export function placeNodes(graph: ShapedGraph, target: Target, st: StaticInfo, ranges?: Ranges): PlacedNode[] {
-  const cpu = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!;
-  const time = (pid: string, i: number) => {
-    const p = target.processors.find((x) => x.id === pid)!;
-    const c = graph.costs[i];
-    return nodeTimeUs(p, c.flops, c.bytes, nodeDtype(graph, graph.nodes[i]));
-  };
-  const placement: PlacedNode[] = graph.nodes.map((node) => {
-    if (st.folded.has(node.index)) return { processor: cpu.id, rejected: [], folded: true };
-    const ranked = [...target.processors].sort((a, b) => time(a.id, node.index) - time(b.id, node.index) || target.processors.indexOf(a) - target.processors.indexOf(b));
-    const rejected: { processor: string; reason: string }[] = [];
-    for (const p of ranked) {
-      const s = canRun(p, node, graph, st, ranges);
-      if (s.ok) return { processor: p.id, rejected, folded: false };
-      rejected.push({ processor: p.id, reason: s.reason });
-    }
-    return { processor: cpu.id, rejected, folded: false }; // unreachable: the cpu takes every op
-  });
+/** For each node, whether each processor can run it (folded nodes: no entry). */
+export type SupportTable = (Map<string, SupportResult> | null)[];
 
-  // Smoothing: a node whose runtime neighbours all sit on one other processor joins them when that is cheaper.
-  const producerOf = (name: string) => graph.values.get(name)?.producer ?? -1;
-  for (const node of graph.nodes) {
-    const me = placement[node.index];
-    if (me.folded) continue;
-    const neighbours = new Set<number>();
-    for (const r of st.runtimeReads(node)) if (producerOf(r) >= 0) neighbours.add(producerOf(r));
-    for (const o of node.outputs) if (o) for (const c of st.runtimeConsumers(o)) neighbours.add(c);
-    const procs = new Set([...neighbours].map((n) => placement[n].processor));
-    if (procs.size !== 1) continue;
-    const other = [...procs][0];
-    if (other === me.processor) continue;
-    const proc = target.processors.find((p) => p.id === other)!;
-    if (!canRun(proc, node, graph, st, ranges).ok) continue;
-    let boundaryBytes = 0;
-    for (const r of st.runtimeReads(node)) boundaryBytes += valueBytes(graph, r);
-    for (const o of node.outputs) if (o) boundaryBytes += valueBytes(graph, o);
-    const saved = time(other, node.index) - time(me.processor, node.index);
-    const cost = transferUs(target, me.processor, other, boundaryBytes) + launchUs(target.processors.find((p) => p.id === me.processor)!);
-    if (saved < cost) {
-      me.rejected.unshift({ processor: me.processor, reason: `moved to ${other} beside its neighbours: ${saved.toFixed(1)} µs slower there, but saves ${cost.toFixed(1)} µs of transfers and launch (cost model)` });
-      me.processor = other;
-    }
-  }
-  return placement;
+export function supportTable(graph: ShapedGraph, target: Target, st: StaticInfo, ranges?: Ranges): SupportTable {
+  return graph.nodes.map((node) =>
+    st.folded.has(node.index) ? null : new Map(target.processors.map((p) => [p.id, canRun(p, node, graph, st, ranges)])),
+  );
 }
 
-function valueBytes(graph: ShapedGraph, name: string): number {
-  const v = graph.values.get(name);
-  return v ? valueByteSize(v) : 0;
+/** Kinds in the order onnxruntime users list execution providers: the accelerator first. */
+const PRIORITY: Record<string, number> = { npu: 0, gpu: 1, cpu: 2 };
+
+/**
+ * The capability-only placement, as onnxruntime assigns nodes to execution providers: each node goes to
+ * the first processor, in priority order (NPU, GPU, CPU), whose table takes it. No cost is consulted.
+ * It is the baseline the cost-based placement (scheduler/place.ts) is measured against.
+ */
+export function capabilityPlacement(graph: ShapedGraph, target: Target, st: StaticInfo, support: SupportTable): PlacedNode[] {
+  const cpu = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!;
+  const byPriority = [...target.processors].sort((a, b) => PRIORITY[a.kind] - PRIORITY[b.kind] || target.processors.indexOf(a) - target.processors.indexOf(b));
+  return graph.nodes.map((node) => {
+    const s = support[node.index];
+    if (!s) return { processor: cpu.id, rejected: [], folded: true };
+    const rejected: { processor: string; reason: string }[] = [];
+    for (const p of byPriority) {
+      const r = s.get(p.id)!;
+      if (r.ok) return { processor: p.id, rejected, folded: false };
+      rejected.push({ processor: p.id, reason: r.reason });
+    }
+    return { processor: cpu.id, rejected, folded: false };
+  });
 }
 
 /**
@@ -237,8 +208,10 @@ export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st:
   return { partitions, partitionOf, walk };
 }
 
-export function partition(graph: ShapedGraph, target: Target, ranges?: Ranges): Partitioning {
+/** Groups a placement into partitions (the capability-only placement when none is given). */
+export function partition(graph: ShapedGraph, target: Target, ranges?: Ranges, placement?: PlacedNode[]): Partitioning {
   const st = staticInfo(graph);
-  const placement = placeNodes(graph, target, st, ranges);
-  return { placement, ...groupPartitions(graph, placement, st), source: costSource(target) };
+  const placed = placement ?? capabilityPlacement(graph, target, st, supportTable(graph, target, st, ranges));
+  const copy = placed.map((p) => ({ ...p, rejected: [...p.rejected] }));
+  return { placement: copy, ...groupPartitions(graph, copy, st), source: costSource(target) };
 }

@@ -12,6 +12,7 @@ import { costSource } from '../targets/cost.js';
 import type { Target } from '../targets/schema.js';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from './plan.js';
 import { schedule } from './schedule.js';
+import { placeByCost } from './place.js';
 
 export interface CompileInput {
   graph: ShapedGraph;
@@ -21,15 +22,17 @@ export interface CompileInput {
   target: Target;
   /** Calibrated magnitudes of float32 values, for dtype legalization (see passes/residency.ts). */
   ranges?: Ranges;
+  /** 'cost' (default): placement by predicted latency; 'capability': onnxruntime-style first fit by priority. */
+  placement?: 'cost' | 'capability';
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function compilePlan({ graph, modelBytes, modelFile, target, ranges }: CompileInput): Plan {
+export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement }: CompileInput): Plan {
   const st = staticInfo(graph);
-  const parts = partition(graph, target, ranges);
+  const parts = partition(graph, target, ranges, placement === 'capability' ? undefined : placeByCost(graph, target, ranges).placement);
   const order = orderPass(graph, parts);
   const res = residency(graph, target, parts, st);
   const sched = schedule(graph, target, parts, st, res);

@@ -8,7 +8,7 @@ import type { ShapedGraph } from '../ir/infer.js';
 import type { Partitioning } from '../passes/partition.js';
 import { bytesOn, hostProcessor, type Residency } from '../passes/residency.js';
 import type { StaticInfo } from '../passes/static.js';
-import { launchUs, nodeTimeUs, transferUs } from '../targets/cost.js';
+import { launchUs, nodeUs, transferUs } from '../targets/cost.js';
 import type { Target } from '../targets/schema.js';
 
 export type Step =
@@ -65,13 +65,7 @@ export function schedule(graph: ShapedGraph, target: Target, parts: Partitioning
     }
     const pr = proc(p.processor);
     let dur = launchUs(pr);
-    for (const i of p.nodes) {
-      if (parts.placement[i].folded) continue;
-      const c = graph.costs[i];
-      const node = graph.nodes[i];
-      const dt = [...node.outputs, ...node.inputs].map((n) => (n ? graph.values.get(n)?.dtype : null)).find((d) => d) ?? null;
-      dur += nodeTimeUs(pr, c.flops, c.bytes, dt);
-    }
+    for (const i of p.nodes) if (!parts.placement[i].folded) dur += nodeUs(pr, graph, i);
     const after = [...deps].sort((a, b) => a - b);
     const startUs = round(Math.max(laneFree.get(p.processor) ?? 0, ...after.map((s) => steps[s].endUs)));
     const endUs = round(startUs + dur);

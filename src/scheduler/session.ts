@@ -23,6 +23,8 @@ export interface SessionOptions {
   target?: string | Target;
   /** A compiled plan (object, or a path to a plan file) to run instead of compiling one. */
   plan?: Plan | string;
+  /** How nodes are placed: 'cost' (default) by predicted latency, or 'capability' (first fit by priority, as onnxruntime). */
+  placement?: 'cost' | 'capability';
   /** Processor → backend overrides: { gpu: 'webgpu' } uses the WebGPU EP even on a software adapter. */
   bind?: Record<string, string>;
   /** Concrete shapes for inputs with symbolic dims (default: each symbolic dim = 1; a plan brings its own). */
@@ -62,7 +64,7 @@ export class Session {
     if (!plan) {
       const legalizes = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
       const ranges = legalizes ? await measureRanges(shaped, options.sampleFeeds ?? randomFeeds(shaped, shaped.inputShapes)) : undefined;
-      plan = compilePlan({ graph: shaped, modelBytes: bytes, modelFile: where, target, ranges });
+      plan = compilePlan({ graph: shaped, modelBytes: bytes, modelFile: where, target, ranges, placement: options.placement });
     }
     const runner = await PlanRunner.create(shaped, plan, target, options.bind);
     return new Session(shaped, plan, target, runner);

@@ -1,11 +1,38 @@
 /**
- * The first cost model: roofline time of a node on a processor (the larger of compute time at the
- * processor's peak rate for the element type and memory time at its bandwidth), plus a launch
- * overhead per partition, and link time (latency + bytes / bandwidth) per transfer.
- * Every figure it returns is a prediction from the target's profile, never a measurement.
+ * The cost model: the predicted time of a node on a processor is a roofline — the larger of its
+ * compute time (FLOPs at the processor's peak rate for the element type, scaled by how much of the
+ * peak that class of op reaches) and its memory time (bytes at the processor's bandwidth) — plus a
+ * per-node dispatch cost; a partition adds a launch overhead; a transfer costs the link's latency plus
+ * bytes over its bandwidth. Every figure it returns is a prediction from the target's profile, never a
+ * measurement, and it says what it cannot predict (control flow, ops whose work it does not know).
  */
 import type { DType } from '../ir/dtype.js';
+import type { Node } from '../ir/graph.js';
+import type { ShapedGraph } from '../ir/infer.js';
 import type { Link, Processor, Target } from './schema.js';
+
+export type OpClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy' | 'view' | 'control';
+
+const MATMUL = new Set(['MatMul', 'Gemm', 'LSTM', 'GRU', 'RNN', 'Attention', 'Einsum', 'MatMulInteger', 'QLinearMatMul']);
+const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare', 'GlobalAveragePool', 'GlobalMaxPool', 'MaxPool', 'AveragePool', 'LpPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'LRN', 'InstanceNormalization', 'ArgMax', 'ArgMin', 'TopK']);
+const COPY = new Set(['Transpose', 'Concat', 'Split', 'Slice', 'Gather', 'GatherElements', 'Pad', 'Resize', 'Upsample', 'Tile', 'Expand', 'DepthToSpace', 'SpaceToDepth', 'Cast']);
+/** Ops that onnxruntime runs as views or no-ops: no data moves. */
+const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Constant']);
+const CONTROL = new Set(['If', 'Loop', 'Scan']);
+
+export function opClass(graph: ShapedGraph, node: Node): OpClass {
+  if (CONTROL.has(node.op)) return 'control';
+  if (VIEW.has(node.op)) return 'view';
+  if (node.op === 'Conv' || node.op === 'ConvTranspose') {
+    const group = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
+    const c = graph.values.get(node.inputs[0])?.shape?.[1];
+    return group > 1 && group === c ? 'dwconv' : 'conv';
+  }
+  if (MATMUL.has(node.op)) return 'matmul';
+  if (REDUCE.has(node.op)) return 'reduce';
+  if (COPY.has(node.op)) return 'copy';
+  return 'elementwise';
+}
 
 /** The element type a processor computes a float32 node in (after legalization). */
 export function computeDtype(proc: Processor, dtype: DType | null): DType | null {
@@ -21,13 +48,43 @@ function peak(proc: Processor, dtype: DType | null): number {
   return f.value;
 }
 
-/** Predicted µs of a node with `flops` and `bytes` (at float32 sizes) whose main type is `dtype`. */
-export function nodeTimeUs(proc: Processor, flops: number, bytes: number, dtype: DType | null): number {
+/** The main element type of a node: its first typed output (or input). */
+export function nodeDtype(graph: ShapedGraph, node: Node): DType | null {
+  for (const n of [...node.outputs, ...node.inputs]) {
+    const d = n ? graph.values.get(n)?.dtype : null;
+    if (d) return d;
+  }
+  return null;
+}
+
+export interface Prediction {
+  us: number;
+  /** How the figure was reached, or what the model cannot see. */
+  basis: string;
+}
+
+/** Predicted time of one node on a processor. */
+export function predictNode(proc: Processor, graph: ShapedGraph, index: number): Prediction {
+  const node = graph.nodes[index];
+  const cls = opClass(graph, node);
+  const overhead = proc.nodeOverheadUs?.value ?? 0;
+  if (cls === 'view') return { us: overhead, basis: 'a view: dispatch only' };
+  if (cls === 'control') return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
+  const c = graph.costs[index];
+  const dtype = nodeDtype(graph, node);
   const cd = computeDtype(proc, dtype);
-  const scaledBytes = cd === 'float16' && dtype === 'float32' ? bytes / 2 : bytes;
-  const computeUs = flops / (peak(proc, cd) * 1e3);
-  const memoryUs = scaledBytes / (proc.bandwidthGBs.value * 1e3);
-  return Math.max(computeUs, memoryUs);
+  const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
+  const eff = proc.efficiency?.[cls]?.value ?? 1;
+  const computeUs = c.flops / (peak(proc, cd) * eff * 1e3);
+  const memoryUs = bytes / (proc.bandwidthGBs.value * 1e3);
+  return {
+    us: overhead + Math.max(computeUs, memoryUs),
+    basis: `${cls}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline`,
+  };
+}
+
+export function nodeUs(proc: Processor, graph: ShapedGraph, index: number): number {
+  return predictNode(proc, graph, index).us;
 }
 
 export function launchUs(proc: Processor): number {

@@ -51,6 +51,10 @@ export const processorSchema = z.object({
   launchOverheadUs: figure,
   /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
   onChipBytes: figure.optional(),
+  /** Fixed cost per node inside a partition (kernel dispatch), in microseconds (0 when absent). */
+  nodeOverheadUs: figure.optional(),
+  /** Fraction of the peak rate each class of op reaches (1 when absent): see targets/cost.ts opClass. */
+  efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), figure).optional(),
   support: supportSchema,
 }).strict();
 

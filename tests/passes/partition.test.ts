@@ -289,7 +289,7 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
       if (at(c).processor !== 'npu') expect(at(c).rejected.find((r) => r.processor === 'npu')?.reason, c).toMatch(/moved to .* beside its neighbours/);
     }
     // and the plan file carries the reason
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'sandwich.onnx', target: snap });
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'sandwich.onnx', target: snap, placement: 'capability' });
     const pn = plan.nodes.find((n) => n.name === 'lrn')!;
     expect(pn.rejected?.find((r) => r.processor === 'npu')?.reason).toContain('LRN');
   });
@@ -361,7 +361,7 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
     const idxOf = (name: string) => g.nodes.find((n) => n.name === name)!.index;
     for (const name of ['shape', 'gather', 'concat']) expect(parts.placement[idxOf(name)].folded, name).toBe(true);
     expect(parts.placement[idxOf('reshape')]).toMatchObject({ folded: false, processor: 'npu' });
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'chain.onnx', target: snap });
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'chain.onnx', target: snap, placement: 'capability' });
     for (const name of ['shape', 'gather', 'concat']) expect(plan.nodes[idxOf(name)].folded, name).toBe(true);
     expect(plan.partitions.length).toBe(1);
     const st = staticInfo(g);
@@ -403,7 +403,7 @@ describe('placement by calibrated range', () => {
     }
 
     const snap = targets.find((t) => t.name === 'snapdragon-8-gen-3')!;
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'big.onnx', target: snap, ranges });
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'big.onnx', target: snap, ranges, placement: 'capability' });
     const pn = plan.nodes.find((n) => n.name === 'scale_up')!;
     expect(pn.processor).toBe('npu');
     const buf = plan.memory.npu.buffers.find((q) => q.value === 'big')!;

@@ -185,7 +185,7 @@ describe('bad plans are rejected before anything runs', () => {
   beforeAll(async () => {
     bytes = model(8);
     otherBytes = model(4);
-    const s = await Session.create(bytes, { target: TARGET, sampleFeeds: { x } });
+    const s = await Session.create(bytes, { target: TARGET, sampleFeeds: { x }, placement: 'capability' });
     good = s.plan;
     g = s.graph;
     await s.release();

@@ -43,7 +43,7 @@ async function twoBranches(merge: boolean): Promise<{ g: ShapedGraph; bytes: Uin
   return { g: await shapeBytes(bytes), bytes };
 }
 
-const compile = (g: ShapedGraph, bytes: Uint8Array, t: Target) => compilePlan({ graph: g, modelBytes: bytes, modelFile: 'branches.onnx', target: t });
+const compile = (g: ShapedGraph, bytes: Uint8Array, t: Target) => compilePlan({ graph: g, modelBytes: bytes, modelFile: 'branches.onnx', target: t, placement: 'capability' });
 const computeSteps = (plan: Plan) => plan.steps.filter((s): s is Extract<PlanStep, { kind: 'compute' }> => s.kind === 'compute');
 const overlap = (a: PlanStep, b: PlanStep) => a.startUs < b.endUs && b.startUs < a.endUs;
 const dur = (s: PlanStep) => s.endUs - s.startUs;
@@ -164,7 +164,7 @@ describe('independent branches on snapdragon-8-gen-3', () => {
     b.output(a, 'float32').output(l, 'float32');
     const bytes = b.toBytes();
     const g = await shapeBytes(bytes);
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'snap.onnx', target: snap });
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'snap.onnx', target: snap, placement: 'capability' });
     expect(scheduleProblems(plan, g)).toEqual([]);
     const conv = stepOf(plan, 'conv0'), lrn = stepOf(plan, 'lrn');
     expect(plan.partitions[conv.partition].processor).toBe('npu');
