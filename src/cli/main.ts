@@ -4,6 +4,9 @@ import { TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
 import { parseBind } from '../scheduler/runtime.js';
 import { compileModel, formatCompile, summarize } from './compile.js';
+import { calibrateHost, calibratedHostPath } from '../targets/calibrate.js';
+import { writeFilesAtomically } from './atomic.js';
+import { formatCalibration, progressBar } from './progress.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { formatBackends, formatTargets, listBackends, listTargets } from './listing.js';
 import { formatRun, readFeeds, runModel } from './run.js';
@@ -43,6 +46,18 @@ function program(): Command {
       const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds });
       const s = summarize(r);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
+    });
+
+  p.command('calibrate')
+    .description("measure this host's backends with micro-benchmarks and write a target profile (used by --target host)")
+    .option('--out <file>', 'where to write the profile (default: the place --target host reads it from)')
+    .option('--no-gpu', 'measure the CPU EP only, even when a WebGPU adapter exists')
+    .option('--json', 'print the measurements as JSON')
+    .action(async (o: { out?: string; gpu: boolean; json?: boolean }) => {
+      const out = o.out ?? calibratedHostPath();
+      const { target, measurements } = await calibrateHost({ gpu: o.gpu, progress: progressBar('calibrating') });
+      writeFilesAtomically([{ path: out, bytes: `${JSON.stringify(target, null, 2)}\n` }]);
+      console.log(o.json ? JSON.stringify(measurements, null, 2) : formatCalibration(target, measurements, out));
     });
 
   p.command('targets')

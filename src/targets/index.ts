@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { TesseraError } from '../errors.js';
+import { calibratedHostPath, readCalibratedHost } from './calibrate.js';
 import { targetSchema, type Processor, type Target } from './schema.js';
 
 const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
@@ -45,8 +46,25 @@ const cpuHost: Processor = {
   support: { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
 };
 
-/** This machine: the CPU EP, plus the WebGPU EP when an adapter exists. */
+/**
+ * This machine: the profile `tessera calibrate` wrote, when there is one; otherwise the CPU EP, plus the
+ * WebGPU EP when an adapter exists, with uncalibrated default figures.
+ */
 export async function hostTarget(): Promise<Target> {
+  const calibrated = readCalibratedHost();
+  if (calibrated) {
+    const t = parseTarget(calibrated, `calibrated host profile ${calibratedHostPath()}`);
+    const gpu = await probeWebGpu();
+    // a GPU measured once but absent now (no driver) is dropped, with its links
+    if (!gpu.available && t.processors.some((p) => p.id === 'gpu')) {
+      return { ...t, processors: t.processors.filter((p) => p.id !== 'gpu'), links: t.links.filter((l) => l.from !== 'gpu' && l.to !== 'gpu') };
+    }
+    return t;
+  }
+  return defaultHostTarget();
+}
+
+async function defaultHostTarget(): Promise<Target> {
   const processors: Processor[] = [cpuHost];
   const links: Target['links'] = [];
   const gpu = await probeWebGpu();
