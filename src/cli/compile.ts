@@ -12,6 +12,9 @@ import { serializePlan, type Plan } from '../scheduler/plan.js';
 import { verifyPlan } from '../scheduler/verify.js';
 import { loadTarget, type Target } from '../targets/index.js';
 import { writeFilesAtomically } from './atomic.js';
+import { canRun } from '../passes/partition.js';
+import { staticInfo } from '../passes/static.js';
+import { launchUs, nodeUs } from '../targets/cost.js';
 import { formatBytes, formatUs } from './format.js';
 
 export interface CompileOptions {
@@ -20,6 +23,7 @@ export interface CompileOptions {
   out?: string;
   /** Representative inputs (shape probe and calibration); seeded random data otherwise. */
   sampleFeeds?: TensorMap;
+  placement?: 'cost' | 'capability';
 }
 
 export interface CompileResult {
@@ -28,6 +32,8 @@ export interface CompileResult {
   target: Target;
   /** Things the user should know about this compile (e.g. a calibration run that failed). */
   warnings: string[];
+  /** The placement search's account of itself (absent for the capability-only placement). */
+  placementLog: string[];
 }
 
 export async function compileModel(path: string, options: CompileOptions): Promise<CompileResult> {
@@ -43,10 +49,11 @@ export async function compileModel(path: string, options: CompileOptions): Promi
       warnings.push(`calibration run failed (${(err as Error).message.split('\n')[0]}); float32 values on float16 processors are legalized without range checks — give representative inputs with --data`);
     }
   }
-  const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges });
+  let placementLog: string[] = [];
+  const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (placementLog = r.log) });
   verifyPlan(plan, graph, target);
   if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);
-  return { plan, graph, target, warnings };
+  return { plan, graph, target, warnings, placementLog };
 }
 
 export interface CompileSummary {
@@ -115,5 +122,36 @@ export function formatCompile(s: CompileSummary, out?: string): string {
   }
   lines.push(`  * predicted by the ${s.source} (figures from the target profile), not measured`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n');
+}
+
+/** `compile --explain`: why each partition went where it went (the costs compared), each boundary, the timeline. */
+export function formatExplain({ plan, graph, target, placementLog }: CompileResult): string {
+  const st = staticInfo(graph);
+  const lines = ['placement:', ...placementLog.map((l) => `  ${l}`), 'partitions (predicted compute time on each processor that takes all of the partition):'];
+  for (const part of plan.partitions) {
+    const nodes = part.nodes.filter((i) => !plan.nodes[i].folded);
+    const ops = new Map<string, number>();
+    for (const i of nodes) ops.set(graph.nodes[i].op, (ops.get(graph.nodes[i].op) ?? 0) + 1);
+    const alternatives = target.processors.map((p) => {
+      const no = nodes.map((i) => canRun(p, graph.nodes[i], graph, st)).find((r) => !r.ok);
+      if (no && !no.ok) return `${p.id}: cannot (${no.reason})`;
+      const us = launchUs(p) + nodes.reduce((a, i) => a + nodeUs(p, graph, i), 0);
+      return `${p.id}${p.id === part.processor ? ' (chosen)' : ''}: ${formatUs(us)}`;
+    });
+    lines.push(`  #${part.id} on ${part.processor}: ${nodes.length} nodes (${[...ops].map(([k, v]) => `${k} ${v}`).join(', ')})`);
+    lines.push(`      ${alternatives.join('; ')}`);
+  }
+  lines.push('boundaries (transfers):');
+  for (const s of plan.steps) {
+    if (s.kind !== 'transfer') continue;
+    lines.push(`  '${s.value}' ${s.from} → ${s.to}: ${formatBytes(s.bytes)}, ${formatUs(s.endUs - s.startUs)}`);
+  }
+  lines.push('predicted timeline:');
+  plan.steps.forEach((s, i) => {
+    const what = s.kind === 'compute' ? `compute partition #${s.partition}` : `transfer '${s.value}'`;
+    lines.push(`  ${String(i).padStart(3)} ${s.lane.padEnd(9)} ${formatUs(s.startUs).padStart(10)} → ${formatUs(s.endUs).padStart(10)}  ${what}${s.after.length ? ` (after ${s.after.join(', ')})` : ''}`);
+  });
+  lines.push(`  (all times predicted by the ${plan.estimate.source}, not measured)`);
   return lines.join('\n');
 }

@@ -3,13 +3,15 @@ import { Command, CommanderError } from 'commander';
 import { TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
 import { parseBind } from '../scheduler/runtime.js';
-import { compileModel, formatCompile, summarize } from './compile.js';
+import { compileModel, formatCompile, formatExplain, summarize } from './compile.js';
 import { calibrateHost, calibratedHostPath } from '../targets/calibrate.js';
 import { writeFilesAtomically } from './atomic.js';
 import { formatCalibration, progressBar } from './progress.js';
 import { formatInspect, inspectModel } from './inspect.js';
 import { formatBackends, formatTargets, listBackends, listTargets } from './listing.js';
 import { formatRun, readFeeds, runModel } from './run.js';
+import { exportTrace } from './trace.js';
+import { vizPlan } from './viz.js';
 import { importOnnxFile } from '../ir/onnx-import.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -39,13 +41,17 @@ function program(): Command {
     .option('--input-shape <spec>', 'concrete input shapes, e.g. x=1x3x640x640 (repeatable; default: symbolic dims = 1)', collect)
     .option('--out <plan.json>', 'write the plan there (atomically: no partial file on failure)')
     .option('--data <dir>', 'representative inputs (input_0.pb, …) for the shape probe and the calibration of float16 legalization; seeded random inputs otherwise')
+    .option('--placement <how>', "'cost' (default): by predicted latency; 'capability': first processor that takes each node, by priority (as onnxruntime)", 'cost')
+    .option('--explain', 'say why each partition went where it went (the costs compared), each transfer, and the predicted timeline')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; json?: boolean }) => {
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean }) => {
+      if (o.placement !== 'cost' && o.placement !== 'capability') throw new TesseraError('BAD_ARGUMENT', `--placement '${o.placement}': expected 'cost' or 'capability'`);
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
-      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds });
+      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds, placement: o.placement });
       const s = summarize(r);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
+      if (o.explain && !o.json) console.log(formatExplain(r));
     });
 
   p.command('calibrate')
@@ -86,11 +92,33 @@ function program(): Command {
     .option('--target <name|file>', "compile the plan for this target: a built-in name or a target JSON file (default: 'host')")
     .option('--plan <plan.json>', "run this plan (from 'tessera compile') instead of compiling one; it is checked against the model and target first")
     .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu)')
+    .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
     .option('--json', 'print one JSON object')
-    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; json?: boolean }) => {
-      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind) });
+    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean }) => {
+      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
+    });
+
+  p.command('viz')
+    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary')
+    .argument('<plan>', "a plan from 'tessera compile --out'")
+    .option('--trace <trace.json>', "a measured trace from 'tessera run --plan … --trace' (measured times beside the predicted ones)")
+    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs and attributes (default: the plan's model.file, as written or beside the plan)")
+    .option('-o, --out <plan.html>', 'the page to write (default: the plan path with .html)')
+    .action(async (plan: string, o: { trace?: string; model?: string; out?: string }) => {
+      const r = await vizPlan(plan, o);
+      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}`);
+    });
+
+  p.command('trace')
+    .description('export the plan (and a measured trace) as Chrome Trace Event Format JSON for Perfetto or chrome://tracing')
+    .argument('<plan>', "a plan from 'tessera compile --out'")
+    .option('--trace <trace.json>', "a measured trace from 'tessera run --plan … --trace' (its times are used, the predicted ones go in each event's args)")
+    .option('-o, --out <out.json>', 'the file to write (default: the plan path with .trace-events.json)')
+    .action((plan: string, o: { trace?: string; out?: string }) => {
+      const r = exportTrace(plan, o);
+      console.log(`${r.out}: ${r.events} trace events, ${r.steps} steps (times ${r.times}); open it in ui.perfetto.dev or chrome://tracing`);
     });
   return p;
 }

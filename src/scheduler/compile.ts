@@ -12,7 +12,7 @@ import { costSource } from '../targets/cost.js';
 import type { Target } from '../targets/schema.js';
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from './plan.js';
 import { schedule } from './schedule.js';
-import { placeByCost } from './place.js';
+import { placeByCost, type PlacementResult } from './place.js';
 
 export interface CompileInput {
   graph: ShapedGraph;
@@ -24,15 +24,19 @@ export interface CompileInput {
   ranges?: Ranges;
   /** 'cost' (default): placement by predicted latency; 'capability': onnxruntime-style first fit by priority. */
   placement?: 'cost' | 'capability';
+  /** Receives the placement search's result (its log explains the choice). */
+  onPlacement?: (result: PlacementResult) => void;
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement }: CompileInput): Plan {
+export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement, onPlacement }: CompileInput): Plan {
   const st = staticInfo(graph);
-  const parts = partition(graph, target, ranges, placement === 'capability' ? undefined : placeByCost(graph, target, ranges).placement);
+  const placed = placement === 'capability' ? undefined : placeByCost(graph, target, ranges);
+  if (placed) onPlacement?.(placed);
+  const parts = partition(graph, target, ranges, placed?.placement);
   const order = orderPass(graph, parts);
   const res = residency(graph, target, parts, st);
   const sched = schedule(graph, target, parts, st, res);

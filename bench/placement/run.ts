@@ -1,0 +1,136 @@
+/**
+ * Placement benchmark: the capability-only baseline (onnxruntime-style first fit by priority) against
+ * the cost-based placement, for every corpus and light/ model on every built-in target — partitions,
+ * bytes transferred, predicted latency — and, on `host` calibrated in this run, predicted against
+ * measured latency of the cost-based plan, and that plan against onnxruntime running the whole model.
+ *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json]
+ * Predicted figures come from the cost model; measured ones are medians of repeated runs here.
+ */
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { Tensor, randomFeeds, type TensorMap } from '../../src/backends/tensor.js';
+import { measureRanges, ortProber } from '../../src/backends/ort.js';
+import { inferShapes, resolveInputShapes, type ShapedGraph } from '../../src/ir/infer.js';
+import { importOnnxFile, readModelFile } from '../../src/ir/onnx-import.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { importOnnx } from '../../src/ir/onnx-import.js';
+import { storedDtype } from '../../src/passes/residency.js';
+import { compilePlan } from '../../src/scheduler/compile.js';
+import { Session } from '../../src/scheduler/session.js';
+import { placeByCost } from '../../src/scheduler/place.js';
+import { calibrateHost } from '../../src/targets/calibrate.js';
+import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
+import type { Target } from '../../src/targets/schema.js';
+
+const CORPUS = join(import.meta.dirname, '../../../shared/corpus');
+const args = process.argv.slice(2);
+const RUNS = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 20;
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+
+const SHAPES: Record<string, Record<string, number[]>> = {
+  'ppocr-v4-det': { x: [1, 3, 640, 640] }, 'ppocr-v4-rec': { x: [1, 3, 48, 320] },
+  'silero-vad-v5': { input: [1, 576] }, 'silero-vad-op18-ifless': { input: [1, 576] }, 'silero-vad-v4-legacy': { input: [1, 512] },
+};
+function feedsFor(graph: ShapedGraph): TensorMap {
+  const feeds = randomFeeds(graph, graph.inputShapes);
+  if (graph.inputs.includes('sr')) feeds.sr = new Tensor('int64', BigInt64Array.from([16000n]), []);
+  for (const s of ['state', 'h', 'c']) if (feeds[s]) feeds[s] = new Tensor('float32', new Float32Array(feeds[s].size), [...feeds[s].dims]);
+  return feeds;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const geomean = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : NaN);
+const ms = (us: number) => (us / 1000).toFixed(3);
+
+console.log(`# npx tsx bench/placement/run.ts --runs ${RUNS}`);
+process.stderr.write('calibrating host …\n');
+const host = (await calibrateHost({ minMs: 200 })).target;
+const targets: Target[] = [host];
+for (const name of builtinTargetNames()) if (name !== 'host') targets.push(await loadTarget(name));
+
+const models = [
+  ...readdirSync(join(CORPUS, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'models', f)),
+  ...readdirSync(join(CORPUS, 'onnx-node/light')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'onnx-node/light', f)),
+];
+const loaded = [];
+for (const path of models) {
+  const name = path.split('/').pop()!.replace('.onnx', '');
+  const g0 = importOnnxFile(path);
+  const shapes = resolveInputShapes(g0, SHAPES[name] ?? {});
+  const feeds = feedsFor({ ...g0, inputShapes: shapes } as ShapedGraph);
+  const graph = await inferShapes(g0, { inputShapes: shapes, prober: ortProber, feeds });
+  loaded.push({ path, name, graph, feeds, bytes: readModelFile(path), ranges: await measureRanges(graph, feeds) });
+}
+
+const rows: Record<string, unknown>[] = [];
+for (const target of targets) {
+  const legal = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
+  console.log(`\n## ${target.name === 'host' ? 'host (calibrated in this run)' : target.name}`);
+  console.log('| model | baseline: parts / transfers / predicted | cost-based: parts / transfers / predicted | speed-up (predicted) | placement time |');
+  console.log('|---|---|---|---|---|');
+  const speedups: number[] = [];
+  let worse = 0, moreParts = 0;
+  for (const m of loaded) {
+    const ranges = legal ? m.ranges : undefined;
+    const base = compilePlan({ graph: m.graph, modelBytes: m.bytes, modelFile: m.path, target, ranges, placement: 'capability' });
+    const t0 = performance.now();
+    placeByCost(m.graph, target, ranges);
+    const placeMs = performance.now() - t0;
+    const cost = compilePlan({ graph: m.graph, modelBytes: m.bytes, modelFile: m.path, target, ranges });
+    const sp = base.estimate.latencyUs / cost.estimate.latencyUs;
+    if (Math.abs(sp - 1) > 1e-9) speedups.push(sp);
+    if (cost.estimate.latencyUs > base.estimate.latencyUs + 1e-6) worse++;
+    if (cost.partitions.length > base.partitions.length) moreParts++;
+    const fmt = (p: typeof base) => `${p.partitions.length} / ${(p.estimate.transferBytes / 1e6).toFixed(2)} MB / ${ms(p.estimate.latencyUs)} ms`;
+    console.log(`| ${m.name} | ${fmt(base)} | ${fmt(cost)} | ${sp.toFixed(2)}× | ${placeMs.toFixed(0)} ms |`);
+    rows.push({ target: target.name, model: m.name, baseline: { partitions: base.partitions.length, transferBytes: base.estimate.transferBytes, latencyUs: base.estimate.latencyUs }, cost: { partitions: cost.partitions.length, transferBytes: cost.estimate.transferBytes, latencyUs: cost.estimate.latencyUs }, placeMs });
+  }
+  console.log(`\n${target.name}: cost-based predicted slower than the baseline on ${worse} models, more partitions on ${moreParts}; geometric-mean predicted speed-up over the ${speedups.length} models where the two differ: ${geomean(speedups).toFixed(2)}×`);
+}
+
+// host: predicted vs measured, and the host plan vs onnxruntime on the whole model
+console.log('\n## host: predicted vs measured (cost-based plan), and against onnxruntime running the whole model on its CPU EP');
+console.log(`| model | predicted | measured (median of ${RUNS}) | measured / predicted | onnxruntime whole (median of ${RUNS}) | plan / onnxruntime |`);
+console.log('|---|---|---|---|---|---|');
+const ratios: number[] = [], vsOrt: number[] = [];
+for (const m of loaded) {
+  const session = await Session.create(m.path, { target: host, inputShapes: m.graph.inputShapes, sampleFeeds: m.feeds });
+  const ref = await ort.InferenceSession.create(m.path);
+  const ours: number[] = [], theirs: number[] = [];
+  for (let i = 0; i < 3; i++) { await session.run(m.feeds); await ref.run(m.feeds); }
+  for (let i = 0; i < RUNS; i++) {
+    // interleaved, so load on the shared machine hits both alike
+    let t = performance.now(); await session.run(m.feeds); ours.push((performance.now() - t) * 1000);
+    t = performance.now(); await ref.run(m.feeds); theirs.push((performance.now() - t) * 1000);
+  }
+  const pred = session.plan.estimate.latencyUs, meas = median(ours), orig = median(theirs);
+  ratios.push(meas / pred);
+  vsOrt.push(meas / orig);
+  console.log(`| ${m.name} | ${ms(pred)} ms | ${ms(meas)} ms | ${(meas / pred).toFixed(2)} | ${ms(orig)} ms | ${(meas / orig).toFixed(2)} |`);
+  rows.push({ target: 'host', model: m.name, predictedUs: pred, measuredUs: meas, ortWholeUs: orig });
+  await session.release();
+  await ref.release();
+}
+const within = ratios.filter((r) => r <= 1.5 && r >= 1 / 1.5).length;
+console.log(`\nhost: measured/predicted within ×1.5 for ${within} of ${ratios.length} models; median ratio ${median(ratios).toFixed(2)}; plan/onnxruntime median ${median(vsOrt).toFixed(2)}, worst ${Math.max(...vsOrt).toFixed(2)}`);
+
+// scale: a 10,000-node generated graph on a three-processor target
+const b = new GraphBuilder('big');
+let x = b.input('x', 'float32', [1, 8, 8, 8]);
+const w = b.initializer('w', new Float32Array(64).fill(0.1), [8, 8, 1, 1]);
+let prev = x;
+for (let i = 0; i < 2500; i++) {
+  const c = b.node('Conv', [x, w], `c${i}`);
+  const r = b.node(i % 50 === 0 ? 'LRN' : 'Relu', [c], `r${i}`, i % 50 === 0 ? { size: 3 } : {});
+  const a = b.node('Add', [r, prev], `a${i}`);
+  prev = x;
+  x = b.node('Sigmoid', [a], `s${i}`);
+}
+b.output(x, 'float32');
+const big = await inferShapes(importOnnx(b.toBytes()), {});
+const snap = await loadTarget('snapdragon-8-gen-3');
+const t0 = performance.now();
+const placed = placeByCost(big, snap);
+const bigMs = performance.now() - t0;
+console.log(`\nscale: placement of a generated ${big.nodes.length}-node graph on snapdragon-8-gen-3 (cpu, gpu, npu): ${(bigMs / 1000).toFixed(2)} s; ${placed.score.partitions} partitions, predicted ${ms(placed.score.latencyUs)} ms (baseline ${placed.baseline.partitions} partitions, ${ms(placed.baseline.latencyUs)} ms)`);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ rows, bigNodes: big.nodes.length, bigPlaceMs: bigMs }, null, 1));
