@@ -16,6 +16,7 @@ import { Session } from '../scheduler/session.js';
 import { parsePlan } from '../scheduler/plan.js';
 import { readFileSync } from 'node:fs';
 import { writeFilesAtomically } from './atomic.js';
+import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 
 export interface RunOptions {
   data?: string;
@@ -29,6 +30,8 @@ export interface RunOptions {
   plan?: string;
   /** Processor → backend overrides, e.g. { gpu: 'webgpu' }. */
   bind?: Record<string, string>;
+  /** Write the measured trace of the run there (`tessera viz --trace`, `tessera trace --trace`). */
+  trace?: string;
 }
 
 export interface OutputReport {
@@ -156,6 +159,10 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   }
   if (options.out) {
     writeFilesAtomically(reports.map((r, i) => ({ path: join(options.out!, `output_${i}.pb`), bytes: tensorFileBytes(weightFromTensor(outputs[r.name], r.name)) })));
+  }
+  if (options.trace && session.lastTrace) {
+    const host = `${process.platform}-${process.arch}, node ${process.version}`;
+    writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(session.plan, session.lastTrace, host)) }]);
   }
   return {
     model: path,
