@@ -74,18 +74,30 @@ export function lanes(plan: Plan): { id: string; kind: 'processor' | 'link' }[] 
   return out;
 }
 
-/** Alive bytes at each order position 0…order.length of one memory (buffer lifetimes are inclusive). */
-export function aliveBytes(buffers: readonly { bytes: number; start: number; end: number }[], positions: number): number[] {
-  const delta = new Array<number>(positions + 2).fill(0);
-  for (const b of buffers) {
-    delta[b.start] += b.bytes;
-    delta[Math.min(b.end, positions) + 1] -= b.bytes;
-  }
+/**
+ * Alive bytes at each order position 0…order.length of one memory (buffer lifetimes are inclusive):
+ * the bytes of the arena that alive buffers occupy, so buffers sharing storage (a value written in place
+ * over another, at the same offset) count once.
+ */
+export function aliveBytes(buffers: readonly { bytes: number; start: number; end: number; offset: number }[], positions: number): number[] {
+  const byStart = [...buffers].sort((a, b) => a.start - b.start);
+  let next = 0;
+  let active: (typeof buffers)[number][] = [];
   const out: number[] = [];
-  let cur = 0;
   for (let p = 0; p <= positions; p++) {
-    cur += delta[p];
-    out.push(cur);
+    while (next < byStart.length && byStart[next].start <= p) active.push(byStart[next++]);
+    active = active.filter((b) => Math.min(b.end, positions) >= p);
+    const spans = active.filter((b) => b.bytes > 0).map((b) => [b.offset, b.offset + b.bytes]).sort((a, b) => a[0] - b[0]);
+    let total = 0, lo = -1, hi = -1;
+    for (const [a, b] of spans) {
+      if (a > hi) {
+        total += hi - lo;
+        lo = a;
+        hi = b;
+      } else hi = Math.max(hi, b);
+    }
+    total += hi - lo;
+    out.push(total);
   }
   return out;
 }

@@ -92,6 +92,28 @@ let pending: NonNullable<typeof current> | undefined;
 let pendingKey = '';
 const t0 = performance.now();
 
+/** Graph inputs and outputs as small boxes, so the transfers of inputs and outputs show on edges too. */
+const ioNodes: { id: string; name: string; input: boolean }[] = [
+  ...Object.keys(plan.inputs).map((name, k) => ({ id: `i${k}`, name, input: true })),
+  ...plan.outputs.map((name, k) => ({ id: `o${k}`, name, input: false })),
+];
+const ioEdges: { io: string; node: number; value: string; input: boolean; transfer?: number }[] = [];
+if (view) {
+  const transferOf = (value: string, from: string | undefined, to: string | undefined) => {
+    const i = plan.steps.findIndex((s) => s.kind === 'transfer' && s.value === value && (from === undefined || s.from === from) && (to === undefined || s.to === to));
+    return i < 0 ? undefined : i;
+  };
+  for (const io of ioNodes) {
+    if (io.input) {
+      view.nodes.forEach((n, i) => {
+        if (n.inputs.includes(io.name)) ioEdges.push({ io: io.id, node: i, value: io.name, input: true, transfer: plan.nodes[i].folded ? undefined : transferOf(io.name, undefined, plan.nodes[i].processor) });
+      });
+    } else {
+      const p = view.values[io.name]?.producer ?? -1;
+      if (p >= 0) ioEdges.push({ io: io.id, node: p, value: io.name, input: false, transfer: plan.nodes[p].folded ? undefined : transferOf(io.name, plan.nodes[p].processor, undefined) });
+    }
+  }
+}
 const visible = (i: number) => showFolded || !plan.nodes[i].folded;
 const displayId = (i: number) => (collapsed.has(plan.nodes[i].partition) ? `p${plan.nodes[i].partition}` : `n${i}`);
 const nodeWidth = (op: string) => Math.max(54, op.length * 7 + 16);
@@ -125,7 +147,16 @@ function requestLayout(): void {
     ids.push(id);
     nodes.push({ id, w: nodeWidth(n.op), h: 24, parent: `c${n.partition}` });
   }
+  for (const io of ioNodes) {
+    ids.push(io.id);
+    nodes.push({ id: io.id, w: Math.max(70, (io.name.length + 7) * 6.6 + 20), h: 22 });
+  }
   const byPair = new Map<string, { a: string; b: string; edge: Edge; count: number }>();
+  for (const e of ioEdges) {
+    if (!visible(e.node)) continue;
+    const a = e.input ? e.io : displayId(e.node), b = e.input ? displayId(e.node) : e.io;
+    byPair.set(`${a}>${b}`, { a, b, edge: { from: -1, to: -1, value: e.value, ...(e.transfer !== undefined ? { transfer: e.transfer } : {}) }, count: 1 });
+  }
   for (const e of edges) {
     if (!visible(e.from) || !visible(e.to)) continue;
     const a = displayId(e.from), b = displayId(e.to);
@@ -174,6 +205,7 @@ function render(): void {
     const col = colors[plan.partitions[id].processor];
     parts.push(`<g class="partition" data-partition="${id}"><rect x="${c.x - c.w / 2}" y="${c.y - c.h / 2}" width="${c.w}" height="${c.h}" rx="8" stroke="${col}"/><text x="${c.x - c.w / 2 + 8}" y="${c.y - c.h / 2 + 15}" fill="${col}">▾ ${esc(partitionLabel(id))}</text></g>`);
   }
+  const marked = new Set<number>();
   current.edges.forEach((e, k) => {
     const pts = L.edges[k];
     if (!pts?.length) return;
@@ -181,16 +213,22 @@ function render(): void {
     const t = e.edge.transfer;
     parts.push(`<path class="edge${t !== undefined ? ' transfer' : ''}" d="${d}"${t !== undefined ? ` data-step="${t}"` : ''}><title>${esc(e.edge.value)}${e.count > 1 ? ` (+${e.count - 1} more)` : ''}</title></path>`);
     if (t !== undefined) {
+      const labelled = marked.has(t);
+      marked.add(t);
       const s = plan.steps[t] as Extract<PlanStep, { kind: 'transfer' }>;
       const m = pts[Math.floor(pts.length / 2)];
-      parts.push(`<g class="transfer-mark" data-step="${t}"><circle cx="${m[0]}" cy="${m[1]}" r="4"/><text x="${m[0] + 7}" y="${m[1] + 3}">⇄ ${esc(s.from)}→${esc(s.to)} ${fmtBytes(s.bytes)}</text><title>transfer step ${t}: ${esc(s.value)} ${fmtBytes(s.bytes)}, predicted ${fmtUs(s.endUs - s.startUs)}</title></g>`);
+      parts.push(`<g class="transfer-mark" data-step="${t}"><circle cx="${m[0]}" cy="${m[1]}" r="4"/>${labelled ? '' : `<text x="${m[0] + 7}" y="${m[1] + 3}">⇄ ${esc(s.from)}→${esc(s.to)} ${fmtBytes(s.bytes)}</text>`}<title>transfer step ${t}: ${esc(s.value)} ${fmtBytes(s.bytes)}, predicted ${fmtUs(s.endUs - s.startUs)}</title></g>`);
     }
   });
   for (const id of current.ids) {
     const l = L.nodes[id];
     if (!l) continue;
     const x = l.x - l.w / 2, y = l.y - l.h / 2;
-    if (id[0] === 'p') {
+    if (id[0] === 'i' || id[0] === 'o') {
+      const io = ioNodes.find((x) => x.id === id)!;
+      const v = view?.values[io.name];
+      parts.push(`<g class="io" data-io="${id}" transform="translate(${x},${y})"><rect width="${l.w}" height="${l.h}" rx="11" fill="#fff" stroke="#1d2430"/><text x="10" y="15" font-size="11" fill="#1d2430">${io.input ? 'input' : 'output'} ${esc(io.name)}</text><title>${esc(`graph ${io.input ? 'input' : 'output'} ${io.name}${v ? ` ${v.dtype ?? '?'} [${v.shape?.join('×') ?? '?'}] ${fmtBytes(v.bytes)}` : ''}`)}</title></g>`);
+    } else if (id[0] === 'p') {
       const p = Number(id.slice(1));
       const part = plan.partitions[p];
       parts.push(`<g class="node collapsed-partition" data-partition="${p}" transform="translate(${x},${y})"><rect width="${l.w}" height="${l.h}" fill="${colors[part.processor]}"/><text x="8" y="18">partition ${p} (${part.processor})</text><text x="8" y="35" style="font-weight:400">${part.nodes.filter(visible).length} nodes · click to expand</text></g>`);
@@ -208,6 +246,8 @@ function render(): void {
   mark('graph-nodes', document.querySelectorAll('#viewport .node').length);
   mark('graph-state', 'ready');
   mark('ready-ms', Math.round(performance.now() - t0));
+  // ms since navigation start (performance.timeOrigin), for the benchmark
+  mark('ready-at', Math.round(performance.now()));
 }
 
 // pan and zoom
@@ -219,7 +259,7 @@ function fit(): void {
   if (box.width === 0) return;
   const k = Math.min(box.width / (layout.width + 40), box.height / (layout.height + 40), 1.5);
   // a tall graph: fit the width, start at the top
-  const kk = Math.max(k, Math.min(0.35, box.width / (layout.width + 40)));
+  const kk = Math.max(k, Math.min(0.75, box.width / (layout.width + 40)));
   tf.k = kk;
   tf.x = (box.width - layout.width * kk) / 2;
   tf.y = kk === k ? (box.height - layout.height * kk) / 2 : 10;
@@ -431,23 +471,31 @@ function ticks(max: number, n = 8): number[] {
 function stepName(s: PlanStep): string {
   return s.kind === 'compute' ? `partition ${s.partition}` : `${s.value} ${s.from}→${s.to}`;
 }
+let sharedAxis = false;
 function drawTimeline(): void {
   const host = $('#timeline-view');
   const ls = lanes(plan);
-  const maxT = Math.max(plan.estimate.latencyUs, ...plan.steps.map((s) => s.endUs), ...(trace?.steps.map((s) => s.endUs) ?? [0])) || 1;
+  const maxP = Math.max(plan.estimate.latencyUs, ...plan.steps.map((s) => s.endUs)) || 1;
+  const maxM = Math.max(0, ...(trace?.steps.map((s) => s.endUs) ?? [0])) || 1;
+  // Measured times on an emulating host can be far from the predicted ones: each gets its own axis
+  // (predicted on top, measured below) unless one shared axis is asked for.
+  const shared = !hasTrace || sharedAxis;
+  const maxT = shared ? Math.max(maxP, hasTrace ? maxM : 0) : maxP;
   const W = Math.max(700, host.clientWidth - 80);
-  const left = 130, right = 20, laneH = hasTrace ? 52 : 34, top = 28;
+  const left = 150, right = 24, laneH = hasTrace ? 52 : 34, top = 28;
   const x = (t: number) => left + ((W - left - right) * t) / maxT;
-  const H = top + ls.length * laneH + 10;
+  const xm = shared ? x : (t: number) => left + ((W - left - right) * t) / maxM;
+  const H = top + ls.length * laneH + (shared ? 10 : 30);
   const out: string[] = [];
   out.push('<g class="axis">');
-  for (const t of ticks(maxT)) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${top - 6}" y2="${H}"/><text x="${x(t)}" y="${top - 10}" text-anchor="middle">${fmtUs(t)}</text>`);
+  for (const t of ticks(maxT)) out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${top - 6}" y2="${H - (shared ? 0 : 22)}"/><text x="${x(t)}" y="${top - 10}" text-anchor="middle">${fmtUs(t)}</text>`);
+  if (!shared) for (const t of ticks(maxM)) out.push(`<text x="${xm(t)}" y="${H - 8}" text-anchor="middle">${fmtUs(t)}</text><line x1="${xm(t)}" x2="${xm(t)}" y1="${H - 22}" y2="${H - 18}" style="stroke:#5b6472"/>`);
   out.push('</g>');
   ls.forEach((l, k) => {
     const y = top + k * laneH;
     out.push(`<rect x="0" y="${y}" width="${W}" height="${laneH}" fill="${k % 2 ? '#fff' : '#f3f5f8'}" opacity=".6"/>`);
     out.push(`<text class="lane-label" x="8" y="${y + 18}">${esc(l.kind === 'link' ? `link ${l.id}` : l.id)}</text>`);
-    if (hasTrace) out.push(`<text x="8" y="${y + 36}" class="note" font-size="10" fill="#5b6472">predicted / measured</text>`);
+    if (hasTrace) out.push(`<text x="8" y="${y + 40}" font-size="10" fill="#5b6472">measured ▸</text>`);
   });
   const laneIndex = new Map(ls.map((l, k) => [l.id, k]));
   plan.steps.forEach((s, i) => {
@@ -461,13 +509,17 @@ function drawTimeline(): void {
     out.push(`<g class="bar predicted" data-step="${i}"><rect x="${x(s.startUs)}" y="${y}" width="${w}" height="${hasTrace ? 18 : 22}" fill="${col}" ${s.kind === 'transfer' ? 'fill-opacity=".55" stroke="' + col + '"' : ''} rx="2"/>${w > 60 ? `<text x="${x(s.startUs) + 4}" y="${y + 14}" fill="#fff" font-size="11">${esc(label)}</text>` : ''}<title>${esc(title)}</title></g>`);
     const m = measuredStep.get(i);
     if (m) {
-      const mw = Math.max(1.5, x(m.endUs) - x(m.startUs));
-      out.push(`<g class="bar measured" data-step="${i}"><rect x="${x(m.startUs)}" y="${y + 22}" width="${mw}" height="18" fill="none" stroke="${col}" stroke-width="2" rx="2"/><rect x="${x(m.startUs)}" y="${y + 22}" width="${mw}" height="18" fill="${col}" fill-opacity=".25"/><title>${esc(`step ${i}: ${label}\nmeasured ${fmtUs(m.startUs)} → ${fmtUs(m.endUs)} (${fmtUs(m.endUs - m.startUs)})`)}</title></g>`);
+      const mw = Math.max(1.5, xm(m.endUs) - xm(m.startUs));
+      out.push(`<g class="bar measured" data-step="${i}"><rect x="${xm(m.startUs)}" y="${y + 22}" width="${mw}" height="18" fill="none" stroke="${col}" stroke-width="2" rx="2"/><rect x="${xm(m.startUs)}" y="${y + 22}" width="${mw}" height="18" fill="${col}" fill-opacity=".25"/><title>${esc(`step ${i}: ${label}\nmeasured ${fmtUs(m.startUs)} → ${fmtUs(m.endUs)} (${fmtUs(m.endUs - m.startUs)})`)}</title></g>`);
     }
   });
-  host.innerHTML = `<div class="card"><h3>Timeline</h3><p class="note">One lane per processor and per link; one bar per step (${plan.steps.length}). Predicted times: ${esc(plan.estimate.source)}.${hasTrace ? ` Measured (outlined, below): ${esc(trace!.source)}, total ${fmtUs(trace!.totalUs)}.` : ' No trace given: run <code>tessera run --plan plan.json --trace trace.json</code> and pass <code>--trace</code> to see measured times.'}</p>
+  host.innerHTML = `<div class="card"><h3>Timeline</h3><p class="note">One lane per processor and per link; one bar per step (${plan.steps.length}). Predicted times (filled, axis on top): ${esc(plan.estimate.source)}.${hasTrace ? ` Measured (outlined, below${shared ? '' : ', axis at the bottom'}): ${esc(trace!.source)}, total ${fmtUs(trace!.totalUs)}. <label><input type="checkbox" id="shared-axis"${sharedAxis ? ' checked' : ''}> one time axis for both</label>` : ' No trace given: run <code>tessera run --plan plan.json --trace trace.json</code> and pass <code>--trace</code> to see measured times.'}</p>
   <svg id="timeline-svg" width="${W}" height="${H}" xmlns="${SVGNS}">${out.join('')}</svg></div>`;
   mark('timeline-bars', host.querySelectorAll('.bar.predicted').length);
+  host.querySelector('#shared-axis')?.addEventListener('change', (e) => {
+    sharedAxis = (e.target as HTMLInputElement).checked;
+    drawTimeline();
+  });
 }
 
 // ---------- memory ----------
@@ -492,8 +544,8 @@ function drawMemory(): void {
       d += `L${x(p)},${y(b)}L${x(p + 1)},${y(b)}`;
     });
     d += `L${x(positions + 1)},${y(0)}Z`;
-    const line = (b: number, cls: string, col: string, text: string, dy: number) =>
-      `<line x1="${left}" x2="${W - right}" y1="${y(b)}" y2="${y(b)}" stroke="${col}" stroke-dasharray="5 3" stroke-width="1.5"/><text class="mark-label ${cls}" data-memory="${esc(mem)}" data-bytes="${b}" x="${W - right + 6}" y="${y(b) + dy}" fill="${col}">${text}</text>`;
+    const line = (b: number, cls: string, col: string, text: string, ty: number) =>
+      `<line x1="${left}" x2="${W - right}" y1="${y(b)}" y2="${y(b)}" stroke="${col}" stroke-dasharray="5 3" stroke-width="1.5"/><text class="mark-label ${cls}" data-memory="${esc(mem)}" data-bytes="${b}" x="${W - right + 6}" y="${ty}" fill="${col}">${text}</text>`;
     const axis: string[] = [];
     for (const t of ticks(maxB / 1.12, 4)) axis.push(`<line x1="${left}" x2="${W - right}" y1="${y(t)}" y2="${y(t)}"/><text x="${left - 6}" y="${y(t) + 3}" text-anchor="end">${fmtBytes(t)}</text>`);
     const marks = [
@@ -501,7 +553,15 @@ function drawMemory(): void {
       { b: m.peakBytes, cls: 'peak-label', col: '#c0392b', text: `peak ${fmtBytes(m.peakBytes)}` },
       { b: m.lowerBoundBytes, cls: 'lower-label', col: '#2d7a2d', text: `lower bound ${fmtBytes(m.lowerBoundBytes)}` },
     ].sort((a, b) => b.b - a.b);
-    const chart = `<svg class="alive-chart" width="${W}" height="${H}" xmlns="${SVGNS}"><g class="axis">${axis.join('')}</g><path d="${d}" fill="${colors[mem] ?? '#888'}" fill-opacity=".35" stroke="${colors[mem] ?? '#888'}"/>${marks.map((k, i) => line(k.b, k.cls, k.col, k.text, i === 0 ? -3 : i === 1 ? 4 : 12)).join('')}<text x="${left}" y="${H - 4}" class="note" font-size="10" fill="#5b6472">order position 0 … ${positions} →</text></svg>`;
+    const chart = `<svg class="alive-chart" width="${W}" height="${H}" xmlns="${SVGNS}"><g class="axis">${axis.join('')}</g><path d="${d}" fill="${colors[mem] ?? '#888'}" fill-opacity=".35" stroke="${colors[mem] ?? '#888'}"/>${(() => {
+      // labels top to bottom, at least 13 px apart
+      let prev = -Infinity;
+      return marks.map((k) => {
+        const ty = Math.max(y(k.b) + 4, prev + 13);
+        prev = ty;
+        return line(k.b, k.cls, k.col, k.text, ty);
+      }).join('');
+    })()}<text x="${left}" y="${H - 4}" class="note" font-size="10" fill="#5b6472">order position 0 … ${positions} →</text></svg>`;
     // arena layout: x = order position, y = offset
     const AH = Math.min(420, Math.max(160, m.buffers.length * 3));
     const arena = m.arenaBytes || 1;
@@ -568,6 +628,7 @@ const first = views.includes(location.hash.slice(1)) ? location.hash.slice(1) : 
 show(first);
 requestLayout();
 mark('interactive-ms', Math.round(performance.now() - t0));
+mark('interactive-at', Math.round(performance.now()));
 window.addEventListener('resize', () => {
   for (const v of ['timeline', 'memory']) {
     if (!drawn.has(v)) continue;
