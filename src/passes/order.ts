@@ -1,13 +1,25 @@
 /**
- * Order: a deterministic topological order of all top-level nodes. This first version takes the walk
- * the partitioner made (each partition's nodes contiguous, partitions in sequence), so the runtime,
- * which runs one partition as one backend call, executes exactly in this order. A memory-aware order
- * replaces it in a later pass.
+ * Order: a topological order of all top-level nodes that keeps peak activation memory low.
+ *
+ * The run-time nodes form a MemProblem (memory-graph.ts): a value weighs its stored bytes in every
+ * memory that holds it; folded nodes create no buffer, but a run-time node that reads (through folded
+ * nodes) something computed from another run-time node's output still comes after it. Partitions run
+ * in the partitioner's sequence; the nodes inside each are ordered by order-search.ts (exact search over
+ * frontiers where it finishes, a heuristic with local improvement elsewhere, within `budgetMs`).
+ * Folded nodes are put where they become ready. Then split.ts cuts partitions into consecutive chunks
+ * where onnxruntime's own order inside one call would defeat the planned peak.
  */
 import { TesseraError } from '../errors.js';
 import { predecessors, type Graph } from '../ir/graph.js';
+import type { ShapedGraph } from '../ir/infer.js';
+import type { Target } from '../targets/schema.js';
+import { INPLACE_OPS, makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
+import { orderBlocks, type OrderOptions, type OrderResult } from './order-search.js';
 import type { Partitioning } from './partition.js';
+import { bytesOn, type Ranges, type Residency } from './residency.js';
+import type { StaticInfo } from './static.js';
 
+/** The partitioner's walk, checked (each partition's nodes contiguous, partitions in sequence). */
 export function order(graph: Graph, parts: Partitioning): number[] {
   const pos = new Array<number>(graph.nodes.length).fill(-1);
   parts.walk.forEach((n, i) => (pos[n] = i));
@@ -18,4 +30,119 @@ export function order(graph: Graph, parts: Partitioning): number[] {
     }
   }
   return [...parts.walk];
+}
+
+export { INPLACE_OPS };
+
+const align = (n: number) => Math.ceil(n / 64) * 64; // plan-memory's ALIGNMENT
+
+export interface RuntimeProblem {
+  problem: MemProblem;
+  /** Problem node → graph node index, and back (-1 for folded nodes). */
+  nodeOf: number[];
+  indexOf: Int32Array;
+}
+
+/** The ordering problem of a compiled graph's run-time nodes. */
+export function runtimeProblem(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, ranges?: Ranges, inplaceOps = true): RuntimeProblem {
+  const nodeOf: number[] = [];
+  const indexOf = new Int32Array(graph.nodes.length).fill(-1);
+  for (const node of graph.nodes) {
+    if (parts.placement[node.index].folded) continue;
+    indexOf[node.index] = nodeOf.length;
+    nodeOf.push(node.index);
+  }
+  const proc = (id: string) => target.processors.find((p) => p.id === id)!;
+  const outputs = new Set(graph.outputs);
+  const values: MemValue[] = [];
+  const valueId = new Map<string, number>();
+  for (const [name, r] of res) {
+    const v = graph.values.get(name)!;
+    let bytes = align(bytesOn(proc(r.home), v, ranges));
+    for (const q of r.copies) bytes += align(bytesOn(proc(q), v, ranges));
+    const consumers = [...new Set(st.runtimeConsumers(name).map((c) => indexOf[c]).filter((c) => c >= 0))];
+    valueId.set(name, values.length);
+    values.push({ bytes, producer: v.producer >= 0 ? indexOf[v.producer] : -1, consumers, keep: outputs.has(name), name });
+  }
+  // ordering edges through folded nodes: the run-time nodes a folded node (transitively) reads from
+  const runtimeAnc = new Map<number, number[]>();
+  const ancOf = (i: number): number[] => {
+    const have = runtimeAnc.get(i);
+    if (have) return have;
+    runtimeAnc.set(i, []);
+    const out = new Set<number>();
+    for (const q of predecessors(graph, graph.nodes[i])) {
+      if (indexOf[q] >= 0) out.add(indexOf[q]);
+      else for (const a of ancOf(q)) out.add(a);
+    }
+    const list = [...out];
+    runtimeAnc.set(i, list);
+    return list;
+  };
+  const extra: [number, number][] = [];
+  for (const i of nodeOf) {
+    for (const q of predecessors(graph, graph.nodes[i])) if (indexOf[q] < 0) for (const a of ancOf(q)) extra.push([a, indexOf[i]]);
+  }
+  const inplace = nodeOf.map((i) => {
+    const node = graph.nodes[i];
+    const outs = node.outputs.filter((o) => o !== '');
+    if (!inplaceOps || !INPLACE_OPS.has(node.op) || outs.length !== 1 || !node.inputs[0] || st.isStatic(node.inputs[0])) return -1;
+    const x = valueId.get(node.inputs[0]), y = valueId.get(outs[0]);
+    if (x === undefined || y === undefined || values[x].bytes !== values[y].bytes) return -1;
+    const rx = res.get(node.inputs[0])!, ry = res.get(outs[0])!;
+    return rx.home === ry.home && rx.copies.length === 0 && ry.copies.length === 0 ? x : -1;
+  });
+  const problem = makeProblem(nodeOf.length, values, inplace, extra);
+  problem.rank = nodeOf.map((i) => i);
+  problem.names = nodeOf.map((i) => graph.nodes[i].name);
+  return { problem, nodeOf, indexOf };
+}
+
+export interface MemoryOrder {
+  /** Every node (folded ones too), topological. */
+  order: number[];
+  /** The run-time problem and the search's result on it. */
+  runtime: RuntimeProblem;
+  result: OrderResult;
+  /** The run-time nodes' order (problem node ids). */
+  runtimeOrder: number[];
+}
+
+/** Orders the nodes inside each partition (partitions in sequence) for the smallest peak. */
+export function memoryOrder(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, opts: OrderOptions = {}, ranges?: Ranges, inplace = true): MemoryOrder {
+  const rt = runtimeProblem(graph, target, parts, st, res, ranges, inplace);
+  const blocks: number[][] = parts.partitions.map(() => []);
+  for (const i of parts.walk) if (rt.indexOf[i] >= 0) blocks[parts.partitionOf[i]].push(rt.indexOf[i]);
+  const result = orderBlocks(rt.problem, blocks.filter((b) => b.length), opts);
+  return { order: completeOrder(graph, rt, result.order), runtime: rt, result, runtimeOrder: result.order };
+}
+
+/** All nodes: folded ones as soon as they are ready, run-time ones in the given sequence. */
+export function completeOrder(graph: Graph, rt: RuntimeProblem, runtimeOrder: readonly number[]): number[] {
+  const n = graph.nodes.length;
+  const rankOf = new Float64Array(n).fill(-1);
+  runtimeOrder.forEach((u, k) => (rankOf[rt.nodeOf[u]] = k));
+  const succs: number[][] = graph.nodes.map(() => []);
+  const indeg = new Int32Array(n);
+  for (const node of graph.nodes) {
+    for (const p of predecessors(graph, node)) {
+      succs[p].push(node.index);
+      indeg[node.index]++;
+    }
+  }
+  const heap = new MinHeap<number>((a, b) => rankOf[a] - rankOf[b] || a - b);
+  for (let i = 0; i < n; i++) if (indeg[i] === 0) heap.push(i);
+  const out: number[] = [];
+  let next = 0;
+  while (heap.size) {
+    const i = heap.pop();
+    if (rankOf[i] >= 0) {
+      if (rankOf[i] !== next) throw new TesseraError('INTERNAL', `order: run-time node '${graph.nodes[i].name}' became ready out of sequence`);
+      next++;
+    }
+    out.push(i);
+    for (const s of succs[i]) if (--indeg[s] === 0) heap.push(s);
+  }
+  if (out.length !== n) throw new TesseraError('INTERNAL', 'order: the graph has a cycle');
+  return out;
 }

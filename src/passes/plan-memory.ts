@@ -17,6 +17,8 @@ import type { Target } from '../targets/schema.js';
 import type { Partitioning } from './partition.js';
 import { bytesOn, hostProcessor, storageOn, type Ranges, type Residency } from './residency.js';
 import type { StaticInfo } from './static.js';
+import { placeBest } from './memory-offsets.js';
+import { INPLACE_OPS } from './memory-graph.js';
 
 export const ALIGNMENT = 64;
 
@@ -33,6 +35,8 @@ export interface Lifetime {
 
 export interface Buffer extends Lifetime {
   offset: number;
+  /** Written in place over this value's buffer (same offset): the value is read for the last time by the node that writes this one. */
+  inplaceOf?: string;
 }
 
 export interface MemoryPlan {
@@ -40,6 +44,11 @@ export interface MemoryPlan {
   peakBytes: number;
   lowerBoundBytes: number;
   weightBytes: number;
+  /** The offset algorithm that gave the smallest arena (see memory-offsets.ts). */
+  algorithm?: string;
+  /** The processor's fast on-chip memory, and the buffer bytes placed beyond it (they would spill to DRAM). */
+  onChipBytes?: number;
+  spillBytes?: number;
   buffers: Buffer[];
 }
 
@@ -130,6 +139,8 @@ export function verifyNoOverlap(buffers: readonly Buffer[], memory: string): voi
   for (let i = 0; i < byStart.length; i++) {
     for (let j = i + 1; j < byStart.length && byStart[j].start <= byStart[i].end; j++) {
       const a = byStart[i], b = byStart[j];
+      const inplace = (x: Buffer, y: Buffer) => y.inplaceOf === x.value && y.offset === x.offset && x.end === y.start && y.bytes <= x.bytes;
+      if (inplace(a, b) || inplace(b, a)) continue;
       if (a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes && a.bytes > 0 && b.bytes > 0) {
         throw new TesseraError('BAD_PLAN', `memory '${memory}': buffers '${a.value}' [${a.offset}, +${a.bytes}) alive at positions ${a.start}-${a.end} and '${b.value}' [${b.offset}, +${b.bytes}) alive at ${b.start}-${b.end} overlap`);
       }
@@ -137,13 +148,16 @@ export function verifyNoOverlap(buffers: readonly Buffer[], memory: string): voi
   }
 }
 
-export function planMemory(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[], ranges?: Ranges): Record<string, MemoryPlan> {
+export function planMemory(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, order: readonly number[], ranges?: Ranges, inplace = false): Record<string, MemoryPlan> {
   const lives = lifetimes(graph, target, parts, st, res, order, ranges);
   const out: Record<string, MemoryPlan> = {};
   for (const proc of target.processors) {
     const items = lives.get(proc.id)!;
-    const buffers = greedyBySize(items).sort((a, b) => a.start - b.start || (a.value < b.value ? -1 : 1));
+    const { buffers, algorithm } = placeWithInplace(graph, items, order, parts, inplace);
+    buffers.sort((a, b) => a.start - b.start || (a.value < b.value ? -1 : 1));
     verifyNoOverlap(buffers, proc.id);
+    const arenaBytes = Math.max(0, ...buffers.map((b) => b.offset + b.bytes));
+    const onChip = proc.onChipBytes?.value;
     // Lower bound: the largest working set of one node (its run-time inputs and outputs together).
     let lower = 0;
     const weights = new Set<string>();
@@ -158,12 +172,88 @@ export function planMemory(graph: ShapedGraph, target: Target, parts: Partitioni
     let weightBytes = 0;
     for (const w of [...weights].sort()) weightBytes += bytesOn(proc, graph.values.get(w)!);
     out[proc.id] = {
-      arenaBytes: Math.max(0, ...buffers.map((b) => b.offset + b.bytes)),
-      peakBytes: peakOf(items, order.length),
+      arenaBytes,
+      peakBytes: peakOf(mergedLifetimes(buffers), order.length),
       lowerBoundBytes: lower,
       weightBytes,
+      algorithm,
+      ...(onChip !== undefined ? { onChipBytes: onChip, spillBytes: spillBytes(buffers, onChip) } : {}),
       buffers,
     };
   }
   return out;
+}
+
+/** Buffers sharing storage in place count once (as their merged lifetime). */
+function mergedLifetimes(buffers: readonly Buffer[]): Lifetime[] {
+  const byValue = new Map(buffers.map((b) => [b.value, b]));
+  const root = (b: Buffer): Buffer => (b.inplaceOf && byValue.has(b.inplaceOf) ? root(byValue.get(b.inplaceOf)!) : b);
+  const merged = new Map<string, Lifetime>();
+  for (const b of buffers) {
+    const r = root(b);
+    const m = merged.get(r.value);
+    if (!m) merged.set(r.value, { ...b, value: r.value });
+    else merged.set(r.value, { ...m, start: Math.min(m.start, b.start), end: Math.max(m.end, b.end), bytes: Math.max(m.bytes, b.bytes) });
+  }
+  return [...merged.values()];
+}
+
+/** Bytes of buffers placed beyond the on-chip size (they would live in DRAM). */
+export function spillBytes(buffers: readonly Buffer[], onChip: number): number {
+  const seen = new Set<string>();
+  let s = 0;
+  for (const b of buffers) {
+    if (b.inplaceOf) continue; // shares its storage with the value it overwrites
+    if (seen.has(b.value)) continue;
+    seen.add(b.value);
+    s += Math.max(0, b.offset + b.bytes - Math.max(b.offset, onChip));
+  }
+  return s;
+}
+
+/**
+ * In place: an elementwise node (INPLACE_OPS) at position t writes its output y over its first input x
+ * when x's buffer ends at t, y's starts at t and both have the same size; they are placed as one storage.
+ * Offsets by every registered algorithm, the smallest arena kept.
+ */
+export function placeWithInplace(graph: ShapedGraph, items: readonly Lifetime[], order: readonly number[], parts: Partitioning, inplace = true): { buffers: Buffer[]; algorithm: string } {
+  const byValue = new Map(items.map((it, i) => [it.value, i]));
+  const group = items.map((_, i) => i);
+  const find = (x: number): number => (group[x] === x ? x : (group[x] = find(group[x])));
+  const inplaceOf = new Map<number, string>();
+  order.forEach((idx, t) => {
+    const node = graph.nodes[idx];
+    if (!inplace || parts.placement[idx].folded || !INPLACE_OPS.has(node.op)) return;
+    const outs = node.outputs.filter((o) => o !== '');
+    if (outs.length !== 1 || !node.inputs[0]) return;
+    const xi = byValue.get(node.inputs[0]), yi = byValue.get(outs[0]);
+    if (xi === undefined || yi === undefined) return;
+    const x = items[xi], y = items[yi];
+    if (x.end !== t || y.start !== t || x.bytes !== y.bytes || x.dtype !== y.dtype || x.scale !== y.scale || find(yi) !== yi) return;
+    group[yi] = find(xi);
+    inplaceOf.set(yi, x.value);
+  });
+  const gi = new Map<number, number>();
+  const storages: { start: number; end: number; bytes: number }[] = [];
+  items.forEach((it, i) => {
+    const r = find(i);
+    const g = gi.get(r);
+    if (g === undefined) {
+      gi.set(r, storages.length);
+      storages.push({ start: it.start, end: it.end, bytes: it.bytes });
+    } else {
+      const S = storages[g];
+      S.start = Math.min(S.start, it.start);
+      S.end = Math.max(S.end, it.end);
+      S.bytes = Math.max(S.bytes, it.bytes);
+    }
+  });
+  const placed = placeBest(storages);
+  const buffers = items.map((it, i) => {
+    const b: Buffer = { ...it, offset: placed.offsets[gi.get(find(i))!] ?? 0 };
+    const src = inplaceOf.get(i);
+    if (src !== undefined) b.inplaceOf = src;
+    return b;
+  });
+  return { buffers, algorithm: placed.algorithm };
 }

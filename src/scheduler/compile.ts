@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { ShapedGraph } from '../ir/infer.js';
 import { partitionPrecision } from '../passes/map.js';
-import { order as orderPass } from '../passes/order.js';
+import { memoryOrder } from '../passes/order.js';
+import { simulate, fileOrder } from '../passes/memory-graph.js';
+import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.js';
 import { partition } from '../passes/partition.js';
 import { planMemory } from '../passes/plan-memory.js';
 import { residency, type Ranges } from '../passes/residency.js';
@@ -26,21 +28,32 @@ export interface CompileInput {
   placement?: 'cost' | 'capability';
   /** Receives the placement search's result (its log explains the choice). */
   onPlacement?: (result: PlacementResult) => void;
+  /** Budget of the memory-aware order search (ms, counted as work so plans stay deterministic; default 2000). */
+  orderBudgetMs?: number;
+  /** 'memory': split partitions into chunks that follow the planned order where the backend's own order would defeat the planned peak; 'none' (default). */
+  split?: SplitOptions['mode'];
+  /** Let elementwise ops write their output over their input's buffer (plan buffers then share storage; default off). */
+  inplace?: boolean;
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement, onPlacement }: CompileInput): Plan {
+export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement, onPlacement, orderBudgetMs, split, inplace }: CompileInput): Plan {
   const st = staticInfo(graph);
   const placed = placement === 'capability' ? undefined : placeByCost(graph, target, ranges);
   if (placed) onPlacement?.(placed);
-  const parts = partition(graph, target, ranges, placed?.placement);
-  const order = orderPass(graph, parts);
+  const walkParts = partition(graph, target, ranges, placed?.placement);
+  // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
+  const budgetMs = orderBudgetMs ?? 2000;
+  const mo = memoryOrder(graph, target, walkParts, st, residency(graph, target, walkParts, st), { budgetMs }, ranges, inplace ?? false);
+  const order = mo.order;
+  const chunks = chunkOrder(mo.runtime.problem, mo.runtimeOrder, (u) => walkParts.partitionOf[mo.runtime.nodeOf[u]], mo.result.peak, { mode: split ?? 'none' });
+  const parts = splitPartitions(graph, walkParts, st, mo.runtime, chunks, order);
   const res = residency(graph, target, parts, st);
   const sched = schedule(graph, target, parts, st, res);
-  const memory = planMemory(graph, target, parts, st, res, order, ranges);
+  const memory = planMemory(graph, target, parts, st, res, order, ranges, inplace ?? false);
   const proc = (id: string) => target.processors.find((p) => p.id === id)!;
   return {
     format: PLAN_FORMAT,
@@ -64,6 +77,10 @@ export function compilePlan({ graph, modelBytes, modelFile, target, ranges, plac
     order,
     steps: sched.steps,
     memory,
+    orderSearch: {
+      peakBytes: mo.result.peak, lowerBoundBytes: mo.result.lowerBound, exact: mo.result.exact, segments: mo.result.segments, exactSegments: mo.result.exactSegments, budgetMs,
+      fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length,
+    },
     estimate: { latencyUs: sched.latencyUs, transferBytes: sched.transferBytes, source: costSource(target) },
   };
 }

@@ -16,6 +16,8 @@ const stepSchema = z.discriminatedUnion('kind', [
 const bufferSchema = z.object({
   value: z.string(), bytes: z.number().int().nonnegative(), dtype: z.string(), scale: z.number().positive().optional(), offset: z.number().int().nonnegative(),
   start: z.number().int().nonnegative(), end: z.number().int().nonnegative(),
+  /** Written in place over that value's buffer (same offset) by the node at `start`. */
+  inplaceOf: z.string().optional(),
 }).strict();
 
 export const planSchema = z.object({
@@ -42,8 +44,17 @@ export const planSchema = z.object({
   steps: z.array(stepSchema),
   memory: z.record(z.string(), z.object({
     arenaBytes: z.number().int().nonnegative(), peakBytes: z.number().int().nonnegative(), lowerBoundBytes: z.number().int().nonnegative(),
-    weightBytes: z.number().int().nonnegative(), buffers: z.array(bufferSchema),
+    weightBytes: z.number().int().nonnegative(),
+    /** Offset algorithm that gave the smallest arena; on-chip memory and the buffer bytes beyond it (spilled). */
+    algorithm: z.string().optional(), onChipBytes: z.number().int().nonnegative().optional(), spillBytes: z.number().int().nonnegative().optional(),
+    buffers: z.array(bufferSchema),
   }).strict()),
+  /** The memory-aware order of the run-time nodes (all memories together, at node granularity): its peak, a lower bound, and whether the search proved it optimal. */
+  orderSearch: z.object({
+    peakBytes: z.number().int().nonnegative(), lowerBoundBytes: z.number().int().nonnegative(), exact: z.boolean(),
+    segments: z.number().int().nonnegative(), exactSegments: z.number().int().nonnegative(), budgetMs: z.number().nonnegative(),
+    fileOrderPeakBytes: z.number().int().nonnegative(), splitFrom: z.number().int().nonnegative(),
+  }).strict().optional(),
   estimate: z.object({ latencyUs: z.number().nonnegative(), transferBytes: z.number().int().nonnegative(), source: z.string() }).strict(),
 }).strict();
 

@@ -10,6 +10,7 @@ import { predecessors } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Partitioning, PlacedNode } from '../passes/partition.js';
 import { lifetimes, verifyNoOverlap } from '../passes/plan-memory.js';
+import { INPLACE_OPS } from '../passes/memory-graph.js';
 import { residency, storedDtype } from '../passes/residency.js';
 import { partitionPrecision } from '../passes/map.js';
 import { staticInfo } from '../passes/static.js';
@@ -176,6 +177,16 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
     }
     const top = Math.max(0, ...mem.buffers.map((b) => b.offset + b.bytes));
     if (mem.arenaBytes < top) fail(where, `memory '${procId}': arena of ${mem.arenaBytes} bytes, but a buffer ends at ${top}`);
+    // in place: only an elementwise node that reads the value last and writes this one may share its storage
+    for (const b of mem.buffers) {
+      if (b.inplaceOf === undefined) continue;
+      const idx = plan.order[b.start];
+      const node = idx === undefined ? undefined : graph.nodes[idx];
+      const src = byValue.get(b.inplaceOf);
+      if (!node || !INPLACE_OPS.has(node.op) || node.inputs[0] !== b.inplaceOf || !node.outputs.includes(b.value) || !src || src.end !== b.start) {
+        fail(where, `memory '${procId}': buffer for '${b.value}' is written in place over '${b.inplaceOf}', but the node at position ${b.start} is not an elementwise op reading '${b.inplaceOf}' for the last time and writing '${b.value}'`);
+      }
+    }
     try {
       verifyNoOverlap(mem.buffers, procId);
     } catch (err) {
