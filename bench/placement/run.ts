@@ -3,7 +3,7 @@
  * the cost-based placement, for every corpus and light/ model on every built-in target — partitions,
  * bytes transferred, predicted latency — and, on `host` calibrated in this run, predicted against
  * measured latency of the cost-based plan, and that plan against onnxruntime running the whole model.
- *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json]
+ *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json] [--host-only]
  * Predicted figures come from the cost model; measured ones are medians of repeated runs here.
  */
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ console.log(`# npx tsx bench/placement/run.ts --runs ${RUNS}`);
 process.stderr.write('calibrating host …\n');
 const host = (await calibrateHost({ minMs: 200 })).target;
 const targets: Target[] = [host];
-for (const name of builtinTargetNames()) if (name !== 'host') targets.push(await loadTarget(name));
+if (!args.includes('--host-only')) for (const name of builtinTargetNames()) if (name !== 'host') targets.push(await loadTarget(name));
 
 const models = [
   ...readdirSync(join(CORPUS, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'models', f)),

@@ -8,7 +8,7 @@ import { create } from '@bufbuild/protobuf';
 import { TypeProtoSchema, type TypeProto } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { byteSize, dtypeFromOnnx, onnxCode } from './dtype.js';
-import { cloneGraph, isConcrete, opsetOf, topoOrder, type Dim, type Graph, type Shape, type Value } from './graph.js';
+import { cloneGraph, type Node, isConcrete, opsetOf, topoOrder, type Dim, type Graph, type Shape, type Value } from './graph.js';
 import { graphFromProto } from './onnx-import.js';
 import './ops/all.js';
 import { CannotInfer, MAX_KNOWN, opRule, type Container, type Known, type OpContext, type ValueInfo } from './ops/registry.js';
@@ -19,6 +19,8 @@ export interface NodeCost {
   flops: number;
   /** Bytes read and written: inputs (weights included) plus outputs. */
   bytes: number;
+  /** For a control-flow node: the nodes its costlier branch runs (flops and bytes are that branch's). */
+  innerNodes?: number;
 }
 
 /** A graph whose values have been inferred, with per-node costs. */
@@ -106,6 +108,9 @@ function knownFromWeight(info: ValueInfo): Known | undefined {
   return info.known;
 }
 
+/** The costlier branch of each control-flow node, filled while its subgraphs are inferred. */
+const branchCosts = new Map<Node, NodeCost>();
+
 function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueInfo>): OpContext {
   const node = graph.nodes[nodeIndex];
   const inputs = node.inputs.map((n) => (n === '' ? null : infos.get(n) ?? { dtype: null, shape: null }));
@@ -155,7 +160,18 @@ function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueIn
       for (const v of sub.values.values()) {
         if (v.role === 'input' && !sub.inputs.includes(v.name)) subInfos.set(v.name, infos.get(v.name) ?? { dtype: null, shape: null });
       }
-      const pending = inferPass(sub, subInfos, {});
+      const subCosts: NodeCost[] = sub.nodes.map(() => ({ flops: 0, bytes: 0 }));
+      const pending = inferPass(sub, subInfos, {}, subCosts);
+      const total: NodeCost = { flops: 0, bytes: 0, innerNodes: 0 };
+      sub.nodes.forEach((n, k) => {
+        let bytes = 0;
+        for (const v of [...n.inputs, ...n.outputs]) if (v !== '') bytes += valueBytes(subInfos.get(v));
+        total.flops += subCosts[k].flops;
+        total.bytes += subCosts[k].bytes + bytes;
+        total.innerNodes! += 1 + (subCosts[k].innerNodes ?? 0);
+      });
+      const prev = branchCosts.get(node);
+      if (!prev || total.flops > prev.flops) branchCosts.set(node, total);
       const bad = pending.find((p) => p.infeasible);
       if (bad) throw new TesseraError('SHAPE_INFERENCE', `${node.op} '${node.name}': subgraph '${name}': ${bad.why}`);
       if (pending.length) throw new CannotInfer(`${node.op} '${node.name}': subgraph '${name}': ${pending[0].why}`);
@@ -207,6 +223,9 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
         console.error(`infer ${node.op} ${node.name}: ${node.inputs.map((n) => JSON.stringify(infos.get(n)?.shape)).join(' ')} -> ${outs.map((o) => JSON.stringify(o.shape) + (o.known ? '=' + JSON.stringify(o.known.data.slice(0, 8)) : '')).join(' ')}`);
       }
       if (costs) costs[i] = { flops: rule.flops ? rule.flops(ctx, outs) : defaultFlops(outs), bytes: 0 };
+      const branch = branchCosts.get(node);
+      if (costs && branch) costs[i] = { ...branch }; // a control-flow node costs what its costlier branch runs
+      branchCosts.delete(node);
     } catch (err) {
       if (err instanceof CannotInfer) pending.push({ node: i, why: err.message });
       else if (err instanceof TesseraError) pending.push({ node: i, why: err.message, infeasible: err.code === 'SHAPE_INFERENCE' });
@@ -303,7 +322,7 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
     let bytes = 0;
     for (const n of node.inputs) if (n !== '') bytes += valueBytes(infos.get(n));
     for (const n of node.outputs) if (n !== '') bytes += valueBytes(infos.get(n));
-    costs[node.index].bytes = bytes;
+    costs[node.index].bytes = (costs[node.index].innerNodes ? costs[node.index].bytes : 0) + bytes;
   }
   return { ...out, costs, known, inputShapes };
 }

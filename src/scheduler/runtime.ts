@@ -200,16 +200,28 @@ export class PlanRunner {
     return this.target.processors.find((p) => p.id === id)!;
   }
 
+  /** Arena sets not in use: a run takes one (or allocates one) and gives it back, so concurrent runs never share. */
+  private readonly idleArenas: Map<string, ArrayBuffer>[] = [];
+  private slots: Map<string, Slot> | undefined;
+
   async run(feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
-    const { plan, graph } = this;
-    const arenas = new Map<string, ArrayBuffer>();
-    const arenaBytes: Record<string, number> = {};
-    for (const [id, mem] of Object.entries(plan.memory)) {
-      arenas.set(id, new ArrayBuffer(mem.arenaBytes));
-      arenaBytes[id] = mem.arenaBytes;
+    const arenas = this.idleArenas.pop() ?? new Map(Object.entries(this.plan.memory).map(([id, mem]) => [id, new ArrayBuffer(mem.arenaBytes)]));
+    try {
+      return await this.runIn(arenas, feeds);
+    } finally {
+      this.idleArenas.push(arenas);
     }
-    const buffers = new Map<string, Slot>();
-    for (const [id, mem] of Object.entries(plan.memory)) for (const b of mem.buffers) buffers.set(`${id}\u0000${b.value}`, b);
+  }
+
+  private async runIn(arenas: Map<string, ArrayBuffer>, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+    const { plan, graph } = this;
+    const arenaBytes: Record<string, number> = {};
+    for (const [id, a] of arenas) arenaBytes[id] = a.byteLength;
+    if (!this.slots) {
+      this.slots = new Map<string, Slot>();
+      for (const [id, mem] of Object.entries(plan.memory)) for (const b of mem.buffers) this.slots.set(`${id}\u0000${b.value}`, b);
+    }
+    const buffers = this.slots;
     const side = new Map<string, Tensor>(); // values that cannot live in an arena (strings)
     const view = (procId: string, name: string): Tensor => {
       const key = `${procId}\u0000${name}`;

@@ -69,8 +69,14 @@ export function predictNode(proc: Processor, graph: ShapedGraph, index: number):
   const cls = opClass(graph, node);
   const overhead = proc.nodeOverheadUs?.value ?? 0;
   if (cls === 'view') return { us: overhead, basis: 'a view: dispatch only' };
-  if (cls === 'control') return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
   const c = graph.costs[index];
+  if (cls === 'control') {
+    if (!c.innerNodes) return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
+    // an If: its costlier branch, as a sequence of nodes (the data decides which branch really runs)
+    const eff = proc.efficiency?.matmul?.value ?? 1;
+    const us = overhead * (1 + c.innerNodes) + Math.max(c.flops / (peak(proc, nodeDtype(graph, node)) * eff * 1e3), c.bytes / (proc.bandwidthGBs.value * 1e3));
+    return { us, basis: `${node.op}: its costlier branch (${c.innerNodes} nodes), assuming the data takes it` };
+  }
   const dtype = nodeDtype(graph, node);
   const cd = computeDtype(proc, dtype);
   const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
