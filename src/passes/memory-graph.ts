@@ -81,7 +81,7 @@ export interface Profile {
 export function simulate(p: MemProblem, order: readonly number[]): Profile {
   const remaining = p.values.map((v) => v.consumers.length);
   let cur = 0;
-  for (const v of p.values) if (v.producer < 0) cur += v.bytes;
+  for (const v of p.values) if (v.producer < 0 && (v.consumers.length > 0 || v.keep)) cur += v.bytes;
   const base = cur;
   let peak = cur;
   const step: number[] = [];
@@ -118,7 +118,7 @@ export function nodeLowerBound(p: MemProblem): number {
     for (const x of p.reads[u]) ws += p.values[x].bytes;
     for (const w of p.writes[u]) ws += p.values[w].bytes;
     const x = p.inplace[u];
-    if (x >= 0 && p.writes[u].length === 1 && !p.values[x].keep && p.values[x].consumers.length === 1 && p.values[p.writes[u][0]].bytes === p.values[x].bytes) ws -= p.values[x].bytes;
+    if (x >= 0 && p.writes[u].length === 1 && !p.values[x].keep && p.values[p.writes[u][0]].bytes === p.values[x].bytes) ws -= p.values[x].bytes;
     lb = Math.max(lb, ws);
   }
   // values alive from start to end (kept inputs) are always there
@@ -190,6 +190,7 @@ export function lifetimesOf(p: MemProblem, order: readonly number[]): { start: n
   const start = p.values.map((v) => (v.producer < 0 ? 0 : pos[v.producer]));
   const end = p.values.map((v, id) => {
     if (v.keep) return Math.max(last, start[id]);
+    if (v.producer < 0 && v.consumers.length === 0) return start[id] - 1; // an input nobody reads is never alive
     let e = start[id];
     for (const c of v.consumers) e = Math.max(e, pos[c]);
     return e;

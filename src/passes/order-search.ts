@@ -62,7 +62,7 @@ class Ctx {
   private deltas: number[] = [];
   constructor(readonly p: MemProblem) {
     this.rem = Int32Array.from(p.values, (v) => v.consumers.length);
-    for (const v of p.values) if (v.producer < 0) this.cur += v.bytes;
+    for (const v of p.values) if (v.producer < 0 && (v.consumers.length > 0 || v.keep)) this.cur += v.bytes;
   }
   outBytes(u: number) {
     let s = 0;
@@ -299,7 +299,7 @@ function improve(ctx: Ctx, seq: number[], work: Work, limit: number): number[] {
 /** Splits a block (in a topological order) at its cut nodes: segments and single cut nodes, in order. */
 export function cutSegments(p: MemProblem, block: readonly number[], loc: Int32Array): number[][] {
   const m = block.length;
-  if (m <= 2) return block.map((u) => [u]);
+  if (m <= 1) return block.map((u) => [u]);
   // prefix: furthest local successor of any node so far, and whether every node so far has a local successor
   const okBefore = new Uint8Array(m + 1), okAfter = new Uint8Array(m + 1);
   let reach = -1, sinks = 0;

@@ -72,7 +72,7 @@ export function chunkOrder(p: MemProblem, runtimeOrder: readonly number[], partO
   // alive bytes before each position of the planned order
   const rem = p.values.map((v) => v.consumers.length);
   let cur = 0;
-  for (const v of p.values) if (v.producer < 0) cur += v.bytes;
+  for (const v of p.values) if (v.producer < 0 && (v.consumers.length > 0 || v.keep)) cur += v.bytes;
   const before: number[] = [];
   for (const u of runtimeOrder) {
     before.push(cur);
