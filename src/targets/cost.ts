@@ -1,7 +1,8 @@
 /**
  * The cost model: the predicted time of a node on a processor is a roofline — the larger of its
  * compute time (FLOPs at the processor's peak rate for the element type, scaled by how much of the
- * peak that class of op reaches) and its memory time (bytes at the processor's bandwidth) — plus a
+ * peak that class of op reaches) and its memory time (bytes at the processor's bandwidth — its cache's
+ * when they fit — scaled, for memory-bound classes, by how much of it the class reaches) — plus a
  * per-node dispatch cost; a partition adds a launch overhead; a transfer costs the link's latency plus
  * bytes over its bandwidth. Every figure it returns is a prediction from the target's profile, never a
  * measurement, and it says what it cannot predict (control flow, ops whose work it does not know).
@@ -48,6 +49,12 @@ function peak(proc: Processor, dtype: DType | null): number {
   return f.value;
 }
 
+/** The bandwidth a node moving `bytes` sees: the cache's when they fit in it. */
+function bandwidth(proc: Processor, bytes: number): number {
+  if (proc.cacheBytes && proc.cacheBandwidthGBs && bytes <= proc.cacheBytes.value) return proc.cacheBandwidthGBs.value;
+  return proc.bandwidthGBs.value;
+}
+
 /** The main element type of a node: its first typed output (or input). */
 export function nodeDtype(graph: ShapedGraph, node: Node): DType | null {
   for (const n of [...node.outputs, ...node.inputs]) {
@@ -74,15 +81,17 @@ export function predictNode(proc: Processor, graph: ShapedGraph, index: number):
     if (!c.innerNodes) return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
     // an If: its costlier branch, as a sequence of nodes (the data decides which branch really runs)
     const eff = proc.efficiency?.matmul?.value ?? 1;
-    const us = overhead * (1 + c.innerNodes) + Math.max(c.flops / (peak(proc, nodeDtype(graph, node)) * eff * 1e3), c.bytes / (proc.bandwidthGBs.value * 1e3));
+    const us = overhead * (1 + c.innerNodes) + Math.max(c.flops / (peak(proc, nodeDtype(graph, node)) * eff * 1e3), c.bytes / (bandwidth(proc, c.bytes / c.innerNodes) * 1e3));
     return { us, basis: `${node.op}: its costlier branch (${c.innerNodes} nodes), assuming the data takes it` };
   }
   const dtype = nodeDtype(graph, node);
   const cd = computeDtype(proc, dtype);
   const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
+  // compute-bound classes reach a fraction of the peak rate; memory-bound ones a fraction of the bandwidth
   const eff = proc.efficiency?.[cls]?.value ?? 1;
-  const computeUs = c.flops / (peak(proc, cd) * eff * 1e3);
-  const memoryUs = bytes / (proc.bandwidthGBs.value * 1e3);
+  const memoryBound = cls === 'elementwise' || cls === 'reduce' || cls === 'copy';
+  const computeUs = c.flops / (peak(proc, cd) * (memoryBound ? 1 : eff) * 1e3);
+  const memoryUs = bytes / (bandwidth(proc, bytes) * (memoryBound ? eff : 1) * 1e3);
   return {
     us: overhead + Math.max(computeUs, memoryUs),
     basis: `${cls}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline`,

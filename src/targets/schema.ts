@@ -47,6 +47,9 @@ export const processorSchema = z.object({
   peakGflops: z.record(z.string(), figure),
   /** Memory bandwidth in GB/s as the processor sees it. */
   bandwidthGBs: figure,
+  /** A node whose bytes fit this cache moves them at `cacheBandwidthGBs` instead (absent: no cache level is modelled). */
+  cacheBytes: figure.optional(),
+  cacheBandwidthGBs: figure.optional(),
   /** Fixed cost per partition launch, in microseconds. */
   launchOverheadUs: figure,
   /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
