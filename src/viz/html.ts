@@ -47,8 +47,8 @@ const STYLE = `
 html,body{margin:0;height:100%;font:13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;background:#f6f7f9}
 #app{display:flex;flex-direction:column;height:100%}
 header{display:flex;align-items:center;gap:16px;padding:8px 14px;background:#1d2430;color:#fff;flex:none}
-header h1{font-size:15px;margin:0;font-weight:600}
-header .meta{color:#b8c0cc;font-size:12px}
+header h1{font-size:15px;margin:0;font-weight:600;white-space:nowrap}
+header .meta{color:#b8c0cc;font-size:12px;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 nav{display:flex;gap:4px;margin-left:auto}
 nav button{background:transparent;color:#dfe4ea;border:1px solid #4a5566;border-radius:4px;padding:4px 12px;cursor:pointer;font:inherit}
 nav button.active{background:#fff;color:#1d2430}

@@ -460,6 +460,11 @@ $('#details').addEventListener('click', (e) => {
 });
 
 // ---------- timeline ----------
+/** Nice byte ticks: steps of 1, 2 or 5 (× 10^k) in the unit the figure is shown in (B, KB, MB). */
+function byteTicks(max: number, n = 4): number[] {
+  const unit = max >= 1024 * 1024 ? 1024 * 1024 : max >= 1024 ? 1024 : 1;
+  return ticks(max / unit, n).map((t) => t * unit);
+}
 function ticks(max: number, n = 8): number[] {
   const raw = max / n;
   const p = 10 ** Math.floor(Math.log10(raw || 1));
@@ -547,7 +552,7 @@ function drawMemory(): void {
     const line = (b: number, cls: string, col: string, text: string, ty: number) =>
       `<line x1="${left}" x2="${W - right}" y1="${y(b)}" y2="${y(b)}" stroke="${col}" stroke-dasharray="5 3" stroke-width="1.5"/><text class="mark-label ${cls}" data-memory="${esc(mem)}" data-bytes="${b}" x="${W - right + 6}" y="${ty}" fill="${col}">${text}</text>`;
     const axis: string[] = [];
-    for (const t of ticks(maxB / 1.12, 4)) axis.push(`<line x1="${left}" x2="${W - right}" y1="${y(t)}" y2="${y(t)}"/><text x="${left - 6}" y="${y(t) + 3}" text-anchor="end">${fmtBytes(t)}</text>`);
+    for (const t of byteTicks(maxB / 1.12, 4)) axis.push(`<line x1="${left}" x2="${W - right}" y1="${y(t)}" y2="${y(t)}"/><text x="${left - 6}" y="${y(t) + 3}" text-anchor="end">${fmtBytes(t)}</text>`);
     const marks = [
       { b: m.arenaBytes, cls: 'arena-label', col: '#5b6472', text: `arena ${fmtBytes(m.arenaBytes)}` },
       { b: m.peakBytes, cls: 'peak-label', col: '#c0392b', text: `peak ${fmtBytes(m.peakBytes)}` },
@@ -571,7 +576,7 @@ function drawMemory(): void {
       return `<rect class="buffer" x="${x(b.start)}" y="${yo(b.offset)}" width="${Math.max(1, x(Math.min(b.end, positions) + 1) - x(b.start))}" height="${Math.max(0.8, yo(b.offset + b.bytes) - yo(b.offset))}" fill="hsl(${hue} 55% 62%)" stroke="#fff" stroke-width=".4"><title>${esc(`${b.value}: ${fmtBytes(b.bytes)} ${b.dtype}${b.scale !== undefined ? ` (scale ${b.scale})` : ''} at offset ${b.offset}, alive at positions ${b.start}–${b.end}`)}</title></rect>`;
     });
     const ax2: string[] = [];
-    for (const t of ticks(arena, 4)) if (t <= arena) ax2.push(`<line x1="${left}" x2="${W - right}" y1="${yo(t)}" y2="${yo(t)}"/><text x="${left - 6}" y="${yo(t) + 3}" text-anchor="end">${fmtBytes(t)}</text>`);
+    for (const t of byteTicks(arena, 4)) if (t <= arena) ax2.push(`<line x1="${left}" x2="${W - right}" y1="${yo(t)}" y2="${yo(t)}"/><text x="${left - 6}" y="${yo(t) + 3}" text-anchor="end">${fmtBytes(t)}</text>`);
     const layoutSvg = `<svg class="arena-layout" width="${W}" height="${AH}" xmlns="${SVGNS}"><g class="axis">${ax2.join('')}</g><rect x="${left}" y="${yo(0)}" width="${W - left - right}" height="${yo(arena) - yo(0)}" fill="none" stroke="#c4cad3"/>${rects.join('')}<text x="${W - right + 6}" y="${yo(arena)}" class="mark-label" fill="#5b6472">arena end</text><text x="${left}" y="${AH - 4}" class="note" font-size="10" fill="#5b6472">order position → (offset ↓)</text></svg>`;
     const agree = curveMax === m.peakBytes ? '' : ` <span class="emulated">(the buffers' alive bytes peak at ${fmtBytes(curveMax)}, not the plan's peakBytes)</span>`;
     cards.push(`<div class="card" data-memory="${esc(mem)}" data-curve-max="${curveMax}"><h3>${esc(mem)} memory</h3><p class="note">Alive bytes over the order (${m.buffers.length} buffers): peak ${fmtBytes(m.peakBytes)}, lower bound ${fmtBytes(m.lowerBoundBytes)}, arena ${fmtBytes(m.arenaBytes)}${m.lowerBoundBytes ? ` (peak/lower bound ${(m.peakBytes / m.lowerBoundBytes).toFixed(2)}×)` : ''}; weights ${fmtBytes(m.weightBytes)} (not in the arena)${trace?.arenaBytes[mem] !== undefined ? `; allocated in the run: ${fmtBytes(trace.arenaBytes[mem])}` : ''}.${agree}</p>${chart}<h3>Arena layout</h3><p class="note">One rectangle per buffer: offset in the arena against the order positions it is alive.</p>${layoutSvg}</div>`);
