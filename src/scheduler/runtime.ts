@@ -243,12 +243,11 @@ export class PlanRunner {
       return new Tensor(dtype as 'float32', make(arenas.get(procId)!, b.offset, dims.reduce((a, c) => a * c, 1)) as Float32Array, dims);
     };
     const host = this.target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!.id;
-    for (const name of graph.inputs) {
-      const t = feeds[name];
-      const dst = view(host, name);
-      if (t.type === 'string') side.set(`${host}\u0000${name}`, t);
-      else copyConverting(t, dst, undefined, buffers.get(`${host}\u0000${name}`)?.scale);
-    }
+    // Graph inputs are the application's tensors in host memory: used in place (their planned host buffer
+    // is where they count), not copied. Graph outputs made on the host are left to the backend to
+    // allocate, so the caller owns them as with onnxruntime; every other boundary value lives in the arena.
+    for (const name of graph.inputs) side.set(`${host}\u0000${name}`, feeds[name]);
+    const graphOutputs = new Set(graph.outputs);
 
     const t0 = performance.now();
     const trace: TraceStep[] = [];
@@ -269,12 +268,14 @@ export class PlanRunner {
         const inputs: TensorMap = {};
         for (const name of exe.inputs) inputs[name] = view(part.processor, name);
         const into: TensorMap = {};
+        const own = (name: string) => part.processor === host && graphOutputs.has(name) && buffers.get(`${host}\u0000${name}`)?.dtype === graph.values.get(name)!.dtype;
         for (const name of exe.outputs) {
+          if (own(name)) continue;
           const t = view(part.processor, name);
           if (t.type !== 'string') into[name] = t;
         }
         const res = await exe.run(inputs, into);
-        for (const name of exe.outputs) if (res[name]?.type === 'string') side.set(`${part.processor}\u0000${name}`, res[name]);
+        for (const name of exe.outputs) if (res[name]?.type === 'string' || own(name)) side.set(`${part.processor}\u0000${name}`, res[name]);
         trace.push({ step: i, kind: 'compute', lane: step.lane, partition: step.partition, startUs, endUs: (performance.now() - t0) * 1000 });
       });
     });
@@ -288,7 +289,8 @@ export class PlanRunner {
       else {
         const t = view(host, name);
         const scale = buffers.get(`${host}\u0000${name}`)?.scale;
-        if (t.type === 'string') outputs[name] = t;
+        const owned = side.get(`${host}\u0000${name}`) === t && !graph.inputs.includes(name);
+        if (t.type === 'string' || owned) outputs[name] = t; // allocated by the backend for this run
         else if (scale === undefined && t.type === v.dtype) outputs[name] = new Tensor(t.type as 'float32', (t.data as Float32Array).slice(), [...t.dims]);
         else {
           const out = new Tensor('float32', new Float32Array(t.size), [...t.dims]);
