@@ -57,6 +57,8 @@ export interface RunReport {
   /** How outputs are judged against the references. */
   criterion: string;
   bindings: { processor: string; backend: string; emulated: boolean; note: string }[];
+  /** Partitions whose backend failed and that ran on the CPU instead. */
+  fallbacks: { partition: number; processor: string; from: string; to: string; when: string; reason: string }[];
 }
 
 /** Reads input_<i>.pb in the order of the graph's non-initializer inputs. */
@@ -174,6 +176,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     partitions: session.plan.partitions.length,
     criterion: lowered ? `cosine similarity ≥ ${MIN_COSINE} (a partition runs with float16/int16 storage)` : `rtol ${tol.rtol} / atol ${tol.atol}`,
     bindings: session.bindings.map((b) => ({ ...b })),
+    fallbacks: session.fallbacks.map((f) => ({ ...f })),
   };
 }
 
@@ -193,6 +196,7 @@ function fmtCmp(label: string, c: Comparison): string {
 export function formatRun(r: RunReport): string {
   const lines = [`${r.model}: ran a plan for target '${r.target}' (${r.partitions} partition${r.partitions === 1 ? '' : 's'}; measured ${r.runMs.toFixed(1)} ms, one run)`];
   for (const b of r.bindings) lines.push(`  ${b.processor} → ${b.backend}${b.emulated ? ' (emulated)' : ''}: ${b.note}`);
+  for (const f of r.fallbacks) lines.push(`  FALLBACK: partition #${f.partition} (${f.processor}) failed on ${f.from} at ${f.when} time and ran on ${f.to}: ${f.reason}`);
   for (const i of r.inputs) lines.push(`  input  ${i.name} ${i.dtype} ${formatShape(i.shape)} (${i.source})`);
   for (const o of r.outputs) {
     lines.push(`  output ${o.name} ${o.dtype} ${formatShape(o.shape)}`);

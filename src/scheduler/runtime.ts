@@ -5,7 +5,7 @@
  * plan gives; backends read views of it and write their outputs into preallocated views of it.
  */
 import { OrtBackend } from '../backends/ort.js';
-import type { Backend, Executable } from '../backends/backend.js';
+import type { Backend, Executable, Subgraph } from '../backends/backend.js';
 import { Tensor, tensorBytes, tensorFromWeight, type TensorMap } from '../backends/tensor.js';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { asTesseraError, TesseraError } from '../errors.js';
@@ -35,12 +35,26 @@ export interface TraceStep {
   partition?: number;
   value?: string;
   bytes?: number;
+  /** The backend that ran a compute step. */
+  backend?: string;
   /** Measured, in µs from the start of the run. */
   startUs: number;
   endUs: number;
 }
 
+/** A partition that its bound backend failed to compile or run, moved to the CPU. */
+export interface Fallback {
+  partition: number;
+  processor: string;
+  from: string;
+  to: string;
+  when: 'compile' | 'run';
+  reason: string;
+}
+
 export interface Trace {
+  /** Every fallback so far in this session (none when every backend did its job). */
+  fallbacks: Fallback[];
   steps: TraceStep[];
   /** Bytes of the arena really allocated per processor memory. */
   arenaBytes: Record<string, number>;
@@ -65,7 +79,10 @@ interface Bound extends Binding {
   impl: Backend;
 }
 
-export async function bindProcessors(target: Target, bind: Record<string, string> = {}): Promise<Bound[]> {
+/** A processor bound to a backend by name ('cpu', 'webgpu'), or to a Backend object of the caller's. */
+export type BindSpec = Record<string, string | Backend>;
+
+export async function bindProcessors(target: Target, bind: BindSpec = {}): Promise<Bound[]> {
   for (const id of Object.keys(bind)) {
     if (!target.processors.some((p) => p.id === id)) {
       throw new TesseraError('BAD_ARGUMENT', `--bind ${id}=…: target '${target.name}' has no processor '${id}' (it has ${target.processors.map((p) => p.id).join(', ')})`);
@@ -77,6 +94,10 @@ export async function bindProcessors(target: Target, bind: Record<string, string
   const out: Bound[] = [];
   for (const p of target.processors) {
     const want = bind[p.id];
+    if (typeof want === 'object') {
+      out.push({ processor: p.id, backend: want.id, impl: want, emulated: false, note: `backend '${want.id}' supplied by the caller` });
+      continue;
+    }
     if (want === 'webgpu') {
       const probe = await probeWebGpu();
       if (!probe.available) {
@@ -162,13 +183,40 @@ export class PlanRunner {
     private readonly executables: Executable[],
     /** Extra dependencies: each step also waits for the previous step that touched the same memory. */
     private readonly memoryAfter: number[][],
+    /** What runs each partition, what to recompile on the CPU if its backend fails, and the fallbacks so far. */
+    private readonly recovery: { backends: string[]; subgraphs: Subgraph[]; fallbacks: Fallback[]; cpu: OrtBackend },
   ) {}
 
-  static async create(graph: ShapedGraph, plan: Plan, target: Target, bind: Record<string, string> = {}): Promise<PlanRunner> {
+  get fallbacks(): readonly Fallback[] {
+    return this.recovery.fallbacks;
+  }
+
+  /** Runs a partition; when its backend fails, moves the partition to the CPU for good and runs it there. */
+  private async runPartition(index: number, inputs: TensorMap, into: TensorMap): Promise<TensorMap> {
+    const r = this.recovery;
+    try {
+      return await this.executables[index].run(inputs, into);
+    } catch (err) {
+      if (r.backends[index] === r.cpu.id) throw err;
+      const part = this.plan.partitions[index];
+      const failed = this.executables[index];
+      this.executables[index] = await r.cpu.compile(r.subgraphs[index]);
+      r.fallbacks.push({ partition: index, processor: part.processor, from: r.backends[index], to: r.cpu.id, when: 'run', reason: (err as Error).message });
+      r.backends[index] = r.cpu.id;
+      await failed.dispose().catch(() => undefined);
+      return this.executables[index].run(inputs, into);
+    }
+  }
+
+  static async create(graph: ShapedGraph, plan: Plan, target: Target, bind: BindSpec = {}): Promise<PlanRunner> {
     verifyPlan(plan, graph, target);
     const bound = await bindProcessors(target, bind);
     const st = staticInfo(graph);
     const executables: Executable[] = [];
+    const backends: string[] = [];
+    const subgraphs: Subgraph[] = [];
+    const fallbacks: Fallback[] = [];
+    const cpu = new OrtBackend('cpu');
     try {
       for (const part of plan.partitions) {
         const proc = target.processors.find((p) => p.id === part.processor)!;
@@ -180,7 +228,18 @@ export class PlanRunner {
           return { dtype: (b?.dtype ?? storedDtype(proc, graph.values.get(name)!.dtype!)) as DType, ...(b?.scale !== undefined ? { scale: b.scale } : {}) };
         };
         const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage);
-        executables.push(await b.impl.compile({ name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) }));
+        const sub: Subgraph = { name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) };
+        subgraphs.push(sub);
+        try {
+          executables.push(await b.impl.compile(sub));
+          backends.push(b.impl.id);
+        } catch (err) {
+          if (b.impl.id === cpu.id) throw err;
+          // the same lowered partition (same arena storage at its edges) on the CPU
+          executables.push(await cpu.compile(sub));
+          backends.push(cpu.id);
+          fallbacks.push({ partition: part.id, processor: part.processor, from: b.impl.id, to: cpu.id, when: 'compile', reason: (err as Error).message });
+        }
       }
     } catch (err) {
       await Promise.all(executables.map((e) => e.dispose()));
@@ -193,7 +252,7 @@ export class PlanRunner {
       for (const m of mems) lastTouch.set(m, i);
       return deps;
     });
-    return new PlanRunner(graph, plan, target, bound.map(({ impl: _impl, ...b }) => b), executables, memoryAfter);
+    return new PlanRunner(graph, plan, target, bound.map(({ impl: _impl, ...b }) => b), executables, memoryAfter, { backends, subgraphs, fallbacks, cpu });
   }
 
   private proc(id: string): Processor {
@@ -274,9 +333,9 @@ export class PlanRunner {
           const t = view(part.processor, name);
           if (t.type !== 'string') into[name] = t;
         }
-        const res = await exe.run(inputs, into);
+        const res = await this.runPartition(step.partition, inputs, into);
         for (const name of exe.outputs) if (res[name]?.type === 'string' || own(name)) side.set(`${part.processor}\u0000${name}`, res[name]);
-        trace.push({ step: i, kind: 'compute', lane: step.lane, partition: step.partition, startUs, endUs: (performance.now() - t0) * 1000 });
+        trace.push({ step: i, kind: 'compute', lane: step.lane, partition: step.partition, backend: this.recovery.backends[step.partition], startUs, endUs: (performance.now() - t0) * 1000 });
       });
     });
     await Promise.all(done);
@@ -300,7 +359,7 @@ export class PlanRunner {
       }
     }
     trace.sort((a, b) => a.step - b.step);
-    this.lastTrace = { steps: trace, arenaBytes, bindings: this.bindings, totalUs };
+    this.lastTrace = { fallbacks: [...this.recovery.fallbacks], steps: trace, arenaBytes, bindings: this.bindings, totalUs };
     return { outputs, trace: this.lastTrace };
   }
 

@@ -16,7 +16,7 @@ import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { loadTarget, type Target } from '../targets/index.js';
 import { compilePlan, sha256 } from './compile.js';
 import { parsePlan, validatePlan, type Plan } from './plan.js';
-import { PlanRunner, type Binding, type Trace } from './runtime.js';
+import { PlanRunner, type BindSpec, type Binding, type Fallback, type Trace } from './runtime.js';
 
 export interface SessionOptions {
   /** A built-in target name, a path to a target JSON file, or a Target (default: 'host'). */
@@ -25,8 +25,8 @@ export interface SessionOptions {
   plan?: Plan | string;
   /** How nodes are placed: 'cost' (default) by predicted latency, or 'capability' (first fit by priority, as onnxruntime). */
   placement?: 'cost' | 'capability';
-  /** Processor → backend overrides: { gpu: 'webgpu' } uses the WebGPU EP even on a software adapter. */
-  bind?: Record<string, string>;
+  /** Processor → backend overrides: { gpu: 'webgpu' } uses the WebGPU EP even on a software adapter; a Backend object binds a backend of your own. */
+  bind?: BindSpec;
   /** Concrete shapes for inputs with symbolic dims (default: each symbolic dim = 1; a plan brings its own). */
   inputShapes?: Record<string, number[]>;
   /**
@@ -81,6 +81,11 @@ export class Session {
   /** How each processor of the target is bound on this host (emulated ones say so). */
   get bindings(): readonly Binding[] {
     return this.runner.bindings;
+  }
+
+  /** Partitions whose backend failed (at compile or run time) and that now run on the CPU, and why. */
+  get fallbacks(): readonly Fallback[] {
+    return this.runner.fallbacks;
   }
 
   /** What the last run did: measured start/end of every step, arena bytes allocated. */
