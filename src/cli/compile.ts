@@ -24,6 +24,12 @@ export interface CompileOptions {
   /** Representative inputs (shape probe and calibration); seeded random data otherwise. */
   sampleFeeds?: TensorMap;
   placement?: 'cost' | 'capability';
+  /** Budget of the memory-aware order search, ms (default 2000). */
+  orderBudgetMs?: number;
+  /** 'memory': split partitions so the runtime follows the planned order where it lowers the peak. */
+  split?: 'memory' | 'none';
+  /** Elementwise ops may write over their input's buffer. */
+  inplace?: boolean;
 }
 
 export interface CompileResult {
@@ -50,7 +56,7 @@ export async function compileModel(path: string, options: CompileOptions): Promi
     }
   }
   let placementLog: string[] = [];
-  const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (placementLog = r.log) });
+  const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (placementLog = r.log), orderBudgetMs: options.orderBudgetMs, split: options.split, inplace: options.inplace });
   verifyPlan(plan, graph, target);
   if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);
   return { plan, graph, target, warnings, placementLog };
@@ -60,7 +66,10 @@ export interface CompileSummary {
   model: string;
   warnings: string[];
   target: string;
-  processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number }[];
+  processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number; onChipBytes?: number; spillBytes?: number }[];
+  /** The memory-aware order: its peak, lower bound, and whether the search proved it optimal. */
+  order?: Plan['orderSearch'];
+  partitions: number;
   folded: number;
   transfers: { count: number; bytes: number; predictedUs: number };
   latencyUs: number;
@@ -79,6 +88,7 @@ export function summarize({ plan, graph, warnings }: CompileResult): CompileSumm
       flops: nodes.reduce((a, n) => a + graph.costs[n.index].flops, 0),
       predictedUs: plan.steps.filter((s) => s.kind === 'compute' && s.lane === p.id).reduce((a, s) => a + s.endUs - s.startUs, 0),
       arenaBytes: mem.arenaBytes, peakBytes: mem.peakBytes, lowerBoundBytes: mem.lowerBoundBytes, weightBytes: mem.weightBytes,
+      ...(mem.onChipBytes !== undefined ? { onChipBytes: mem.onChipBytes, spillBytes: mem.spillBytes } : {}),
     };
   });
   const transfers = plan.steps.filter((s) => s.kind === 'transfer');
@@ -97,6 +107,8 @@ export function summarize({ plan, graph, warnings }: CompileResult): CompileSumm
     warnings,
     target: plan.target.name,
     processors,
+    ...(plan.orderSearch ? { order: plan.orderSearch } : {}),
+    partitions: plan.partitions.length,
     folded: plan.nodes.filter((n) => n.folded).length,
     transfers: { count: transfers.length, bytes: plan.estimate.transferBytes, predictedUs: transfers.reduce((a, s) => a + s.endUs - s.startUs, 0) },
     latencyUs: plan.estimate.latencyUs,
@@ -112,6 +124,12 @@ export function formatCompile(s: CompileSummary, out?: string): string {
   for (const p of s.processors) {
     lines.push(`  ${`${p.id} (${p.kind})`.padEnd(10)}${String(p.nodes).padStart(7)}${String(p.partitions).padStart(7)}${`${((100 * p.flops) / totalFlops).toFixed(0)}%`.padStart(8)}${formatUs(p.predictedUs).padStart(11)}${formatBytes(p.arenaBytes).padStart(11)}${formatBytes(p.peakBytes).padStart(11)}${formatBytes(p.lowerBoundBytes).padStart(11)}${formatBytes(p.weightBytes).padStart(11)}`);
   }
+  if (s.order) {
+    const o = s.order;
+    lines.push(`  order (all memories, node granularity): peak ${formatBytes(o.peakBytes)}${o.exact ? ' = the exact optimum (search finished)' : `, lower bound ${formatBytes(o.lowerBoundBytes)}`} (file order ${formatBytes(o.fileOrderPeakBytes)}); ${o.exactSegments}/${o.segments} segments proven optimal; budget ${o.budgetMs} ms`);
+    if (o.splitFrom !== s.partitions) lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}`);
+  }
+  for (const p of s.processors) if (p.onChipBytes !== undefined) lines.push(`  ${p.id}: ${formatBytes(p.spillBytes ?? 0)} of buffers beyond its ${formatBytes(p.onChipBytes)} on-chip memory (would spill to DRAM)`);
   lines.push(`  folded at compile time: ${s.folded} nodes (weights computed from weights, shape arithmetic)`);
   lines.push(`  transfers: ${s.transfers.count} (${formatBytes(s.transfers.bytes)}), ${formatUs(s.transfers.predictedUs)} on links*`);
   lines.push(`  predicted latency: ${formatUs(s.latencyUs)}*`);

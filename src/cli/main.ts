@@ -43,12 +43,18 @@ function program(): Command {
     .option('--data <dir>', 'representative inputs (input_0.pb, …) for the shape probe and the calibration of float16 legalization; seeded random inputs otherwise')
     .option('--placement <how>', "'cost' (default): by predicted latency; 'capability': first processor that takes each node, by priority (as onnxruntime)", 'cost')
     .option('--explain', 'say why each partition went where it went (the costs compared), each transfer, and the predicted timeline')
+    .option('--order-budget-ms <ms>', 'time budget of the memory-aware order search (counted as work, so plans stay deterministic)', '2000')
+    .option('--split <how>', "'none' (default): one backend call per partition; 'memory': split partitions into chunks that follow the planned order where the backend's own order would raise the peak")
+    .option('--inplace', 'let elementwise ops write their output over their input buffer')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean }) => {
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean }) => {
+      const orderBudgetMs = Number(o.orderBudgetMs);
+      if (!Number.isFinite(orderBudgetMs) || orderBudgetMs < 0) throw new TesseraError('BAD_ARGUMENT', `--order-budget-ms '${o.orderBudgetMs}': expected a number of milliseconds >= 0`);
+      if (o.split !== undefined && o.split !== 'none' && o.split !== 'memory') throw new TesseraError('BAD_ARGUMENT', `--split '${o.split}': expected 'none' or 'memory'`);
       if (o.placement !== 'cost' && o.placement !== 'capability') throw new TesseraError('BAD_ARGUMENT', `--placement '${o.placement}': expected 'cost' or 'capability'`);
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
-      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds, placement: o.placement });
+      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds, placement: o.placement, orderBudgetMs, split: o.split as 'none' | 'memory' | undefined, inplace: o.inplace });
       const s = summarize(r);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
       if (o.explain && !o.json) console.log(formatExplain(r));
