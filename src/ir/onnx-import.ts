@@ -85,19 +85,23 @@ function isSafe(v: bigint): boolean {
 function convertAttribute(a: AttributeProto, mb: ModelBytes, where: string): Attribute {
   const dec = new TextDecoder();
   const w = `${where} attribute '${a.name}'`;
+  // A corrupt file can declare a type whose field is absent (a flipped type tag): say so, never crash.
+  const missing = (field: string): never => {
+    throw new TesseraError('BAD_MODEL', `${w} has type ${AT[a.type] ?? a.type} but no '${field}' value (is the file corrupt?)`);
+  };
   switch (a.type) {
     case AT.FLOAT: return { type: 'float', value: a.f };
     case AT.INT: return isSafe(a.i) ? { type: 'int', value: int(a.i) } : { type: 'int', value: int(a.i), exact: a.i };
     case AT.STRING: return { type: 'string', value: dec.decode(a.s) };
-    case AT.TENSOR: return { type: 'tensor', value: weightFromProto(a.t!, mb, w) };
-    case AT.GRAPH: return { type: 'graph', value: a.g! };
+    case AT.TENSOR: return { type: 'tensor', value: weightFromProto(a.t ?? missing('t'), mb, w) };
+    case AT.GRAPH: return { type: 'graph', value: a.g ?? missing('g') };
     case AT.FLOATS: return { type: 'floats', value: [...a.floats] };
     case AT.INTS: return a.ints.every(isSafe) ? { type: 'ints', value: a.ints.map(int) } : { type: 'ints', value: a.ints.map(int), exact: [...a.ints] };
     case AT.STRINGS: return { type: 'strings', value: a.strings.map((s) => dec.decode(s)) };
     case AT.TENSORS: return { type: 'tensors', value: a.tensors.map((t, i) => weightFromProto(t, mb, `${w}[${i}]`)) };
     case AT.GRAPHS: return { type: 'graphs', value: [...a.graphs] };
-    case AT.SPARSE_TENSOR: return { type: 'sparse_tensor', value: a.sparseTensor! };
-    case AT.TYPE_PROTO: return { type: 'type_proto', value: a.tp! };
+    case AT.SPARSE_TENSOR: return { type: 'sparse_tensor', value: a.sparseTensor ?? missing('sparse_tensor') };
+    case AT.TYPE_PROTO: return { type: 'type_proto', value: a.tp ?? missing('tp') };
     default:
       throw new TesseraError('BAD_MODEL', `${w} has unsupported type ${a.type}`);
   }
