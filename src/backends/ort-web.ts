@@ -1,0 +1,200 @@
+/**
+ * The onnxruntime-web adapter: a partition (a standalone ONNX model) runs on onnxruntime-web's
+ * WebAssembly backend, here under Node — the engine a browser build of Tessera would use.
+ *
+ * Loading it under Node: onnxruntime-web's ESM subpaths (`onnxruntime-web/wasm`, `/all`, `/webgpu`)
+ * resolve to browser bundles (`ort.wasm.bundle.min.mjs`, …) that locate their .wasm through
+ * `import.meta.url`/`fetch` and fail under Node. Its main entry, `onnxruntime-web`, resolves through the
+ * package's `node` export condition to `dist/ort.node.min.mjs`, which registers the wasm backend and
+ * imports `ort-wasm-simd-threaded.mjs` from its own directory; that is what we import. To be sure
+ * nothing is ever fetched, the .wasm binary (shipped inside the npm package) is read from disk and
+ * handed over as `env.wasm.wasmBinary` before the first session is created.
+ *
+ * Its `Tensor` is not ours: onnxruntime-web imports onnxruntime-common as ESM while onnxruntime-node
+ * loads it as CommonJS, so the two are separate copies of the class (`instanceof` fails across them).
+ * Tensors are converted at the boundary (type, data, dims) in both directions.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as ortWeb from 'onnxruntime-web';
+import { asTesseraError, TesseraError } from '../errors.js';
+import { ortJsSupports, type DType } from '../ir/dtype.js';
+import type { Graph, Node } from '../ir/graph.js';
+import type { Backend, Executable, Subgraph, Support } from './backend.js';
+import { Tensor, type TensorMap } from './tensor.js';
+
+/**
+ * What onnxruntime-web's wasm build does not take that onnxruntime-node's CPU EP does, as data (found
+ * by running the ONNX node tests through both: `npx tsx bench/conformance.ts`). Each entry says why.
+ * The rule the tests hold it to: every node this table accepts must run and match on wasm.
+ */
+export interface WasmCapabilities {
+  /** Op types (default domain unless 'domain:Op') the wasm build has no kernel for, or gets wrong. */
+  ops: Record<string, string>;
+  /** Ops that lack a kernel for some dtypes only: op → dtype → why. */
+  opDtypes: Record<string, Record<string, string>>;
+  /** Value dtypes no node may touch on wasm. */
+  dtypes: Record<string, string>;
+  /** An op refused when one of its inputs is produced by a given op (a wasm graph optimization that gets the pair wrong). */
+  patterns: { op: string; input: number; producedBy: string; why: string }[];
+  /** Domains with kernels. */
+  domains: string[];
+}
+
+export const WASM_CAPABILITIES: WasmCapabilities = {
+  ops: {
+    ImageDecoder: 'no kernel in onnxruntime',
+    FlexAttention: 'no kernel in onnxruntime',
+    Adam: 'training op, no kernel in onnxruntime',
+    Adagrad: 'training op, no kernel in onnxruntime',
+    Momentum: 'training op, no kernel in onnxruntime',
+    Gradient: 'training op, no kernel in onnxruntime',
+  },
+  opDtypes: {},
+  dtypes: {},
+  patterns: [
+    {
+      // Range(start, Size(Shape(x)), 1) fails to load on wasm with "[ShapeInferenceError] Can't merge
+      // shape info … Inferred=12 Declared=2" (its constant folding takes the limit as Size(x), not the
+      // rank); the CPU EP of the same version loads it. Seen in 9 test_rms_normalization_*_expanded
+      // tests. Refusing every Range whose limit a Size computes also refuses 12 of their siblings that
+      // do load (start = Add(axis, rank)): conservative, never wrong.
+      op: 'Range', input: 1, producedBy: 'Size',
+      why: "onnxruntime-web 1.30's constant folding gets Range(start, Size(Shape(x)), delta) wrong (the session fails to load)",
+    },
+  ],
+  domains: ['', 'ai.onnx.ml', 'com.microsoft'],
+};
+
+/** Threads of the wasm engine: one. Two cores here are shared with onnxruntime-node's own pool, and threaded wasm under Node needs worker threads that keep the process alive. */
+const WASM_THREADS = 1;
+
+let initialized: Promise<void> | undefined;
+
+/** Configures onnxruntime-web once: one thread, no proxy worker, the .wasm read from the package on disk. */
+function init(): Promise<void> {
+  initialized ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasmPath = require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm');
+    const bytes = readFileSync(wasmPath);
+    ortWeb.env.wasm.numThreads = WASM_THREADS;
+    ortWeb.env.wasm.proxy = false;
+    ortWeb.env.wasm.wasmBinary = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    ortWeb.env.logLevel = 'error';
+  })();
+  return initialized;
+}
+
+function toWeb(t: Tensor): ortWeb.Tensor {
+  return new ortWeb.Tensor(t.type as 'float32', t.data as Float32Array, [...t.dims]);
+}
+
+function fromWeb(t: ortWeb.Tensor): Tensor {
+  return new Tensor(t.type as 'float32', t.data as Float32Array, [...t.dims]);
+}
+
+/** Copies an output into a preallocated tensor (an arena view): same type and element count. */
+function copyInto(src: ortWeb.Tensor, dst: Tensor, name: string, where: string): Tensor {
+  if (src.type !== dst.type || src.size !== dst.size) {
+    throw new TesseraError('BACKEND_FAILED', `onnxruntime-web (wasm) running ${where}: output '${name}' is ${src.type}[${src.dims.join(',')}], but the buffer given for it is ${dst.type}[${dst.dims.join(',')}]`);
+  }
+  if (src.type === 'string') {
+    const d = dst.data as string[];
+    (src.data as string[]).forEach((s, i) => (d[i] = s));
+    return dst;
+  }
+  const s = src.data as Exclude<ortWeb.Tensor['data'], string[]>;
+  const d = dst.data as Exclude<Tensor['data'], string[]>;
+  new Uint8Array(d.buffer, d.byteOffset, d.byteLength).set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength));
+  return dst;
+}
+
+export class OrtWebBackend implements Backend {
+  readonly id = 'ort-web:wasm';
+  private readonly cache = new Map<string, { session: Promise<ortWeb.InferenceSession>; users: number }>();
+  private probe: Promise<boolean> | undefined;
+
+  constructor(readonly capabilities: WasmCapabilities = WASM_CAPABILITIES) {}
+
+  available(): Promise<boolean> {
+    this.probe ??= (async () => {
+      try {
+        await init();
+        return typeof WebAssembly === 'object' && ortWeb.env.versions.web !== undefined;
+      } catch {
+        return false;
+      }
+    })();
+    return this.probe;
+  }
+
+  supports(node: Node, graph: Graph): Support {
+    const caps = this.capabilities;
+    if (!caps.domains.includes(node.domain) && !graph.meta.functions.some((f) => f.domain === node.domain && f.name === node.op)) {
+      return { ok: false, reason: `domain '${node.domain}' has no kernels in onnxruntime-web` };
+    }
+    const key = node.domain ? `${node.domain}:${node.op}` : node.op;
+    const why = caps.ops[key];
+    if (why) return { ok: false, reason: `onnxruntime-web (wasm): ${node.op}: ${why}` };
+    for (const p of caps.patterns) {
+      if (p.op !== key) continue;
+      const v = graph.values.get(node.inputs[p.input] ?? '');
+      if (v && v.producer >= 0 && graph.nodes[v.producer]?.op === p.producedBy) return { ok: false, reason: `onnxruntime-web (wasm): ${node.op} with input ${p.input} from ${p.producedBy}: ${p.why}` };
+    }
+    const byDtype = caps.opDtypes[key];
+    for (const name of [...node.inputs, ...node.outputs]) {
+      const dt = name ? graph.values.get(name)?.dtype : null;
+      if (!dt) continue;
+      if (!ortJsSupports(dt)) return { ok: false, reason: `value '${name}' is ${dt}, which onnxruntime's JavaScript API cannot pass` };
+      if (caps.dtypes[dt]) return { ok: false, reason: `onnxruntime-web (wasm): ${dt}: ${caps.dtypes[dt]}` };
+      if (byDtype?.[dt as DType]) return { ok: false, reason: `onnxruntime-web (wasm): ${node.op} on ${dt}: ${byDtype[dt]}` };
+    }
+    return { ok: true };
+  }
+
+  async compile(part: Subgraph): Promise<Executable> {
+    await init();
+    const key = createHash('sha256').update(part.onnx).digest('hex');
+    let entry = this.cache.get(key);
+    if (!entry) {
+      const session = ortWeb.InferenceSession.create(part.onnx, { executionProviders: ['wasm'], logSeverityLevel: 4 }).catch((err: unknown) => {
+        throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime-web (wasm) could not load ${part.name}`);
+      });
+      entry = { session, users: 0 };
+      this.cache.set(key, entry);
+      session.catch(() => this.cache.delete(key));
+    }
+    entry.users++;
+    const session = await entry.session;
+    let disposed = false;
+    return {
+      inputs: part.inputs,
+      outputs: part.outputs,
+      run: async (feeds, into) => {
+        let res: ortWeb.InferenceSession.ReturnType;
+        try {
+          const webFeeds: Record<string, ortWeb.Tensor> = {};
+          for (const [k, t] of Object.entries(feeds)) webFeeds[k] = toWeb(t);
+          res = await session.run(webFeeds, [...part.outputs]);
+        } catch (err) {
+          throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime-web (wasm) failed running ${part.name}`);
+        }
+        const out: TensorMap = {};
+        for (const name of part.outputs) {
+          const t = res[name];
+          out[name] = into?.[name] ? copyInto(t, into[name], name, part.name) : fromWeb(t);
+        }
+        return out;
+      },
+      dispose: async () => {
+        if (disposed) return;
+        disposed = true;
+        if (--entry!.users === 0) {
+          this.cache.delete(key);
+          await session.release();
+        }
+      },
+    };
+  }
+}
