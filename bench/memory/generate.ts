@@ -176,6 +176,7 @@ export function transformer(layers: number, opts: { T?: number; D?: number; head
 }
 
 const INPLACE = new Set(['Relu', 'Gelu', 'Softmax']);
+const INPLACE_ANY = new Set(['Sum', 'Add']);
 
 /** The ordering problem of a NetSpec: one node per op (inputs are values alive from the start), float32 activations. */
 export function toProblem(spec: NetSpec): MemProblem {
@@ -194,9 +195,10 @@ export function toProblem(spec: NetSpec): MemProblem {
     keep: consumers[i].length === 0,
     name: `v${i}`,
   }));
-  const inplace = new Array<number>(n).fill(-1);
+  const inplace: number[][] = Array.from({ length: n }, () => []);
   spec.nodes.forEach((nd, i) => {
-    if (INPLACE.has(nd.op)) inplace[nodeOf.get(i)!] = nd.inputs[0];
+    if (INPLACE.has(nd.op)) inplace[nodeOf.get(i)!] = [nd.inputs[0]];
+    else if (INPLACE_ANY.has(nd.op)) inplace[nodeOf.get(i)!] = [...new Set(nd.inputs)].filter((x) => spec.nodes[x].shape.join() === nd.shape.join());
   });
   const p = makeProblem(n, values, inplace);
   p.names = [...nodeOf.keys()].map((i) => `${spec.nodes[i].op}_${i}`);

@@ -14,11 +14,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ortProber } from '../../src/backends/ort.js';
 import { inferShapes, valueByteSize, type ShapedGraph } from '../../src/ir/infer.js';
 import { importOnnx, readModelFile } from '../../src/ir/onnx-import.js';
-import { fileOrder, INPLACE_OPS, lifetimesOf, makeProblem, nodeLowerBound, simulate, type MemProblem, type MemValue } from '../../src/passes/memory-graph.js';
+import { fileOrder, inplaceCandidates, lifetimesOf, makeProblem, nodeLowerBound, simulate, type MemProblem, type MemValue } from '../../src/passes/memory-graph.js';
 import { exactSizeReuse, placeBest, placeInSequence, ALGORITHMS, type Interval } from '../../src/passes/memory-offsets.js';
 import { orderForMemory } from '../../src/passes/order-search.js';
 import { staticInfo } from '../../src/passes/static.js';
@@ -63,8 +64,9 @@ function graphProblem(graph: ShapedGraph): MemProblem {
   const inplace = nodes.map((i) => {
     const node = graph.nodes[i];
     const outs = node.outputs.filter((o) => o !== '');
-    const x = node.inputs[0] ? id.get(node.inputs[0]) : undefined, y = outs.length === 1 ? id.get(outs[0]) : undefined;
-    return INPLACE_OPS.has(node.op) && x !== undefined && y !== undefined && values[x].bytes === values[y].bytes ? x : -1;
+    const y = outs.length === 1 ? id.get(outs[0]) : undefined;
+    if (y === undefined) return [];
+    return inplaceCandidates(node.op, node.inputs).map((n) => id.get(n)).filter((x): x is number => x !== undefined && values[x].bytes === values[y].bytes);
   });
   const p = makeProblem(nodes.length, values, inplace, extra);
   p.rank = nodes.slice();
@@ -97,7 +99,7 @@ interface Row {
 
 function measure(name: string, family: string, p: MemProblem, budget = budgetMs): Row {
   const fo = fileOrder(p);
-  const noInplace: MemProblem = { ...p, inplace: new Array<number>(p.n).fill(-1) };
+  const noInplace: MemProblem = { ...p, inplace: p.inplace.map(() => []) };
   const lfA = lifetimesOf(p, fo);
   const lfB = lifetimesOf(noInplace, fo);
   const A = exactSizeReuse(lfA.groups).arena;
@@ -113,7 +115,8 @@ function measure(name: string, family: string, p: MemProblem, budget = budgetMs)
   return {
     graph: name, family, nodes: p.n, A, B, T,
     tessPeak: r.peak, filePeak: simulate(noInplace, fo).peak,
-    lowerBound: Math.max(r.lowerBound, nodeLowerBound(p)), optimum: r.exact ? r.peak : null,
+    // the exact optimum, where the search proved it, is itself the best lower bound
+    lowerBound: Math.max(r.lowerBound, nodeLowerBound(p), r.exact ? r.peak : 0), optimum: r.exact ? r.peak : null,
     segments: `${r.exactSegments}/${r.segments} (widest ${r.widest})`,
     spillB: spill(lfB.groups, offB), spillT: spill(lt.groups, placed.offsets),
     algorithm: placed.algorithm, ms,
@@ -126,7 +129,7 @@ const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) /
 const rows: Row[] = [];
 console.log(`# npx tsx bench/memory/run.ts${args.length ? ` ${args.join(' ')}` : ''}`);
 console.log(`order budget ${budgetMs} ms (counted as work); arenas in MB (modelled by the planners), time measured on this machine\n`);
-const header = '| graph | nodes | A: file+exact-size | B: file+greedy-size | Tessera | B/T | A/T | T order peak | lower bound | exact optimum | segments exact | spill >8MB B / T | ms |';
+const header = '| graph | nodes | A: file+exact-size | B: file+greedy-size | Tessera | B/T | A/T | T order peak | lower bound (node working set, or the optimum where proven) | exact optimum | segments exact | spill >8MB B / T | ms |';
 console.log(header);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 const print = (r: Row) => console.log(`| ${r.graph} | ${r.nodes} | ${MB(r.A)} | ${MB(r.B)} | ${MB(r.T)} | ${(r.B / r.T).toFixed(2)} | ${(r.A / r.T).toFixed(2)} | ${MB(r.tessPeak)} | ${MB(r.lowerBound)} | ${r.optimum === null ? '-' : MB(r.optimum)} | ${r.segments} | ${MB(r.spillB)} / ${MB(r.spillT)} | ${r.ms.toFixed(0)} |`);
@@ -185,39 +188,48 @@ if (!args.includes('--no-scale')) {
 // peak resident memory of a process: tessera run of a large-activation generated model vs onnxruntime running it whole
 let rss: Record<string, unknown> | undefined;
 if (!args.includes('--no-rss')) {
-  const dir = join(import.meta.dirname, '.work');
+  const dir = join(tmpdir(), 'tessera-bench-memory');
   mkdirSync(dir, { recursive: true });
   const spec = randwire(32, { stages: 2, C: 32, H: 192, seed: 1 });
   const model = join(dir, 'randwire-large.onnx');
   writeFileSync(model, toOnnx(spec));
   const plan = join(dir, 'randwire-large.plan.json');
+  const planWhole = join(dir, 'randwire-large.whole.plan.json');
+  const tiny = join(dir, 'randwire-tiny.onnx');
+  const planTiny = join(dir, 'randwire-tiny.plan.json');
+  writeFileSync(tiny, toOnnx(randwire(8, { stages: 1, C: 4, H: 8 })));
   const tsx = join(import.meta.dirname, '../../node_modules/.bin/tsx');
   const cli = join(import.meta.dirname, '../../src/cli/main.ts');
   execFileSync(tsx, [cli, 'compile', model, '--target', 'host', '--split', 'memory', '--inplace', '--out', plan], { stdio: 'ignore' });
+  execFileSync(tsx, [cli, 'compile', model, '--target', 'host', '--out', planWhole], { stdio: 'ignore' });
+  execFileSync(tsx, [cli, 'compile', tiny, '--target', 'host', '--out', planTiny], { stdio: 'ignore' });
   const maxRss = (cmd: string[]): number => {
     const r = execFileSync('sh', ['-c', `/usr/bin/time -v ${cmd.map((c) => `'${c}'`).join(' ')} 2>&1 >/dev/null | grep 'Maximum resident'`], { encoding: 'utf8' });
     return Number(r.trim().split(/\s+/).pop()) * 1024;
   };
   const node = process.execPath;
   const ortScript = join(import.meta.dirname, 'ort-whole.ts');
-  const tessRuns: number[] = [], ortRuns: number[] = [], baseRuns: number[] = [];
+  const runs: Record<string, number[]> = { tesseraSplit: [], tesseraWhole: [], ort: [], tesseraFloor: [], ortFloor: [] };
   for (let i = 0; i < 3; i++) {
-    tessRuns.push(maxRss([node, '--import', 'tsx', cli, 'run', model, '--plan', plan, '--target', 'host']));
-    ortRuns.push(maxRss([node, '--import', 'tsx', ortScript, model]));
-    baseRuns.push(maxRss([node, '--import', 'tsx', ortScript, model, '--load-only']));
+    runs.tesseraSplit.push(maxRss([node, '--import', 'tsx', cli, 'run', model, '--plan', plan, '--target', 'host']));
+    runs.tesseraWhole.push(maxRss([node, '--import', 'tsx', cli, 'run', model, '--plan', planWhole, '--target', 'host']));
+    runs.ort.push(maxRss([node, '--import', 'tsx', ortScript, model]));
+    runs.tesseraFloor.push(maxRss([node, '--import', 'tsx', cli, 'run', tiny, '--plan', planTiny, '--target', 'host']));
+    runs.ortFloor.push(maxRss([node, '--import', 'tsx', ortScript, tiny]));
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[1];
+  const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, med(v)]));
   const p = toProblem(spec);
   const fo = fileOrder(p);
-  rss = {
-    model: spec.name, nodes: p.n, fileOrderPeakBytes: simulate(p, fo).peak, tesseraPeakBytes: orderForMemory(p, { budgetMs }).peak,
-    tesseraRunMaxRssBytes: med(tessRuns), ortWholeMaxRssBytes: med(ortRuns), ortLoadOnlyMaxRssBytes: med(baseRuns), runs: { tessera: tessRuns, ort: ortRuns, ortLoadOnly: baseRuns },
-  };
-  console.log(`\npeak RSS (measured with /usr/bin/time -v, median of 3) running ${spec.name} (${p.n} ops, modelled activation peak: file order ${MB(simulate(p, fo).peak)} MB, Tessera order ${MB(orderForMemory(p, { budgetMs }).peak)} MB):`);
-  console.log(`  tessera run (plan compiled with --split memory --inplace for host): ${MB(med(tessRuns))} MB`);
-  console.log(`  onnxruntime running the whole model (InferenceSession, default options): ${MB(med(ortRuns))} MB`);
-  console.log(`  onnxruntime loading it without running (the process's floor): ${MB(med(baseRuns))} MB`);
-  console.log(`  ratio onnxruntime / tessera: ${(med(ortRuns) / med(tessRuns)).toFixed(2)}; above the floor: ${((med(ortRuns) - med(baseRuns)) / Math.max(1, med(tessRuns) - med(baseRuns))).toFixed(2)}`);
+  const tPeak = orderForMemory(p, { budgetMs }).peak;
+  rss = { model: spec.name, nodes: p.n, fileOrderPeakBytes: simulate(p, fo).peak, tesseraPeakBytes: tPeak, medianMaxRssBytes: m, runs };
+  console.log(`\npeak RSS (measured with /usr/bin/time -v, median of 3) running ${spec.name} (${p.n} ops; modelled activation peak: file order ${MB(simulate(p, fo).peak)} MB, Tessera order ${MB(tPeak)} MB):`);
+  console.log(`  tessera run, plan compiled with --split memory --inplace: ${MB(m.tesseraSplit)} MB`);
+  console.log(`  tessera run, plan compiled without splitting (one onnxruntime call): ${MB(m.tesseraWhole)} MB`);
+  console.log(`  onnxruntime running the whole model (InferenceSession, default options): ${MB(m.ort)} MB`);
+  console.log(`  ratio onnxruntime / tessera (split): ${(m.ort / m.tesseraSplit).toFixed(2)}; onnxruntime / tessera (unsplit): ${(m.ort / m.tesseraWhole).toFixed(2)}`);
+  console.log(`  process floors (the same commands on an 8-op model): tessera run ${MB(m.tesseraFloor)} MB, onnxruntime ${MB(m.ortFloor)} MB`);
+  console.log(`  above the floors: tessera split ${MB(m.tesseraSplit - m.tesseraFloor)} MB, tessera unsplit ${MB(m.tesseraWhole - m.tesseraFloor)} MB, onnxruntime ${MB(m.ort - m.ortFloor)} MB`);
 }
 
 writeFileSync(jsonOut, `${JSON.stringify({ command: `npx tsx bench/memory/run.ts${args.length ? ` ${args.join(' ')}` : ''}`, budgetMs, rows, scale, rss, geomean: { generatedBT: geo(generated.map((r) => r.B / r.T)), corpusBT: geo(corpus.map((r) => r.B / r.T)), generatedAT: geo(generated.map((r) => r.A / r.T)), corpusAT: geo(corpus.map((r) => r.A / r.T)) } }, null, 1)}\n`);

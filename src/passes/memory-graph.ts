@@ -13,6 +13,15 @@
 
 /** Elementwise ops whose output may overwrite their (first) input when that input is read for the last time. */
 export const INPLACE_OPS: ReadonlySet<string> = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Clip', 'Elu', 'Selu', 'HardSigmoid', 'HardSwish', 'Softplus', 'Neg', 'Abs', 'Exp', 'Sqrt', 'Reciprocal', 'Erf', 'Gelu', 'Mish']);
+/** Elementwise ops of several inputs whose output may overwrite any input of the output's size (each element is read before it is written). */
+export const INPLACE_ANY_INPUT: ReadonlySet<string> = new Set(['Add', 'Sum', 'Sub', 'Mul', 'Div', 'Max', 'Min']);
+
+/** The inputs (by name, in order of preference) a node's single output may overwrite. */
+export function inplaceCandidates(op: string, inputs: readonly string[]): string[] {
+  if (INPLACE_OPS.has(op)) return inputs[0] ? [inputs[0]] : [];
+  if (INPLACE_ANY_INPUT.has(op)) return [...new Set(inputs.filter((x) => x !== ''))];
+  return [];
+}
 
 export interface MemValue {
   bytes: number;
@@ -34,15 +43,15 @@ export interface MemProblem {
   /** Values each node reads (distinct) and writes. */
   reads: number[][];
   writes: number[][];
-  /** The input value a node may overwrite with its (single) output, or -1. */
-  inplace: number[];
+  /** The input values a node may overwrite with its (single) output, in order of preference (empty: none). */
+  inplace: number[][];
   /** A stable tie-breaking rank per node (the file order). */
   rank?: number[];
   names?: string[];
 }
 
 /** Builds preds/succs/reads/writes from a list of values (producer/consumers); extra ordering edges optional. */
-export function makeProblem(n: number, values: MemValue[], inplace?: number[], extraEdges: [number, number][] = []): MemProblem {
+export function makeProblem(n: number, values: MemValue[], inplace?: readonly (number | readonly number[])[], extraEdges: [number, number][] = []): MemProblem {
   const predSets: Set<number>[] = Array.from({ length: n }, () => new Set());
   const reads: number[][] = Array.from({ length: n }, () => []);
   const writes: number[][] = Array.from({ length: n }, () => []);
@@ -57,16 +66,34 @@ export function makeProblem(n: number, values: MemValue[], inplace?: number[], e
   const preds = predSets.map((s) => [...s].sort((a, b) => a - b));
   const succs: number[][] = Array.from({ length: n }, () => []);
   preds.forEach((ps, b) => ps.forEach((a) => succs[a].push(b)));
-  return { n, preds, succs, values, reads, writes, inplace: inplace ?? new Array<number>(n).fill(-1) };
+  const cands = Array.from({ length: n }, (_, u) => {
+    const c = inplace?.[u];
+    return c === undefined ? [] : typeof c === 'number' ? (c >= 0 ? [c] : []) : [...c];
+  });
+  return { n, preds, succs, values, reads, writes, inplace: cands };
 }
 
-/** Whether node u, run when `remainingOf(x)` consumers of each input are left (counting u), writes in place. */
+/** The input node u writes its output over, when run with `remainingOf(x)` consumers of each input left (counting u); -1 if none. */
+export function inplaceInput(p: MemProblem, u: number, remainingOf: (x: number) => number): number {
+  if (p.inplace[u].length === 0 || p.writes[u].length !== 1) return -1;
+  const out = p.values[p.writes[u][0]];
+  for (const x of p.inplace[u]) {
+    const vx = p.values[x];
+    if (!vx.keep && remainingOf(x) === 1 && out.bytes === vx.bytes) return x;
+  }
+  return -1;
+}
+
+/** Bytes node u saves by writing in place (its output's size, or 0). */
 export function inplaceSaving(p: MemProblem, u: number, remainingOf: (x: number) => number): number {
-  const x = p.inplace[u];
-  if (x < 0 || p.writes[u].length !== 1) return 0;
-  const vx = p.values[x], out = p.values[p.writes[u][0]];
-  if (vx.keep || remainingOf(x) !== 1 || out.bytes !== vx.bytes) return 0;
-  return out.bytes;
+  return inplaceInput(p, u, remainingOf) >= 0 ? p.values[p.writes[u][0]].bytes : 0;
+}
+
+/** Most node u could save in place in some order (for lower bounds). */
+export function inplaceBound(p: MemProblem, u: number): number {
+  if (p.writes[u].length !== 1) return 0;
+  const out = p.values[p.writes[u][0]];
+  return p.inplace[u].some((x) => !p.values[x].keep && p.values[x].bytes === out.bytes) ? out.bytes : 0;
 }
 
 export interface Profile {
@@ -117,8 +144,7 @@ export function nodeLowerBound(p: MemProblem): number {
     let ws = 0;
     for (const x of p.reads[u]) ws += p.values[x].bytes;
     for (const w of p.writes[u]) ws += p.values[w].bytes;
-    const x = p.inplace[u];
-    if (x >= 0 && p.writes[u].length === 1 && !p.values[x].keep && p.values[p.writes[u][0]].bytes === p.values[x].bytes) ws -= p.values[x].bytes;
+    ws -= inplaceBound(p, u);
     lb = Math.max(lb, ws);
   }
   // values alive from start to end (kept inputs) are always there
@@ -200,7 +226,8 @@ export function lifetimesOf(p: MemProblem, order: readonly number[]): { start: n
   // in place: replay the order's remaining counts
   const remaining = p.values.map((v) => v.consumers.length);
   for (const u of order) {
-    if (inplaceSaving(p, u, (x) => remaining[x]) > 0) group[find(p.writes[u][0])] = find(p.inplace[u]);
+    const x = inplaceInput(p, u, (v) => remaining[v]);
+    if (x >= 0) group[find(p.writes[u][0])] = find(x);
     for (const x of p.reads[u]) remaining[x]--;
   }
   const gi = new Map<number, number>();

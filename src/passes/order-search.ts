@@ -14,7 +14,7 @@
  *   search over frontiers, then local improvement (moving single nodes within their dependency window)
  *   until the time budget runs out.
  */
-import { inplaceSaving, MinHeap, type MemProblem } from './memory-graph.js';
+import { inplaceBound, inplaceSaving, MinHeap, type MemProblem } from './memory-graph.js';
 
 export interface OrderOptions {
   /** Time budget for the whole problem (heuristic improvement and exact search), ms. */
@@ -385,8 +385,7 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
       let ws = 0;
       for (const x of p.reads[u]) ws += p.values[x].bytes;
       for (const w of p.writes[u]) ws += p.values[w].bytes;
-      const x = p.inplace[u];
-      if (x >= 0 && p.writes[u].length === 1 && !p.values[x].keep && p.values[p.writes[u][0]].bytes === p.values[x].bytes) ws -= p.values[x].bytes;
+      ws -= inplaceBound(p, u);
       segLb = Math.max(segLb, ws);
     }
     through = ctx.cur;

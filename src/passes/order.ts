@@ -13,7 +13,7 @@ import { TesseraError } from '../errors.js';
 import { predecessors, type Graph } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Target } from '../targets/schema.js';
-import { INPLACE_OPS, makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
+import { INPLACE_OPS, inplaceCandidates, makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
 import { orderBlocks, type OrderOptions, type OrderResult } from './order-search.js';
 import type { Partitioning } from './partition.js';
 import { bytesOn, type Ranges, type Residency } from './residency.js';
@@ -86,11 +86,18 @@ export function runtimeProblem(graph: ShapedGraph, target: Target, parts: Partit
   const inplace = nodeOf.map((i) => {
     const node = graph.nodes[i];
     const outs = node.outputs.filter((o) => o !== '');
-    if (!inplaceOps || !INPLACE_OPS.has(node.op) || outs.length !== 1 || !node.inputs[0] || st.isStatic(node.inputs[0])) return -1;
-    const x = valueId.get(node.inputs[0]), y = valueId.get(outs[0]);
-    if (x === undefined || y === undefined || values[x].bytes !== values[y].bytes) return -1;
-    const rx = res.get(node.inputs[0])!, ry = res.get(outs[0])!;
-    return rx.home === ry.home && rx.copies.length === 0 && ry.copies.length === 0 ? x : -1;
+    if (!inplaceOps || outs.length !== 1) return [];
+    const y = valueId.get(outs[0]);
+    if (y === undefined) return [];
+    const ry = res.get(outs[0])!;
+    const cands: number[] = [];
+    for (const name of inplaceCandidates(node.op, node.inputs)) {
+      const x = valueId.get(name);
+      if (x === undefined || st.isStatic(name) || values[x].bytes !== values[y].bytes) continue;
+      const rx = res.get(name)!;
+      if (rx.home === ry.home && rx.copies.length === 0 && ry.copies.length === 0) cands.push(x);
+    }
+    return cands;
   });
   const problem = makeProblem(nodeOf.length, values, inplace, extra);
   problem.rank = nodeOf.map((i) => i);

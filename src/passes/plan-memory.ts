@@ -18,7 +18,7 @@ import type { Partitioning } from './partition.js';
 import { bytesOn, hostProcessor, storageOn, type Ranges, type Residency } from './residency.js';
 import type { StaticInfo } from './static.js';
 import { placeBest } from './memory-offsets.js';
-import { INPLACE_OPS } from './memory-graph.js';
+import { inplaceCandidates } from './memory-graph.js';
 
 export const ALIGNMENT = 64;
 
@@ -221,17 +221,26 @@ export function placeWithInplace(graph: ShapedGraph, items: readonly Lifetime[],
   const group = items.map((_, i) => i);
   const find = (x: number): number => (group[x] === x ? x : (group[x] = find(group[x])));
   const inplaceOf = new Map<number, string>();
+  const overwritten = new Set<string>();
   order.forEach((idx, t) => {
     const node = graph.nodes[idx];
-    if (!inplace || parts.placement[idx].folded || !INPLACE_OPS.has(node.op)) return;
+    if (!inplace || parts.placement[idx].folded) return;
     const outs = node.outputs.filter((o) => o !== '');
-    if (outs.length !== 1 || !node.inputs[0]) return;
-    const xi = byValue.get(node.inputs[0]), yi = byValue.get(outs[0]);
-    if (xi === undefined || yi === undefined) return;
-    const x = items[xi], y = items[yi];
-    if (x.end !== t || y.start !== t || x.bytes !== y.bytes || x.dtype !== y.dtype || x.scale !== y.scale || find(yi) !== yi) return;
-    group[yi] = find(xi);
-    inplaceOf.set(yi, x.value);
+    const yi = outs.length === 1 ? byValue.get(outs[0]) : undefined;
+    if (yi === undefined || find(yi) !== yi) return;
+    const y = items[yi];
+    for (const name of inplaceCandidates(node.op, node.inputs)) {
+      const xi = byValue.get(name);
+      if (xi === undefined) continue;
+      const x = items[xi];
+      if (x.end !== t || y.start !== t || x.bytes !== y.bytes || x.dtype !== y.dtype || x.scale !== y.scale) continue;
+      // another node's output already written over x at t cannot share it too
+      if (overwritten.has(x.value)) continue;
+      group[yi] = find(xi);
+      inplaceOf.set(yi, x.value);
+      overwritten.add(x.value);
+      return;
+    }
   });
   const gi = new Map<number, number>();
   const storages: { start: number; end: number; bytes: number }[] = [];

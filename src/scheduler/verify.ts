@@ -10,7 +10,7 @@ import { predecessors } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Partitioning, PlacedNode } from '../passes/partition.js';
 import { lifetimes, verifyNoOverlap } from '../passes/plan-memory.js';
-import { INPLACE_OPS } from '../passes/memory-graph.js';
+import { inplaceCandidates } from '../passes/memory-graph.js';
 import { residency, storedDtype } from '../passes/residency.js';
 import { partitionPrecision } from '../passes/map.js';
 import { staticInfo } from '../passes/static.js';
@@ -183,7 +183,7 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
       const idx = plan.order[b.start];
       const node = idx === undefined ? undefined : graph.nodes[idx];
       const src = byValue.get(b.inplaceOf);
-      if (!node || !INPLACE_OPS.has(node.op) || node.inputs[0] !== b.inplaceOf || !node.outputs.includes(b.value) || !src || src.end !== b.start) {
+      if (!node || !inplaceCandidates(node.op, node.inputs).includes(b.inplaceOf) || !node.outputs.includes(b.value) || !src || src.end !== b.start) {
         fail(where, `memory '${procId}': buffer for '${b.value}' is written in place over '${b.inplaceOf}', but the node at position ${b.start} is not an elementwise op reading '${b.inplaceOf}' for the last time and writing '${b.value}'`);
       }
     }

@@ -1,6 +1,6 @@
 /**
  * The memory-aware order, checked by brute force: on seeded random small DAGs (with shared inputs,
- * kept outputs, dead values and in-place ops) every topological order is enumerated; the exact search
+ * kept outputs, dead values and in-place ops over one or any of several inputs) every topological order is enumerated; the exact search
  * must return a valid order whose peak is the true optimum, and say it is exact. The heuristic alone
  * must return a valid order no better than the optimum, and the lower bound must never exceed it.
  */
@@ -14,7 +14,7 @@ function randomProblem(r: () => number, n: number): MemProblem {
   const values: MemValue[] = [];
   const inputs = 1 + Math.floor(r() * 2);
   for (let i = 0; i < inputs; i++) values.push({ bytes: 64 * (1 + Math.floor(r() * 8)), producer: -1, consumers: [], keep: false });
-  const inplace = new Array<number>(n).fill(-1);
+  const inplace: number[][] = Array.from({ length: n }, () => []);
   for (let u = 0; u < n; u++) {
     // reads 1-3 earlier values (at least one), writes one value (sometimes two)
     const k = 1 + Math.floor(r() * 3);
@@ -24,10 +24,11 @@ function randomProblem(r: () => number, n: number): MemProblem {
     const outs = r() < 0.15 ? 2 : 1;
     const first = values.length;
     for (let j = 0; j < outs; j++) values.push({ bytes: 64 * (1 + Math.floor(r() * 8)), producer: u, consumers: [], keep: false });
-    if (outs === 1 && r() < 0.25) {
+    if (outs === 1 && r() < 0.3) {
+      // unary (first input only) or n-ary elementwise (any input of the output's size)
       const x = [...reads][0];
       values[first].bytes = values[x].bytes;
-      inplace[u] = x;
+      inplace[u] = r() < 0.5 ? [x] : [...reads].filter((y) => values[y].bytes === values[x].bytes);
     }
   }
   for (const v of values) if (v.consumers.length === 0 && v.producer >= 0 && r() < 0.7) v.keep = true;
