@@ -70,12 +70,33 @@ export interface Prediction {
   basis: string;
 }
 
+const PRODUCERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+const FUSABLE = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh', 'BatchNormalization']);
+
+/**
+ * Backends fuse an activation (or a BatchNormalization) into the convolution or matrix product that
+ * feeds it alone — onnxruntime's graph optimizer and NPU compilers alike: such a node costs only its
+ * dispatch. Returns the op it is fused into, or null.
+ */
+function fusedProducer(graph: ShapedGraph, node: Node): string | null {
+  if (!FUSABLE.has(node.op) || !node.inputs[0]) return null;
+  const v = graph.values.get(node.inputs[0]);
+  if (!v || v.producer < 0 || v.consumers.length !== 1) return null;
+  const p = graph.nodes[v.producer];
+  if (PRODUCERS.has(p.op)) return p.op;
+  // Conv → BatchNormalization → Relu: both fold into the conv
+  if (p.op === 'BatchNormalization' && node.op !== 'BatchNormalization') return fusedProducer(graph, p) ? 'Conv' : null;
+  return null;
+}
+
 /** Predicted time of one node on a processor. */
 export function predictNode(proc: Processor, graph: ShapedGraph, index: number): Prediction {
   const node = graph.nodes[index];
   const cls = opClass(graph, node);
   const overhead = proc.nodeOverheadUs?.value ?? 0;
   if (cls === 'view') return { us: overhead, basis: 'a view: dispatch only' };
+  const fusedInto = fusedProducer(graph, node);
+  if (fusedInto) return { us: overhead, basis: `fused into the ${fusedInto} before it` };
   const c = graph.costs[index];
   if (cls === 'control') {
     if (!c.innerNodes) return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
