@@ -2,12 +2,14 @@
  * The onnxruntime-web adapter: a partition (a standalone ONNX model) runs on onnxruntime-web's
  * WebAssembly backend, here under Node — the engine a browser build of Tessera would use.
  *
- * Loading it under Node: onnxruntime-web's ESM subpaths (`onnxruntime-web/wasm`, `/all`, `/webgpu`)
- * resolve to browser bundles (`ort.wasm.bundle.min.mjs`, …) that locate their .wasm through
- * `import.meta.url`/`fetch` and fail under Node. Its main entry, `onnxruntime-web`, resolves through the
- * package's `node` export condition to `dist/ort.node.min.mjs`, which registers the wasm backend and
- * imports `ort-wasm-simd-threaded.mjs` from its own directory; that is what we import. To be sure
- * nothing is ever fetched, the .wasm binary (shipped inside the npm package) is read from disk and
+ * Loading it under Node: its ESM subpaths (`onnxruntime-web/wasm`, `/all`, `/webgpu`) resolve to the
+ * browser bundles (`ort.wasm.bundle.min.mjs`, …). With more than one wasm thread they `fetch` their own
+ * script to start workers, and fetch of a file: URL fails under Node ("no available backend found.
+ * ERR: [wasm] TypeError: fetch failed", seen with 1.30.0 on Node 20); with one thread they happen to
+ * load. Its main entry, `onnxruntime-web`, resolves through the package's `node` export condition to
+ * `dist/ort.node.min.mjs`, which registers the wasm backend and imports `ort-wasm-simd-threaded.mjs`
+ * from its own directory with Node's loader (two threads work there too); that is what we import. To
+ * be sure nothing is fetched, the .wasm binary (shipped inside the npm package) is read from disk and
  * handed over as `env.wasm.wasmBinary` before the first session is created.
  *
  * Its `Tensor` is not ours: onnxruntime-web imports onnxruntime-common as ESM while onnxruntime-node
@@ -58,7 +60,7 @@ export const WASM_CAPABILITIES: WasmCapabilities = {
       // Range(start, Size(Shape(x)), 1) fails to load on wasm with "[ShapeInferenceError] Can't merge
       // shape info … Inferred=12 Declared=2" (its constant folding takes the limit as Size(x), not the
       // rank); the CPU EP of the same version loads it. Seen in 9 test_rms_normalization_*_expanded
-      // tests. Refusing every Range whose limit a Size computes also refuses 12 of their siblings that
+      // tests. Refusing every Range whose limit a Size computes also refuses 10 of their siblings that
       // do load (start = Add(axis, rank)): conservative, never wrong.
       op: 'Range', input: 1, producedBy: 'Size',
       why: "onnxruntime-web 1.30's constant folding gets Range(start, Size(Shape(x)), delta) wrong (the session fails to load)",
@@ -67,7 +69,11 @@ export const WASM_CAPABILITIES: WasmCapabilities = {
   domains: ['', 'ai.onnx.ml', 'com.microsoft'],
 };
 
-/** Threads of the wasm engine: one. Two cores here are shared with onnxruntime-node's own pool, and threaded wasm under Node needs worker threads that keep the process alive. */
+/**
+ * Threads of the wasm engine: one. The main entry runs with two as well (worker threads), but the
+ * runtime runs partitions on different backends concurrently and onnxruntime-node's CPU EP has its own
+ * thread pool: on a 2-core host a second wasm thread only competes with it.
+ */
 const WASM_THREADS = 1;
 
 let initialized: Promise<void> | undefined;
