@@ -1,5 +1,6 @@
 /** `tessera targets` and `tessera backends`: what the compiler knows, and what this host really has. */
 import { OrtBackend } from '../backends/ort.js';
+import { OrtWebBackend } from '../backends/ort-web.js';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { builtinTargetNames, loadTarget } from '../targets/index.js';
 
@@ -41,6 +42,7 @@ export async function listBackends(): Promise<BackendListing[]> {
         ? `onnxruntime-node WebGPU execution provider on ${gpu.adapter}${gpu.software ? ' — a software adapter: gpu processors bind to it only with --bind gpu=webgpu' : ''}`
         : `unavailable: ${gpu.reason}`,
     },
+    { id: 'ort-web:wasm', available: await new OrtWebBackend().available(), detail: "onnxruntime-web's wasm backend, one thread (bind a processor to it with --bind cpu=wasm)" },
     { id: 'npu', available: false, detail: 'no NPU on this host: npu processors are emulated on ort:cpu with their dtype legalization' },
   ];
 }

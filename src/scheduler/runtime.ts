@@ -5,6 +5,7 @@
  * plan gives; backends read views of it and write their outputs into preallocated views of it.
  */
 import { OrtBackend } from '../backends/ort.js';
+import { OrtWebBackend } from '../backends/ort-web.js';
 import type { Backend, Executable, Subgraph } from '../backends/backend.js';
 import { Tensor, tensorBytes, tensorFromWeight, type TensorMap } from '../backends/tensor.js';
 import { probeWebGpu } from '../backends/webgpu.js';
@@ -67,8 +68,8 @@ export function parseBind(spec: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const [k, v] = part.split('=');
-    if (!k || !v || !['cpu', 'webgpu'].includes(v)) {
-      throw new TesseraError('BAD_ARGUMENT', `--bind '${part}': expected PROCESSOR=cpu or PROCESSOR=webgpu, e.g. gpu=webgpu`);
+    if (!k || !v || !['cpu', 'webgpu', 'wasm'].includes(v)) {
+      throw new TesseraError('BAD_ARGUMENT', `--bind '${part}': expected PROCESSOR=cpu, PROCESSOR=webgpu or PROCESSOR=wasm, e.g. gpu=webgpu`);
     }
     out[k] = v;
   }
@@ -79,7 +80,7 @@ interface Bound extends Binding {
   impl: Backend;
 }
 
-/** A processor bound to a backend by name ('cpu', 'webgpu'), or to a Backend object of the caller's. */
+/** A processor bound to a backend by name ('cpu', 'webgpu', 'wasm'), or to a Backend object of the caller's. */
 export type BindSpec = Record<string, string | Backend>;
 
 export async function bindProcessors(target: Target, bind: BindSpec = {}): Promise<Bound[]> {
@@ -90,12 +91,18 @@ export async function bindProcessors(target: Target, bind: BindSpec = {}): Promi
   }
   const cpu = new OrtBackend('cpu');
   let webgpu: OrtBackend | undefined;
+  let wasm: OrtWebBackend | undefined;
   const onHost = target.name === 'host';
   const out: Bound[] = [];
   for (const p of target.processors) {
     const want = bind[p.id];
     if (typeof want === 'object') {
       out.push({ processor: p.id, backend: want.id, impl: want, emulated: false, note: `backend '${want.id}' supplied by the caller` });
+      continue;
+    }
+    if (want === 'wasm') {
+      wasm ??= new OrtWebBackend();
+      out.push({ processor: p.id, backend: wasm.id, impl: wasm, emulated: p.kind !== 'cpu', note: `onnxruntime-web's wasm backend (one thread), bound explicitly${p.kind !== 'cpu' ? `: standing in for the ${p.name}` : ''}` });
       continue;
     }
     if (want === 'webgpu') {

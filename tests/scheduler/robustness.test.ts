@@ -81,3 +81,18 @@ describe('concurrency', () => {
   });
 });
 
+
+describe('mixed backends', () => {
+  it('a plan whose partitions run on ort:cpu and ort-web:wasm in one model matches onnxruntime', async () => {
+    // first fit: the LRN on the GPU (bound to the CPU EP), the convs on the NPU (bound to wasm)
+    const session = await Session.create(bytes, { target: TARGET, placement: 'capability', bind: { npu: 'wasm', gpu: 'cpu' } });
+    const backends = new Set(session.bindings.filter((b) => session.plan.partitions.some((p) => p.processor === b.processor)).map((b) => b.backend));
+    expect(backends).toEqual(new Set(['ort:cpu', 'ort-web:wasm']));
+    const feeds = { image: image(7) };
+    const out = (await session.run(feeds)).probs;
+    expect(compareTensors(out, await expected(feeds)).cosine).toBeGreaterThan(0.999);
+    const used = new Set(session.lastTrace!.steps.filter((s) => s.kind === 'compute').map((s) => s.backend));
+    expect(used).toEqual(new Set(['ort:cpu', 'ort-web:wasm']));
+    await session.release();
+  });
+});
