@@ -48,12 +48,22 @@ export function compilePlan({ graph, modelBytes, modelFile, target, ranges, plac
   // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
   const budgetMs = orderBudgetMs ?? 2000;
   const mo = memoryOrder(graph, target, walkParts, st, residency(graph, target, walkParts, st), { budgetMs }, ranges, inplace ?? false);
-  const order = mo.order;
+  let order = mo.order;
   const chunks = chunkOrder(mo.runtime.problem, mo.runtimeOrder, (u) => walkParts.partitionOf[mo.runtime.nodeOf[u]], mo.result.peak, { mode: split ?? 'none' });
-  const parts = splitPartitions(graph, walkParts, st, mo.runtime, chunks, order);
-  const res = residency(graph, target, parts, st);
+  let parts = splitPartitions(graph, walkParts, st, mo.runtime, chunks, order);
+  let res = residency(graph, target, parts, st);
+  let memory = planMemory(graph, target, parts, st, res, order, ranges, inplace ?? false);
+  let kept: 'search' | 'walk' = 'search';
+  if ((split ?? 'none') === 'none') {
+    // the arenas are never larger than with the partitioner's walk: keep the walk when its layout is smaller
+    const walkRes = residency(graph, target, walkParts, st);
+    const walkMemory = planMemory(graph, target, walkParts, st, walkRes, walkParts.walk, ranges, inplace ?? false);
+    const total = (m: typeof memory) => Object.values(m).reduce((a, x) => a + x.arenaBytes, 0);
+    if (total(walkMemory) < total(memory)) {
+      [order, parts, res, memory, kept] = [[...walkParts.walk], walkParts, walkRes, walkMemory, 'walk'];
+    }
+  }
   const sched = schedule(graph, target, parts, st, res);
-  const memory = planMemory(graph, target, parts, st, res, order, ranges, inplace ?? false);
   const proc = (id: string) => target.processors.find((p) => p.id === id)!;
   return {
     format: PLAN_FORMAT,
@@ -79,7 +89,7 @@ export function compilePlan({ graph, modelBytes, modelFile, target, ranges, plac
     memory,
     orderSearch: {
       peakBytes: mo.result.peak, lowerBoundBytes: mo.result.lowerBound, exact: mo.result.exact, segments: mo.result.segments, exactSegments: mo.result.exactSegments, budgetMs,
-      fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length,
+      fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length, kept,
     },
     estimate: { latencyUs: sched.latencyUs, transferBytes: sched.transferBytes, source: costSource(target) },
   };

@@ -54,6 +54,8 @@ export const planSchema = z.object({
     peakBytes: z.number().int().nonnegative(), lowerBoundBytes: z.number().int().nonnegative(), exact: z.boolean(),
     segments: z.number().int().nonnegative(), exactSegments: z.number().int().nonnegative(), budgetMs: z.number().nonnegative(),
     fileOrderPeakBytes: z.number().int().nonnegative(), splitFrom: z.number().int().nonnegative(),
+    /** Which order the plan uses: the search's, or the partitioner's walk when that gave smaller arenas. */
+    kept: z.enum(['search', 'walk']).optional(),
   }).strict().optional(),
   estimate: z.object({ latencyUs: z.number().nonnegative(), transferBytes: z.number().int().nonnegative(), source: z.string() }).strict(),
 }).strict();
