@@ -5,11 +5,11 @@
  * Predicted figures come from the cost model (target profiles), never from a measurement; the check
  * column is measured here (NPU and phone GPU emulated on onnxruntime's CPU EP).
  */
-import { readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { compareTensors } from '../src/backends/compare.js';
-import { Tensor, randomFeeds, type TensorMap } from '../src/backends/tensor.js';
+import type { Tensor, TensorMap } from '../src/backends/tensor.js';
+import { corpusModels, realisticFeeds, SHAPES } from './corpus.js';
 import { compileModel, summarize } from '../src/cli/compile.js';
 import { formatBytes, formatUs } from '../src/cli/format.js';
 import { importOnnxFile } from '../src/ir/onnx-import.js';
@@ -17,31 +17,16 @@ import { resolveInputShapes } from '../src/ir/infer.js';
 import { Session } from '../src/scheduler/session.js';
 import { builtinTargetNames } from '../src/targets/index.js';
 
-const CORPUS = join(import.meta.dirname, '../../shared/corpus');
 const args = process.argv.slice(2);
 const runTarget = args.includes('--run-target') ? args[args.indexOf('--run-target') + 1] : 'snapdragon-8-gen-3';
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
-/** Realistic shapes and feeds where the model needs them (see the corpus sidecars). */
-const SHAPES: Record<string, Record<string, number[]>> = {
-  'ppocr-v4-det': { x: [1, 3, 640, 640] },
-  'ppocr-v4-rec': { x: [1, 3, 48, 320] },
-  'silero-vad-v5': { input: [1, 576] },
-  'silero-vad-op18-ifless': { input: [1, 576] },
-  'silero-vad-v4-legacy': { input: [1, 512] },
-};
 function feedsFor(path: string, shapes: Record<string, number[]>): TensorMap {
   const g = importOnnxFile(path);
-  const feeds = randomFeeds(g, resolveInputShapes(g, shapes));
-  if (g.inputs.includes('sr')) feeds.sr = new Tensor('int64', BigInt64Array.from([16000n]), []);
-  for (const s of ['state', 'h', 'c']) if (feeds[s]) feeds[s] = new Tensor('float32', new Float32Array(feeds[s].size), [...feeds[s].dims]);
-  return feeds;
+  return realisticFeeds(g, resolveInputShapes(g, shapes));
 }
 
-const models = [
-  ...readdirSync(join(CORPUS, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'models', f)),
-  ...readdirSync(join(CORPUS, 'onnx-node/light')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'onnx-node/light', f)),
-];
+const models = corpusModels().map((m) => m.path);
 const rows: Record<string, unknown>[] = [];
 console.log(`# npx tsx bench/corpus-plans.ts --run-target ${runTarget}`);
 for (const target of builtinTargetNames()) {

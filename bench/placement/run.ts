@@ -6,10 +6,9 @@
  *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json] [--host-only]
  * Predicted figures come from the cost model; measured ones are medians of repeated runs here.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { Tensor, randomFeeds, type TensorMap } from '../../src/backends/tensor.js';
+import { corpusModels, realisticFeeds, SHAPES } from '../corpus.js';
 import { measureRanges, ortProber } from '../../src/backends/ort.js';
 import { inferShapes, resolveInputShapes, type ShapedGraph } from '../../src/ir/infer.js';
 import { importOnnxFile, readModelFile } from '../../src/ir/onnx-import.js';
@@ -23,21 +22,10 @@ import { calibrateHost } from '../../src/targets/calibrate.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
 
-const CORPUS = join(import.meta.dirname, '../../../shared/corpus');
 const args = process.argv.slice(2);
 const RUNS = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 20;
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
-const SHAPES: Record<string, Record<string, number[]>> = {
-  'ppocr-v4-det': { x: [1, 3, 640, 640] }, 'ppocr-v4-rec': { x: [1, 3, 48, 320] },
-  'silero-vad-v5': { input: [1, 576] }, 'silero-vad-op18-ifless': { input: [1, 576] }, 'silero-vad-v4-legacy': { input: [1, 512] },
-};
-function feedsFor(graph: ShapedGraph): TensorMap {
-  const feeds = randomFeeds(graph, graph.inputShapes);
-  if (graph.inputs.includes('sr')) feeds.sr = new Tensor('int64', BigInt64Array.from([16000n]), []);
-  for (const s of ['state', 'h', 'c']) if (feeds[s]) feeds[s] = new Tensor('float32', new Float32Array(feeds[s].size), [...feeds[s].dims]);
-  return feeds;
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const geomean = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : NaN);
 const ms = (us: number) => (us / 1000).toFixed(3);
@@ -48,16 +36,13 @@ const host = (await calibrateHost({ minMs: 200 })).target;
 const targets: Target[] = [host];
 if (!args.includes('--host-only')) for (const name of builtinTargetNames()) if (name !== 'host') targets.push(await loadTarget(name));
 
-const models = [
-  ...readdirSync(join(CORPUS, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'models', f)),
-  ...readdirSync(join(CORPUS, 'onnx-node/light')).filter((f) => f.endsWith('.onnx')).map((f) => join(CORPUS, 'onnx-node/light', f)),
-];
+const models = corpusModels().map((m) => m.path);
 const loaded = [];
 for (const path of models) {
   const name = path.split('/').pop()!.replace('.onnx', '');
   const g0 = importOnnxFile(path);
   const shapes = resolveInputShapes(g0, SHAPES[name] ?? {});
-  const feeds = feedsFor({ ...g0, inputShapes: shapes } as ShapedGraph);
+  const feeds = realisticFeeds(g0, shapes);
   const graph = await inferShapes(g0, { inputShapes: shapes, prober: ortProber, feeds });
   loaded.push({ path, name, graph, feeds, bytes: readModelFile(path), ranges: await measureRanges(graph, feeds) });
 }
