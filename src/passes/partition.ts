@@ -184,9 +184,18 @@ export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st:
     groups[p].nodes.push(i);
     placement[i].processor = groups[p].processor;
   }
+  const partitions = partitionSpecs(graph, st, placement, partitionOf, groups.map((g) => g.nodes), groups.map((g) => g.processor));
+  return { partitions, partitionOf, walk };
+}
+
+/**
+ * Each partition's inputs and outputs: the run-time values its nodes read from outside it, and those
+ * it makes that another partition reads or that the graph outputs.
+ */
+export function partitionSpecs(graph: ShapedGraph, st: StaticInfo, placement: readonly PlacedNode[], partitionOf: readonly number[], members: readonly number[][], processorOf: readonly string[]): PartitionSpec[] {
   const graphOutputs = new Set(graph.outputs);
-  const partitions: PartitionSpec[] = groups.map((g, id) => {
-    const nodes = [...g.nodes].sort((a, b) => a - b);
+  return members.map((m, id) => {
+    const nodes = [...m].sort((a, b) => a - b);
     const inputs: string[] = [];
     const outputs: string[] = [];
     for (const i of nodes) {
@@ -195,17 +204,12 @@ export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st:
         const p = graph.values.get(r)!.producer;
         if ((p < 0 || partitionOf[p] !== id) && !inputs.includes(r)) inputs.push(r);
       }
-    }
-    for (const i of nodes) {
-      if (placement[i].folded) continue;
       for (const o of graph.nodes[i].outputs) {
-        if (!o) continue;
-        if (graphOutputs.has(o) || st.runtimeConsumers(o).some((c) => partitionOf[c] !== id)) outputs.push(o);
+        if (o && (graphOutputs.has(o) || st.runtimeConsumers(o).some((c) => partitionOf[c] !== id))) outputs.push(o);
       }
     }
-    return { id, processor: g.processor, nodes, inputs, outputs };
+    return { id, processor: processorOf[id], nodes, inputs, outputs };
   });
-  return { partitions, partitionOf, walk };
 }
 
 /** Groups a placement into partitions (the capability-only placement when none is given). */

@@ -13,7 +13,7 @@
 import type { ShapedGraph } from '../ir/infer.js';
 import { MinHeap, type MemProblem } from './memory-graph.js';
 import type { RuntimeProblem } from './order.js';
-import type { Partitioning, PartitionSpec } from './partition.js';
+import { partitionSpecs, type Partitioning } from './partition.js';
 import type { StaticInfo } from './static.js';
 
 export interface SplitOptions {
@@ -156,24 +156,6 @@ export function splitPartitions(graph: ShapedGraph, parts: Partitioning, st: Sta
     }
     members[partitionOf[i]].push(i);
   }
-  const graphOutputs = new Set(graph.outputs);
-  const partitions: PartitionSpec[] = members.map((nodes, id) => {
-    const inputs: string[] = [];
-    const outputs: string[] = [];
-    for (const i of nodes) {
-      if (placement[i].folded) continue;
-      for (const r of st.runtimeReads(graph.nodes[i])) {
-        const p = graph.values.get(r)!.producer;
-        if ((p < 0 || partitionOf[p] !== id) && !inputs.includes(r)) inputs.push(r);
-      }
-    }
-    for (const i of nodes) {
-      if (placement[i].folded) continue;
-      for (const o of graph.nodes[i].outputs) {
-        if (o && (graphOutputs.has(o) || st.runtimeConsumers(o).some((c) => partitionOf[c] !== id))) outputs.push(o);
-      }
-    }
-    return { id, processor: processorOf[id], nodes, inputs, outputs };
-  });
+  const partitions = partitionSpecs(graph, st, placement, partitionOf, members, processorOf);
   return { placement, partitions, partitionOf, walk: [...order], source: parts.source };
 }
