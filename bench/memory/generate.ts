@@ -205,7 +205,7 @@ export function toProblem(spec: NetSpec): MemProblem {
   return p;
 }
 
-/** An ONNX model of a conv-only NetSpec (Conv 1x1 with small weights, Sum, Relu, MaxPool, Concat, Upsample by Resize). */
+/** An ONNX model of a conv-only NetSpec (Conv 1x1 with small weights, Sum, Relu, MaxPool, Concat; Upsample as a 2x2 stride-2 ConvTranspose). */
 export function toOnnx(spec: NetSpec): Uint8Array {
   const b = new GraphBuilder(spec.name, { opset: 17 });
   const name = (i: number) => `v${i}`;
@@ -223,6 +223,14 @@ export function toOnnx(spec: NetSpec): Uint8Array {
         const w = Float32Array.from({ length: cout * cin }, () => (r() - 0.5) / Math.sqrt(cin));
         b.initializer(`w${i}`, w, [cout, cin, 1, 1]);
         b.node('Conv', [ins[0], `w${i}`], name(i), { kernel_shape: [1, 1], strides: [nd.stride ?? 1, nd.stride ?? 1] });
+        break;
+      }
+      case 'Upsample': {
+        const cin = spec.nodes[nd.inputs[0]].shape[0], cout = nd.shape[0];
+        const s = nd.shape[1] / spec.nodes[nd.inputs[0]].shape[1];
+        const w = Float32Array.from({ length: cin * cout * s * s }, () => (r() - 0.5) / Math.sqrt(cin));
+        b.initializer(`w${i}`, w, [cin, cout, s, s]);
+        b.node('ConvTranspose', [ins[0], `w${i}`], name(i), { kernel_shape: [s, s], strides: [s, s] });
         break;
       }
       case 'Sum':

@@ -6,7 +6,9 @@
  *   A  the file's node order with onnxruntime-style reuse (a freed buffer is reused only by a tensor of
  *      exactly its size; elementwise ops write in place, as onnxruntime's MayInplace kernels do)
  *   B  the file's node order with TFLite's greedy-by-size offsets (best fit, no in-place)
- *   T  Tessera: the memory-aware order (order-search.ts) and the best of the offset registry, in place
+ *   T  Tessera: the memory-aware order (order-search.ts) and the best of the offset registry, in place,
+ *      on the graph as given or after the memory rewrites (rewrite.ts: Sum → chain of Adds, Conv over a
+ *      Concat → per-part Convs summed), whichever is smaller
  *   peak of T's order, a lower bound (largest node working set with what is alive through it), the exact
  *   optimum where the search proved it, bytes beyond an 8 MB on-chip memory (snapdragon's VTCM) for B and
  *   T, and the time of ordering + offsets (measured here). All arena figures are computed by the planners
@@ -22,6 +24,7 @@ import { importOnnx, readModelFile } from '../../src/ir/onnx-import.js';
 import { fileOrder, inplaceCandidates, lifetimesOf, makeProblem, nodeLowerBound, simulate, type MemProblem, type MemValue } from '../../src/passes/memory-graph.js';
 import { exactSizeReuse, placeBest, placeInSequence, ALGORITHMS, type Interval } from '../../src/passes/memory-offsets.js';
 import { orderForMemory } from '../../src/passes/order-search.js';
+import { rewriteForMemory } from '../../src/passes/rewrite.js';
 import { staticInfo } from '../../src/passes/static.js';
 import { nasCells, randwire, toOnnx, toProblem, transformer, unet, type NetSpec } from './generate.js';
 
@@ -95,11 +98,13 @@ interface Row {
   segments: string;
   spillB: number;
   spillT: number;
+  /** The memory rewrites applied (counts), and whether T is the rewritten graph's. */
+  rewrites: string;
   algorithm: string;
   ms: number;
 }
 
-function measure(name: string, family: string, p: MemProblem, budget = budgetMs): Row {
+function measure(name: string, family: string, p: MemProblem, rewritten?: { problem: MemProblem; applied: string }, budget = budgetMs): Row {
   const fo = fileOrder(p);
   const noInplace: MemProblem = { ...p, inplace: p.inplace.map(() => []) };
   const lfA = lifetimesOf(p, fo);
@@ -109,9 +114,15 @@ function measure(name: string, family: string, p: MemProblem, budget = budgetMs)
   const offB = placeInSequence(lfB.groups, bySize.sequence(lfB.groups), 'best');
   const B = Math.max(0, ...lfB.groups.map((g, i) => offB[i] + g.bytes));
   const t0 = performance.now();
-  const r = orderForMemory(p, { budgetMs: budget });
-  const lt = lifetimesOf(p, r.order);
-  const placed = placeBest(lt.groups);
+  const tessera = (q: MemProblem) => {
+    const r = orderForMemory(q, { budgetMs: budget });
+    const lt = lifetimesOf(q, r.order);
+    return { r, lt, placed: placeBest(lt.groups) };
+  };
+  const plain = tessera(p);
+  const rw = rewritten && tessera(rewritten.problem);
+  const useRw = !!rw && rw.placed.arena < plain.placed.arena;
+  const { r, lt, placed } = useRw ? rw : plain;
   const ms = performance.now() - t0;
   const T = placed.arena;
   const rn = orderForMemory(noInplace, { budgetMs: budget });
@@ -119,8 +130,9 @@ function measure(name: string, family: string, p: MemProblem, budget = budgetMs)
   return {
     graph: name, family, nodes: p.n, A, B, T, Tnoip,
     tessPeak: r.peak, filePeak: simulate(noInplace, fo).peak,
-    // the exact optimum, where the search proved it, is itself the best lower bound
-    lowerBound: Math.max(r.lowerBound, nodeLowerBound(p), r.exact ? r.peak : 0), optimum: r.exact ? r.peak : null,
+    // the exact optimum, where the search proved it, is itself the best lower bound (of the graph T ran on)
+    lowerBound: Math.max(r.lowerBound, nodeLowerBound(useRw ? rewritten!.problem : p), r.exact ? r.peak : 0), optimum: r.exact ? r.peak : null,
+    rewrites: rewritten ? `${rewritten.applied}${useRw ? '' : ' (not smaller: unused)'}` : '-',
     segments: `${r.exactSegments}/${r.segments} (widest ${r.widest})`,
     spillB: spill(lfB.groups, offB), spillT: spill(lt.groups, placed.offsets),
     algorithm: placed.algorithm, ms,
@@ -133,10 +145,19 @@ const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) /
 const rows: Row[] = [];
 console.log(`# npx tsx bench/memory/run.ts${args.length ? ` ${args.join(' ')}` : ''}`);
 console.log(`order budget ${budgetMs} ms (counted as work); arenas in MB (modelled by the planners), time measured on this machine\n`);
-const header = '| graph | nodes | A: file+exact-size | B: file+greedy-size | Tessera | B/T | A/T | Tessera, no in-place | B/that | T order peak | lower bound (node working set, or the optimum where proven) | exact optimum | segments exact | spill >8MB B / T | ms |';
+const header = '| graph | nodes | A: file+exact-size | B: file+greedy-size | Tessera | B/T | A/T | rewrites (sum-chain, concat-conv) | Tessera order+offsets alone | B/that | T order peak | lower bound (node working set, or the optimum where proven) | exact optimum | segments exact | spill >8MB B / T | ms |';
 console.log(header);
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-const print = (r: Row) => console.log(`| ${r.graph} | ${r.nodes} | ${MB(r.A)} | ${MB(r.B)} | ${MB(r.T)} | ${(r.B / r.T).toFixed(2)} | ${(r.A / r.T).toFixed(2)} | ${MB(r.Tnoip)} | ${(r.B / r.Tnoip).toFixed(2)} | ${MB(r.tessPeak)} | ${MB(r.lowerBound)} | ${r.optimum === null ? '-' : MB(r.optimum)} | ${r.segments} | ${MB(r.spillB)} / ${MB(r.spillT)} | ${r.ms.toFixed(0)} |`);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+const print = (r: Row) => console.log(`| ${r.graph} | ${r.nodes} | ${MB(r.A)} | ${MB(r.B)} | ${MB(r.T)} | ${(r.B / r.T).toFixed(2)} | ${(r.A / r.T).toFixed(2)} | ${r.rewrites} | ${MB(r.Tnoip)} | ${(r.B / r.Tnoip).toFixed(2)} | ${MB(r.tessPeak)} | ${MB(r.lowerBound)} | ${r.optimum === null ? '-' : MB(r.optimum)} | ${r.segments} | ${MB(r.spillB)} / ${MB(r.spillT)} | ${r.ms.toFixed(0)} |`);
+
+/** The graph's problem, and the rewritten graph's when a memory rewrite applies. */
+async function problems(graph: ShapedGraph): Promise<[MemProblem, { problem: MemProblem; applied: string } | undefined]> {
+  const { graph: g2, applied } = rewriteForMemory(graph);
+  const count = applied['sum-chain'] + applied['concat-conv'];
+  if (count === 0) return [graphProblem(graph), undefined];
+  const shaped = await inferShapes(g2, { inputShapes: graph.inputShapes, prober: ortProber });
+  return [graphProblem(graph), { problem: graphProblem(shaped), applied: `${applied['sum-chain']}, ${applied['concat-conv']}` }];
+}
 
 // corpus models
 const models = [
@@ -146,7 +167,7 @@ const models = [
 for (const path of quick ? models.slice(0, 3) : models) {
   const name = path.split('/').pop()!.replace('.onnx', '');
   const graph = await inferShapes(importOnnx(readModelFile(path), { path }), { inputShapes: SHAPES[name] ?? {}, prober: ortProber });
-  const r = measure(name, 'corpus', graphProblem(graph));
+  const r = measure(name, 'corpus', ...(await problems(graph)));
   rows.push(r);
   print(r);
 }
@@ -158,7 +179,10 @@ const gen: NetSpec[] = [
   transformer(2), transformer(6), transformer(12, { T: 256 }),
 ];
 for (const spec of quick ? gen.slice(0, 4) : gen) {
-  const r = measure(spec.name, spec.family, toProblem(spec));
+  // the conv kinds as real ONNX graphs (so the rewrites apply to them as to any model); transformers as problems
+  const r = spec.family === 'transformer'
+    ? measure(spec.name, spec.family, toProblem(spec))
+    : measure(spec.name, spec.family, ...(await problems(await inferShapes(importOnnx(toOnnx(spec)), { prober: ortProber }))));
   rows.push(r);
   print(r);
 }

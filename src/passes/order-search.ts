@@ -11,7 +11,7 @@
  *   peak found so far (SERENITY, MLSys 2020). When it finishes the segment's optimum is proven; when it
  *   exceeds its state or time budget the segment keeps the heuristic's order.
  * - Heuristic: greedy list scheduling under two rules (smallest step memory, smallest growth), a beam
- *   search over frontiers, then local improvement (moving single nodes within their dependency window)
+ *   search over frontiers (widened 4× at a time, up to 64× the base width, while the budget lasts), then local improvement (moving single nodes within their dependency window)
  *   until the time budget runs out.
  */
 import { inplaceBound, inplaceSaving, MinHeap, type MemProblem } from './memory-graph.js';
@@ -415,11 +415,14 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
         }
       }
       if (bestPeak <= segLb) proved = true;
-      if (!proved && beam > 0 && seg.length <= 4000) {
-        const b = frontierSearch(ctx, seg, loc, bestPeak, beam, Infinity, work, segLimit);
+      // beam search, widened 4× at a time while the segment's share of the budget lasts
+      for (let width = beam; !proved && width > 0 && seg.length <= 4000 && width <= beam * 64; width *= 4) {
+        const b = frontierSearch(ctx, seg, loc, bestPeak, width, Infinity, work, segLimit);
+        if (!b.complete) break;
         if (b.order && b.peak < bestPeak) {
           best = b.order;
           bestPeak = b.peak;
+          if (bestPeak <= segLb) proved = true;
         }
       }
       if (!proved && !opts.heuristicOnly && seg.length <= exactMax) {

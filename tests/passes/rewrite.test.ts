@@ -1,0 +1,87 @@
+/**
+ * The memory rewrites compute the same function: each rewritten model, run whole by onnxruntime, gives
+ * the original model's outputs (onnxruntime on the original file is the reference), and the rewrites did
+ * apply where the patterns occur.
+ */
+import { describe, expect, it } from 'vitest';
+import { compareTensors } from '../../src/backends/compare.js';
+import { randomFeeds } from '../../src/backends/tensor.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { exportOnnx } from '../../src/ir/onnx-export.js';
+import { rewriteForMemory } from '../../src/passes/rewrite.js';
+import { nasCells, randwire, toOnnx, unet } from '../../bench/memory/generate.js';
+import { corpusCases, loadCase, runOrt, shapeBytes } from '../helpers/models.js';
+
+async function checkSame(bytes: Uint8Array, shapes: Record<string, number[]>) {
+  const graph = await shapeBytes(bytes, shapes);
+  const { graph: rewritten, applied } = rewriteForMemory(graph);
+  const feeds = randomFeeds(graph, Object.fromEntries(graph.inputs.map((n) => [n, graph.values.get(n)!.shape as number[]])), 3);
+  const want = await runOrt(bytes, feeds);
+  const got = await runOrt(exportOnnx(rewritten).bytes, feeds);
+  for (const name of graph.outputs) {
+    const c = compareTensors(got[name], want[name], { rtol: 1e-4, atol: 1e-5 });
+    expect(c.ok, `${name}: max abs ${c.maxAbs} ${c.reason ?? ""}`).toBe(true);
+  }
+  return { graph, rewritten, applied };
+}
+
+describe('memory rewrites', () => {
+  it('turn a Sum of several inputs into a chain of Adds in production order', async () => {
+    const { graph, rewritten, applied } = await checkSame(toOnnx(randwire(8, { stages: 2, C: 4, H: 8, seed: 5 })), {});
+    expect(applied['sum-chain']).toBeGreaterThan(0);
+    const sums = graph.nodes.filter((n) => n.op === 'Sum' && n.inputs.length >= 3).length;
+    expect(rewritten.nodes.filter((n) => n.op === 'Sum' && n.inputs.length >= 3)).toHaveLength(0);
+    expect(sums).toBe(applied['sum-chain']);
+  });
+
+  it('split a Conv over a Concat (through a Relu) into per-part Convs summed, bias and padding kept', async () => {
+    const b = new GraphBuilder('cat-conv', { opset: 17 });
+    b.input('a', 'float32', [1, 3, 6, 6]);
+    b.input('c', 'float32', [1, 5, 6, 6]);
+    const w = Float32Array.from({ length: 4 * 8 * 3 * 3 }, (_, i) => Math.sin(i));
+    b.initializer('w', w, [4, 8, 3, 3]);
+    b.initializer('bias', Float32Array.from([0.5, -1, 2, 0.25]), [4]);
+    b.node('Concat', ['a', 'c'], 'cat', { axis: 1 });
+    b.node('Relu', ['cat'], 'r');
+    b.node('Conv', ['r', 'w', 'bias'], 'y', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+    b.node('Conv', ['cat', 'w'], 'z', { kernel_shape: [3, 3], strides: [2, 2] });
+    b.output('y', 'float32');
+    b.output('z', 'float32');
+    const { rewritten, applied } = await checkSame(b.toBytes(), {});
+    expect(applied['concat-conv']).toBe(1);
+    expect(rewritten.nodes.map((n) => n.op).sort()).toEqual(['Add', 'Add', 'Conv', 'Conv', 'Conv', 'Conv', 'Relu', 'Relu']);
+  });
+
+  it('leave a Concat alone when one of its readers is not a Conv', async () => {
+    const b = new GraphBuilder('cat-pool', { opset: 17 });
+    b.input('a', 'float32', [1, 2, 4, 4]);
+    b.input('c', 'float32', [1, 2, 4, 4]);
+    b.initializer('w', Float32Array.from({ length: 3 * 4 }, (_, i) => i / 7), [3, 4, 1, 1]);
+    b.node('Concat', ['a', 'c'], 'cat', { axis: 1 });
+    b.node('Conv', ['cat', 'w'], 'y', { kernel_shape: [1, 1] });
+    b.node('MaxPool', ['cat'], 'p', { kernel_shape: [2, 2] });
+    b.output('y', 'float32');
+    b.output('p', 'float32');
+    const { rewritten, applied } = await checkSame(b.toBytes(), {});
+    expect(applied['concat-conv']).toBe(0);
+    expect(rewritten.nodes).toHaveLength(3);
+  });
+
+  it.each([
+    ['nasnet cells', () => toOnnx(nasCells(3, { C: 4, H: 8, seed: 2 }))],
+    ['u-net', () => toOnnx(unet(2, { C: 4, H: 16 }))],
+  ])('keep the outputs of generated %s', async (_, make) => {
+    const { applied } = await checkSame(make(), {});
+    expect(applied['concat-conv'] + applied['sum-chain']).toBeGreaterThan(0);
+  });
+
+  it('keep squeezenet\'s outputs (its fire modules concatenate into the next squeeze conv)', async () => {
+    const m = corpusCases().find((c) => c.name === 'light_squeezenet')!;
+    const l = await loadCase(m);
+    const { graph: rewritten, applied } = rewriteForMemory(l.graph);
+    expect(applied['concat-conv']).toBeGreaterThan(0);
+    const want = await runOrt(l.bytes, l.feeds);
+    const got = await runOrt(exportOnnx(rewritten).bytes, l.feeds);
+    for (const name of l.graph.outputs) expect(compareTensors(got[name], want[name], { rtol: 1e-3, atol: 1e-4 }).ok).toBe(true);
+  });
+});
