@@ -1,6 +1,7 @@
 /** `tessera targets` and `tessera backends`: what the compiler knows, and what this host really has. */
 import { OrtBackend } from '../backends/ort.js';
 import { OrtWebBackend } from '../backends/ort-web.js';
+import { TfjsBackend } from '../backends/tfjs.js';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { builtinTargetNames, loadTarget } from '../targets/index.js';
 
@@ -43,6 +44,11 @@ export async function listBackends(): Promise<BackendListing[]> {
         : `unavailable: ${gpu.reason}`,
     },
     { id: 'ort-web:wasm', available: await new OrtWebBackend().available(), detail: "onnxruntime-web's wasm backend, one thread (bind a processor to it with --bind cpu=wasm)" },
+    await (async () => {
+      const tfjs = new TfjsBackend();
+      const ok = await tfjs.available();
+      return { id: 'tfjs', available: ok, detail: ok ? `TensorFlow.js on ${tfjs.detail} (pass a TfjsBackend in the Session's bind option)` : 'TensorFlow.js: no engine initialized' };
+    })(),
     { id: 'npu', available: false, detail: 'no NPU on this host: npu processors are emulated on ort:cpu with their dtype legalization' },
   ];
 }
