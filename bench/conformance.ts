@@ -4,7 +4,7 @@
  * (import → inferShapes → exportOnnx → backend.compile → run with input_*.pb → compareTensors with
  * output_*.pb, rtol 1e-3 / atol 1e-4). Counts per backend: pass, mismatch, unsupported (the backend's
  * supports() refused a node), error (compile or run threw).
- *   npx tsx bench/conformance.ts [--backend ort:cpu|ort-web:wasm] [--filter SUBSTR] [--json bench/conformance.results.json]
+ *   npx tsx bench/conformance.ts [--backend ort:cpu|ort-web:wasm|tfjs] [--filter SUBSTR] [--json bench/conformance.results.json]
  * Tests with int4/uint4 values are never run in-process (they abort onnxruntime-node); they are
  * listed as skipped.
  */
@@ -15,6 +15,7 @@ import type { Backend } from '../src/backends/backend.js';
 import { compareTensors, DEFAULT_TOLERANCE } from '../src/backends/compare.js';
 import { OrtBackend, ortProber } from '../src/backends/ort.js';
 import { OrtWebBackend } from '../src/backends/ort-web.js';
+import { TfjsBackend } from '../src/backends/tfjs.js';
 import { tensorFromWeight } from '../src/backends/tensor.js';
 import { readFeeds } from '../src/cli/run.js';
 import { inferShapes } from '../src/ir/infer.js';
@@ -80,7 +81,7 @@ export async function runCase(backend: Backend, test: string): Promise<CaseResul
 }
 
 export function makeBackends(): Backend[] {
-  return [new OrtBackend('cpu'), new OrtWebBackend()];
+  return [new OrtBackend('cpu'), new OrtWebBackend(), new TfjsBackend()];
 }
 
 async function main(): Promise<void> {
