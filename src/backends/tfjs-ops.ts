@@ -357,6 +357,56 @@ const conv: Kernel = (ctx, node, [x, w, b]) => {
   return [make(y, x!.dtype, NHWC)];
 };
 
+/**
+ * ConvTranspose, 1-D and 2-D, dilations 1: tfjs's conv2dTranspose gives the full (unpadded) result,
+ * output_padding adds zero rows at the end, pads (given, from auto_pad, or from output_shape as ONNX
+ * defines them) are cropped, then the bias is added.
+ */
+const convTranspose: Kernel = (ctx, node, [x, w, b]) => {
+  const xs = logicalShape(x!);
+  const ws = logicalShape(w!);
+  const group = attrInt(node, 'group', 1);
+  const oneD = xs.length === 3;
+  const n = xs.length - 2;
+  const kernel = attrInts(node, 'kernel_shape') ?? ws.slice(2);
+  const strides = attrInts(node, 'strides') ?? new Array<number>(n).fill(1);
+  const outPad = attrInts(node, 'output_padding') ?? new Array<number>(n).fill(0);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  const outputShape = attrInts(node, 'output_shape');
+  const given = attrInts(node, 'pads') ?? new Array<number>(2 * n).fill(0);
+  const pads: [number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    const full = strides[i] * (xs[i + 2] - 1) + outPad[i] + kernel[i];
+    if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      const want = outputShape ? outputShape[outputShape.length - n + i] : xs[i + 2] * strides[i];
+      const total = full - want;
+      const half = Math.floor(total / 2);
+      // an output_shape larger than the full result is zeros appended at the end (as onnxruntime)
+      pads.push(total < 0 ? [0, total] : autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half]);
+    } else if (autoPad === 'VALID') pads.push([0, 0]);
+    else pads.push([given[i], given[i + n]]);
+  }
+  const C = xs[1], Mg = ws[1], M = Mg * group;
+  const k2 = oneD ? [1, kernel[0]] : kernel, s2 = oneD ? [1, strides[0]] : strides, op2 = oneD ? [0, outPad[0]] : outPad;
+  const p2: [number, number][] = oneD ? [[0, 0], pads[0]] : pads;
+  const input = oneD ? tf.transpose(tf.reshape(canon(x!), [xs[0], C, 1, xs[2]]), NHWC) as tf.Tensor4D : inLayout(x!, NHWC) as tf.Tensor4D;
+  // tf filter [kH, kW, outChannels, inChannels] from ONNX's [C, M/group, kH, kW]
+  const filter = ctx.cached(`${node.name}:convT`, w!.constant, () => tf.transpose(tf.reshape(canon(w!), [C, Mg, k2[0], k2[1]]), [2, 3, 1, 0]));
+  const [H, W] = [input.shape[1], input.shape[2]];
+  const fullShape: [number, number, number, number] = [input.shape[0], s2[0] * (H - 1) + k2[0], s2[1] * (W - 1) + k2[1], Mg];
+  const one = (xg: tf.Tensor4D, fg: tf.Tensor4D) => tf.conv2dTranspose(xg, fg, fullShape, [s2[0], s2[1]], 'valid');
+  let y: tf.Tensor4D = group === 1 ? one(input, filter as tf.Tensor4D)
+    : tf.concat(tf.split(input, group, 3).map((xg, g) => one(xg as tf.Tensor4D, tf.slice(filter, [0, 0, 0, g * (C / group)], [-1, -1, -1, C / group]) as tf.Tensor4D)), 3) as tf.Tensor4D;
+  const end = [op2[0] + Math.max(0, -p2[0][1]), op2[1] + Math.max(0, -p2[1][1])];
+  if (end.some((p) => p > 0)) y = tf.pad(y, [[0, 0], [0, end[0]], [0, end[1]], [0, 0]]);
+  p2.forEach((p, i) => (p2[i] = [p[0], Math.max(0, p[1])]));
+  const size = [y.shape[0], y.shape[1] - p2[0][0] - p2[0][1], y.shape[2] - p2[1][0] - p2[1][1], M];
+  if (p2.some(([a, c]) => a !== 0 || c !== 0)) y = tf.slice(y, [0, p2[0][0], p2[1][0], 0], size);
+  if (b) y = tf.add(y, canon(b));
+  if (oneD) return [make(tf.reshape(tf.transpose(y, [0, 3, 1, 2]), [xs[0], M, y.shape[2]]), x!.dtype)];
+  return [make(y, x!.dtype, NHWC)];
+};
+
 /** MaxPool and AveragePool, 1-D and 2-D. */
 function pool(kind: 'max' | 'avg'): Kernel {
   return (_ctx, node, [x]) => {
@@ -1010,6 +1060,7 @@ export const KERNELS: Record<string, Kernel> = {
   Where: where,
   // convolution, pooling, normalization
   Conv: conv,
+  ConvTranspose: convTranspose,
   MaxPool: pool('max'),
   AveragePool: pool('avg'),
   GlobalAveragePool: globalPool('avg'),

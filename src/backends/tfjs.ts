@@ -153,6 +153,10 @@ export const TFJS_CAPABILITIES: Readonly<Record<string, OpCapability>> = {
   Where: { opsets: [9, LATEST], dtypes: FIB, inputs: { 0: B } },
   // convolution, pooling, normalization
   Conv: { opsets: [1, LATEST], dtypes: F, ranks: [3, 4], attrs: { auto_pad: AUTO_PAD, dilations: ANY, group: ANY, kernel_shape: ANY, pads: ANY, strides: ANY } },
+  ConvTranspose: {
+    opsets: [1, LATEST], dtypes: F, ranks: [3, 4],
+    attrs: { auto_pad: AUTO_PAD, dilations: { each: [1] }, group: ANY, kernel_shape: ANY, output_padding: ANY, output_shape: ANY, pads: ANY, strides: ANY },
+  },
   MaxPool: {
     opsets: [1, LATEST], dtypes: F, ranks: [3, 4], maxOutputs: 1,
     attrs: { auto_pad: AUTO_PAD, ceil_mode: ANY, dilations: { each: [1] }, kernel_shape: ANY, pads: ANY, storage_order: ANY, strides: ANY },

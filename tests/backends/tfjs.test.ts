@@ -148,8 +148,7 @@ describe('tfjs holds to its capability table (ONNX node tests the CPU EP passes)
       if (r.outcome !== 'pass' && r.outcome !== 'unsupported') bad.push(`${t}: ${r.outcome}: ${r.detail}`);
     }
     expect(bad).toEqual([]);
-    // what the table takes is exercised: every mapped op passes at least one test (ops only reached through expanded functions aside)
-    expect(tally.pass.length).toBeGreaterThanOrEqual(800);
+    expect(tally.pass.length).toBeGreaterThanOrEqual(810); // bench/conformance.results.json: 810 pass, 649 refused
     expect(Object.keys(TFJS_CAPABILITIES).length).toBeGreaterThan(100);
   }, 300_000);
 });
