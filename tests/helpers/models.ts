@@ -6,12 +6,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
 import { measureRanges, ortProber } from '../../src/backends/ort.js';
-import { randomTensor, Tensor, type TensorMap } from '../../src/backends/tensor.js';
+import type { Tensor, TensorMap } from '../../src/backends/tensor.js';
 import type { DType } from '../../src/ir/dtype.js';
 import type { Graph, Node } from '../../src/ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../../src/ir/infer.js';
+import { feedsFor as corpusFeeds, runOrt, shapesOf } from '../ir/corpus.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
 import { compilePlan } from '../../src/scheduler/compile.js';
 import type { Plan, PlanStep } from '../../src/scheduler/plan.js';
@@ -51,46 +51,12 @@ export function corpusCases(): ModelCase[] {
   return out;
 }
 
-const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
-
-/**
- * Input data: silero's sample rate int64 16000 and zero recurrent state; light models ONNX's runner
- * feed arange(n)/n; everything else seeded uniform noise in [-1, 1).
- */
+/** Input data for a corpus case (see tests/ir/corpus.ts: silero's rate and state, arange for light models, seeded noise otherwise). */
 export function feedsFor(graph: Graph, m: ModelCase): TensorMap {
-  const feeds: TensorMap = {};
-  graph.inputs.forEach((name, i) => {
-    const v = graph.values.get(name)!;
-    if (!v.dtype) throw new Error(`input '${name}' is not a tensor`);
-    const dims = m.shapes[name] ?? v.shape!.map((d) => (typeof d === 'number' ? d : 1));
-    const silero = m.name.startsWith('silero');
-    if (silero && name === 'sr') feeds[name] = new Tensor('int64', BigInt64Array.from([16000n]), dims);
-    else if (silero && ['state', 'h', 'c'].includes(name)) feeds[name] = new Tensor('float32', new Float32Array(count(dims)), dims);
-    else if (m.kind === 'light' && v.dtype === 'float32') {
-      const n = count(dims);
-      feeds[name] = new Tensor('float32', Float32Array.from({ length: n }, (_, k) => k / n), dims);
-    } else feeds[name] = randomTensor(v.dtype, dims, 11 + i);
-  });
-  return feeds;
+  return corpusFeeds(graph, m, m.shapes);
 }
 
-export function shapesOf(feeds: TensorMap): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
-}
-
-/** The reference: a model (path or bytes) run whole by onnxruntime-node's CPU EP; always released. */
-export async function runOrt(model: string | Uint8Array, feeds: TensorMap): Promise<TensorMap> {
-  const session = typeof model === 'string'
-    ? await ort.InferenceSession.create(model, { logSeverityLevel: 4 })
-    : await ort.InferenceSession.create(model, { logSeverityLevel: 4 });
-  try {
-    const fed: TensorMap = {};
-    for (const name of session.inputNames) fed[name] = feeds[name];
-    return (await session.run(fed)) as TensorMap;
-  } finally {
-    await session.release();
-  }
-}
+export { runOrt, shapesOf };
 
 export interface Loaded {
   bytes: Uint8Array;

@@ -79,7 +79,7 @@ const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
  * ONNX's runner feed arange(n)/n; everything else seeded uniform noise. `shapes` overrides the
  * declared shapes (symbolic dims not given = 1).
  */
-export function feedsFor(graph: Graph, model: CorpusModel, shapes: Record<string, number[]>, sampleRate = 16000): TensorMap {
+export function feedsFor(graph: Graph, model: Pick<CorpusModel, 'name' | 'kind'>, shapes: Record<string, number[]>, sampleRate = 16000): TensorMap {
   const feeds: TensorMap = {};
   graph.inputs.forEach((name, i) => {
     const v = graph.values.get(name)!;
