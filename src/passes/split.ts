@@ -3,12 +3,16 @@
  * its boundary alive for the whole call. Where that would defeat the planned peak, the partition is cut
  * into consecutive chunks of the planned order (each its own executable), so the runtime follows the plan.
  *
- * Model of one chunk's memory (all memories together): the bytes alive when it starts (its inputs stay
+ * Model of one call's memory (all memories together): the bytes alive when it starts (its inputs stay
  * alive until it ends) + its outputs that outlive it (written into the arena before it returns) + the
  * peak of its internal values in onnxruntime's order (modelled as Kahn's algorithm by file position).
- * A partition whose whole model fits within (1 + slack) × the planned peak stays whole; otherwise chunks
- * grow greedily along the planned order while they fit. Chunks are intervals of a topological order, so
- * contracting them makes no cycle; no node changes processor.
+ * A partition whose whole model fits within (1 + slack) × the planned peak stays whole. Otherwise it is
+ * cut into chunks that compute no intermediate value of their own: a chunk grows along the planned order
+ * while the next node reads nothing made inside the chunk (and the chunk fits). Every value a chunk
+ * computes then crosses its boundary and lives in the planned arena, which has room for it at its
+ * planned offset; an intermediate would be a second copy in the backend's own memory, beside the arena
+ * (and onnxruntime runs such chunks without an arena of its own: src/backends/ort.ts). Chunks are
+ * intervals of a topological order, so contracting them makes no cycle; no node changes processor.
  */
 import type { ShapedGraph } from '../ir/infer.js';
 import { MinHeap, type MemProblem } from './memory-graph.js';
@@ -19,7 +23,7 @@ import type { StaticInfo } from './static.js';
 export interface SplitOptions {
   /** Tolerated excess over the planned peak before a partition is split (0.1 = 10%). */
   slack?: number;
-  /** Largest chunk grown greedily (whole partitions that fit are kept whole at any size). */
+  /** Most nodes in a chunk (whole partitions that fit are kept whole at any size). */
   maxChunk?: number;
   /** 'memory' (default): split where it lowers the peak; 'none': keep the partitioner's partitions. */
   mode?: 'memory' | 'none';
@@ -99,6 +103,8 @@ export function chunkOrder(p: MemProblem, runtimeOrder: readonly number[], partO
         let b = a + 1;
         while (b < j && chunk.length < maxChunk) {
           const u = runtimeOrder[b];
+          // u reads a value made in this chunk: that value would be an intermediate of the backend's
+          if (p.preds[u].some((q) => inChunk[q])) break;
           inChunk[u] = 1;
           chunk.push(u);
           if (chunkPeak(p, chunk, before[a], inChunk) > limit) {
