@@ -14,9 +14,7 @@
  *   T, and the time of ordering + offsets (measured here). All arena figures are computed by the planners
  *   (modelled memory), not measured; the RSS section at the end is measured.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ortProber } from '../../src/backends/ort.js';
 import { inferShapes, valueByteSize, type ShapedGraph } from '../../src/ir/infer.js';
@@ -27,6 +25,7 @@ import { orderForMemory } from '../../src/passes/order-search.js';
 import { rewriteForMemory } from '../../src/passes/rewrite.js';
 import { staticInfo } from '../../src/passes/static.js';
 import { nasCells, randwire, toOnnx, toProblem, transformer, unet, type NetSpec } from './generate.js';
+import { formatRss, measureRss, type RssReport } from './rss.js';
 
 const args = process.argv.slice(2);
 const opt = (k: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -214,51 +213,12 @@ if (!args.includes('--no-scale')) {
   }
 }
 
-// peak resident memory of a process: tessera run of a large-activation generated model vs onnxruntime running it whole
-let rss: Record<string, unknown> | undefined;
+// peak resident memory of a process: tessera run of large-activation generated models vs onnxruntime running them whole (bench/memory/rss.ts)
+let rss: RssReport | undefined;
 if (!args.includes('--no-rss')) {
-  const dir = join(tmpdir(), 'tessera-bench-memory');
-  mkdirSync(dir, { recursive: true });
-  const spec = randwire(32, { stages: 2, C: 32, H: 192, seed: 1 });
-  const model = join(dir, 'randwire-large.onnx');
-  writeFileSync(model, toOnnx(spec));
-  const plan = join(dir, 'randwire-large.plan.json');
-  const planWhole = join(dir, 'randwire-large.whole.plan.json');
-  const tiny = join(dir, 'randwire-tiny.onnx');
-  const planTiny = join(dir, 'randwire-tiny.plan.json');
-  writeFileSync(tiny, toOnnx(randwire(8, { stages: 1, C: 4, H: 8 })));
-  const tsx = join(import.meta.dirname, '../../node_modules/.bin/tsx');
-  const cli = join(import.meta.dirname, '../../src/cli/main.ts');
-  execFileSync(tsx, [cli, 'compile', model, '--target', 'host', '--split', 'memory', '--inplace', '--out', plan], { stdio: 'ignore' });
-  execFileSync(tsx, [cli, 'compile', model, '--target', 'host', '--out', planWhole], { stdio: 'ignore' });
-  execFileSync(tsx, [cli, 'compile', tiny, '--target', 'host', '--out', planTiny], { stdio: 'ignore' });
-  const maxRss = (cmd: string[]): number => {
-    const r = execFileSync('sh', ['-c', `/usr/bin/time -v ${cmd.map((c) => `'${c}'`).join(' ')} 2>&1 >/dev/null | grep 'Maximum resident'`], { encoding: 'utf8' });
-    return Number(r.trim().split(/\s+/).pop()) * 1024;
-  };
-  const node = process.execPath;
-  const ortScript = join(import.meta.dirname, 'ort-whole.ts');
-  const runs: Record<string, number[]> = { tesseraSplit: [], tesseraWhole: [], ort: [], tesseraFloor: [], ortFloor: [] };
-  for (let i = 0; i < 3; i++) {
-    runs.tesseraSplit.push(maxRss([node, '--import', 'tsx', cli, 'run', model, '--plan', plan, '--target', 'host']));
-    runs.tesseraWhole.push(maxRss([node, '--import', 'tsx', cli, 'run', model, '--plan', planWhole, '--target', 'host']));
-    runs.ort.push(maxRss([node, '--import', 'tsx', ortScript, model]));
-    runs.tesseraFloor.push(maxRss([node, '--import', 'tsx', cli, 'run', tiny, '--plan', planTiny, '--target', 'host']));
-    runs.ortFloor.push(maxRss([node, '--import', 'tsx', ortScript, tiny]));
-  }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[1];
-  const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, med(v)]));
-  const p = toProblem(spec);
-  const fo = fileOrder(p);
-  const tPeak = orderForMemory(p, { budgetMs }).peak;
-  rss = { model: spec.name, nodes: p.n, fileOrderPeakBytes: simulate(p, fo).peak, tesseraPeakBytes: tPeak, medianMaxRssBytes: m, runs };
-  console.log(`\npeak RSS (measured with /usr/bin/time -v, median of 3) running ${spec.name} (${p.n} ops; modelled activation peak: file order ${MB(simulate(p, fo).peak)} MB, Tessera order ${MB(tPeak)} MB):`);
-  console.log(`  tessera run, plan compiled with --split memory --inplace: ${MB(m.tesseraSplit)} MB`);
-  console.log(`  tessera run, plan compiled without splitting (one onnxruntime call): ${MB(m.tesseraWhole)} MB`);
-  console.log(`  onnxruntime running the whole model (InferenceSession, default options): ${MB(m.ort)} MB`);
-  console.log(`  ratio onnxruntime / tessera (split): ${(m.ort / m.tesseraSplit).toFixed(2)}; onnxruntime / tessera (unsplit): ${(m.ort / m.tesseraWhole).toFixed(2)}`);
-  console.log(`  process floors (the same commands on an 8-op model): tessera run ${MB(m.tesseraFloor)} MB, onnxruntime ${MB(m.ortFloor)} MB`);
-  console.log(`  above the floors: tessera split ${MB(m.tesseraSplit - m.tesseraFloor)} MB, tessera unsplit ${MB(m.tesseraWhole - m.tesseraFloor)} MB, onnxruntime ${MB(m.ort - m.ortFloor)} MB`);
+  console.log('');
+  rss = await measureRss({ runs: 3, log: console.log });
+  console.log(formatRss(rss));
 }
 
 writeFileSync(jsonOut, `${JSON.stringify({ command: `npx tsx bench/memory/run.ts${args.length ? ` ${args.join(' ')}` : ''}`, budgetMs, rows, scale, rss, geomean: { generatedBTnoInplace: geo(generated.map((r) => r.B / r.Tnoip)), corpusBTnoInplace: geo(corpus.map((r) => r.B / r.Tnoip)), generatedBT: geo(generated.map((r) => r.B / r.T)), corpusBT: geo(corpus.map((r) => r.B / r.T)), generatedAT: geo(generated.map((r) => r.A / r.T)), corpusAT: geo(corpus.map((r) => r.A / r.T)) } }, null, 1)}\n`);

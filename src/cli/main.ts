@@ -2,17 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
-import { parseBind } from '../scheduler/runtime.js';
-import { compileModel, formatCompile, formatExplain, summarize } from './compile.js';
-import { calibrateHost, calibratedHostPath } from '../targets/calibrate.js';
-import { writeFilesAtomically } from './atomic.js';
-import { formatCalibration, progressBar } from './progress.js';
-import { formatInspect, inspectModel } from './inspect.js';
-import { formatBackends, formatTargets, listBackends, listTargets } from './listing.js';
-import { formatRun, readFeeds, runModel } from './run.js';
-import { exportTrace } from './trace.js';
-import { vizPlan } from './viz.js';
-import { importOnnxFile } from '../ir/onnx-import.js';
+
+// Each command loads its own modules when it runs (tessera run does not load the viewer's bundler or tfjs).
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -30,6 +21,7 @@ function program(): Command {
     .option('--input-shape <spec>', 'concrete input shapes, e.g. x=1x3x640x640 (repeatable; default: symbolic dims = 1)', collect)
     .option('--json', 'print one JSON object')
     .action(async (model: string, o: { inputShape?: string[]; json?: boolean }) => {
+      const { formatInspect, inspectModel } = await import('./inspect.js');
       const r = await inspectModel(model, parseInputShapes(o.inputShape));
       console.log(o.json ? JSON.stringify(r, null, 2) : formatInspect(r));
     });
@@ -46,15 +38,19 @@ function program(): Command {
     .option('--order-budget-ms <ms>', 'time budget of the memory-aware order search (counted as work, so plans stay deterministic)', '2000')
     .option('--split <how>', "'none' (default): one backend call per partition; 'memory': split partitions into chunks that follow the planned order where the backend's own order would raise the peak")
     .option('--inplace', 'let elementwise ops write their output over their input buffer')
+    .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed) and keep them when the arenas get smaller')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean }) => {
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean }) => {
       const orderBudgetMs = Number(o.orderBudgetMs);
       if (!Number.isFinite(orderBudgetMs) || orderBudgetMs < 0) throw new TesseraError('BAD_ARGUMENT', `--order-budget-ms '${o.orderBudgetMs}': expected a number of milliseconds >= 0`);
       if (o.split !== undefined && o.split !== 'none' && o.split !== 'memory') throw new TesseraError('BAD_ARGUMENT', `--split '${o.split}': expected 'none' or 'memory'`);
       if (o.placement !== 'cost' && o.placement !== 'capability') throw new TesseraError('BAD_ARGUMENT', `--placement '${o.placement}': expected 'cost' or 'capability'`);
+      const { compileModel, formatCompile, formatExplain, summarize } = await import('./compile.js');
+      const { readFeeds } = await import('./run.js');
+      const { importOnnxFile } = await import('../ir/onnx-import.js');
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
-      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds, placement: o.placement, orderBudgetMs, split: o.split as 'none' | 'memory' | undefined, inplace: o.inplace });
+      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds, placement: o.placement, orderBudgetMs, split: o.split as 'none' | 'memory' | undefined, inplace: o.inplace, rewrite: o.rewrite });
       const s = summarize(r);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
       if (o.explain && !o.json) console.log(formatExplain(r));
@@ -66,6 +62,9 @@ function program(): Command {
     .option('--no-gpu', 'measure the CPU EP only, even when a WebGPU adapter exists')
     .option('--json', 'print the measurements as JSON')
     .action(async (o: { out?: string; gpu: boolean; json?: boolean }) => {
+      const { calibrateHost, calibratedHostPath } = await import('../targets/calibrate.js');
+      const { writeFilesAtomically } = await import('./atomic.js');
+      const { formatCalibration, progressBar } = await import('./progress.js');
       const out = o.out ?? calibratedHostPath();
       const { target, measurements } = await calibrateHost({ gpu: o.gpu, progress: progressBar('calibrating') });
       writeFilesAtomically([{ path: out, bytes: `${JSON.stringify(target, null, 2)}\n` }]);
@@ -76,6 +75,7 @@ function program(): Command {
     .description('list the built-in targets and their processors')
     .option('--json', 'print one JSON object')
     .action(async (o: { json?: boolean }) => {
+      const { formatTargets, listTargets } = await import('./listing.js');
       const list = await listTargets();
       console.log(o.json ? JSON.stringify(list, null, 2) : formatTargets(list));
     });
@@ -84,6 +84,7 @@ function program(): Command {
     .description('list the backends this host really has, and how each processor kind binds by default')
     .option('--json', 'print one JSON object')
     .action(async (o: { json?: boolean }) => {
+      const { formatBackends, listBackends } = await import('./listing.js');
       const list = await listBackends();
       console.log(o.json ? JSON.stringify(list, null, 2) : formatBackends(list));
     });
@@ -97,10 +98,12 @@ function program(): Command {
     .option('--check', 'compare with onnxruntime running the original model (and with output_*.pb in --data); exit 1 outside rtol 1e-3 / atol 1e-4, or below cosine 0.999 where a partition runs in float16/int16')
     .option('--target <name|file>', "compile the plan for this target: a built-in name or a target JSON file (default: 'host')")
     .option('--plan <plan.json>', "run this plan (from 'tessera compile') instead of compiling one; it is checked against the model and target first")
-    .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu)')
+    .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu, wasm, tfjs)')
     .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
     .option('--json', 'print one JSON object')
     .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean }) => {
+      const { formatRun, runModel } = await import('./run.js');
+      const { parseBind } = await import('../scheduler/runtime.js');
       const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
@@ -113,6 +116,7 @@ function program(): Command {
     .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs and attributes (default: the plan's model.file, as written or beside the plan)")
     .option('-o, --out <plan.html>', 'the page to write (default: the plan path with .html)')
     .action(async (plan: string, o: { trace?: string; model?: string; out?: string }) => {
+      const { vizPlan } = await import('./viz.js');
       const r = await vizPlan(plan, o);
       console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}`);
     });
@@ -122,7 +126,8 @@ function program(): Command {
     .argument('<plan>', "a plan from 'tessera compile --out'")
     .option('--trace <trace.json>', "a measured trace from 'tessera run --plan … --trace' (its times are used, the predicted ones go in each event's args)")
     .option('-o, --out <out.json>', 'the file to write (default: the plan path with .trace-events.json)')
-    .action((plan: string, o: { trace?: string; out?: string }) => {
+    .action(async (plan: string, o: { trace?: string; out?: string }) => {
+      const { exportTrace } = await import('./trace.js');
       const r = exportTrace(plan, o);
       console.log(`${r.out}: ${r.events} trace events, ${r.steps} steps (times ${r.times}); open it in ui.perfetto.dev or chrome://tracing`);
     });
