@@ -21,6 +21,7 @@ import { OrtBackend } from '../../src/backends/ort.js';
 import { rng, Tensor, tensorFromWeight, type TensorMap } from '../../src/backends/tensor.js';
 import { TFJS_CAPABILITIES, TfjsBackend } from '../../src/backends/tfjs.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
+import { backendContract } from '../helpers/backend-contract.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { decodeModel, importOnnx } from '../../src/ir/onnx-import.js';
@@ -73,37 +74,7 @@ describe('tfjs adapter', () => {
     expect(process.listeners('unhandledRejection').map(String).join()).not.toMatch(/throw reason/); // the Emscripten glue's listener is removed
   });
 
-  it('converts tensors at the boundary (int64 through int32, bool) and writes into preallocated outputs', async () => {
-    const b = new GraphBuilder('m');
-    const x = b.input('x', 'float32', [2, 3]);
-    const k = b.input('k', 'int64', [2]);
-    b.node('Add', [x, x], 'y');
-    b.node('Mul', [k, k], 'k2');
-    b.node('Greater', [x, b.initializer('zero', new Float32Array([0]), [])], 'pos');
-    b.output('y', 'float32', [2, 3]);
-    b.output('k2', 'int64', [2]);
-    b.output('pos', 'bool', [2, 3]);
-    const exe = await backend.compile({ name: 'm', onnx: b.toBytes(), inputs: ['x', 'k'], outputs: ['y', 'k2', 'pos'] });
-    const feeds = { x: new Tensor('float32', new Float32Array([1, -2, 3, -4, 5, -6]), [2, 3]), k: new Tensor('int64', new BigInt64Array([3n, -4n]), [2]) };
-    const out = await exe.run(feeds);
-    for (const t of Object.values(out)) expect(t).toBeInstanceOf(Tensor);
-    expect([...(out.y.data as Float32Array)]).toEqual([2, -4, 6, -8, 10, -12]);
-    expect([...(out.k2.data as BigInt64Array)]).toEqual([9n, 16n]);
-    expect(out.pos.type).toBe('bool');
-    expect([...(out.pos.data as Uint8Array)]).toEqual([1, 0, 1, 0, 1, 0]);
-    const arena = new ArrayBuffer(64);
-    const into = { y: new Tensor('float32', new Float32Array(arena, 16, 6), [2, 3]) };
-    const res = await exe.run(feeds, into);
-    expect(res.y).toBe(into.y);
-    expect([...new Float32Array(arena, 16, 6)]).toEqual([2, -4, 6, -8, 10, -12]);
-    expect([...new Float32Array(arena, 0, 4)]).toEqual([0, 0, 0, 0]);
-    await expect(exe.run(feeds, { y: new Tensor('float32', new Float32Array(5), [5]) })).rejects.toMatchObject({ code: 'BACKEND_FAILED' });
-    await exe.dispose();
-  });
-
-  it('a model it cannot load is a BACKEND_FAILED TesseraError', async () => {
-    await expect(backend.compile({ name: 'junk', onnx: new Uint8Array([1, 2, 3]), inputs: [], outputs: [] })).rejects.toMatchObject({ code: 'BACKEND_FAILED' });
-  });
+  backendContract(backend);
 
   it('keeps NHWC inside a partition: one transpose in per conv input, one out per output, none per op', async () => {
     const light = corpusCases().find((c) => c.name === 'light_squeezenet')!;
