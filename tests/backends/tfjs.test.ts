@@ -20,7 +20,6 @@ import { OrtWebBackend } from '../../src/backends/ort-web.js';
 import { OrtBackend } from '../../src/backends/ort.js';
 import { rng, Tensor, tensorFromWeight, type TensorMap } from '../../src/backends/tensor.js';
 import { TFJS_CAPABILITIES, TfjsBackend } from '../../src/backends/tfjs.js';
-import { GraphBuilder } from '../../src/ir/builder.js';
 import { backendContract } from '../helpers/backend-contract.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { exportOnnx } from '../../src/ir/onnx-export.js';
