@@ -179,6 +179,37 @@ function copyConverting(src: Tensor, dst: Tensor, srcScale?: number, dstScale?: 
   } else throw new TesseraError('INTERNAL', `no conversion from ${src.type} to ${dst.type}`);
 }
 
+interface DirectPlan {
+  partition: number;
+  lane: string;
+  inputs: readonly string[];
+}
+
+/**
+ * Whether a plan is a single compute step on the host processor whose inputs are all graph inputs and
+ * whose outputs are exactly the graph outputs, each stored in its own dtype: then a run is one backend
+ * call on the caller's tensors, with nothing to place in an arena, copy or convert.
+ */
+function directPlan(graph: ShapedGraph, plan: Plan, target: Target, exe: Executable | undefined): DirectPlan | null {
+  if (plan.steps.length !== 1 || plan.partitions.length !== 1 || !exe) return null;
+  const step = plan.steps[0];
+  if (step.kind !== 'compute') return null;
+  const part = plan.partitions[step.partition];
+  const host = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*');
+  if (!host || part.processor !== host.id) return null;
+  const buffers = new Map(plan.memory[host.id]?.buffers.map((b) => [b.value, b]) ?? []);
+  const plain = (name: string) => {
+    const v = graph.values.get(name);
+    const b = buffers.get(name);
+    return !!v?.dtype && (b ? b.dtype === v.dtype && b.scale === undefined : v.dtype === 'string');
+  };
+  const inputs = new Set(graph.inputs), outputs = new Set(graph.outputs);
+  if (!exe.inputs.every((n) => inputs.has(n) && plain(n))) return null;
+  if (exe.outputs.length !== outputs.size || !exe.outputs.every((n) => outputs.has(n) && !inputs.has(n) && plain(n))) return null;
+  if (graph.outputs.some((n) => graph.values.get(n)?.role === 'initializer')) return null;
+  return { partition: step.partition, lane: step.lane, inputs: exe.inputs };
+}
+
 export class PlanRunner {
   lastTrace: Trace | undefined;
 
@@ -199,7 +230,7 @@ export class PlanRunner {
   }
 
   /** Runs a partition; when its backend fails, moves the partition to the CPU for good and runs it there. */
-  private async runPartition(index: number, inputs: TensorMap, into: TensorMap): Promise<TensorMap> {
+  private async runPartition(index: number, inputs: TensorMap, into?: TensorMap): Promise<TensorMap> {
     const r = this.recovery;
     try {
       return await this.executables[index].run(inputs, into);
@@ -269,14 +300,42 @@ export class PlanRunner {
   /** Arena sets not in use: a run takes one (or allocates one) and gives it back, so concurrent runs never share. */
   private readonly idleArenas: Map<string, ArrayBuffer>[] = [];
   private slots: Map<string, Slot> | undefined;
+  /** The plan is one partition on the host that reads only graph inputs and writes only graph outputs (see `directPlan`). */
+  private direct: DirectPlan | null | undefined;
 
   async run(feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+    if (this.direct === undefined) this.direct = directPlan(this.graph, this.plan, this.target, this.executables[0]);
     const arenas = this.idleArenas.pop() ?? new Map(Object.entries(this.plan.memory).map(([id, mem]) => [id, new ArrayBuffer(mem.arenaBytes)]));
     try {
-      return await this.runIn(arenas, feeds);
+      return await (this.direct ? this.runDirect(this.direct, arenas, feeds) : this.runIn(arenas, feeds));
     } finally {
       this.idleArenas.push(arenas);
     }
+  }
+
+  /**
+   * One backend call and nothing else: the feeds go to the partition as they are, the backend allocates
+   * the outputs and they are returned as it made them (as onnxruntime does), and nothing is copied or
+   * converted. The arenas (where the plan counts the graph's inputs and outputs) are taken from the pool
+   * as for any run, and the trace still has its one step.
+   */
+  private async runDirect(d: DirectPlan, arenas: Map<string, ArrayBuffer>, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+    let inputs = feeds;
+    if (Object.keys(feeds).length !== d.inputs.length) {
+      inputs = {};
+      for (const name of d.inputs) inputs[name] = feeds[name];
+    }
+    const t0 = performance.now();
+    const res = await this.runPartition(d.partition, inputs);
+    const totalUs = (performance.now() - t0) * 1000;
+    const outputs: TensorMap = {};
+    for (const name of this.graph.outputs) outputs[name] = res[name];
+    const fallbacks = this.recovery.fallbacks;
+    const step: TraceStep = { step: 0, kind: 'compute', lane: d.lane, partition: d.partition, backend: this.recovery.backends[d.partition], startUs: 0, endUs: totalUs };
+    const arenaBytes: Record<string, number> = {};
+    for (const [id, a] of arenas) arenaBytes[id] = a.byteLength;
+    this.lastTrace = { fallbacks: fallbacks.length ? [...fallbacks] : [], steps: [step], arenaBytes, bindings: this.bindings, totalUs };
+    return { outputs, trace: this.lastTrace };
   }
 
   private async runIn(arenas: Map<string, ArrayBuffer>, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {

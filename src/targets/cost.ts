@@ -2,10 +2,23 @@
  * The cost model: the predicted time of a node on a processor is a roofline — the larger of its
  * compute time (FLOPs at the processor's peak rate for the element type, scaled by how much of the
  * peak that class of op reaches) and its memory time (bytes at the processor's bandwidth — its cache's
- * when they fit — scaled, for memory-bound classes, by how much of it the class reaches) — plus a
+ * when they fit — scaled, for the streaming classes, by how much of it the class reaches) — plus a
  * per-node dispatch cost; a partition adds a launch overhead; a transfer costs the link's latency plus
  * bytes over its bandwidth. Every figure it returns is a prediction from the target's profile, never a
  * measurement, and it says what it cannot predict (control flow, ops whose work it does not know).
+ *
+ * The classes (each has one efficiency figure in a profile; see `opClass`):
+ *  - conv, dwconv, matmul: compute-bound kernels; efficiency = fraction of the peak rate;
+ *  - elementwise: arithmetic per element (Add, Relu, Sigmoid, Softmax, normalizations…); memory-bound
+ *    at the full bandwidth (these ops define it), and efficiency = fraction of the peak rate their
+ *    arithmetic reaches (vector exp/tanh are far from the peak of a matrix product);
+ *  - copy: streaming kernels that are not arithmetic per element — copies (Transpose, Concat, Slice,
+ *    Gather, Resize…), pools and reductions; efficiency = fraction of the bandwidth;
+ *  - reduce: reductions over a window of neighbours computed element by element in scalar code, with a
+ *    fractional power per element (LRN, LpPool, LpNormalization: onnxruntime's CPU kernels call powf per
+ *    element) — orders of magnitude slower per byte than anything else; efficiency = fraction of the
+ *    bandwidth;
+ *  - view (Reshape, Flatten…): dispatch only; control (If, Loop, Scan): see `predictNode`.
  */
 import type { DType } from '../ir/dtype.js';
 import type { Node } from '../ir/graph.js';
@@ -15,7 +28,11 @@ import type { Link, Processor, Target } from './schema.js';
 export type OpClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy' | 'view' | 'control';
 
 const MATMUL = new Set(['MatMul', 'Gemm', 'LSTM', 'GRU', 'RNN', 'Attention', 'Einsum', 'MatMulInteger', 'QLinearMatMul']);
-const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare', 'GlobalAveragePool', 'GlobalMaxPool', 'MaxPool', 'AveragePool', 'LpPool', 'Softmax', 'LogSoftmax', 'LayerNormalization', 'LRN', 'InstanceNormalization', 'ArgMax', 'ArgMin', 'TopK']);
+/** Window reductions computed element by element with a fractional power (class 'reduce'). */
+const SCALAR_WINDOW = new Set(['LRN', 'LpPool', 'LpNormalization']);
+/** Pools and reductions: stream their input once (class 'copy'). */
+const POOLS = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare', 'GlobalAveragePool', 'GlobalMaxPool', 'MaxPool', 'AveragePool', 'ArgMax', 'ArgMin', 'TopK']);
+/** Copies: move what they write (class 'copy'). */
 const COPY = new Set(['Transpose', 'Concat', 'Split', 'Slice', 'Gather', 'GatherElements', 'Pad', 'Resize', 'Upsample', 'Tile', 'Expand', 'DepthToSpace', 'SpaceToDepth', 'Cast']);
 /** Ops that onnxruntime runs as views or no-ops: no data moves. */
 const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Constant']);
@@ -30,8 +47,8 @@ export function opClass(graph: ShapedGraph, node: Node): OpClass {
     return group > 1 && group === c ? 'dwconv' : 'conv';
   }
   if (MATMUL.has(node.op)) return 'matmul';
-  if (REDUCE.has(node.op)) return 'reduce';
-  if (COPY.has(node.op)) return 'copy';
+  if (SCALAR_WINDOW.has(node.op)) return 'reduce';
+  if (COPY.has(node.op) || POOLS.has(node.op)) return 'copy';
   return 'elementwise';
 }
 
@@ -49,10 +66,13 @@ function peak(proc: Processor, dtype: DType | null): number {
   return f.value;
 }
 
-/** The bandwidth a node moving `bytes` sees: the cache's when they fit in it. */
-function bandwidth(proc: Processor, bytes: number): number {
-  if (proc.cacheBytes && proc.cacheBandwidthGBs && bytes <= proc.cacheBytes.value) return proc.cacheBandwidthGBs.value;
-  return proc.bandwidthGBs.value;
+/**
+ * µs to move `bytes` for one node: as much as fits in the cache at the cache's bandwidth, the rest at the
+ * memory's (a working set a little larger than the cache still finds most of itself there).
+ */
+function moveUs(proc: Processor, bytes: number): number {
+  const cache = proc.cacheBytes && proc.cacheBandwidthGBs ? Math.min(bytes, proc.cacheBytes.value) : 0;
+  return (cache ? cache / (proc.cacheBandwidthGBs!.value * 1e3) : 0) + (bytes - cache) / (proc.bandwidthGBs.value * 1e3);
 }
 
 /** The main element type of a node: its first typed output (or input). */
@@ -70,49 +90,235 @@ export interface Prediction {
   basis: string;
 }
 
-const PRODUCERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
-const FUSABLE = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh', 'BatchNormalization']);
+/** What onnxruntime's optimizer fuses activations, batch norms and constant scales into (not ConvTranspose). */
+const PRODUCERS = new Set(['Conv', 'Gemm', 'MatMul']);
+const ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh']);
+
+/** The producer of a node's input when this node is its only consumer. */
+function soleProducer(graph: ShapedGraph, name: string | undefined): Node | null {
+  const v = name ? graph.values.get(name) : undefined;
+  if (!v || v.producer < 0 || v.consumers.length !== 1) return null;
+  return graph.nodes[v.producer];
+}
 
 /**
- * Backends fuse an activation (or a BatchNormalization) into the convolution or matrix product that
- * feeds it alone — onnxruntime's graph optimizer and NPU compilers alike: such a node costs only its
- * dispatch. Returns the op it is fused into, or null.
+ * Backends fold into the convolution or matrix product that feeds a node alone what follows it:
+ * a BatchNormalization and a per-channel Add or Mul of a constant given as its second input (into the
+ * weights and bias, as onnxruntime's ConvAddFusion/ConvMulFusion do), an Add of a tensor of the
+ * output's shape (the residual sum onnxruntime's NCHWc convolution and NPU compilers take), and then one
+ * activation. Such a node costs only its dispatch. Returns the op it is folded into, or null.
  */
-function fusedProducer(graph: ShapedGraph, node: Node): string | null {
-  if (!FUSABLE.has(node.op) || !node.inputs[0]) return null;
-  const v = graph.values.get(node.inputs[0]);
-  if (!v || v.producer < 0 || v.consumers.length !== 1) return null;
-  const p = graph.nodes[v.producer];
-  if (PRODUCERS.has(p.op)) return p.op;
-  // Conv → BatchNormalization → Relu: both fold into the conv
-  if (p.op === 'BatchNormalization' && node.op !== 'BatchNormalization') return fusedProducer(graph, p) ? 'Conv' : null;
+function fusedProducer(graph: ShapedGraph, node: Node, blocked = false): string | null {
+  return fusedRoot(graph, node, blocked)?.op ?? null;
+}
+
+/**
+ * The convolution or matrix product a node is folded into (see fusedProducer), or null. With `blocked`
+ * (onnxruntime's CPU EP on x86-64), a residual sum folds only into a convolution that runs in the
+ * blocked layout: its plain convolutions take no second summand.
+ */
+function fusedRoot(graph: ShapedGraph, node: Node, blocked = false, depth = 0): Node | null {
+  if (depth > 3) return null;
+  const into = (p: Node | null): Node | null => (!p ? null : PRODUCERS.has(p.op) ? p : fusedRoot(graph, p, blocked, depth + 1));
+  if (ACTIVATIONS.has(node.op) || node.op === 'BatchNormalization') {
+    const p = soleProducer(graph, node.inputs[0]);
+    // an activation after an activation is not fused (onnxruntime fuses one)
+    return p && !ACTIVATIONS.has(p.op) ? into(p) : null;
+  }
+  if ((node.op === 'Add' || node.op === 'Sum' || node.op === 'Mul') && node.inputs.length === 2) {
+    const out = graph.values.get(node.outputs[0])?.shape;
+    for (const [k, name] of node.inputs.entries()) {
+      const p = soleProducer(graph, name);
+      if (!p || ACTIVATIONS.has(p.op) || !PRODUCERS.has(p.op) && !['BatchNormalization', 'Add', 'Sum', 'Mul'].includes(p.op)) continue;
+      const other = graph.values.get(node.inputs[1 - k]);
+      if (!other) continue;
+      const mine = graph.values.get(name)?.shape;
+      const constant = other.role === 'initializer' || graph.known.has(other.name);
+      if (constant && k !== 0) continue; // the constant must be the second input
+      // a constant folds into the weights when it is one value per output channel (or one value)
+      const perChannel = constant && !!other.shape && other.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 0), 1) <= (typeof mine?.[1] === 'number' ? mine[1] : 1);
+      // a residual sum: another activation of exactly the output's shape (Add only)
+      const sum = node.op !== 'Mul' && !constant && !!out && !!mine && !!other.shape && sameShape(out, mine) && sameShape(out, other.shape);
+      if (!perChannel && !sum) continue;
+      if ((p.op === 'Add' || p.op === 'Sum') && !perChannel) continue; // one residual sum per conv
+      const f = into(p);
+      if (f && sum && blocked && !(f.op === 'Conv' && runsBlocked(graph, f))) continue;
+      if (f) return f;
+    }
+  }
   return null;
+}
+
+/**
+ * onnxruntime's CPU EP on x86-64 runs convolutions (and the pools and channel concatenations between
+ * them) in a blocked channel layout, NCHWc, and converts every tensor that crosses to or from an op that
+ * does not take that layout (a standalone elementwise op, a Reshape, a Transpose, a grouped convolution
+ * with odd channels per group…): one copy of the tensor each way (ReorderInput/ReorderOutput in its
+ * profiles). onnxruntime's ARM builds, and other backends, keep one layout. Which processors: an 'ort:cpu'
+ * one whose name says it is x86-64 (the host profile names its CPU; the built-in x86 laptop does).
+ */
+const X86 = /\b(x86|x64|x86-64|amd64|intel|xeon|core i\d|amd|epyc|ryzen)\b/i;
+/** Channels come in blocks of 8 (AVX2) or 16 (AVX-512); 8 is what both take. */
+const BLOCK = 8;
+const BLOCKED_POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool']);
+
+export function blockedLayout(proc: Processor): boolean {
+  return proc.kind === 'cpu' && proc.backend === 'ort:cpu' && X86.test(proc.name);
+}
+
+function producerOf(graph: ShapedGraph, name: string): Node | null {
+  const v = graph.values.get(name);
+  return v && v.producer >= 0 ? graph.nodes[v.producer] : null;
+}
+
+const dim = (shape: readonly (number | string)[] | null | undefined, i: number): number => (typeof shape?.[i] === 'number' ? (shape[i] as number) : -1);
+
+const blockedMemo = new WeakMap<ShapedGraph, Map<number, boolean>>();
+
+/** Whether a node runs in onnxruntime's blocked layout (on a processor that has one); memoized per graph. */
+function runsBlocked(graph: ShapedGraph, node: Node): boolean {
+  let memo = blockedMemo.get(graph);
+  if (!memo) blockedMemo.set(graph, (memo = new Map()));
+  const known = memo.get(node.index);
+  if (known !== undefined) return known;
+  memo.set(node.index, false); // a cycle (there is none in a valid graph) reads as plain
+  const r = decideBlocked(graph, node);
+  memo.set(node.index, r);
+  return r;
+}
+
+function decideBlocked(graph: ShapedGraph, node: Node): boolean {
+  if (node.op === 'Conv') {
+    const w = graph.values.get(node.inputs[1])?.shape, x = graph.values.get(node.inputs[0])?.shape;
+    if (!w || w.length !== 4) return false; // 1-D and 3-D convolutions run plain
+    const g = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
+    const cout = dim(w, 0), cinG = dim(w, 1), cin = dim(x, 1);
+    if (cout <= 0 || cinG <= 0 || cin <= 0) return false;
+    if (g === 1) return cout % BLOCK === 0 && (cin % BLOCK === 0 || cin < BLOCK); // a stem reads a few plain channels
+    if (g === cin && cinG === 1) return cout === cin && cin % BLOCK === 0;
+    return cinG % BLOCK === 0 && (cout / g) % BLOCK === 0;
+  }
+  if (BLOCKED_POOLS.has(node.op)) {
+    const p = producerOf(graph, node.inputs[0]);
+    return !!p && runsBlocked(graph, p);
+  }
+  if (node.op === 'Concat') {
+    const axis = node.attrs.axis?.type === 'int' ? node.attrs.axis.value : 1;
+    return axis === 1 && node.inputs.every((n) => {
+      const p = producerOf(graph, n);
+      return !!p && dim(graph.values.get(n)?.shape, 1) % BLOCK === 0 && runsBlocked(graph, p);
+    });
+  }
+  const root = fusedRoot(graph, node, true);
+  return !!root && root.op === 'Conv' && runsBlocked(graph, root);
+}
+
+/** The inputs a node reads as activations (not weights nor folded constants). */
+function dataInputs(graph: ShapedGraph, node: Node): string[] {
+  if (node.op === 'Conv' || BLOCKED_POOLS.has(node.op)) return [node.inputs[0]];
+  return node.inputs.filter((n) => {
+    const v = n ? graph.values.get(n) : undefined;
+    return !!v && v.role !== 'initializer' && !graph.known.has(n) && !!v.dtype && !!v.shape;
+  });
+}
+
+/**
+ * µs of layout conversions charged to a node: a tensor entering the blocked layout is converted once,
+ * by its first blocked consumer; one leaving it, once, by its first plain consumer (or, for a graph
+ * output, by the node that makes it). A conversion is a strided copy (priced as class 'copy').
+ */
+function layoutUs(proc: Processor, graph: ShapedGraph, node: Node): number {
+  let bytes = 0;
+  const blocked = runsBlocked(graph, node);
+  const fused = !!fusedRoot(graph, node, true);
+  // a convolution on a few channels (a stem) reads them in the plain layout
+  const plainInput = blocked && node.op === 'Conv' && dim(graph.values.get(node.inputs[0])?.shape, 1) < BLOCK;
+  for (const name of plainInput ? [] : dataInputs(graph, node)) {
+    const v = graph.values.get(name)!;
+    const p = v.producer >= 0 ? graph.nodes[v.producer] : null;
+    if (fused && p && p.index === fusedRoot(graph, node, true)?.index) continue;
+    const from = !!p && runsBlocked(graph, p);
+    if (from === blocked) continue;
+    // only the first consumer on this side converts it
+    const first = v.consumers.find((c) => runsBlocked(graph, graph.nodes[c]) === blocked);
+    if (first !== undefined && first !== node.index) continue;
+    bytes += valueBytes(graph, name);
+  }
+  if (blocked) for (const o of node.outputs) if (o && graph.outputs.includes(o)) bytes += valueBytes(graph, o);
+  return bytes ? moveUs(proc, 2 * bytes) / (proc.efficiency?.copy?.value ?? 1) : 0;
+}
+
+function sameShape(a: readonly (number | string)[], b: readonly (number | string)[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function numel(shape: readonly (number | string)[] | null | undefined): number {
+  if (!shape) return 0;
+  let n = 1;
+  for (const d of shape) n *= typeof d === 'number' ? d : 1;
+  return n;
+}
+
+function valueBytes(graph: ShapedGraph, name: string): number {
+  const v = graph.values.get(name);
+  if (!v?.dtype || !v.shape) return 0;
+  return numel(v.shape) * (BYTES[v.dtype] ?? 4);
+}
+
+const BYTES: Partial<Record<DType, number>> = { float64: 8, int64: 8, uint64: 8, float32: 4, int32: 4, uint32: 4, float16: 2, bfloat16: 2, int16: 2, uint16: 2, int8: 1, uint8: 1, bool: 1 };
+
+/**
+ * The work of a node as the cost model counts it: FLOPs and bytes from shape inference, except where
+ * those miscount what a kernel does — a ConvTranspose does (Cout/group)·kh·kw multiply-adds per *input*
+ * element, and a copy (Slice, Gather, Transpose, Concat…) moves what it writes, not all it could read.
+ */
+export function nodeWork(graph: ShapedGraph, index: number): { flops: number; bytes: number } {
+  const node = graph.nodes[index];
+  const c = graph.costs[index];
+  if (node.op === 'ConvTranspose') {
+    const x = graph.values.get(node.inputs[0])?.shape, w = graph.values.get(node.inputs[1])?.shape;
+    if (x && w && typeof w[0] === 'number' && w[0] > 0) return { flops: 2 * numel(x) * (numel(w) / w[0]), bytes: c.bytes };
+  }
+  if (COPY.has(node.op)) {
+    let out = 0;
+    for (const o of node.outputs) if (o) out += valueBytes(graph, o);
+    if (out > 0) return { flops: c.flops, bytes: Math.min(c.bytes, 2 * out) };
+  }
+  return c;
 }
 
 /** Predicted time of one node on a processor. */
 export function predictNode(proc: Processor, graph: ShapedGraph, index: number): Prediction {
+  const p = predictWork(proc, graph, index);
+  if (!blockedLayout(proc)) return p;
+  const layout = layoutUs(proc, graph, graph.nodes[index]);
+  return layout ? { us: p.us + layout, basis: `${p.basis}; plus ${layout.toFixed(1)} µs converting tensors to or from the blocked (NCHWc) layout` } : p;
+}
+
+function predictWork(proc: Processor, graph: ShapedGraph, index: number): Prediction {
   const node = graph.nodes[index];
   const cls = opClass(graph, node);
   const overhead = proc.nodeOverheadUs?.value ?? 0;
   if (cls === 'view') return { us: overhead, basis: 'a view: dispatch only' };
-  const fusedInto = fusedProducer(graph, node);
+  const fusedInto = fusedProducer(graph, node, blockedLayout(proc));
   if (fusedInto) return { us: overhead, basis: `fused into the ${fusedInto} before it` };
-  const c = graph.costs[index];
   if (cls === 'control') {
+    const c = graph.costs[index];
     if (!c.innerNodes) return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
     // an If: its costlier branch, as a sequence of nodes (the data decides which branch really runs)
     const eff = proc.efficiency?.matmul?.value ?? 1;
-    const us = overhead * (1 + c.innerNodes) + Math.max(c.flops / (peak(proc, nodeDtype(graph, node)) * eff * 1e3), c.bytes / (bandwidth(proc, c.bytes / c.innerNodes) * 1e3));
+    const us = overhead * (1 + c.innerNodes) + Math.max(c.flops / (peak(proc, nodeDtype(graph, node)) * eff * 1e3), c.innerNodes * moveUs(proc, c.bytes / c.innerNodes));
     return { us, basis: `${node.op}: its costlier branch (${c.innerNodes} nodes), assuming the data takes it` };
   }
+  const c = nodeWork(graph, index);
   const dtype = nodeDtype(graph, node);
   const cd = computeDtype(proc, dtype);
   const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
-  // compute-bound classes reach a fraction of the peak rate; memory-bound ones a fraction of the bandwidth
+  // arithmetic classes reach a fraction of the peak rate; streaming ones a fraction of the bandwidth
   const eff = proc.efficiency?.[cls]?.value ?? 1;
-  const memoryBound = cls === 'elementwise' || cls === 'reduce' || cls === 'copy';
-  const computeUs = c.flops / (peak(proc, cd) * (memoryBound ? 1 : eff) * 1e3);
-  const memoryUs = bytes / (bandwidth(proc, bytes) * (memoryBound ? eff : 1) * 1e3);
+  const streaming = cls === 'reduce' || cls === 'copy';
+  const computeUs = c.flops / (peak(proc, cd) * (streaming ? 1 : eff) * 1e3);
+  const memoryUs = moveUs(proc, bytes) / (streaming ? eff : 1);
   return {
     us: overhead + Math.max(computeUs, memoryUs),
     basis: `${cls}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline`,

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { TesseraError } from '../errors.js';
-import { calibratedHostPath, readCalibratedHost } from './calibrate.js';
+import { calibratedHostPath, hostCpuName, readCalibratedHost } from './calibrate.js';
 import { targetSchema, type Processor, type Target } from './schema.js';
 
 const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
@@ -38,13 +38,23 @@ export function parseTarget(json: unknown, where: string): Target {
   return t;
 }
 
-const cpuHost: Processor = {
-  id: 'cpu', kind: 'cpu', name: 'host CPU (onnxruntime CPU EP)', backend: 'ort:cpu',
-  peakGflops: { float32: { value: 139, source: 'uncalibrated default: a 512x512 MatMul on the onnxruntime CPU EP of a 2-core x86-64 VM of this project' } },
-  bandwidthGBs: { value: 10, source: 'uncalibrated default: order of a 2-core VM memory copy rate' },
-  launchOverheadUs: { value: 20, source: 'uncalibrated default: onnxruntime-node session.run call overhead, tens of µs' },
+/** Uncalibrated defaults: what `tessera calibrate` fitted on the 2-core x86-64 VMs this project runs on. */
+const VM = (value: number, what: string) => ({ value, source: `uncalibrated default: ${what} as tessera calibrate fitted it on a 2-core x86-64 VM of this project (2026-11-22); run tessera calibrate for this host's own` });
+
+const cpuHost = (): Processor => ({
+  id: 'cpu', kind: 'cpu', name: hostCpuName(), backend: 'ort:cpu',
+  peakGflops: { float32: VM(310, 'the median rate of dense convolutions') },
+  bandwidthGBs: VM(40, 'the bandwidth beyond the cache'),
+  cacheBytes: VM(4 << 20, 'two 2 MB level-2 caches'),
+  cacheBandwidthGBs: VM(95, 'the bandwidth within the cache'),
+  launchOverheadUs: VM(7.5, 'session.run of a one-node model'),
+  nodeOverheadUs: VM(0.28, 'one more small node in a chain'),
+  efficiency: {
+    conv: VM(1, 'conv efficiency'), dwconv: VM(0.5, 'depthwise conv efficiency'), matmul: VM(0.92, 'matmul efficiency'),
+    elementwise: VM(0.064, 'elementwise arithmetic efficiency'), reduce: VM(0.0063, 'LRN efficiency'), copy: VM(0.38, 'copy, pool and reduction efficiency'),
+  },
   support: { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
-};
+});
 
 /**
  * This machine: the profile `tessera calibrate` wrote, when there is one; otherwise the CPU EP, plus the
@@ -65,7 +75,7 @@ export async function hostTarget(): Promise<Target> {
 }
 
 async function defaultHostTarget(): Promise<Target> {
-  const processors: Processor[] = [cpuHost];
+  const processors: Processor[] = [cpuHost()];
   const links: Target['links'] = [];
   const gpu = await probeWebGpu();
   if (gpu.available) {

@@ -131,6 +131,42 @@ describe.each(corpusCases())('$name on snapdragon-8-gen-3', (m) => {
   });
 });
 
+describe('a plan that is one CPU partition on the caller\'s tensors', () => {
+  it('runs as one backend call: outputs as onnxruntime gives them, fresh each run, one trace step', async () => {
+    const b = new GraphBuilder('direct');
+    const x = b.input('x', 'float32', [2, 8]);
+    const w = b.initializer('w', lcgValues(8 * 4, 5), [8, 4]);
+    const y = b.node('Relu', [b.node('MatMul', [x, w], 'mm')], 'y');
+    b.output(y, 'float32');
+    b.output(b.node('Sigmoid', [y], 'z'), 'float32');
+    const bytes = b.toBytes();
+    const session = await Session.create(bytes, { target: makeTarget('one-cpu', [{ id: 'cpu', kind: 'cpu', ops: '*' }]) });
+    try {
+      expect(session.plan.steps.length).toBe(1);
+      const feeds = { x: new Tensor('float32', lcgValues(16, 6), [2, 8]) };
+      const first = await session.run(feeds);
+      const second = await session.run(feeds);
+      const ref = await runOrt(bytes, feeds);
+      for (const name of ['y', 'z']) {
+        expect(compareTensors(first[name], ref[name], { rtol: 0, atol: 0 }).ok, name).toBe(true);
+        expect(compareTensors(second[name], ref[name], { rtol: 0, atol: 0 }).ok, name).toBe(true);
+        expect(second[name].data, `${name}: a run never hands back storage another run writes`).not.toBe(first[name].data);
+      }
+      const trace = session.lastTrace!;
+      expect(trace.steps).toMatchObject([{ step: 0, kind: 'compute', lane: 'cpu', partition: 0, backend: 'ort:cpu', startUs: 0 }]);
+      expect(trace.arenaBytes).toEqual({ cpu: session.plan.memory.cpu.arenaBytes });
+      // concurrent runs of the same session each get their own outputs
+      const many = await Promise.all([1, 2, 3, 4].map((k) => session.run({ x: new Tensor('float32', lcgValues(16, 10 + k), [2, 8]) })));
+      for (const [i, out] of many.entries()) {
+        const want = await runOrt(bytes, { x: new Tensor('float32', lcgValues(16, 11 + i), [2, 8]) });
+        expect(compareTensors(out.z, want.z, { rtol: 0, atol: 0 }).ok).toBe(true);
+      }
+    } finally {
+      await session.release();
+    }
+  });
+});
+
 describe('a real WebGPU plan (bound explicitly)', () => {
   const probe = probeWebGpu();
 

@@ -1,0 +1,159 @@
+/**
+ * The cost model's rules (what onnxruntime fuses, what a copy moves, which class an op is in, the
+ * layout conversions of onnxruntime's CPU EP on x86-64) and the calibration's fit: figures known in
+ * advance are recovered from samples the cost model itself made, through the same fit `tessera
+ * calibrate` runs on measurements. Nothing here times anything.
+ */
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import type { ShapedGraph } from '../../src/ir/infer.js';
+import { fitProcessor, hostCpuName, predictedCopyUs, type Sample } from '../../src/targets/calibrate.js';
+import { blockedLayout, nodeWork, opClass, predictNode } from '../../src/targets/cost.js';
+import { parseTarget } from '../../src/targets/index.js';
+import type { Processor } from '../../src/targets/schema.js';
+import { shapeBytes } from '../helpers/models.js';
+
+const fig = (value: number) => ({ value, source: 'test' });
+
+function cpu(name: string, extra: Partial<Processor> = {}): Processor {
+  return {
+    id: 'cpu', kind: 'cpu', name, backend: 'ort:cpu',
+    peakGflops: { float32: fig(300) }, bandwidthGBs: fig(40), launchOverheadUs: fig(7), nodeOverheadUs: fig(0.3),
+    cacheBytes: fig(4 << 20), cacheBandwidthGBs: fig(100),
+    efficiency: { conv: fig(1), dwconv: fig(0.5), matmul: fig(0.9), elementwise: fig(0.06), reduce: fig(0.006), copy: fig(0.4) },
+    support: { ops: '*', dtypes: ['float32', 'int64'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
+    ...extra,
+  };
+}
+const ARM = cpu('Kryo CPU (1x X4 + 5x A720 + 2x A520)');
+const X86 = cpu('host CPU: Intel(R) Xeon(R) Processor (x64, onnxruntime CPU EP)');
+
+const w = (n: number, s = 0.05) => Float32Array.from({ length: n }, (_, i) => (((i * 7919) % 1000) / 1000 - 0.5) * s);
+
+async function graphOf(build: (b: GraphBuilder) => void): Promise<ShapedGraph> {
+  const b = new GraphBuilder('g');
+  build(b);
+  return shapeBytes(b.toBytes());
+}
+
+const byName = (g: ShapedGraph, name: string) => g.nodes.findIndex((n) => n.name === name);
+
+describe('the cost model', () => {
+  it('folds into a convolution what onnxruntime folds: BatchNormalization, a per-channel constant as second input, a residual sum, one activation', async () => {
+    const g = await graphOf((b) => {
+      const x = b.input('x', 'float32', [1, 16, 8, 8]);
+      const c = b.node('Conv', [x, b.initializer('k', w(16 * 16 * 9), [16, 16, 3, 3])], 'c', { pads: [1, 1, 1, 1] }, { name: 'conv' });
+      const bn = b.node('BatchNormalization', [c, ...['bs', 'bo', 'bm', 'bv'].map((n) => b.initializer(n, Float32Array.from({ length: 16 }, () => 1), [16]))], 'bn', {}, { name: 'bn' });
+      const m = b.node('Mul', [bn, b.initializer('scale', w(16), [1, 16, 1, 1])], 'm', {}, { name: 'scale' });
+      const sum = b.node('Add', [m, x], 's', {}, { name: 'residual' });
+      const r = b.node('Relu', [sum], 'r', {}, { name: 'relu' });
+      // a constant given first is not folded (onnxruntime's ConvMulFusion looks at the second input)
+      const c2 = b.node('Conv', [r, b.initializer('k2', w(16 * 16), [16, 16, 1, 1])], 'c2', {}, { name: 'conv2' });
+      const m2 = b.node('Mul', [b.initializer('scale2', w(16), [1, 16, 1, 1]), c2], 'm2', {}, { name: 'scale-first' });
+      // nothing folds into a ConvTranspose
+      const t = b.node('ConvTranspose', [m2, b.initializer('k3', w(16 * 8 * 4), [16, 8, 2, 2])], 't', { strides: [2, 2] }, { name: 'deconv' });
+      b.output(b.node('Relu', [t], 'y', {}, { name: 'relu-after-deconv' }), 'float32');
+    });
+    for (const name of ['bn', 'scale', 'residual', 'relu']) expect(predictNode(ARM, g, byName(g, name)).basis, name).toMatch(/fused into the Conv/);
+    for (const name of ['scale-first', 'relu-after-deconv']) expect(predictNode(ARM, g, byName(g, name)).basis, name).not.toMatch(/fused/);
+    // a ConvTranspose does (Cout/group)·kh·kw multiply-adds per input element
+    expect(nodeWork(g, byName(g, 'deconv')).flops).toBe(2 * 16 * 8 * 8 * (8 * 2 * 2));
+  });
+
+  it('classes: LRN alone in reduce, pools and copies in copy, softmax with the elementwise ops; a copy moves what it writes', async () => {
+    const g = await graphOf((b) => {
+      const x = b.input('x', 'float32', [1, 16, 64, 64]);
+      b.output(b.node('LRN', [x], 'l', { size: 5 }, { name: 'lrn' }), 'float32');
+      b.output(b.node('MaxPool', [x], 'p', { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'pool' }), 'float32');
+      b.output(b.node('Softmax', [x], 's', { axis: -1 }, { name: 'softmax' }), 'float32');
+      const starts = b.initializer('st', BigInt64Array.from([0n, 0n, 0n, 0n]), [4]), ends = b.initializer('en', BigInt64Array.from([1n, 1n, 1n, 1n]), [4]);
+      b.output(b.node('Slice', [x, starts, ends], 'c', {}, { name: 'slice' }), 'float32');
+    });
+    const cls = (name: string) => opClass(g, g.nodes[byName(g, name)]);
+    expect([cls('lrn'), cls('pool'), cls('softmax'), cls('slice')]).toEqual(['reduce', 'copy', 'elementwise', 'copy']);
+    expect(nodeWork(g, byName(g, 'slice')).bytes).toBe(2 * 4); // one float out, one read
+    expect(nodeWork(g, byName(g, 'pool')).bytes).toBe(4 * 16 * 64 * 64 + 4 * 16 * 32 * 32);
+  });
+
+  it('charges layout conversions only on an onnxruntime CPU named x86-64: a tensor leaving and re-entering the blocked layout around a standalone op', async () => {
+    expect(blockedLayout(X86)).toBe(true);
+    expect(blockedLayout(ARM)).toBe(false);
+    expect(blockedLayout(cpu(hostCpuName()))).toBe(process.arch === 'x64' || /intel|amd|xeon|epyc|ryzen/i.test(hostCpuName()));
+    const g = await graphOf((b) => {
+      const x = b.input('x', 'float32', [1, 32, 28, 28]);
+      const c = b.node('Conv', [x, b.initializer('k', w(32 * 32), [32, 32, 1, 1])], 'c', {}, { name: 'conv' });
+      const s = b.node('Mul', [c, b.node('Sigmoid', [c], 'sg', {}, { name: 'sigmoid' })], 'sw', {}, { name: 'swish' });
+      const c2 = b.node('Conv', [s, b.initializer('k2', w(32 * 32), [32, 32, 1, 1])], 'c2', {}, { name: 'conv2' });
+      b.output(b.node('MaxPool', [c2], 'y', { kernel_shape: [2, 2], strides: [2, 2] }, { name: 'pool' }), 'float32');
+    });
+    const tensorUs = (2 * 4 * 32 * 28 * 28) / (100 * 1e3) / 0.4; // in and out of cache, priced as a copy
+    const extra = (name: string) => predictNode(X86, g, byName(g, name)).us - predictNode(ARM, g, byName(g, name)).us;
+    expect(extra('conv')).toBeCloseTo(tensorUs, 6); // the graph input enters the blocked layout
+    expect(extra('sigmoid')).toBeCloseTo(tensorUs, 6); // the conv's output leaves it once, for its first plain consumer
+    expect(extra('swish')).toBe(0);
+    expect(extra('conv2')).toBeCloseTo(tensorUs, 6); // and the product enters it again
+    expect(extra('pool')).toBeCloseTo((2 * 4 * 32 * 14 * 14) / (100 * 1e3) / 0.4, 6); // a pool after a blocked conv runs blocked; the graph output leaves it
+  });
+
+  it('a residual sum folds into a blocked convolution only (onnxruntime\'s plain grouped convolutions take no summand)', async () => {
+    const g = await graphOf((b) => {
+      const x = b.input('x', 'float32', [1, 36, 14, 14]);
+      const grouped = b.node('Conv', [x, b.initializer('k', w(36 * 9), [36, 9, 1, 1])], 'c', { group: 4 }, { name: 'grouped' }); // 9 channels a group: not in blocks
+      b.output(b.node('Add', [grouped, x], 'y', {}, { name: 'sum' }), 'float32');
+    });
+    expect(predictNode(ARM, g, byName(g, 'sum')).basis).toMatch(/fused/);
+    expect(predictNode(X86, g, byName(g, 'sum')).basis).not.toMatch(/fused/);
+  });
+});
+
+describe('the calibration fit', () => {
+  /** Benchmark-like pairs (one copy, K copies) of each class, timed by a processor whose figures we know. */
+  async function samples(truth: Processor): Promise<Sample[]> {
+    const specs: { name: string; fits: Sample['fits']; shape: number[]; op: (b: GraphBuilder, x: string, i: number) => string }[] = [
+      { name: 'Relu 1x16 (dispatch)', fits: 'dispatch', shape: [1, 16], op: (b, x, i) => b.node('Relu', [x], `y${i}`) },
+      { name: 'Add 1x128 (dispatch)', fits: 'dispatch', shape: [1, 128], op: (b, x, i) => b.node('Add', [x, b.initializer(`a${i}`, w(128), [1, 128])], `y${i}`) },
+      ...[[1, 64, 28, 28], [1, 64, 112, 112], [1, 64, 320, 320]].map((s) => ({ name: `Add ${s.join('x')}`, fits: 'elementwise' as const, shape: s, op: (b: GraphBuilder, x: string, i: number) => b.node('Add', [x, b.initializer(`a${i}`, w(s.reduce((p, q) => p * q)), s)], `y${i}`) })),
+      { name: 'Sigmoid 1x64x56x56', fits: 'elementwise', shape: [1, 64, 56, 56], op: (b, x, i) => b.node('Sigmoid', [x], `y${i}`) },
+      ...[[64, 56], [256, 14]].map(([c, hw]) => ({ name: `conv ${c} ${hw}`, fits: 'conv' as const, shape: [1, c, hw, hw], op: (b: GraphBuilder, x: string, i: number) => b.node('Conv', [x, b.initializer(`k${i}`, w(c * c * 9), [c, c, 3, 3])], `y${i}`, { pads: [1, 1, 1, 1] }) })),
+      { name: 'depthwise 128 56', fits: 'dwconv', shape: [1, 128, 56, 56], op: (b, x, i) => b.node('Conv', [x, b.initializer(`k${i}`, w(128 * 9), [128, 1, 3, 3])], `y${i}`, { pads: [1, 1, 1, 1], group: 128 }) },
+      { name: 'matmul 256', fits: 'matmul', shape: [256, 256], op: (b, x, i) => b.node('MatMul', [x, b.initializer(`m${i}`, w(256 * 256), [256, 256])], `y${i}`) },
+      { name: 'gemm 1x2048x2048 (batch 1)', fits: 'matmul', shape: [1, 2048], op: (b, x, i) => b.node('Gemm', [x, b.initializer(`m${i}`, w(2048 * 2048), [2048, 2048])], `y${i}`, { transB: 1 }) },
+      { name: 'LRN 1x16x28x28', fits: 'reduce', shape: [1, 16, 28, 28], op: (b, x, i) => b.node('LRN', [x], `y${i}`, { size: 5 }) },
+      { name: 'AveragePool 1x64x28x28', fits: 'copy', shape: [1, 64, 28, 28], op: (b, x, i) => b.node('AveragePool', [x], `y${i}`, { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }) },
+      { name: 'Transpose 1x64x28x28', fits: 'copy', shape: [1, 64, 28, 28], op: (b, x, i) => b.node('Transpose', [x], `y${i}`, { perm: [0, 1, 3, 2] }) },
+    ];
+    const out: Sample[] = [];
+    for (const s of specs) {
+      const chain = async (k: number) => graphOf((b) => {
+        let x = b.input('x', 'float32', s.shape);
+        for (let i = 0; i < k; i++) x = s.op(b, x, i);
+        b.output(x, 'float32');
+      });
+      const K = 3;
+      const sample: Sample = { name: s.name, fits: s.fits, K, one: await chain(1), many: await chain(K), us: 0, oneUs: 0 };
+      sample.us = predictedCopyUs(truth, sample);
+      out.push(sample);
+    }
+    return out;
+  }
+
+  it('recovers known figures from what the cost model says a processor with them would measure, and writes a valid profile', async () => {
+    const truth = cpu('truth', {
+      peakGflops: { float32: fig(250) }, bandwidthGBs: fig(30), cacheBandwidthGBs: fig(120), nodeOverheadUs: fig(0.4),
+      efficiency: { conv: fig(1), dwconv: fig(0.3), matmul: fig(0.8), elementwise: fig(0.05), reduce: fig(0.01), copy: fig(0.5) },
+    });
+    const data = await samples(truth);
+    const base = cpu('host CPU (test)');
+    const fitted = fitProcessor(base, data, (what) => `test: ${what}`, { bytes: 4 << 20, source: 'test cache' });
+    const within = (got: number, want: number, tol = 0.1) => expect(Math.abs(Math.log(got / want)), `${got} vs ${want}`).toBeLessThan(tol);
+    for (const s of data) within(predictedCopyUs(fitted, s), s.us, 0.05);
+    within(fitted.nodeOverheadUs!.value, 0.4);
+    within(fitted.bandwidthGBs.value, 30);
+    within(fitted.cacheBandwidthGBs!.value, 120);
+    within(fitted.efficiency!.reduce.value, 0.01);
+    within(fitted.efficiency!.copy.value, 0.5);
+    within(fitted.peakGflops.float32.value * fitted.efficiency!.conv.value, 250, 0.05);
+    expect(() => parseTarget({ format: 'tessera.target', version: 1, name: 'host', description: 'test', processors: [fitted], links: [] }, 'fitted')).not.toThrow();
+    expect(fitted.efficiency!.conv.source).toMatch(/^test: conv 64 56, conv 256 14: fraction of the peak/);
+  });
+});
