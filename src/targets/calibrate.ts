@@ -59,7 +59,7 @@ interface OpSpec {
   reads?: number;
 }
 
-interface Bench {
+export interface Bench {
   name: string;
   /** The figure this benchmark informs. */
   fits: Fits;
@@ -89,7 +89,7 @@ function values(n: number, scale = 1, offset = 0, seed = 0): Float32Array {
 const prod = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 /** The model with k copies of the benchmark's op; returns its bytes and its graph inputs' shapes. */
-function buildBench(bench: Bench, k: number): { bytes: Uint8Array; inputs: Record<string, number[]> } {
+export function buildBench(bench: Bench, k: number): { bytes: Uint8Array; inputs: Record<string, number[]> } {
   const b = new GraphBuilder(`bench_${k}`);
   const inputs: Record<string, number[]> = {};
   const rank = bench.shape.length;
@@ -135,7 +135,7 @@ const conv = (cin: number, cout: number, k: number, stride = 1, group = 1, pad =
 const gemm = (k: number, n: number): OpSpec => ({ op: 'Gemm', attrs: { transB: 1 }, weights: [{ dims: [n, k], scale: 3.4 / Math.sqrt(k) }, { dims: [n], scale: 0.1 }] });
 
 /** The CPU benchmarks: shapes of convolutional and recurrent networks, never one model's own layers. */
-function cpuBenches(): Bench[] {
+export function cpuBenches(): Bench[] {
   const out: Bench[] = [];
   const add = (name: string, fits: Fits, mode: Bench['mode'], shape: number[], op: OpSpec, K: number, plain = false) => out.push({ name, fits, mode, shape, op, K, ...(plain ? { plain } : {}) });
   // dispatch: the small nodes every network has between its big ones
@@ -193,7 +193,7 @@ function cpuBenches(): Bench[] {
 }
 
 /** A smaller set for a GPU (a software adapter is slow, and placement only needs the orders of magnitude). */
-function gpuBenches(): Bench[] {
+export function gpuBenches(): Bench[] {
   const keep = new Set(['Relu 1x16 (dispatch)', 'Add 1x128 (dispatch)', 'conv 3x3 64ch 56x56', 'conv 1x1 256ch 28x28', 'depthwise 3x3 128ch 56x56', 'matmul 256x256x256', 'matmul 512x512x512', 'gemm 1x1024x1024 (batch 1)', 'Relu 1x64x56x56', 'Add 1x64x112x112 + 1x64x112x112', 'MaxPool 3x3/2 1x256x28x28', 'Softmax 1x64x56x56', 'Transpose 1x64x28x28', 'LRN 5 1x16x28x28']);
   return cpuBenches().filter((b) => keep.has(b.name)).map((b) => (b.fits === 'dispatch' ? { ...b, K: 11 } : { ...b, K: Math.min(b.K, 3) }));
 }
@@ -320,26 +320,35 @@ function loss(proc: Processor, samples: Sample[]): number {
   return e;
 }
 
-/** Coordinate descent in log space, a golden-section search per knob, a few sweeps. */
+/**
+ * Coordinate descent in log space, a few sweeps: per knob, a coarse scan over its range, then a
+ * golden-section search between the best point's neighbours (the loss is flat where another term of the
+ * roofline dominates, which a golden section alone would wander into).
+ */
 function fitKnobs(proc: Processor, knobs: Knob[], samples: Sample[]): void {
   if (!samples.length) return;
   const g = (Math.sqrt(5) - 1) / 2;
+  const STEPS = 24;
   for (let sweep = 0; sweep < 4; sweep++) {
     for (const k of knobs) {
+      const start = k.get(proc);
       const at = (x: number) => { k.set(proc, Math.exp(x)); return loss(proc, samples); };
-      let a = Math.log(k.lo), b = Math.log(k.hi);
+      const lo = Math.log(k.lo), hi = Math.log(k.hi), step = (hi - lo) / STEPS;
+      let bestX = Math.log(start), bestF = at(bestX);
+      let grid = -1;
+      for (let i = 0; i <= STEPS; i++) {
+        const f = at(lo + i * step);
+        if (f < bestF) { bestF = f; bestX = lo + i * step; grid = i; }
+      }
+      let a = grid >= 0 ? Math.max(lo, bestX - step) : Math.max(lo, bestX - step / 2), b = grid >= 0 ? Math.min(hi, bestX + step) : Math.min(hi, bestX + step / 2);
       let c = b - g * (b - a), d = a + g * (b - a);
       let fc = at(c), fd = at(d);
-      for (let i = 0; i < 40; i++) {
-        if (fc < fd) { b = d; d = c; fd = fc; c = b - g * (b - a); fc = at(c); }
+      for (let i = 0; i < 30; i++) {
+        if (fc <= fd) { b = d; d = c; fd = fc; c = b - g * (b - a); fc = at(c); }
         else { a = c; c = d; fc = fd; d = a + g * (b - a); fd = at(d); }
       }
-      const best = Math.exp(fc < fd ? c : d);
-      const before = k.get(proc);
-      k.set(proc, before);
-      const keep = loss(proc, samples);
-      k.set(proc, best);
-      if (loss(proc, samples) > keep) k.set(proc, before);
+      const x = fc <= fd ? c : d, f = Math.min(fc, fd);
+      k.set(proc, Math.exp(f < bestF ? x : bestX));
     }
   }
 }
@@ -402,8 +411,8 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   proc.efficiency = { conv: unit(), dwconv: unit(), matmul: unit(), elementwise: unit(), reduce: unit(), copy: unit() };
   const bw: Knob = { get: (p) => p.bandwidthGBs.value, set: (p, v) => { p.bandwidthGBs.value = v; }, lo: 0.05, hi: 2000 };
   const cbw: Knob[] = cache ? [{ get: (p) => p.cacheBandwidthGBs!.value, set: (p, v) => { p.cacheBandwidthGBs!.value = v; }, lo: 0.05, hi: 5000 }] : [];
-  const hi = (c: EffClass) => (c === 'reduce' || c === 'copy' ? 20 : 1.5);
-  const lo = (c: EffClass) => (c === 'reduce' ? 1e-5 : 1e-4);
+  const hi = (c: EffClass) => (c === 'copy' ? 20 : 1.5);
+  const lo = (c: EffClass) => (c === 'reduce' ? 1e-6 : 1e-4);
   // each class on its own benchmarks first, then all together
   fitKnobs(proc, [bw, ...cbw, effKnob('elementwise', lo('elementwise'), hi('elementwise'))], byFit('elementwise'));
   if (cache && proc.cacheBandwidthGBs!.value < proc.bandwidthGBs.value) proc.cacheBandwidthGBs!.value = proc.bandwidthGBs.value;
@@ -426,7 +435,7 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
     efficiency: {
       conv: e('conv', 'fraction of the peak'), dwconv: e('dwconv', 'fraction of the peak'), matmul: e('matmul', 'fraction of the peak'),
       elementwise: e('elementwise', 'fraction of the peak their arithmetic reaches (they define the bandwidths)'),
-      reduce: e('reduce', 'fraction of the bandwidth'), copy: e('copy', 'fraction of the bandwidth'),
+      reduce: e('reduce', 'fraction of the peak their arithmetic reaches'), copy: e('copy', 'fraction of the bandwidth'),
     },
   };
 }

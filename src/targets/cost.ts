@@ -16,8 +16,8 @@
  *    Gather, Resize…), pools and reductions; efficiency = fraction of the bandwidth;
  *  - reduce: reductions over a window of neighbours computed element by element in scalar code, with a
  *    fractional power per element (LRN, LpPool, LpNormalization: onnxruntime's CPU kernels call powf per
- *    element) — orders of magnitude slower per byte than anything else; efficiency = fraction of the
- *    bandwidth;
+ *    element) — orders of magnitude slower per element than anything else, whether the tensor is in
+ *    cache or not; efficiency = fraction of the peak their arithmetic reaches;
  *  - view (Reshape, Flatten…): dispatch only; control (If, Loop, Scan): see `predictNode`.
  */
 import type { DType } from '../ir/dtype.js';
@@ -316,7 +316,7 @@ function predictWork(proc: Processor, graph: ShapedGraph, index: number): Predic
   const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
   // arithmetic classes reach a fraction of the peak rate; streaming ones a fraction of the bandwidth
   const eff = proc.efficiency?.[cls]?.value ?? 1;
-  const streaming = cls === 'reduce' || cls === 'copy';
+  const streaming = cls === 'copy';
   const computeUs = c.flops / (peak(proc, cd) * (streaming ? 1 : eff) * 1e3);
   const memoryUs = moveUs(proc, bytes) / (streaming ? eff : 1);
   return {

@@ -51,7 +51,7 @@ const cpuHost = (): Processor => ({
   nodeOverheadUs: VM(0.28, 'one more small node in a chain'),
   efficiency: {
     conv: VM(1, 'conv efficiency'), dwconv: VM(0.5, 'depthwise conv efficiency'), matmul: VM(0.92, 'matmul efficiency'),
-    elementwise: VM(0.064, 'elementwise arithmetic efficiency'), reduce: VM(0.0063, 'LRN efficiency'), copy: VM(0.38, 'copy, pool and reduction efficiency'),
+    elementwise: VM(0.064, 'elementwise arithmetic efficiency'), reduce: VM(0.0021, 'LRN efficiency'), copy: VM(0.38, 'copy, pool and reduction efficiency'),
   },
   support: { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
 });

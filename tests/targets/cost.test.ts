@@ -20,7 +20,7 @@ function cpu(name: string, extra: Partial<Processor> = {}): Processor {
     id: 'cpu', kind: 'cpu', name, backend: 'ort:cpu',
     peakGflops: { float32: fig(300) }, bandwidthGBs: fig(40), launchOverheadUs: fig(7), nodeOverheadUs: fig(0.3),
     cacheBytes: fig(4 << 20), cacheBandwidthGBs: fig(100),
-    efficiency: { conv: fig(1), dwconv: fig(0.5), matmul: fig(0.9), elementwise: fig(0.06), reduce: fig(0.006), copy: fig(0.4) },
+    efficiency: { conv: fig(1), dwconv: fig(0.5), matmul: fig(0.9), elementwise: fig(0.06), reduce: fig(0.002), copy: fig(0.4) },
     support: { ops: '*', dtypes: ['float32', 'int64'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
     ...extra,
   };
@@ -140,7 +140,7 @@ describe('the calibration fit', () => {
   it('recovers known figures from what the cost model says a processor with them would measure, and writes a valid profile', async () => {
     const truth = cpu('truth', {
       peakGflops: { float32: fig(250) }, bandwidthGBs: fig(30), cacheBandwidthGBs: fig(120), nodeOverheadUs: fig(0.4),
-      efficiency: { conv: fig(1), dwconv: fig(0.3), matmul: fig(0.8), elementwise: fig(0.05), reduce: fig(0.01), copy: fig(0.5) },
+      efficiency: { conv: fig(1), dwconv: fig(0.3), matmul: fig(0.8), elementwise: fig(0.05), reduce: fig(0.003), copy: fig(0.5) },
     });
     const data = await samples(truth);
     const base = cpu('host CPU (test)');
@@ -150,7 +150,7 @@ describe('the calibration fit', () => {
     within(fitted.nodeOverheadUs!.value, 0.4);
     within(fitted.bandwidthGBs.value, 30);
     within(fitted.cacheBandwidthGBs!.value, 120);
-    within(fitted.efficiency!.reduce.value, 0.01);
+    within(fitted.efficiency!.reduce.value, 0.003);
     within(fitted.efficiency!.copy.value, 0.5);
     within(fitted.peakGflops.float32.value * fitted.efficiency!.conv.value, 250, 0.05);
     expect(() => parseTarget({ format: 'tessera.target', version: 1, name: 'host', description: 'test', processors: [fitted], links: [] }, 'fitted')).not.toThrow();
