@@ -305,36 +305,47 @@ export class PlanRunner {
 
   async run(feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
     if (this.direct === undefined) this.direct = directPlan(this.graph, this.plan, this.target, this.executables[0]);
-    const arenas = this.idleArenas.pop() ?? new Map(Object.entries(this.plan.memory).map(([id, mem]) => [id, new ArrayBuffer(mem.arenaBytes)]));
+    if (this.direct) return this.runDirect(this.direct, feeds);
+    const arenas = this.idleArenas.pop() ?? this.newArenas();
     try {
-      return await (this.direct ? this.runDirect(this.direct, arenas, feeds) : this.runIn(arenas, feeds));
+      return await this.runIn(arenas, feeds);
     } finally {
       this.idleArenas.push(arenas);
     }
   }
 
+  private newArenas(): Map<string, ArrayBuffer> {
+    return new Map(Object.entries(this.plan.memory).map(([id, mem]) => [id, new ArrayBuffer(mem.arenaBytes)]));
+  }
+
+  /** A direct plan's arenas: allocated once (the plan counts graph inputs and outputs there) and shared, since no run writes them. */
+  private directArenas: Map<string, ArrayBuffer> | undefined;
+  private directArenaBytes: Record<string, number> = {};
+
   /**
    * One backend call and nothing else: the feeds go to the partition as they are, the backend allocates
-   * the outputs and they are returned as it made them (as onnxruntime does), and nothing is copied or
-   * converted. The arenas (where the plan counts the graph's inputs and outputs) are taken from the pool
-   * as for any run, and the trace still has its one step.
+   * the outputs and they are returned as it made them (as onnxruntime does), and nothing is copied,
+   * converted or waited on beyond the call. The trace still has its one step.
    */
-  private async runDirect(d: DirectPlan, arenas: Map<string, ArrayBuffer>, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+  private async runDirect(d: DirectPlan, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+    if (!this.directArenas) {
+      this.directArenas = this.idleArenas.pop() ?? this.newArenas();
+      for (const [id, a] of this.directArenas) this.directArenaBytes[id] = a.byteLength;
+    }
     let inputs = feeds;
     if (Object.keys(feeds).length !== d.inputs.length) {
       inputs = {};
       for (const name of d.inputs) inputs[name] = feeds[name];
     }
+    const r = this.recovery;
     const t0 = performance.now();
-    const res = await this.runPartition(d.partition, inputs);
+    // on the CPU nothing falls back: call the executable itself
+    const res = await (r.backends[d.partition] === r.cpu.id ? this.executables[d.partition].run(inputs) : this.runPartition(d.partition, inputs));
     const totalUs = (performance.now() - t0) * 1000;
     const outputs: TensorMap = {};
     for (const name of this.graph.outputs) outputs[name] = res[name];
-    const fallbacks = this.recovery.fallbacks;
-    const step: TraceStep = { step: 0, kind: 'compute', lane: d.lane, partition: d.partition, backend: this.recovery.backends[d.partition], startUs: 0, endUs: totalUs };
-    const arenaBytes: Record<string, number> = {};
-    for (const [id, a] of arenas) arenaBytes[id] = a.byteLength;
-    this.lastTrace = { fallbacks: fallbacks.length ? [...fallbacks] : [], steps: [step], arenaBytes, bindings: this.bindings, totalUs };
+    const step: TraceStep = { step: 0, kind: 'compute', lane: d.lane, partition: d.partition, backend: r.backends[d.partition], startUs: 0, endUs: totalUs };
+    this.lastTrace = { fallbacks: r.fallbacks.length ? [...r.fallbacks] : [], steps: [step], arenaBytes: { ...this.directArenaBytes }, bindings: this.bindings, totalUs };
     return { outputs, trace: this.lastTrace };
   }
 
