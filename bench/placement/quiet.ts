@@ -68,21 +68,23 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /**
  * Times each function `runs` times. Functions take turns in blocks of at least `blockMs` (a block runs
- * one function only, after `warm` untimed runs: onnxruntime's intra-op threads spin after a run, and
+ * one function only, after `warm` untimed runs lasting `warmMs` at least: onnxruntime's intra-op threads spin after a run, and
  * a second session's spinning threads slow a run on 2 cores nearly twice over, so runs of different
  * sessions are never interleaved one by one). A block during which other processes used more than
  * `maxLoad` of the cores is discarded and the measurement waits for a quiet moment, until `budgetMs` is
  * spent (then busy blocks are kept, and `load` says so).
  */
-export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; maxLoad?: number; budgetMs?: number; warm?: number } = {}): Promise<Timed> {
-  const blockMs = options.blockMs ?? 200, maxLoad = options.maxLoad ?? 0.1, budgetMs = options.budgetMs ?? 120_000, warm = options.warm ?? 1;
+export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; maxLoad?: number; budgetMs?: number; warm?: number; warmMs?: number } = {}): Promise<Timed> {
+  const blockMs = options.blockMs ?? 200, maxLoad = options.maxLoad ?? 0.1, budgetMs = options.budgetMs ?? 120_000, warm = options.warm ?? 1, warmMs = options.warmMs ?? 100;
   const samples = fns.map(() => [] as number[]);
   const t0 = performance.now();
   let discarded = 0, loadSum = 0, loadN = 0;
   while (samples.some((s) => s.length < runs)) {
     for (let j = 0; j < fns.length; j++) {
       if (samples[j].length >= runs) continue;
-      for (let w = 0; w < warm; w++) await fns[j]();
+      // warm up for a while too: the other session's threads may still be spinning
+      const tw = performance.now();
+      for (let w = 0; w < warm || performance.now() - tw < warmMs; w++) await fns[j]();
       const a = sample();
       const block: number[] = [];
       const tb = performance.now();

@@ -160,6 +160,9 @@ export function cpuBenches(): Bench[] {
   for (const [c, hw] of [[32, 112], [128, 56], [256, 28], [512, 14], [1024, 7]]) add(`depthwise 3x3 ${c}ch ${hw}x${hw}`, 'dwconv', 'chain', [1, c, hw, hw], conv(c, c, 3, 1, c), 4);
   add('depthwise 3x3/2 128ch 56x56', 'dwconv', 'fan', [1, 128, 56, 56], conv(128, 128, 3, 2, 128), 4);
   add('depthwise 5x5 256ch 28x28', 'dwconv', 'chain', [1, 256, 28, 28], conv(256, 256, 5, 1, 256), 4);
+  // grouped convolutions whose channels per group do not fill a vector block: outside onnxruntime's blocked kernel on x86
+  add('conv 1x1 group 4 136ch 28x28 (34 a group)', 'dwconv', 'chain', [1, 136, 28, 28], conv(136, 136, 1, 1, 4), 3);
+  add('conv 3x3 group 3 60ch 28x28 (20 a group)', 'dwconv', 'chain', [1, 60, 28, 28], conv(60, 60, 3, 1, 3), 3);
   // matrix products: square, skinny (batch 16–196), and batch-1 fully connected layers (memory-bound)
   for (const n of [128, 256, 512, 1024]) add(`matmul ${n}x${n}x${n}`, 'matmul', 'chain', [n, n], { op: 'MatMul', weights: [{ dims: [n, n], scale: 3.4 / Math.sqrt(n) }] }, 3);
   for (const [m, k] of [[16, 1024], [64, 512], [196, 768]]) add(`gemm ${m}x${k}x${k}`, 'matmul', 'chain', [m, k], gemm(k, k), 3);

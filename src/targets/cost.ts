@@ -8,7 +8,9 @@
  * measurement, and it says what it cannot predict (control flow, ops whose work it does not know).
  *
  * The classes (each has one efficiency figure in a profile; see `opClass`):
- *  - conv, dwconv, matmul: compute-bound kernels; efficiency = fraction of the peak rate;
+ *  - conv, dwconv, matmul: compute-bound kernels; efficiency = fraction of the peak rate (dwconv:
+ *    depthwise convolutions, and on onnxruntime's x86-64 CPU EP every convolution outside its blocked
+ *    layout — see `runsBlocked` — which it runs through im2col and a GEMM per group);
  *  - elementwise: arithmetic per element (Add, Relu, Sigmoid, Softmax, normalizations…); memory-bound
  *    at the full bandwidth (these ops define it), and efficiency = fraction of the peak rate their
  *    arithmetic reaches (vector exp/tanh are far from the peak of a matrix product);
@@ -297,7 +299,10 @@ export function predictNode(proc: Processor, graph: ShapedGraph, index: number):
 
 function predictWork(proc: Processor, graph: ShapedGraph, index: number): Prediction {
   const node = graph.nodes[index];
-  const cls = opClass(graph, node);
+  let cls = opClass(graph, node);
+  // a convolution onnxruntime cannot run in its blocked layout goes through im2col and a GEMM per group:
+  // as slow per FLOP as a depthwise one, not as the dense blocked kernel
+  if (cls === 'conv' && node.op === 'Conv' && blockedLayout(proc) && !runsBlocked(graph, node)) cls = 'dwconv';
   const overhead = proc.nodeOverheadUs?.value ?? 0;
   if (cls === 'view') return { us: overhead, basis: 'a view: dispatch only' };
   const fusedInto = fusedProducer(graph, node, blockedLayout(proc));

@@ -95,7 +95,7 @@ describe('the cost model', () => {
     expect(extra('pool')).toBeCloseTo((2 * 4 * 32 * 14 * 14) / (100 * 1e3) / 0.4, 6); // a pool after a blocked conv runs blocked; the graph output leaves it
   });
 
-  it('a residual sum folds into a blocked convolution only (onnxruntime\'s plain grouped convolutions take no summand)', async () => {
+  it('a residual sum folds into a blocked convolution only (onnxruntime\'s plain grouped convolutions take no summand, and run at the dwconv rate)', async () => {
     const g = await graphOf((b) => {
       const x = b.input('x', 'float32', [1, 36, 14, 14]);
       const grouped = b.node('Conv', [x, b.initializer('k', w(36 * 9), [36, 9, 1, 1])], 'c', { group: 4 }, { name: 'grouped' }); // 9 channels a group: not in blocks
@@ -103,6 +103,9 @@ describe('the cost model', () => {
     });
     expect(predictNode(ARM, g, byName(g, 'sum')).basis).toMatch(/fused/);
     expect(predictNode(X86, g, byName(g, 'sum')).basis).not.toMatch(/fused/);
+    // and the grouped convolution itself runs at the rate of the convolutions outside the blocked kernel
+    expect(predictNode(ARM, g, byName(g, 'grouped')).basis).toMatch(/^conv:/);
+    expect(predictNode(X86, g, byName(g, 'grouped')).basis).toMatch(/^dwconv:/);
   });
 });
 
