@@ -92,7 +92,7 @@ export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: num
         const t = performance.now();
         await fns[j]();
         block.push((performance.now() - t) * 1000);
-      } while (performance.now() - tb < blockMs && block.length < Math.max(1, Math.ceil(runs / 6)) && samples[j].length + block.length < runs);
+      } while (performance.now() - tb < blockMs && block.length < Math.max(1, Math.ceil(runs / 12)) && samples[j].length + block.length < runs);
       const load = foreign(a, sample());
       if (load > maxLoad && performance.now() - t0 < budgetMs) {
         discarded++;
