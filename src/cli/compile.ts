@@ -14,6 +14,7 @@ import { loadTarget, type Target } from '../targets/index.js';
 import { writeFilesAtomically } from './atomic.js';
 import { canRun } from '../passes/partition.js';
 import { staticInfo } from '../passes/static.js';
+import { applyRewrites, REWRITES, rewriteForMemory, type Rewrite } from '../passes/rewrite.js';
 import { launchUs, nodeUs } from '../targets/cost.js';
 import { formatBytes, formatUs } from './format.js';
 
@@ -30,6 +31,8 @@ export interface CompileOptions {
   split?: 'memory' | 'none';
   /** Elementwise ops may write over their input's buffer. */
   inplace?: boolean;
+  /** Try the memory rewrites (Sum → chain of Adds, Conv over a Concat → per-part Convs); kept when they give smaller arenas. */
+  rewrite?: boolean;
 }
 
 export interface CompileResult {
@@ -56,14 +59,33 @@ export async function compileModel(path: string, options: CompileOptions): Promi
     }
   }
   let placementLog: string[] = [];
-  const plan = compilePlan({ graph, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (placementLog = r.log), orderBudgetMs: options.orderBudgetMs, split: options.split, inplace: options.inplace });
-  verifyPlan(plan, graph, target);
+  const compile = (g: ShapedGraph, rewrites?: Rewrite[]) => {
+    let log: string[] = [];
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (log = r.log), orderBudgetMs: options.orderBudgetMs, split: options.split, inplace: options.inplace, rewrites });
+    return { plan, graph: g, log };
+  };
+  let best = compile(graph);
+  if (options.rewrite) {
+    const { applied } = rewriteForMemory(graph);
+    const used = REWRITES.filter((r) => applied[r] > 0);
+    const arenas = (p: Plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
+    if (used.length) {
+      const rw = compile(await applyRewrites(graph, used, ortProber), used);
+      if (arenas(rw.plan) < arenas(best.plan)) best = rw;
+      else warnings.push(`the memory rewrites (${used.map((r) => `${r} ×${applied[r]}`).join(', ')}) did not make the arenas smaller (${formatBytes(arenas(rw.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
+    } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat)');
+  }
+  const { plan } = best;
+  placementLog = best.log;
+  verifyPlan(plan, best.graph, target);
   if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);
-  return { plan, graph, target, warnings, placementLog };
+  return { plan, graph: best.graph, target, warnings, placementLog };
 }
 
 export interface CompileSummary {
   model: string;
+  /** The memory rewrites the plan applies to the model (absent: none). */
+  rewrites?: string[];
   warnings: string[];
   target: string;
   processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number; onChipBytes?: number; spillBytes?: number }[];
@@ -104,6 +126,7 @@ export function summarize({ plan, graph, warnings }: CompileResult): CompileSumm
   }
   return {
     model: plan.model.file,
+    ...(plan.model.rewrites ? { rewrites: plan.model.rewrites } : {}),
     warnings,
     target: plan.target.name,
     processors,
@@ -128,6 +151,7 @@ export function formatCompile(s: CompileSummary, out?: string): string {
     const o = s.order;
     lines.push(`  order (all memories, node granularity): peak ${formatBytes(o.peakBytes)}${o.exact ? ' = the exact optimum (search finished)' : `, lower bound ${formatBytes(o.lowerBoundBytes)}`} (file order ${formatBytes(o.fileOrderPeakBytes)}); ${o.exactSegments}/${o.segments} segments proven optimal; budget ${o.budgetMs} ms${o.kept === 'walk' ? "; the partitioner's walk kept (its arenas were smaller)" : ''}`);
     if (o.splitFrom !== s.partitions) lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}`);
+    if (s.rewrites) lines.push(`  memory rewrites applied (the plan runs the rewritten graph): ${s.rewrites.join(', ')}`);
   }
   for (const p of s.processors) if (p.onChipBytes !== undefined) lines.push(`  ${p.id}: ${formatBytes(p.spillBytes ?? 0)} of buffers beyond its ${formatBytes(p.onChipBytes)} on-chip memory (would spill to DRAM)`);
   lines.push(`  folded at compile time: ${s.folded} nodes (weights computed from weights, shape arithmetic)`);

@@ -4,6 +4,7 @@
  * edges, shapes, bytes, FLOPs or attributes: they are read here from the model (given, or found from
  * the plan's `model.file`; its sha256 must match) into a small view model inlined beside the plan.
  */
+import { applyRewrites } from '../passes/rewrite.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ortProber } from '../backends/ort.js';
@@ -104,7 +105,7 @@ export async function vizPlan(planPath: string, options: VizOptions = {}): Promi
   if (trace) data.trace = trace;
   if (found.bytes) {
     const inputShapes = Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape]));
-    const graph = await inferShapes(importOnnx(found.bytes, { path: found.path! }), { inputShapes, prober: ortProber });
+    const graph = await applyRewrites(await inferShapes(importOnnx(found.bytes, { path: found.path! }), { inputShapes, prober: ortProber }), plan.model.rewrites, ortProber);
     if (graph.nodes.length !== plan.nodes.length) throw new TesseraError('PLAN_MISMATCH', `${found.path} has ${graph.nodes.length} nodes, the plan ${plan.nodes.length}`);
     let target: Target | undefined;
     try {

@@ -15,7 +15,7 @@
  */
 import { byteSize } from '../ir/dtype.js';
 import { nodeReads, topoOrder, type Attribute, type Graph, type Node, type Value } from '../ir/graph.js';
-import type { ShapedGraph } from '../ir/infer.js';
+import { inferShapes, type Prober, type ShapedGraph } from '../ir/infer.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
 import { INPLACE_OPS } from './memory-graph.js';
 
@@ -169,6 +169,16 @@ export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] =
 
   if (replace.size === 0) return { graph, applied };
   return { graph: rebuild(graph, replace, newWeights), applied };
+}
+
+/**
+ * The graph a plan runs: `graph` after the plan's rewrites, shapes inferred again for the same inputs
+ * (the graph itself when there are none). Compile and every runner of a plan go through this.
+ */
+export async function applyRewrites(graph: ShapedGraph, rewrites: readonly Rewrite[] | undefined, prober?: Prober): Promise<ShapedGraph> {
+  if (!rewrites?.length) return graph;
+  const { graph: g } = rewriteForMemory(graph, rewrites);
+  return g === graph ? graph : inferShapes(g, { inputShapes: graph.inputShapes, prober });
 }
 
 /** A new Graph with the replaced nodes swapped in (at the original's place in the node list). */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { TesseraError } from '../errors.js';
+import { REWRITES } from '../passes/rewrite.js';
 
 export const PLAN_FORMAT = 'tessera.plan';
 export const PLAN_VERSION = 1;
@@ -23,7 +24,8 @@ const bufferSchema = z.object({
 export const planSchema = z.object({
   format: z.literal(PLAN_FORMAT),
   version: z.literal(PLAN_VERSION),
-  model: z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative() }).strict(),
+  /** The model file; `rewrites`: the memory rewrites (passes/rewrite.ts) applied to it before compiling, which whoever runs the plan applies too. */
+  model: z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional() }).strict(),
   target: z.object({
     name: z.string(),
     processors: z.array(z.object({ id: z.string(), kind: z.enum(['cpu', 'gpu', 'npu']), name: z.string(), backend: z.string() }).strict()).min(1),

@@ -68,8 +68,8 @@ export function parseBind(spec: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const [k, v] = part.split('=');
-    if (!k || !v || !['cpu', 'webgpu', 'wasm'].includes(v)) {
-      throw new TesseraError('BAD_ARGUMENT', `--bind '${part}': expected PROCESSOR=cpu, PROCESSOR=webgpu or PROCESSOR=wasm, e.g. gpu=webgpu`);
+    if (!k || !v || !['cpu', 'webgpu', 'wasm', 'tfjs'].includes(v)) {
+      throw new TesseraError('BAD_ARGUMENT', `--bind '${part}': expected PROCESSOR=cpu, PROCESSOR=webgpu, PROCESSOR=wasm or PROCESSOR=tfjs, e.g. gpu=webgpu`);
     }
     out[k] = v;
   }
@@ -92,12 +92,20 @@ export async function bindProcessors(target: Target, bind: BindSpec = {}): Promi
   const cpu = new OrtBackend('cpu');
   let webgpu: OrtBackend | undefined;
   let wasm: OrtWebBackend | undefined;
+  let tfjs: import('../backends/tfjs.js').TfjsBackend | undefined;
   const onHost = target.name === 'host';
   const out: Bound[] = [];
   for (const p of target.processors) {
     const want = bind[p.id];
     if (typeof want === 'object') {
       out.push({ processor: p.id, backend: want.id, impl: want, emulated: false, note: `backend '${want.id}' supplied by the caller` });
+      continue;
+    }
+    if (want === 'tfjs') {
+      const { TfjsBackend } = await import('../backends/tfjs.js');
+      tfjs ??= new TfjsBackend();
+      if (!(await tfjs.available())) throw new TesseraError('BACKEND_UNAVAILABLE', `--bind ${p.id}=tfjs: no TensorFlow.js engine could be initialized`);
+      out.push({ processor: p.id, backend: tfjs.id, impl: tfjs, emulated: p.kind !== 'cpu', note: `TensorFlow.js on ${tfjs.detail}, bound explicitly${p.kind !== 'cpu' ? `: standing in for the ${p.name}` : ''}` });
       continue;
     }
     if (want === 'wasm') {

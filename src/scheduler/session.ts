@@ -5,6 +5,7 @@
  * It compiles a plan for the target (or loads one), binds the target's processors to the backends this
  * host has (saying which are emulated), and runs the plan.
  */
+import { applyRewrites } from '../passes/rewrite.js';
 import { readFileSync } from 'node:fs';
 import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type Tensor, type TensorMap } from '../backends/tensor.js';
@@ -60,7 +61,8 @@ export class Session {
     // a plan runs on the target it was compiled for (a built-in one by name, unless another is given)
     const target = typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? plan?.target.name ?? 'host');
     const inputShapes = plan ? Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes;
-    const shaped = await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds });
+    // a plan compiled with memory rewrites runs the rewritten graph (the same deterministic rewrites)
+    const shaped = await applyRewrites(await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds }), plan?.model.rewrites, ortProber);
     if (!plan) {
       const legalizes = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
       const ranges = legalizes ? await measureRanges(shaped, options.sampleFeeds ?? randomFeeds(shaped, shaped.inputShapes)) : undefined;

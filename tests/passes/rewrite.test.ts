@@ -11,6 +11,11 @@ import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { rewriteForMemory } from '../../src/passes/rewrite.js';
 import { nasCells, randwire, toOnnx, unet } from '../../bench/memory/generate.js';
 import { corpusCases, loadCase, runOrt, shapeBytes } from '../helpers/models.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileModel } from '../../src/cli/compile.js';
+import { Session } from '../../src/scheduler/session.js';
 
 async function checkSame(bytes: Uint8Array, shapes: Record<string, number[]>) {
   const graph = await shapeBytes(bytes, shapes);
@@ -83,5 +88,28 @@ describe('memory rewrites', () => {
     const want = await runOrt(l.bytes, l.feeds);
     const got = await runOrt(exportOnnx(rewritten).bytes, l.feeds);
     for (const name of l.graph.outputs) expect(compareTensors(got[name], want[name], { rtol: 1e-3, atol: 1e-4 }).ok).toBe(true);
+  });
+
+  it('are kept by `compile --rewrite` only when the arenas shrink, recorded in the plan, and a Session runs the rewritten graph', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-rewrite-'));
+    const path = join(dir, 'unet.onnx');
+    const bytes = toOnnx(unet(2, { C: 8, H: 32 }));
+    writeFileSync(path, bytes);
+    const plain = await compileModel(path, { target: 'host' });
+    const rw = await compileModel(path, { target: 'host', rewrite: true });
+    const arena = (p: typeof plain.plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
+    expect(plain.plan.model.rewrites).toBeUndefined();
+    expect(rw.plan.model.rewrites).toEqual(['concat-conv']);
+    expect(arena(rw.plan)).toBeLessThan(arena(plain.plan));
+    expect(rw.plan.model.nodes).toBe(rw.graph.nodes.length);
+    const session = await Session.create(path, { plan: rw.plan });
+    try {
+      const feeds = randomFeeds(plain.graph, plain.graph.inputShapes, 9);
+      const got = await session.run(feeds);
+      const want = await runOrt(bytes, feeds);
+      for (const name of plain.graph.outputs) expect(compareTensors(got[name], want[name]).ok).toBe(true);
+    } finally {
+      await session.release();
+    }
   });
 });
