@@ -7,7 +7,7 @@
  * and opens a new partition only when it must switch. Each partition is then an interval of one
  * topological order, so contracting partitions can never create a cycle.
  */
-import { predecessors, type Node } from '../ir/graph.js';
+import { predecessors, type Graph, type Node } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import { costSource } from '../targets/cost.js';
 import type { Processor, Target } from '../targets/schema.js';
@@ -160,19 +160,7 @@ export function groupPartitions(graph: ShapedGraph, placement: PlacedNode[], st:
     for (const s of succs[pick]) if (--indeg[s] === 0) ready.add(s);
   }
   // Folded nodes join the partition of their first runtime consumer (found through other folded nodes).
-  const firstRuntimeUse = (i: number, seen = new Set<number>()): number => {
-    let best = -1;
-    for (const o of graph.nodes[i].outputs) {
-      if (!o) continue;
-      for (const c of graph.values.get(o)!.consumers) {
-        if (seen.has(c)) continue;
-        seen.add(c);
-        const p = placement[c].folded ? firstRuntimeUse(c, seen) : partitionOf[c];
-        if (p >= 0 && (best < 0 || p < best)) best = p;
-      }
-    }
-    return best;
-  };
+  const firstRuntimeUse = firstRuntimePartition(graph, placement, partitionOf);
   for (let i = 0; i < n; i++) {
     if (!placement[i].folded) continue;
     let p = firstRuntimeUse(i);
@@ -218,4 +206,27 @@ export function partition(graph: ShapedGraph, target: Target, ranges?: Ranges, p
   const placed = placement ?? capabilityPlacement(graph, target, st, supportTable(graph, target, st, ranges));
   const copy = placed.map((p) => ({ ...p, rejected: [...p.rejected] }));
   return { placement: copy, ...groupPartitions(graph, copy, st), source: costSource(target) };
+}
+
+/**
+ * For a folded node: the earliest partition among its first run-time consumers, found through other
+ * folded nodes (-1 when none reads it at run time). Memoized per node; the graph is acyclic.
+ */
+export function firstRuntimePartition(graph: Graph, placement: readonly { folded?: boolean }[], partitionOf: readonly number[]): (i: number) => number {
+  const memo = new Map<number, number>();
+  const first = (i: number): number => {
+    const have = memo.get(i);
+    if (have !== undefined) return have;
+    let best = -1;
+    for (const o of graph.nodes[i].outputs) {
+      if (!o) continue;
+      for (const c of graph.values.get(o)!.consumers) {
+        const p = placement[c].folded ? first(c) : partitionOf[c];
+        if (p >= 0 && (best < 0 || p < best)) best = p;
+      }
+    }
+    memo.set(i, best);
+    return best;
+  };
+  return first;
 }

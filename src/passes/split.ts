@@ -17,7 +17,7 @@
 import type { ShapedGraph } from '../ir/infer.js';
 import { MinHeap, type MemProblem } from './memory-graph.js';
 import type { RuntimeProblem } from './order.js';
-import { partitionSpecs, type Partitioning } from './partition.js';
+import { firstRuntimePartition, partitionSpecs, type Partitioning } from './partition.js';
 import type { StaticInfo } from './static.js';
 
 export interface SplitOptions {
@@ -135,27 +135,11 @@ export function splitPartitions(graph: ShapedGraph, parts: Partitioning, st: Sta
     processorOf.push(parts.placement[rt.nodeOf[c[0]]].processor);
   });
   const placement = parts.placement.map((p) => ({ ...p, rejected: [...p.rejected] }));
-  const firstUse = new Map<number, number>();
-  const firstRuntimeUse = (i: number, seen: Set<number>): number => {
-    const have = firstUse.get(i);
-    if (have !== undefined) return have;
-    let best = -1;
-    for (const o of graph.nodes[i].outputs) {
-      if (!o) continue;
-      for (const c of graph.values.get(o)!.consumers) {
-        if (seen.has(c)) continue;
-        seen.add(c);
-        const q = placement[c].folded ? firstRuntimeUse(c, seen) : partitionOf[c];
-        if (q >= 0 && (best < 0 || q < best)) best = q;
-      }
-    }
-    firstUse.set(i, best);
-    return best;
-  };
+  const firstRuntimeUse = firstRuntimePartition(graph, placement, partitionOf);
   const members: number[][] = chunks.map(() => []);
   for (let i = 0; i < n; i++) {
     if (placement[i].folded) {
-      let q = firstRuntimeUse(i, new Set());
+      let q = firstRuntimeUse(i);
       if (q < 0) q = 0;
       partitionOf[i] = q;
       placement[i].processor = processorOf[q];

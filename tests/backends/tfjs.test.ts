@@ -25,6 +25,7 @@ import { inferShapes } from '../../src/ir/infer.js';
 import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { decodeModel, importOnnx } from '../../src/ir/onnx-import.js';
 import { Session } from '../../src/scheduler/session.js';
+import { expectConcurrentEqualsSequential } from '../helpers/concurrency.js';
 import { corpusCases, feedsFor, makeTarget, runOrt, shapesOf } from '../helpers/models.js';
 
 const backend = new TfjsBackend();
@@ -202,11 +203,7 @@ describe('one Session on onnxruntime-web wasm', () => {
       return new Tensor('float32', Float32Array.from({ length: 3 * 32 * 32 }, () => next() * 2 - 1), [1, 3, 32, 32]);
     };
     const feeds: TensorMap[] = Array.from({ length: 16 }, (_, i) => ({ image: image(100 + i) }));
-    const sequential: number[][] = [];
-    for (const f of feeds) sequential.push([...((await session.run(f)).probs.data as Float32Array)]);
-    const concurrent = await Promise.all(feeds.map((f) => session.run(f)));
-    concurrent.forEach((o, i) => expect([...(o.probs.data as Float32Array)], `run ${i}`).toEqual(sequential[i]));
-    expect(new Set(sequential.map((s) => s.join())).size).toBe(16);
+    await expectConcurrentEqualsSequential(session, feeds, 'probs');
     await session.release();
   }, 60_000);
 });

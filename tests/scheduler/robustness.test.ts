@@ -3,6 +3,7 @@
  * partition gives that partition to the CPU, the run still returns onnxruntime's outputs, and the
  * fallback is reported; one Session serves concurrent runs correctly.
  */
+import { expectConcurrentEqualsSequential } from '../helpers/concurrency.js';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
@@ -71,12 +72,7 @@ describe('concurrency', () => {
   it('16 concurrent runs on one Session return what 16 sequential runs return', async () => {
     const session = await Session.create(bytes, { target: TARGET });
     const feeds = Array.from({ length: 16 }, (_, i) => ({ image: image(100 + i) }));
-    const sequential: number[][] = [];
-    for (const f of feeds) sequential.push([...((await session.run(f)).probs.data as Float32Array)]);
-    const concurrent = await Promise.all(feeds.map((f) => session.run(f)));
-    concurrent.forEach((o, i) => expect([...(o.probs.data as Float32Array)], `run ${i}`).toEqual(sequential[i]));
-    // distinct inputs gave distinct outputs (so the comparison above means something)
-    expect(new Set(sequential.map((s) => s.join())).size).toBe(16);
+    await expectConcurrentEqualsSequential(session, feeds, 'probs');
     await session.release();
   });
 });
