@@ -20,7 +20,7 @@ import { storedDtype } from '../../src/passes/residency.js';
 import { compilePlan } from '../../src/scheduler/compile.js';
 import { Session } from '../../src/scheduler/session.js';
 import { placeByCost } from '../../src/scheduler/place.js';
-import { calibrateHost } from '../../src/targets/calibrate.js';
+import { calibrateHost, fittedSummary } from '../../src/targets/calibrate.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
 import { timeAlternating, waitQuiet } from './quiet.js';
 import type { Target } from '../../src/targets/schema.js';
@@ -107,8 +107,7 @@ const within = ratios.filter((r) => r <= 1.5 && r >= 1 / 1.5).length;
 console.log(`\nhost: measured/predicted within ×1.5 for ${within} of ${ratios.length} models; median ratio ${median(ratios).toFixed(2)}; plan/onnxruntime median ${median(vsOrt).toFixed(2)}, worst ${Math.max(...vsOrt).toFixed(2)}`);
 console.log(`host: other processes used ${(100 * median(loads)).toFixed(0)}% of the cores (median over the models; at most ${(100 * Math.max(...loads)).toFixed(0)}%) while the kept blocks ran; ${discarded} busy blocks thrown away`);
 const cpu = host.processors.find((p) => p.kind === 'cpu')!;
-const effs = Object.entries(cpu.efficiency ?? {}).map(([k, v]) => `${k} ${v.value}`).join(', ');
-console.log(`host profile (calibrated in this run): peak ${cpu.peakGflops.float32?.value} GFLOP/s, bandwidth ${cpu.bandwidthGBs.value} GB/s (${cpu.cacheBandwidthGBs?.value ?? '-'} GB/s within ${((cpu.cacheBytes?.value ?? 0) / 2 ** 20).toFixed(0)} MB of cache), launch ${cpu.launchOverheadUs.value} µs, per node ${cpu.nodeOverheadUs?.value ?? 0} µs; efficiency ${effs}`);
+console.log(`host profile (calibrated in this run): ${fittedSummary(cpu)}`);
 
 // scale: a 10,000-node generated graph on a three-processor target
 const b = new GraphBuilder('big');

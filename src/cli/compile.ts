@@ -178,7 +178,7 @@ export function formatExplain({ plan, graph, target, placementLog }: CompileResu
     const alternatives = target.processors.map((p) => {
       const no = nodes.map((i) => canRun(p, graph.nodes[i], graph, st)).find((r) => !r.ok);
       if (no && !no.ok) return `${p.id}: cannot (${no.reason})`;
-      const us = launchUs(p) + nodes.reduce((a, i) => a + nodeUs(p, graph, i), 0);
+      const us = launchUs(p, part.inputs.length + part.outputs.length) + nodes.reduce((a, i) => a + nodeUs(p, graph, i), 0);
       return `${p.id}${p.id === part.processor ? ' (chosen)' : ''}: ${formatUs(us)}`;
     });
     lines.push(`  #${part.id} on ${part.processor}: ${nodes.length} nodes (${[...ops].map(([k, v]) => `${k} ${v}`).join(', ')})`);

@@ -1,5 +1,5 @@
 /** Progress on long work (a bar on stderr, only when it is a terminal), and the calibration report. */
-import type { Measurement } from '../targets/calibrate.js';
+import { fittedSummary, type Measurement } from '../targets/calibrate.js';
 import type { Target } from '../targets/schema.js';
 
 export function progressBar(label: string): (done: number, total: number, what: string) => void {
@@ -18,10 +18,7 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
   for (const m of measurements) {
     lines.push(`  ${m.provider.padEnd(7)} ${m.bench.padEnd(34)} ${(m.medianUs / 1000).toFixed(3).padStart(9)} ms  ${m.gflops.toFixed(1).padStart(8)} GFLOP/s ${m.gbs.toFixed(1).padStart(7)} GB/s`);
   }
-  for (const p of target.processors) {
-    const eff = Object.entries(p.efficiency ?? {}).map(([k, v]) => `${k} ${v.value}`).join(', ');
-    lines.push(`  fitted ${p.id}: peak ${p.peakGflops.float32.value} GFLOP/s, bandwidth ${p.bandwidthGBs.value} GB/s, launch ${p.launchOverheadUs.value} µs, per node ${p.nodeOverheadUs?.value ?? 0} µs; efficiency ${eff}`);
-  }
+  for (const p of target.processors) lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
   for (const l of target.links) lines.push(`  fitted link ${l.from}<->${l.to}: ${l.bandwidthGBs.value} GB/s, ${l.latencyUs.value} µs`);
   lines.push('  (all measured: medians of repeated runs after warm-up, on a shared machine: expect noise)');
   return lines.join('\n');

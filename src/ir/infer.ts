@@ -21,6 +21,8 @@ export interface NodeCost {
   bytes: number;
   /** For a control-flow node: the nodes its costlier branch runs (flops and bytes are that branch's). */
   innerNodes?: number;
+  /** For a control-flow node: its subgraphs that can run with these inputs, shaped (costs node by node). */
+  branches?: ShapedGraph[];
 }
 
 /** A graph whose values have been inferred, with per-node costs. */
@@ -108,8 +110,15 @@ function knownFromWeight(info: ValueInfo): Known | undefined {
   return info.known;
 }
 
-/** The costlier branch of each control-flow node, filled while its subgraphs are inferred. */
-const branchCosts = new Map<Node, NodeCost>();
+/** The values of a graph computed only from weights, which its subgraphs read as constants too. */
+function outerConstants(graph: Graph): Set<string> {
+  const out = new Set<string>();
+  for (const v of graph.values.values()) if (v.isConst) out.add(v.name);
+  return out;
+}
+
+/** The costlier branch of each control-flow node, and all its feasible ones, filled while its subgraphs are inferred. */
+const branchCosts = new Map<Node, NodeCost & { branches: ShapedGraph[] }>();
 
 function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueInfo>): OpContext {
   const node = graph.nodes[nodeIndex];
@@ -155,26 +164,26 @@ function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueIn
       const a = node.attrs[name];
       if (a?.type !== 'graph') throw new CannotInfer(`${node.op} '${node.name}': no subgraph '${name}'`);
       const path = graph.meta.source === '<bytes>' ? null : graph.meta.source; // resolves external data in the subgraph
-      const sub = graphFromProto(a.value, graph.meta, { path, bytes: new Uint8Array(0) }, `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()));
+      const sub = graphFromProto(a.value, graph.meta, { path, bytes: new Uint8Array(0) }, `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()), outerConstants(graph));
       const subInfos = new Map<string, ValueInfo>();
       for (const v of sub.values.values()) {
         if (v.role === 'input' && !sub.inputs.includes(v.name)) subInfos.set(v.name, infos.get(v.name) ?? { dtype: null, shape: null });
       }
       const subCosts: NodeCost[] = sub.nodes.map(() => ({ flops: 0, bytes: 0 }));
       const pending = inferPass(sub, subInfos, {}, subCosts);
-      const total: NodeCost = { flops: 0, bytes: 0, innerNodes: 0 };
-      sub.nodes.forEach((n, k) => {
-        let bytes = 0;
-        for (const v of [...n.inputs, ...n.outputs]) if (v !== '') bytes += valueBytes(subInfos.get(v));
-        total.flops += subCosts[k].flops;
-        total.bytes += subCosts[k].bytes + bytes;
-        total.innerNodes! += 1 + (subCosts[k].innerNodes ?? 0);
-      });
-      const prev = branchCosts.get(node);
-      if (!prev || total.flops > prev.flops) branchCosts.set(node, total);
       const bad = pending.find((p) => p.infeasible);
       if (bad) throw new TesseraError('SHAPE_INFERENCE', `${node.op} '${node.name}': subgraph '${name}': ${bad.why}`);
       if (pending.length) throw new CannotInfer(`${node.op} '${node.name}': subgraph '${name}': ${pending[0].why}`);
+      const shaped = shapedGraph(sub, subInfos, subCosts, new Set(), {});
+      const total: NodeCost = { flops: 0, bytes: 0, innerNodes: 0 };
+      shaped.costs.forEach((c) => {
+        total.flops += c.flops;
+        total.bytes += c.bytes;
+        total.innerNodes! += 1 + (c.innerNodes ?? 0);
+      });
+      const prev = branchCosts.get(node);
+      const branches = [...(prev?.branches ?? []), shaped];
+      branchCosts.set(node, { ...(!prev || total.flops > prev.flops ? total : prev), branches });
       return sub.outputs.map((o) => subInfos.get(o) ?? { dtype: null, shape: null });
     },
   };
@@ -299,6 +308,11 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
     const p = stillUnknown[0];
     throw new TesseraError('SHAPE_INFERENCE', `${graph.meta.source}: cannot infer the output shapes of node '${graph.nodes[p.node].name}' (#${p.node}): ${p.why}${options.prober ? '' : ' (no probe run was allowed)'}`);
   }
+  return shapedGraph(graph, infos, costs, probed, inputShapes);
+}
+
+/** The shaped copy of a graph (or subgraph) from what inference found, with each node's bytes. */
+function shapedGraph(graph: Graph, infos: Map<string, ValueInfo>, costs: NodeCost[], probed: ReadonlySet<string>, inputShapes: Record<string, number[]>): ShapedGraph {
   const out = cloneGraph(graph);
   const known = new Map<string, Known>();
   for (const v of out.values.values() as Iterable<Value>) {
@@ -315,6 +329,10 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
       v.shapeSource = probed.has(v.name) ? 'probe' : 'static';
     } else if (v.role === 'input' && inputShapes[v.name]) {
       v.shape = [...inputShapes[v.name]];
+    } else if (v.role === 'input' && !graph.inputs.includes(v.name) && !info.container) {
+      // a subgraph's value from the enclosing scope
+      v.dtype = info.dtype ?? v.dtype;
+      v.shape = info.shape ? [...info.shape] : v.shape;
     }
     if (info.known) known.set(v.name, info.known);
   }

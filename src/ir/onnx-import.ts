@@ -160,9 +160,10 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Grap
 
 /**
  * Builds a Graph from a GraphProto. For a subgraph (a control-flow body), `outer` names the values of
- * the enclosing scopes it may read: they become values of role 'input' that are not in `inputs`.
+ * the enclosing scopes it may read: they become values of role 'input' that are not in `inputs`, constant
+ * when `outerConst` names them (computed only from weights out there).
  */
-export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, where: string, outer?: ReadonlySet<string>): Graph {
+export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, where: string, outer?: ReadonlySet<string>, outerConst?: ReadonlySet<string>): Graph {
   const values = new Map<string, Value>();
   const declared = new Map<string, ValueInfoProto>();
   for (const vi of [...g.valueInfo, ...g.output]) declared.set(vi.name, vi);
@@ -236,7 +237,7 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
     for (const node of nodes) {
       for (const name of [...node.inputs, ...node.implicitInputs]) {
         if (name !== '' && !values.has(name) && outer.has(name)) {
-          values.set(name, { name, role: 'input', dtype: null, shape: null, producer: -1, consumers: [], isConst: false });
+          values.set(name, { name, role: 'input', dtype: null, shape: null, producer: -1, consumers: [], isConst: !!outerConst?.has(name) });
         }
       }
     }

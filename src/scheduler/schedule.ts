@@ -64,7 +64,7 @@ export function schedule(graph: ShapedGraph, target: Target, parts: Partitioning
       } else deps.add(transfer(v, p.processor));
     }
     const pr = proc(p.processor);
-    let dur = launchUs(pr);
+    let dur = launchUs(pr, p.inputs.length + p.outputs.length);
     for (const i of p.nodes) if (!parts.placement[i].folded) dur += nodeUs(pr, graph, i);
     const after = [...deps].sort((a, b) => a - b);
     const startUs = round(Math.max(laneFree.get(p.processor) ?? 0, ...after.map((s) => steps[s].endUs)));

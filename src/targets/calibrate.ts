@@ -45,7 +45,8 @@ export function readCalibratedHost(): unknown | undefined {
 
 /** The classes a profile gives an efficiency for. */
 type EffClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy';
-type Fits = EffClass | 'dispatch';
+/** What a benchmark informs: a class's efficiency, the dispatch, the cost per group of a grouped convolution, or an op's kernel set-up. */
+type Fits = EffClass | 'dispatch' | 'group' | 'setup';
 
 /** One op as a benchmark repeats it. */
 interface OpSpec {
@@ -156,6 +157,16 @@ export function cpuBenches(): Bench[] {
   add('conv 7x7/2 3->64 224x224 (stem)', 'conv', 'fan', [1, 3, 224, 224], conv(3, 64, 7, 2), 3);
   add('conv 1x1 group 4 128ch 28x28', 'conv', 'chain', [1, 128, 28, 28], conv(128, 128, 1, 1, 4), 3);
   add('conv 3x3 group 2 128ch 28x28', 'conv', 'chain', [1, 128, 28, 28], conv(128, 128, 3, 1, 2), 3);
+  // a 1-D depthwise convolution: one small GEMM per channel (its cost is the groups', not its arithmetic)
+  add('depthwise 1-D 256ch k5 length 8 (a GEMM a group)', 'group', 'chain', [1, 256, 8], {
+    op: 'Conv', attrs: { pads: [2, 2], strides: [1], group: 256 }, weights: [{ dims: [256, 1, 5], scale: 0.8 }, { dims: [256], scale: 0.1 }],
+  }, 4);
+  // recurrent cells over one step: their kernels' set-up dwarfs one step's arithmetic
+  for (const [op, gates] of [['LSTM', 4], ['GRU', 3]] as const) {
+    add(`${op} one step, 64 in, hidden 64 (set-up)`, 'setup', 'fan', [1, 1, 64], {
+      op, attrs: { hidden_size: 64 }, weights: [{ dims: [1, gates * 64, 64], scale: 0.2 }, { dims: [1, gates * 64, 64], scale: 0.2 }, { dims: [1, 2 * gates * 64], scale: 0.1 }],
+    }, 5);
+  }
   // depthwise
   for (const [c, hw] of [[32, 112], [128, 56], [256, 28], [512, 14], [1024, 7]]) add(`depthwise 3x3 ${c}ch ${hw}x${hw}`, 'dwconv', 'chain', [1, c, hw, hw], conv(c, c, 3, 1, c), 4);
   add('depthwise 3x3/2 128ch 56x56', 'dwconv', 'fan', [1, 128, 56, 56], conv(128, 128, 3, 2, 128), 4);
@@ -356,6 +367,26 @@ function fitKnobs(proc: Processor, knobs: Knob[], samples: Sample[]): void {
   }
 }
 
+/** A fitted processor's figures in one line. */
+export function fittedSummary(p: Processor): string {
+  const eff = Object.entries(p.efficiency ?? {}).map(([k, v]) => `${k} ${v.value}`).join(', ');
+  const cache = p.cacheBandwidthGBs ? ` (${p.cacheBandwidthGBs.value} GB/s within ${((p.cacheBytes?.value ?? 0) / 2 ** 20).toFixed(0)} MB of cache)` : '';
+  const setups = Object.entries(p.kernelSetupUs ?? {}).map(([op, f]) => `${op} ${f.value} µs`).join(', ');
+  const fixed = `${p.convGroupUs ? `, per group of a grouped convolution run group by group ${p.convGroupUs.value} µs` : ''}${setups ? `, kernel set-up ${setups}` : ''}`;
+  return `peak ${p.peakGflops.float32?.value} GFLOP/s, bandwidth ${p.bandwidthGBs.value} GB/s${cache}, launch ${p.launchOverheadUs.value} µs${p.tensorIoUs ? ` (${p.tensorIoUs.value} µs each tensor in or out beyond one of each)` : ''}, per node ${p.nodeOverheadUs?.value ?? 0} µs${fixed}; efficiency ${eff}`;
+}
+
+/** The op a benchmark times (its first node that is not the Slice or Concat cutting outputs down). */
+function benchOp(g: ShapedGraph): string {
+  return g.nodes.find((n) => n.op !== 'Slice' && n.op !== 'Concat')?.op ?? '?';
+}
+
+/** The groups of the convolution a benchmark times. */
+function convGroups(g: ShapedGraph): number {
+  const conv = g.nodes.find((n) => n.op === 'Conv');
+  return Math.max(1, conv?.attrs.group?.type === 'int' ? conv.attrs.group.value : 1);
+}
+
 /** The size of the caches a node's working set can stay in: the L2s of all cores (sysfs), else 1 MB. */
 export function cacheBytesOfHost(): { bytes: number; source: string } {
   try {
@@ -421,9 +452,14 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   if (cache && proc.cacheBandwidthGBs!.value < proc.bandwidthGBs.value) proc.cacheBandwidthGBs!.value = proc.bandwidthGBs.value;
   const classes = ['matmul', 'conv', 'dwconv', 'reduce', 'copy'] as const;
   for (const c of classes) fitKnobs(proc, [effKnob(c, lo(c), hi(c))], byFit(c));
-  fitKnobs(proc, [bw, ...cbw, ...(['elementwise', ...classes] as const).map((c) => effKnob(c, lo(c), hi(c)))], samples.filter((s) => s.fits !== 'dispatch'));
+  fitKnobs(proc, [bw, ...cbw, ...(['elementwise', ...classes] as const).map((c) => effKnob(c, lo(c), hi(c)))], samples.filter((s) => (classes as readonly string[]).includes(s.fits) || s.fits === 'elementwise'));
   const node: Knob = { get: (p) => p.nodeOverheadUs!.value, set: (p, v) => { p.nodeOverheadUs!.value = v; }, lo: 0.01, hi: 200 };
   fitKnobs(proc, [node], dispatch);
+  // fixed costs: what the fitted model leaves unexplained, per group or per node
+  proc.convGroupUs = { value: 0, source: '' };
+  const perGroup = byFit('group').map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
+  proc.convGroupUs.value = perGroup.length ? quantile(perGroup, 0.5) : 0;
+  const setups = byFit('setup').map((s) => [benchOp(s.one), figure(Math.max(0, s.us - predictedCopyUs(proc, s)), src(`${s.name}: its time less the fitted model's, fitted through the cost model`))] as const);
   const eff = proc.efficiency!;
   const e = (c: EffClass, what: string) => figure(eff[c]!.value, src(`${names(c) || 'no benchmark'}: ${what}, fitted through the cost model`));
   return {
@@ -435,6 +471,8 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
       cacheBandwidthGBs: figure(proc.cacheBandwidthGBs!.value, src(`${names('elementwise')}: working sets within the cache, fitted through the cost model`)),
     } : {}),
     nodeOverheadUs: figure(proc.nodeOverheadUs!.value, src(`${names('dispatch')}: one more node in a chain of small ones, less its work, fitted through the cost model`)),
+    ...(perGroup.length ? { convGroupUs: figure(proc.convGroupUs.value, src(`${names('group')}: its time less the fitted model's, over its groups`)) } : { convGroupUs: undefined }),
+    ...(setups.length ? { kernelSetupUs: Object.fromEntries(setups) } : {}),
     efficiency: {
       conv: e('conv', 'fraction of the peak'), dwconv: e('dwconv', 'fraction of the peak'), matmul: e('matmul', 'fraction of the peak'),
       elementwise: e('elementwise', 'fraction of the peak their arithmetic reaches (they define the bandwidths)'),
@@ -477,12 +515,45 @@ function feedsFor(inputs: Record<string, number[]>): Record<string, ort.Tensor> 
   return Object.fromEntries(Object.entries(inputs).map(([name, dims], i) => [name, new ort.Tensor('float32', values(prod(dims), 1, 0, 31 + i), dims)]));
 }
 
+/**
+ * The cost of one more tensor a launch takes in or gives back: models with 1 and 5 inputs (summed into one
+ * output) and with 1 and 5 outputs (Relus of one input), timed on the CPU EP, less what their nodes cost.
+ */
+async function measureTensorIo(proc: Processor, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
+  const model = (inputs: number, outputs: number) => {
+    const b = new GraphBuilder(`io_${inputs}_${outputs}`);
+    const shapes: Record<string, number[]> = {};
+    const xs = Array.from({ length: inputs }, (_, i) => {
+      shapes[`x${i}`] = [1, 16];
+      return b.input(`x${i}`, 'float32', [1, 16]);
+    });
+    const x = inputs > 1 ? b.node('Sum', xs, 's') : xs[0];
+    for (let i = 0; i < outputs; i++) b.output(b.node('Relu', [x], `y${i}`), 'float32');
+    return { bytes: b.toBytes(), inputs: shapes };
+  };
+  const models = [model(1, 1), model(5, 1), model(1, 5)];
+  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m.bytes, { executionProviders: ['cpu'], logSeverityLevel: 4 })));
+  let t: Timing[];
+  try {
+    const feeds = models.map((m) => feedsFor(m.inputs));
+    t = await timeSessions(sessions.map((s, j) => () => s.run(feeds[j])), blockMs, 2, deadline);
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+  const nodes = await Promise.all(models.map(async (m) => {
+    const g = await shaped(m.bytes);
+    return g.nodes.reduce((a, _, i) => a + nodeUs(proc, g, i), 0);
+  }));
+  const extra = (j: number) => (t[j].us - nodes[j] - (t[0].us - nodes[0])) / 4;
+  return { us: Math.max(0, (extra(1) + extra(2)) / 2), load: (t[0].load + t[1].load + t[2].load) / 3 };
+}
+
 /** Measures this host and fits a target profile named `host`. */
 export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ target: Target; measurements: Measurement[] }> {
   const gpu = options.gpu !== false ? await probeWebGpu() : undefined;
   const providers: ('cpu' | 'webgpu')[] = gpu?.available ? ['cpu', 'webgpu'] : ['cpu'];
   const plan = providers.map((p) => ({ provider: p, benches: p === 'cpu' ? cpuBenches() : gpuBenches() }));
-  const total = plan.reduce((a, p) => a + p.benches.length, 0) + (gpu?.available ? 1 : 0);
+  const total = plan.reduce((a, p) => a + p.benches.length, 0) + 1 + (gpu?.available ? 1 : 0);
   let done = 0;
   const measurements: Measurement[] = [];
   const processors: Processor[] = [];
@@ -527,6 +598,12 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
     const d = samples.find((s) => s.fits === 'dispatch')!;
     const launch = Math.max(0.1, d.oneUs - d.one.nodes.reduce((a, _, i) => a + nodeUs(proc, d.one, i), 0));
     proc.launchOverheadUs = figure(launch, src(`session.run of the one-node model of '${d.name}', less its nodes`));
+    if (!isGpu) {
+      options.progress?.(done++, total, 'tensors in and out of a launch on cpu');
+      const io = await measureTensorIo(proc, blockMs, deadline);
+      proc.tensorIoUs = figure(io.us, src('session.run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
+      measurements.push({ provider, bench: 'one more input or output tensor', medianUs: io.us, gflops: 0, gbs: 0, load: io.load });
+    }
     processors.push(proc);
     samples.forEach((s, i) => {
       const op = s.one.nodes.findIndex((n) => n.op !== 'Slice'); // the op itself (its one copy)
@@ -543,7 +620,8 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       const session = await ort.InferenceSession.create(b.toBytes(), { executionProviders: ['webgpu'], logSeverityLevel: 4 });
       let t: Timing[];
       try {
-        t = await timeSessions([() => session.run(feedsFor({ x: [n] }))], blockMs, 1);
+        const feeds = feedsFor({ x: [n] });
+        t = await timeSessions([() => session.run(feeds)], blockMs, 1);
       } finally {
         await session.release();
       }

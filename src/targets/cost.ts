@@ -215,6 +215,19 @@ function decideBlocked(graph: ShapedGraph, node: Node): boolean {
   return !!root && root.op === 'Conv' && runsBlocked(graph, root);
 }
 
+/**
+ * onnxruntime's x86-64 SGEMM (MLAS) packs the right-hand matrix in panels of 16 columns and computes
+ * whole panels. A convolution outside the blocked layout is a GEMM per group whose columns are the
+ * output positions, so one with few of them (a 1-D convolution over a short signal) does the
+ * arithmetic of 16: the factor its FLOPs are scaled by.
+ */
+const SGEMM_COLUMNS = 16;
+function gemmColumnPadding(graph: ShapedGraph, node: Node): number {
+  const y = graph.values.get(node.outputs[0])?.shape;
+  const n = numel(y?.slice(2));
+  return n > 0 ? (Math.ceil(n / SGEMM_COLUMNS) * SGEMM_COLUMNS) / n : 1;
+}
+
 /** The inputs a node reads as activations (not weights nor folded constants). */
 function dataInputs(graph: ShapedGraph, node: Node): string[] {
   if (node.op === 'Conv' || BLOCKED_POOLS.has(node.op)) return [node.inputs[0]];
@@ -302,20 +315,22 @@ function predictWork(proc: Processor, graph: ShapedGraph, index: number): Predic
   let cls = opClass(graph, node);
   // a convolution onnxruntime cannot run in its blocked layout goes through im2col and a GEMM per group:
   // as slow per FLOP as a depthwise one, not as the dense blocked kernel
-  if (cls === 'conv' && node.op === 'Conv' && blockedLayout(proc) && !runsBlocked(graph, node)) cls = 'dwconv';
+  const plainGemmConv = cls === 'conv' && node.op === 'Conv' && blockedLayout(proc) && !runsBlocked(graph, node);
+  if (plainGemmConv) cls = 'dwconv';
   const overhead = proc.nodeOverheadUs?.value ?? 0;
   if (cls === 'view') return { us: overhead, basis: 'a view: dispatch only' };
   const fusedInto = fusedProducer(graph, node, blockedLayout(proc));
   if (fusedInto) return { us: overhead, basis: `fused into the ${fusedInto} before it` };
   if (cls === 'control') {
-    const c = graph.costs[index];
-    if (!c.innerNodes) return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
-    // an If: its costlier branch, as a sequence of nodes (the data decides which branch really runs)
-    const eff = proc.efficiency?.matmul?.value ?? 1;
-    const us = overhead * (1 + c.innerNodes) + Math.max(c.flops / (peak(proc, nodeDtype(graph, node)) * eff * 1e3), c.innerNodes * moveUs(proc, c.bytes / c.innerNodes));
-    return { us, basis: `${node.op}: its costlier branch (${c.innerNodes} nodes), assuming the data takes it` };
+    const branches = graph.costs[index].branches;
+    if (!branches?.length) return { us: overhead, basis: `cannot predict: ${node.op} runs a subgraph whose work depends on data; dispatch only` };
+    // an If: its costlier branch, node by node (the data decides which branch really runs)
+    const each = branches.map((b) => subgraphUs(proc, b));
+    const k = each.indexOf(Math.max(...each));
+    return { us: overhead + each[k], basis: `${node.op}: the costlier of its branches (${branches[k].nodes.length} nodes, priced one by one), assuming the data takes it` };
   }
-  const c = nodeWork(graph, index);
+  const work = nodeWork(graph, index);
+  const c = plainGemmConv ? { ...work, flops: work.flops * gemmColumnPadding(graph, node) } : work;
   const dtype = nodeDtype(graph, node);
   const cd = computeDtype(proc, dtype);
   const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
@@ -324,18 +339,53 @@ function predictWork(proc: Processor, graph: ShapedGraph, index: number): Predic
   const streaming = cls === 'copy';
   const computeUs = c.flops / (peak(proc, cd) * (streaming ? 1 : eff) * 1e3);
   const memoryUs = moveUs(proc, bytes) / (streaming ? eff : 1);
+  const setup = proc.kernelSetupUs?.[node.op]?.value ?? 0;
+  const groups = groupCalls(proc, graph, node);
+  const fixed = setup + groups * (proc.convGroupUs?.value ?? 0);
   return {
-    us: overhead + Math.max(computeUs, memoryUs),
-    basis: `${cls}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline`,
+    us: overhead + fixed + Math.max(computeUs, memoryUs),
+    basis: `${cls}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline${setup ? `, plus ${setup.toFixed(1)} µs of kernel set-up` : ''}${groups ? `, plus ${groups} groups computed one at a time` : ''}`,
   };
+}
+
+/**
+ * How many groups a convolution is computed in one at a time, or 0: on onnxruntime's CPU EP, a grouped
+ * convolution that neither its blocked kernel nor its 2-D depthwise kernel takes is one GEMM per group.
+ */
+function groupCalls(proc: Processor, graph: ShapedGraph, node: Node): number {
+  if (node.op !== 'Conv' || proc.backend !== 'ort:cpu' || !proc.convGroupUs) return 0;
+  const group = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
+  if (group <= 1 || (blockedLayout(proc) && runsBlocked(graph, node))) return 0;
+  const w = graph.values.get(node.inputs[1])?.shape;
+  const depthwise2d = w?.length === 4 && w[1] === 1 && group === dim(graph.values.get(node.inputs[0])?.shape, 1);
+  return depthwise2d ? 0 : group;
+}
+
+/**
+ * Predicted µs of a subgraph run node by node. Nodes computed from weights alone cost nothing (backends
+ * fold them when they load the model); shape arithmetic does cost its dispatch (inside a subgraph the
+ * backend sees symbolic shapes, and runs it).
+ */
+function subgraphUs(proc: Processor, graph: ShapedGraph): number {
+  let us = 0;
+  for (const node of graph.nodes) {
+    const outs = node.outputs.filter((o) => o !== '');
+    if (outs.length && outs.every((o) => graph.values.get(o)?.isConst)) continue;
+    us += predictNode(proc, graph, node.index).us;
+  }
+  return us;
 }
 
 export function nodeUs(proc: Processor, graph: ShapedGraph, index: number): number {
   return predictNode(proc, graph, index).us;
 }
 
-export function launchUs(proc: Processor): number {
-  return proc.launchOverheadUs.value;
+/**
+ * Predicted µs of one launch on a processor that takes `tensors` tensors in and gives them back out
+ * (the launch overhead is measured with one of each; each other one costs its binding).
+ */
+export function launchUs(proc: Processor, tensors = 2): number {
+  return proc.launchOverheadUs.value + Math.max(0, tensors - 2) * (proc.tensorIoUs?.value ?? 0);
 }
 
 export function findLink(target: Target, from: string, to: string): Link | undefined {

@@ -52,10 +52,20 @@ export const processorSchema = z.object({
   cacheBandwidthGBs: figure.optional(),
   /** Fixed cost per partition launch, in microseconds. */
   launchOverheadUs: figure,
+  /** Fixed cost of each tensor a launch takes in or gives back beyond the one of each `launchOverheadUs` includes, in microseconds (0 when absent). */
+  tensorIoUs: figure.optional(),
   /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
   onChipBytes: figure.optional(),
   /** Fixed cost per node inside a partition (kernel dispatch), in microseconds (0 when absent). */
   nodeOverheadUs: figure.optional(),
+  /**
+   * Fixed cost of each group of a convolution the backend computes one group at a time (onnxruntime's CPU
+   * EP outside its blocked and 2-D depthwise kernels: a 1-D depthwise convolution is one small GEMM per
+   * channel), in microseconds (0 when absent).
+   */
+  convGroupUs: figure.optional(),
+  /** Set-up one node of an op type costs beyond its dispatch and its roofline (a recurrent kernel's scratch buffers), in microseconds, by op type. */
+  kernelSetupUs: z.record(z.string(), figure).optional(),
   /** Fraction of the peak rate each class of op reaches (1 when absent): see targets/cost.ts opClass. */
   efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), figure).optional(),
   support: supportSchema,

@@ -4,11 +4,13 @@
  * advance are recovered from samples the cost model itself made, through the same fit `tessera
  * calibrate` runs on measurements. Nothing here times anything.
  */
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { fitProcessor, hostCpuName, predictedCopyUs, type Sample } from '../../src/targets/calibrate.js';
-import { blockedLayout, nodeWork, opClass, predictNode } from '../../src/targets/cost.js';
+import { blockedLayout, launchUs, nodeWork, opClass, predictNode } from '../../src/targets/cost.js';
 import { parseTarget } from '../../src/targets/index.js';
 import type { Processor } from '../../src/targets/schema.js';
 import { shapeBytes } from '../helpers/models.js';
@@ -109,6 +111,73 @@ describe('the cost model', () => {
   });
 });
 
+describe('fixed costs of small kernels', () => {
+  const conv1d = (b: GraphBuilder, x: string, c: number, group: number, name: string) =>
+    b.node('Conv', [x, b.initializer(`${name}k`, w((c * c * 5) / group), [c, c / group, 5])], name, { pads: [2, 2], group }, { name });
+
+  it('prices an If node by node: its costlier feasible branch as the same nodes would cost outside it, weights sliced inside it free', async () => {
+    const H = 64;
+    const branch = (tag: string, heavy: boolean) => {
+      const b = new GraphBuilder(tag);
+      // a weight sliced from an outer weight: folded when the model loads, never run
+      const part = b.node('Slice', ['big', b.initializer(`${tag}s`, BigInt64Array.from([0n]), [1]), b.initializer(`${tag}e`, BigInt64Array.from([BigInt(H)]), [1])], `${tag}part`);
+      let y = b.node('Gemm', ['x', part], `${tag}g`, { transB: 1 });
+      if (heavy) y = b.node('Gemm', [b.node('Relu', [y], `${tag}r`), part], `${tag}g2`, { transB: 1 });
+      b.output(y, 'float32');
+      return fromBinary(ModelProtoSchema, b.toBytes()).graph!;
+    };
+    const flat = await graphOf((b) => {
+      const x = b.input('x', 'float32', [1, H]);
+      const part = b.initializer('part', w(H * H), [H, H]);
+      b.output(b.node('Gemm', [b.node('Relu', [b.node('Gemm', [x, part], 'g', { transB: 1 })], 'r'), part], 'g2', { transB: 1 }), 'float32');
+    });
+    const g = await graphOf((b) => {
+      b.input('x', 'float32', [1, H]);
+      b.input('c', 'bool', []);
+      b.initializer('big', w(4 * H * H), [4 * H, H]);
+      b.node('If', ['c'], 'y', { then_branch: { type: 'graph', value: branch('t', false) }, else_branch: { type: 'graph', value: branch('e', true) } }, { name: 'if' });
+      b.output('y', 'float32');
+    });
+    const flatUs = flat.nodes.reduce((a, _, i) => a + predictNode(X86, flat, i).us, 0);
+    const p = predictNode(X86, g, byName(g, 'if'));
+    expect(p.basis).toMatch(/costlier of its branches \(4 nodes/);
+    expect(p.us).toBeCloseTo(0.3 + flatUs, 6); // its own dispatch, then the heavy branch's Gemm, Relu, Gemm
+  });
+
+  it('an onnxruntime CPU computes a 1-D depthwise convolution one group at a time, a 2-D one in one kernel', async () => {
+    const X = cpu(X86.name, { convGroupUs: fig(0.1) });
+    const g = await graphOf((b) => {
+      b.output(conv1d(b, b.input('x', 'float32', [1, 64, 8]), 64, 64, 'dw1d'), 'float32');
+      b.output(conv1d(b, b.input('x2', 'float32', [1, 64, 8]), 64, 1, 'dense1d'), 'float32');
+      const x3 = b.input('x3', 'float32', [1, 12, 8, 8]);
+      b.output(b.node('Conv', [x3, b.initializer('k3', w(12 * 9), [12, 1, 3, 3])], 'dw2d', { pads: [1, 1, 1, 1], group: 12 }, { name: 'dw2d' }), 'float32');
+    });
+    const extra = (name: string) => predictNode(X, g, byName(g, name)).us - predictNode(X86, g, byName(g, name)).us;
+    expect(extra('dw1d')).toBeCloseTo(64 * 0.1, 6);
+    expect(extra('dense1d')).toBe(0);
+    expect(extra('dw2d')).toBe(0);
+    expect(predictNode(X, g, byName(g, 'dw1d')).basis).toMatch(/64 groups computed one at a time/);
+  });
+
+  it("onnxruntime's x86 SGEMM computes output positions in panels of 16: a short 1-D convolution costs as much as one 16 long; elsewhere it costs less", async () => {
+    const g = await graphOf((b) => {
+      b.output(conv1d(b, b.input('x4', 'float32', [1, 128, 4]), 128, 1, 'short'), 'float32');
+      b.output(conv1d(b, b.input('x16', 'float32', [1, 128, 16]), 128, 1, 'long'), 'float32');
+    });
+    const us = (p: Processor, name: string) => predictNode(p, g, byName(g, name)).us - 0.3;
+    expect(predictNode(X86, g, byName(g, 'long')).basis).toMatch(/compute-bound/);
+    expect(us(X86, 'short')).toBeCloseTo(us(X86, 'long'), 6);
+    expect(us(ARM, 'short')).toBeLessThan(0.9 * us(ARM, 'long'));
+  });
+
+  it('a launch costs its overhead with one tensor in and one out, and each other tensor its binding', () => {
+    const p = cpu('x', { tensorIoUs: fig(1.5) });
+    expect(launchUs(p)).toBe(7);
+    expect(launchUs(p, 5)).toBe(7 + 3 * 1.5);
+    expect(launchUs(ARM, 5)).toBe(7);
+  });
+});
+
 describe('the calibration fit', () => {
   /** Benchmark-like pairs (one copy, K copies) of each class, timed by a processor whose figures we know. */
   async function samples(truth: Processor): Promise<Sample[]> {
@@ -124,6 +193,8 @@ describe('the calibration fit', () => {
       { name: 'LRN 1x16x28x28', fits: 'reduce', shape: [1, 16, 28, 28], op: (b, x, i) => b.node('LRN', [x], `y${i}`, { size: 5 }) },
       { name: 'AveragePool 1x64x28x28', fits: 'copy', shape: [1, 64, 28, 28], op: (b, x, i) => b.node('AveragePool', [x], `y${i}`, { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }) },
       { name: 'Transpose 1x64x28x28', fits: 'copy', shape: [1, 64, 28, 28], op: (b, x, i) => b.node('Transpose', [x], `y${i}`, { perm: [0, 1, 3, 2] }) },
+      { name: 'depthwise 1-D 256ch (a GEMM a group)', fits: 'group', shape: [1, 256, 8], op: (b, x, i) => b.node('Conv', [x, b.initializer(`d${i}`, w(256 * 5), [256, 1, 5])], `y${i}`, { pads: [2, 2], group: 256 }) },
+      { name: 'Softmax 1x16 (set-up)', fits: 'setup', shape: [1, 16], op: (b, x, i) => b.node('Softmax', [x], `y${i}`, { axis: -1 }) },
     ];
     const out: Sample[] = [];
     for (const s of specs) {
@@ -141,16 +212,18 @@ describe('the calibration fit', () => {
   }
 
   it('recovers known figures from what the cost model says a processor with them would measure, and writes a valid profile', async () => {
-    const truth = cpu('truth', {
-      peakGflops: { float32: fig(250) }, bandwidthGBs: fig(30), cacheBandwidthGBs: fig(120), nodeOverheadUs: fig(0.4),
+    const truth = cpu('truth: x86-64', {
+      peakGflops: { float32: fig(250) }, bandwidthGBs: fig(30), cacheBandwidthGBs: fig(120), nodeOverheadUs: fig(0.4), convGroupUs: fig(0.08), kernelSetupUs: { Softmax: fig(2) },
       efficiency: { conv: fig(1), dwconv: fig(0.3), matmul: fig(0.8), elementwise: fig(0.05), reduce: fig(0.003), copy: fig(0.5) },
     });
     const data = await samples(truth);
-    const base = cpu('host CPU (test)');
+    const base = cpu('host CPU (test, x86-64)');
     const fitted = fitProcessor(base, data, (what) => `test: ${what}`, { bytes: 4 << 20, source: 'test cache' });
     const within = (got: number, want: number, tol = 0.1) => expect(Math.abs(Math.log(got / want)), `${got} vs ${want}`).toBeLessThan(tol);
     for (const s of data) within(predictedCopyUs(fitted, s), s.us, 0.05);
     within(fitted.nodeOverheadUs!.value, 0.4);
+    within(fitted.convGroupUs!.value, 0.08);
+    within(fitted.kernelSetupUs!.Softmax.value, 2);
     within(fitted.bandwidthGBs.value, 30);
     within(fitted.cacheBandwidthGBs!.value, 120);
     within(fitted.efficiency!.reduce.value, 0.003);

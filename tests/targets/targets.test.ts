@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Tensor } from '../../src/backends/tensor.js';
 import { probeWebGpu } from '../../src/backends/webgpu.js';
 import { TesseraError } from '../../src/errors.js';
@@ -83,6 +83,13 @@ describe('built-in targets', () => {
   });
 
   it('host is this machine: the CPU EP, plus the WebGPU EP exactly when an adapter exists', async () => {
+    // the uncalibrated host (a profile `tessera calibrate --no-gpu` wrote here would leave the GPU out)
+    const saved = process.env.TESSERA_HOST_PROFILE;
+    process.env.TESSERA_HOST_PROFILE = join(tmpdir(), `tessera-no-profile-${process.pid}.json`);
+    onTestFinished(() => {
+      if (saved === undefined) delete process.env.TESSERA_HOST_PROFILE;
+      else process.env.TESSERA_HOST_PROFILE = saved;
+    });
     const host = await hostTarget();
     expect(targetSchema.parse(host)).toEqual(host);
     expect(host.name).toBe('host');
