@@ -198,7 +198,7 @@ interface Pending {
 }
 
 /** One pass in topological order; fills `infos`; returns the nodes no rule could infer. */
-function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Record<string, number[]>, costs?: NodeCost[]): Pending[] {
+function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Record<string, number[]>, costs?: NodeCost[], probed?: ReadonlySet<string>): Pending[] {
   for (const v of graph.values.values()) {
     if (infos.has(v.name)) continue;
     if (v.role === 'initializer') infos.set(v.name, { dtype: v.dtype, shape: v.shape, weight: v.initializer });
@@ -213,8 +213,9 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
   for (const i of order) {
     const node = graph.nodes[i];
     if (node.outputs.every((o) => o === '' || isKnown(infos.get(o)))) {
-      // Known already (probed): one FLOP per output element, as for ops without a cost rule.
-      if (costs) costs[i] = { flops: defaultFlops(node.outputs.filter((o) => o !== '').map((o) => infos.get(o)!)), bytes: 0 };
+      // Known already: inferred by a previous pass (its work counted then), or probed: one FLOP per
+      // output element, as for ops without a cost rule.
+      if (costs && node.outputs.some((o) => probed?.has(o))) costs[i] = { flops: defaultFlops(node.outputs.filter((o) => o !== '').map((o) => infos.get(o)!)), bytes: 0 };
       continue;
     }
     const rule = opRule(node.domain, node.op);
@@ -301,7 +302,7 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
       infos.set(name, info);
       probed.add(name);
     }
-    pending = inferPass(graph, infos, inputShapes, costs);
+    pending = inferPass(graph, infos, inputShapes, costs, probed);
   }
   const stillUnknown = pending.filter((p) => graph.nodes[p.node].outputs.some((o) => o !== '' && !isKnown(infos.get(o)) && !graph.values.get(o)!.typeProto));
   if (stillUnknown.length) {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder, type AttrValue } from '../../src/ir/builder.js';
 import { onnxCode } from '../../src/ir/dtype.js';
 import { inferShapes } from '../../src/ir/infer.js';
+import { ortProber } from '../../src/backends/ort.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
 import { bytesToNumbers, numbersToBytes } from '../../src/ir/tensor-data.js';
 import { foldingErrors, runExposing } from './corpus.js';
@@ -146,5 +147,20 @@ describe('folded int64 sentinels', () => {
     const bytes = numbersToBytes('int64', [Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, -5]);
     expect(Array.from(new BigInt64Array(bytes.buffer))).toEqual([9223372036854775807n, -9223372036854775808n, -5n]);
     expect(bytesToNumbers('int64', numbersToBytes('int64', [9007199254740990]), 1)).toEqual([9007199254740990]);
+  });
+});
+
+describe('inference with a probe run', () => {
+  it('a probe for one value leaves the work counted for the nodes inferred before it', async () => {
+    const b = new GraphBuilder('probe', { opset: 18 });
+    const x = b.input('x', 'float32', [1, 8, 16, 16]);
+    const w = Float32Array.from({ length: 16 * 8 * 9 }, (_, i) => ((i % 7) - 3) / 10);
+    const c = b.node('Conv', [x, b.initializer('w', w, [16, 8, 3, 3])], 'c', { pads: [1, 1, 1, 1] });
+    b.output(c, 'float32');
+    b.output(b.node('NonZero', [b.node('Relu', [c], 'r')], 'nz'), 'int64'); // its size depends on the data: probed
+    const shaped = await inferShapes(importOnnx(b.toBytes()), { prober: ortProber });
+    expect(shaped.values.get('nz')!.shapeSource).toBe('probe');
+    const conv = shaped.nodes.findIndex((n) => n.op === 'Conv');
+    expect(shaped.costs[conv].flops).toBe(2 * 16 * 8 * 9 * 16 * 16);
   });
 });
