@@ -15,6 +15,8 @@
  * means exactly what the cost model does with it.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { availableParallelism, cpus, homedir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -548,12 +550,42 @@ async function measureTensorIo(proc: Processor, blockMs: number, deadline: numbe
   return { us: Math.max(0, (extra(1) + extra(2)) / 2), load: (t[0].load + t[1].load + t[2].load) / 3 };
 }
 
+/** The set-up of an If: a Relu inside one (the same Relu in both branches) against the Relu alone. */
+async function measureIf(proc: Processor, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
+  const model = (wrapped: boolean) => {
+    const b = new GraphBuilder(wrapped ? 'if' : 'flat');
+    const x = b.input('x', 'float32', [1, 16]);
+    b.input('c', 'bool', []);
+    if (!wrapped) b.output(b.node('Relu', [x], 'y'), 'float32');
+    else {
+      const branch = (name: string) => {
+        const g = new GraphBuilder(name);
+        g.output(g.node('Relu', [x], `${name}_y`), 'float32');
+        return { type: 'graph' as const, value: fromBinary(ModelProtoSchema, g.toBytes()).graph! };
+      };
+      b.output(b.node('If', ['c'], 'y', { then_branch: branch('then'), else_branch: branch('else') }), 'float32');
+    }
+    return b.toBytes();
+  };
+  const models = [model(false), model(true)];
+  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m, { executionProviders: ['cpu'], logSeverityLevel: 4 })));
+  const feeds = { ...feedsFor({ x: [1, 16] }), c: new ort.Tensor('bool', [true], []) };
+  let t: Timing[];
+  try {
+    t = await timeSessions(sessions.map((s) => () => s.run(feeds)), blockMs, 2, deadline);
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+  const dispatch = proc.nodeOverheadUs?.value ?? 0;
+  return { us: Math.max(0, t[1].us - t[0].us - dispatch), load: (t[0].load + t[1].load) / 2 };
+}
+
 /** Measures this host and fits a target profile named `host`. */
 export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ target: Target; measurements: Measurement[] }> {
   const gpu = options.gpu !== false ? await probeWebGpu() : undefined;
   const providers: ('cpu' | 'webgpu')[] = gpu?.available ? ['cpu', 'webgpu'] : ['cpu'];
   const plan = providers.map((p) => ({ provider: p, benches: p === 'cpu' ? cpuBenches() : gpuBenches() }));
-  const total = plan.reduce((a, p) => a + p.benches.length, 0) + 1 + (gpu?.available ? 1 : 0);
+  const total = plan.reduce((a, p) => a + p.benches.length, 0) + 2 + (gpu?.available ? 1 : 0);
   let done = 0;
   const measurements: Measurement[] = [];
   const processors: Processor[] = [];
@@ -603,6 +635,10 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       const io = await measureTensorIo(proc, blockMs, deadline);
       proc.tensorIoUs = figure(io.us, src('session.run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
       measurements.push({ provider, bench: 'one more input or output tensor', medianUs: io.us, gflops: 0, gbs: 0, load: io.load });
+      options.progress?.(done++, total, 'an If around one node on cpu');
+      const branch = await measureIf(proc, blockMs, deadline);
+      proc.kernelSetupUs = { ...proc.kernelSetupUs, If: figure(branch.us, src('session.run of a Relu inside an If against the Relu alone: running a subgraph')) };
+      measurements.push({ provider, bench: 'If around one Relu (set-up)', medianUs: branch.us, gflops: 0, gbs: 0, load: branch.load });
     }
     processors.push(proc);
     samples.forEach((s, i) => {

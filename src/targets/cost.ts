@@ -327,7 +327,8 @@ function predictWork(proc: Processor, graph: ShapedGraph, index: number): Predic
     // an If: its costlier branch, node by node (the data decides which branch really runs)
     const each = branches.map((b) => subgraphUs(proc, b));
     const k = each.indexOf(Math.max(...each));
-    return { us: overhead + each[k], basis: `${node.op}: the costlier of its branches (${branches[k].nodes.length} nodes, priced one by one), assuming the data takes it` };
+    const setup = proc.kernelSetupUs?.[node.op]?.value ?? 0;
+    return { us: overhead + setup + each[k], basis: `${node.op}: the costlier of its branches (${branches[k].nodes.length} nodes, priced one by one), assuming the data takes it` };
   }
   const work = nodeWork(graph, index);
   const c = plainGemmConv ? { ...work, flops: work.flops * gemmColumnPadding(graph, node) } : work;

@@ -142,6 +142,8 @@ describe('fixed costs of small kernels', () => {
     const p = predictNode(X86, g, byName(g, 'if'));
     expect(p.basis).toMatch(/costlier of its branches \(4 nodes/);
     expect(p.us).toBeCloseTo(0.3 + flatUs, 6); // its own dispatch, then the heavy branch's Gemm, Relu, Gemm
+    // and running a subgraph at all, where a profile measured it
+    expect(predictNode(cpu(X86.name, { kernelSetupUs: { If: fig(1) } }), g, byName(g, 'if')).us).toBeCloseTo(1.3 + flatUs, 6);
   });
 
   it('an onnxruntime CPU computes a 1-D depthwise convolution one group at a time, a 2-D one in one kernel', async () => {
