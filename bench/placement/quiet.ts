@@ -82,10 +82,12 @@ export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: num
   while (samples.some((s) => s.length < runs)) {
     for (let j = 0; j < fns.length; j++) {
       if (samples[j].length >= runs) continue;
-      // warm up for a while too: the other session's threads may still be spinning
+      // warm up for a while too: the other session's threads may still be spinning. The load is read
+      // over the warm-up and the block (/proc/stat counts in 10 ms ticks: a block of a small model alone
+      // is too short to tell)
+      const a = sample();
       const tw = performance.now();
       for (let w = 0; w < warm || performance.now() - tw < warmMs; w++) await fns[j]();
-      const a = sample();
       const block: number[] = [];
       const tb = performance.now();
       do {
