@@ -205,8 +205,12 @@ export function toProblem(spec: NetSpec): MemProblem {
   return p;
 }
 
-/** An ONNX model of a conv-only NetSpec (Conv 1x1 with small weights, Sum, Relu, MaxPool, Concat; Upsample as a 2x2 stride-2 ConvTranspose). */
-export function toOnnx(spec: NetSpec): Uint8Array {
+/**
+ * An ONNX model of a conv-only NetSpec (Conv 1x1 with small weights, Sum, Relu, MaxPool, Concat; Upsample as
+ * a 2x2 stride-2 ConvTranspose). `kernel` > 1 makes every Conv k×k with padding k>>1 (same shapes): a
+ * variant where spatial tiling has halos to recompute.
+ */
+export function toOnnx(spec: NetSpec, { kernel = 1 }: { kernel?: number } = {}): Uint8Array {
   const b = new GraphBuilder(spec.name, { opset: 17 });
   const name = (i: number) => `v${i}`;
   const consumed = new Set<number>();
@@ -220,9 +224,10 @@ export function toOnnx(spec: NetSpec): Uint8Array {
         break;
       case 'Conv': {
         const cin = spec.nodes[nd.inputs[0]].shape[0], cout = nd.shape[0];
-        const w = Float32Array.from({ length: cout * cin }, () => (r() - 0.5) / Math.sqrt(cin));
-        b.initializer(`w${i}`, w, [cout, cin, 1, 1]);
-        b.node('Conv', [ins[0], `w${i}`], name(i), { kernel_shape: [1, 1], strides: [nd.stride ?? 1, nd.stride ?? 1] });
+        const w = Float32Array.from({ length: cout * cin * kernel * kernel }, () => (r() - 0.5) / Math.sqrt(cin * kernel * kernel));
+        b.initializer(`w${i}`, w, [cout, cin, kernel, kernel]);
+        const p = kernel >> 1;
+        b.node('Conv', [ins[0], `w${i}`], name(i), { kernel_shape: [kernel, kernel], strides: [nd.stride ?? 1, nd.stride ?? 1], ...(p ? { pads: [p, p, p, p] } : {}) });
         break;
       }
       case 'Upsample': {

@@ -31,7 +31,7 @@ export interface CompileOptions {
   split?: 'memory' | 'none';
   /** Elementwise ops may write over their input's buffer. */
   inplace?: boolean;
-  /** Try the memory rewrites (Sum → chain of Adds, Conv over a Concat → per-part Convs); kept when they give smaller arenas. */
+  /** Try the memory rewrites (Sum → chain of Adds, Conv over a Concat → per-part Convs, spatial tiling); kept when they give smaller arenas. */
   rewrite?: boolean;
 }
 
@@ -73,7 +73,7 @@ export async function compileModel(path: string, options: CompileOptions): Promi
       const rw = compile(await applyRewrites(graph, used, ortProber), used);
       if (arenas(rw.plan) < arenas(best.plan)) best = rw;
       else warnings.push(`the memory rewrites (${used.map((r) => `${r} ×${applied[r]}`).join(', ')}) did not make the arenas smaller (${formatBytes(arenas(rw.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
-    } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat)');
+    } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat, no region of row-local ops whose tiling shrinks the arena)');
   }
   const { plan } = best;
   placementLog = best.log;

@@ -38,7 +38,7 @@ function program(): Command {
     .option('--order-budget-ms <ms>', 'time budget of the memory-aware order search (counted as work, so plans stay deterministic)', '2000')
     .option('--split <how>', "'none' (default): one backend call per partition; 'memory': split partitions into chunks that follow the planned order where the backend's own order would raise the peak")
     .option('--inplace', 'let elementwise ops write their output over their input buffer')
-    .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed) and keep them when the arenas get smaller')
+    .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed; regions of row-local ops run in bands of rows) and keep them when the arenas get smaller')
     .option('--json', 'print the summary as one JSON object')
     .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean }) => {
       const orderBudgetMs = Number(o.orderBudgetMs);

@@ -9,31 +9,26 @@
  *   `Conv1(U(x1)) + … + Convk(U(xk))` with the weight split along its input channels (the bias goes to
  *   the first): convolution is linear in its input channels, so the concatenation is never built and each
  *   part is consumed, and freed, on its own.
+ * - spatial-tile: a region of ops local along the image height runs as T row tiles (tile.ts), so its
+ *   intermediate activations exist a band at a time; tile counts chosen by the planned arena.
  *
  * Rewriting changes the node list, so a plan compiled from a rewritten graph records which rewrites it
  * applied and whoever runs it applies the same (deterministic) rewrites to the model first.
  */
 import { byteSize } from '../ir/dtype.js';
-import { nodeReads, topoOrder, type Attribute, type Graph, type Node, type Value } from '../ir/graph.js';
+import { nodeReads, topoOrder, type Graph, type Node, type Value } from '../ir/graph.js';
 import { inferShapes, type Prober, type ShapedGraph } from '../ir/infer.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
-import { INPLACE_OPS } from './memory-graph.js';
+import { INPLACE_OPS, MinHeap } from './memory-graph.js';
+import { tileForMemory, type NewNode, type ValueType } from './tile.js';
 
-export const REWRITES = ['sum-chain', 'concat-conv'] as const;
+export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
 export type Rewrite = (typeof REWRITES)[number];
 
 export interface RewriteResult {
   graph: Graph;
   /** How many places each rewrite changed. */
   applied: Record<Rewrite, number>;
-}
-
-interface NewNode {
-  op: string;
-  name: string;
-  inputs: string[];
-  outputs: string[];
-  attrs: Record<string, Attribute>;
 }
 
 const sameShape = (a: Value | undefined, b: Value | undefined) =>
@@ -70,9 +65,28 @@ function weightOf(graph: Graph, name: string): Weight | null {
   return w && w.source.kind !== 'strings' && w.dims.length >= 3 ? w : null;
 }
 
-/** Applies the memory rewrites to a shaped graph; returns a plain Graph (infer its shapes again) and what changed. */
-export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] = REWRITES): RewriteResult {
-  const applied: Record<Rewrite, number> = { 'sum-chain': 0, 'concat-conv': 0 };
+/**
+ * The last result per graph: compile asks for all rewrites, then applies those that changed something;
+ * leaving out rewrites that changed nothing gives the same graph, so the tiling search is not run twice.
+ */
+const lastResult = new WeakMap<Graph, { which: readonly Rewrite[]; result: RewriteResult }>();
+
+/**
+ * Applies the memory rewrites to a shaped graph; returns a plain Graph (infer its shapes again) and what
+ * changed. `tileCount` forces the spatial tiling's count instead of choosing it by memory (for tests).
+ */
+export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] = REWRITES, options: { tileCount?: number } = {}): RewriteResult {
+  const last = options.tileCount === undefined ? lastResult.get(graph) : undefined;
+  if (last && which.every((r) => last.which.includes(r)) && last.which.every((r) => which.includes(r) || last.result.applied[r] === 0)) {
+    return { graph: last.result.graph, applied: { ...last.result.applied } };
+  }
+  const result = rewrite(graph, which, options.tileCount);
+  if (options.tileCount === undefined) lastResult.set(graph, { which: [...which], result });
+  return result;
+}
+
+function rewrite(graph: ShapedGraph, which: readonly Rewrite[], tileCount: number | undefined): RewriteResult {
+  const applied: Record<Rewrite, number> = { 'sum-chain': 0, 'concat-conv': 0, 'spatial-tile': 0 };
   const position = new Map((topoOrder(graph) ?? graph.nodes.map((n) => n.index)).map((n, i) => [n, i]));
   const producedAt = (name: string) => { const p = graph.values.get(name)!.producer; return p < 0 ? -1 : position.get(p)!; };
   const outputs = new Set(graph.outputs);
@@ -86,13 +100,20 @@ export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] =
     return name;
   };
   const newWeights: Weight[] = [];
+  /** Types of the new values (each like an existing one), so the tiling can work on the result before shapes are inferred again. */
+  const types = new Map<string, ValueType>();
+  const like = (name: string, as: string) => {
+    const v = graph.values.get(as)!;
+    if (v.dtype && v.shape?.every((d) => typeof d === 'number')) types.set(name, { dtype: v.dtype, shape: v.shape as number[] });
+    return name;
+  };
   /** Per original node: the nodes replacing it (placed where it was); absent: kept; empty: removed. */
   const replace = new Map<number, NewNode[]>();
 
   const addChain = (base: string, terms: string[], out: string, nodes: NewNode[]) => {
     let acc = terms[0];
     terms.slice(1).forEach((t, i) => {
-      const y = i === terms.length - 2 ? out : fresh(`${out}_acc`);
+      const y = i === terms.length - 2 ? out : like(fresh(`${out}_acc`), out);
       nodes.push({ op: 'Add', name: fresh(`${base}_add`), inputs: [acc, t], outputs: [y], attrs: {} });
       acc = y;
     });
@@ -149,13 +170,13 @@ export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] =
           const c = graph.values.get(x)!.shape![1] as number;
           let src = x;
           if (unary) {
-            src = fresh(`${unary.outputs[0]}_part`);
+            src = like(fresh(`${unary.outputs[0]}_part`), x);
             nodes.push({ op: unary.op, name: fresh(`${unary.name}_part`), inputs: [x], outputs: [src], attrs: { ...unary.attrs } });
           }
           const wName = fresh(`${conv.inputs[1]}_part`);
           newWeights.push(sliceInputChannels(w, wName, from, c));
           from += c;
-          const t = cat.inputs.length === 1 ? conv.outputs[0] : fresh(`${conv.outputs[0]}_part`);
+          const t = cat.inputs.length === 1 ? conv.outputs[0] : like(fresh(`${conv.outputs[0]}_part`), conv.outputs[0]);
           nodes.push({ op: 'Conv', name: fresh(`${conv.name}_part`), inputs: i === 0 && bias ? [src, wName, bias] : [src, wName], outputs: [t], attrs: { ...conv.attrs } });
           terms.push(t);
         });
@@ -167,8 +188,16 @@ export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] =
     }
   }
 
-  if (replace.size === 0) return { graph, applied };
-  return { graph: rebuild(graph, replace, newWeights), applied };
+  let out: Graph = replace.size === 0 ? graph : rebuild(graph, replace, newWeights, types);
+  if (which.includes('spatial-tile')) {
+    // values folded at compile time (weights, shape arithmetic) are not tiled and cost no arena
+    const isStatic = (name: string) => { const v = out.values.get(name); return !!v && (v.isConst || graph.known.has(name)) && v.role !== 'input'; };
+    const base = out;
+    const tiled = tileForMemory(base, isStatic, (r, w, t) => rebuild(base, r, w, t), tileCount);
+    out = tiled.graph;
+    applied['spatial-tile'] = tiled.regions;
+  }
+  return { graph: out, applied };
 }
 
 /**
@@ -181,15 +210,18 @@ export async function applyRewrites(graph: ShapedGraph, rewrites: readonly Rewri
   return g === graph ? graph : inferShapes(g, { inputShapes: graph.inputShapes, prober });
 }
 
-/** A new Graph with the replaced nodes swapped in (at the original's place in the node list). */
-function rebuild(graph: Graph, replace: ReadonlyMap<number, NewNode[]>, newWeights: readonly Weight[]): Graph {
-  const nodes: Node[] = [];
-  const push = (n: Omit<Node, 'index'>) => nodes.push({ ...n, index: nodes.length });
+/**
+ * A new Graph with the replaced nodes swapped in (at the original's place in the node list, then in a
+ * topological order that keeps the list's order where it can); `types` gives new values' dtypes and shapes.
+ */
+function rebuild(graph: Graph, replace: ReadonlyMap<number, NewNode[]>, newWeights: readonly Weight[], types: ReadonlyMap<string, ValueType> = new Map()): Graph {
+  const listed: Omit<Node, 'index'>[] = [];
   for (const node of graph.nodes) {
     const r = replace.get(node.index);
-    if (!r) push(node);
-    else for (const n of r) push({ name: n.name, op: n.op, domain: '', inputs: n.inputs, outputs: n.outputs, attrs: n.attrs, implicitInputs: [] });
+    if (!r) listed.push(node);
+    else for (const n of r) listed.push({ name: n.name, op: n.op, domain: '', inputs: n.inputs, outputs: n.outputs, attrs: n.attrs, implicitInputs: [] });
   }
+  const nodes = stableTopological(listed).map((n, index) => ({ ...n, index }));
   const values = new Map<string, Value>();
   const readSet = new Set<string>([...graph.outputs, ...graph.inputs]);
   for (const n of nodes) nodeReads(n).forEach((r) => readSet.add(r));
@@ -205,9 +237,30 @@ function rebuild(graph: Graph, replace: ReadonlyMap<number, NewNode[]>, newWeigh
       const old = graph.values.get(o);
       values.set(o, old
         ? { ...old, producer: n.index, consumers: [], shape: old.shape && [...old.shape] }
-        : { name: o, role: 'activation', dtype: null, shape: null, producer: n.index, consumers: [], isConst: false });
+        : { name: o, role: 'activation', dtype: types.get(o)?.dtype ?? null, shape: types.get(o)?.shape.slice() ?? null, producer: n.index, consumers: [], isConst: false });
     }
   }
   for (const n of nodes) for (const r of new Set(nodeReads(n))) values.get(r)!.consumers.push(n.index);
   return { name: graph.name, nodes, values, inputs: graph.inputs, outputs: graph.outputs, meta: graph.meta };
+}
+
+/** The nodes in a topological order, each as early in the list as its inputs allow (the list itself when it is one). */
+function stableTopological<N extends Omit<Node, 'index'>>(list: readonly N[]): N[] {
+  const producer = new Map<string, number>();
+  list.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
+  const succs: number[][] = list.map(() => []);
+  const indeg = list.map((n, i) => {
+    const preds = new Set([...n.inputs, ...n.implicitInputs].map((x) => producer.get(x)).filter((p): p is number => p !== undefined && p !== i));
+    preds.forEach((p) => succs[p].push(i));
+    return preds.size;
+  });
+  const heap = new MinHeap<number>((a, b) => a - b);
+  indeg.forEach((d, i) => d === 0 && heap.push(i));
+  const out: N[] = [];
+  while (heap.size) {
+    const i = heap.pop();
+    out.push(list[i]);
+    for (const s of succs[i]) if (--indeg[s] === 0) heap.push(s);
+  }
+  return out;
 }

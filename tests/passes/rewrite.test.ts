@@ -8,7 +8,7 @@ import { compareTensors } from '../../src/backends/compare.js';
 import { randomFeeds } from '../../src/backends/tensor.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { exportOnnx } from '../../src/ir/onnx-export.js';
-import { rewriteForMemory } from '../../src/passes/rewrite.js';
+import { rewriteForMemory, REWRITES, type Rewrite } from '../../src/passes/rewrite.js';
 import { nasCells, randwire, toOnnx, unet } from '../../bench/memory/generate.js';
 import { corpusCases, loadCase, runOrt, shapeBytes } from '../helpers/models.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { compileModel } from '../../src/cli/compile.js';
 import { Session } from '../../src/scheduler/session.js';
 
-async function checkSame(bytes: Uint8Array, shapes: Record<string, number[]>) {
+async function checkSame(bytes: Uint8Array, shapes: Record<string, number[]>, which: readonly Rewrite[] = REWRITES) {
   const graph = await shapeBytes(bytes, shapes);
-  const { graph: rewritten, applied } = rewriteForMemory(graph);
+  const { graph: rewritten, applied } = rewriteForMemory(graph, which);
   const feeds = randomFeeds(graph, Object.fromEntries(graph.inputs.map((n) => [n, graph.values.get(n)!.shape as number[]])), 3);
   const want = await runOrt(bytes, feeds);
   const got = await runOrt(exportOnnx(rewritten).bytes, feeds);
@@ -52,7 +52,7 @@ describe('memory rewrites', () => {
     b.node('Conv', ['cat', 'w'], 'z', { kernel_shape: [3, 3], strides: [2, 2] });
     b.output('y', 'float32');
     b.output('z', 'float32');
-    const { rewritten, applied } = await checkSame(b.toBytes(), {});
+    const { rewritten, applied } = await checkSame(b.toBytes(), {}, ['sum-chain', 'concat-conv']);
     expect(applied['concat-conv']).toBe(1);
     expect(rewritten.nodes.map((n) => n.op).sort()).toEqual(['Add', 'Add', 'Conv', 'Conv', 'Conv', 'Conv', 'Relu', 'Relu']);
   });
@@ -67,7 +67,7 @@ describe('memory rewrites', () => {
     b.node('MaxPool', ['cat'], 'p', { kernel_shape: [2, 2] });
     b.output('y', 'float32');
     b.output('p', 'float32');
-    const { rewritten, applied } = await checkSame(b.toBytes(), {});
+    const { rewritten, applied } = await checkSame(b.toBytes(), {}, ['sum-chain', 'concat-conv']);
     expect(applied['concat-conv']).toBe(0);
     expect(rewritten.nodes).toHaveLength(3);
   });
@@ -99,9 +99,10 @@ describe('memory rewrites', () => {
     const rw = await compileModel(path, { target: 'host', rewrite: true });
     const arena = (p: typeof plain.plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
     expect(plain.plan.model.rewrites).toBeUndefined();
-    expect(rw.plan.model.rewrites).toEqual(['concat-conv']);
+    expect(rw.plan.model.rewrites).toEqual(['concat-conv', 'spatial-tile']);
     expect(arena(rw.plan)).toBeLessThan(arena(plain.plan));
     expect(rw.plan.model.nodes).toBe(rw.graph.nodes.length);
+    expect(rw.graph.nodes.filter((n) => n.op === 'Slice').length).toBeGreaterThan(0);
     const session = await Session.create(path, { plan: rw.plan });
     try {
       const feeds = randomFeeds(plain.graph, plain.graph.inputShapes, 9);
