@@ -57,6 +57,8 @@ export async function waitQuiet(below = 0.1, maxMs = 60_000): Promise<number> {
 export interface Timed {
   /** Median µs of each function over the kept blocks. */
   medians: number[];
+  /** Lower quartile µs of each function (what calibration takes: load from elsewhere only ever adds time). */
+  quartiles: number[];
   samples: number[][];
   /** Mean share of the cores other processes used during the kept blocks. */
   load: number;
@@ -65,6 +67,7 @@ export interface Timed {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const lowerQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 4)];
 
 /**
  * Times each function `runs` times. Functions take turns in blocks of at least `blockMs` (a block runs
@@ -107,5 +110,5 @@ export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: num
       loadN += block.length;
     }
   }
-  return { medians: samples.map(median), samples, load: loadN ? loadSum / loadN : 0, discarded };
+  return { medians: samples.map(median), quartiles: samples.map(lowerQuartile), samples, load: loadN ? loadSum / loadN : 0, discarded };
 }

@@ -198,8 +198,9 @@ export async function createSession(bytes: Uint8Array, provider: OrtProvider, wh
 export async function runSession(session: ort.InferenceSession, feeds: TensorMap, outputs: readonly string[], where: string, into?: TensorMap): Promise<TensorMap> {
   let res: TensorMap;
   try {
-    const fetches: ort.InferenceSession.FetchesType = into ? Object.fromEntries(outputs.map((o) => [o, into[o] ?? null])) : [...outputs];
-    res = (await session.run(feeds, fetches)) as TensorMap;
+    // without `into`, every output the session has (a partition's model has exactly its outputs): no
+    // fetch list, which onnxruntime-node would check name by name on every run
+    res = (await (into ? session.run(feeds, Object.fromEntries(outputs.map((o) => [o, into[o] ?? null]))) : session.run(feeds))) as TensorMap;
   } catch (err) {
     throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime failed running ${where}`);
   }
