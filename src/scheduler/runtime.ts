@@ -219,7 +219,23 @@ function directPlan(graph: ShapedGraph, plan: Plan, target: Target, exe: Executa
 }
 
 export class PlanRunner {
-  lastTrace: Trace | undefined;
+  /** What the last run did; a direct run records its figures and the trace is built when asked for. */
+  private trace: Trace | undefined;
+  private lastDirect: { d: DirectPlan; backend: string; totalUs: number } | undefined;
+
+  get lastTrace(): Trace | undefined {
+    const l = this.lastDirect;
+    if (l) {
+      const r = this.recovery;
+      this.trace = {
+        fallbacks: r.fallbacks.length ? [...r.fallbacks] : [],
+        steps: [{ step: 0, kind: 'compute', lane: l.d.lane, partition: l.d.partition, backend: l.backend, startUs: 0, endUs: l.totalUs }],
+        arenaBytes: { ...this.directArenaBytes }, bindings: this.bindings, totalUs: l.totalUs,
+      };
+      this.lastDirect = undefined;
+    }
+    return this.trace;
+  }
 
   private constructor(
     readonly graph: ShapedGraph,
@@ -311,9 +327,13 @@ export class PlanRunner {
   /** The plan is one partition on the host that reads only graph inputs and writes only graph outputs (see `directPlan`). */
   private direct: DirectPlan | null | undefined;
 
-  async run(feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+  /** Runs the plan; `lastTrace` says what it did. */
+  run(feeds: TensorMap): Promise<TensorMap> {
     if (this.direct === undefined) this.direct = directPlan(this.graph, this.plan, this.target, this.executables[0]);
-    if (this.direct) return this.runDirect(this.direct, feeds);
+    return this.direct ? this.runDirect(this.direct, feeds) : this.runPlanned(feeds);
+  }
+
+  private async runPlanned(feeds: TensorMap): Promise<TensorMap> {
     const arenas = this.idleArenas.pop() ?? this.newArenas();
     try {
       return await this.runIn(arenas, feeds);
@@ -335,7 +355,7 @@ export class PlanRunner {
    * the outputs and they are returned as it made them (as onnxruntime does), and nothing is copied,
    * converted or waited on beyond the call. The trace still has its one step.
    */
-  private async runDirect(d: DirectPlan, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+  private runDirect(d: DirectPlan, feeds: TensorMap): Promise<TensorMap> {
     if (!this.directArenas) {
       this.directArenas = this.idleArenas.pop() ?? this.newArenas();
       for (const [id, a] of this.directArenas) this.directArenaBytes[id] = a.byteLength;
@@ -347,17 +367,15 @@ export class PlanRunner {
     }
     const r = this.recovery;
     const t0 = performance.now();
-    // on the CPU nothing falls back: call the executable itself
-    const res = await (r.backends[d.partition] === r.cpu.id ? this.executables[d.partition].run(inputs) : this.runPartition(d.partition, inputs));
-    const totalUs = (performance.now() - t0) * 1000;
-    const outputs: TensorMap = {};
-    for (const name of this.graph.outputs) outputs[name] = res[name];
-    const step: TraceStep = { step: 0, kind: 'compute', lane: d.lane, partition: d.partition, backend: r.backends[d.partition], startUs: 0, endUs: totalUs };
-    this.lastTrace = { fallbacks: r.fallbacks.length ? [...r.fallbacks] : [], steps: [step], arenaBytes: { ...this.directArenaBytes }, bindings: this.bindings, totalUs };
-    return { outputs, trace: this.lastTrace };
+    // on the CPU nothing falls back: call the executable itself. Its outputs are the graph's (`directPlan`).
+    const run = r.backends[d.partition] === r.cpu.id ? this.executables[d.partition].run(inputs) : this.runPartition(d.partition, inputs);
+    return run.then((outputs) => {
+      this.lastDirect = { d, backend: r.backends[d.partition], totalUs: (performance.now() - t0) * 1000 };
+      return outputs;
+    });
   }
 
-  private async runIn(arenas: Map<string, ArrayBuffer>, feeds: TensorMap): Promise<{ outputs: TensorMap; trace: Trace }> {
+  private async runIn(arenas: Map<string, ArrayBuffer>, feeds: TensorMap): Promise<TensorMap> {
     const { plan, graph } = this;
     const arenaBytes: Record<string, number> = {};
     for (const [id, a] of arenas) arenaBytes[id] = a.byteLength;
@@ -444,8 +462,9 @@ export class PlanRunner {
       }
     }
     trace.sort((a, b) => a.step - b.step);
-    this.lastTrace = { fallbacks: [...this.recovery.fallbacks], steps: trace, arenaBytes, bindings: this.bindings, totalUs };
-    return { outputs, trace: this.lastTrace };
+    this.trace = { fallbacks: [...this.recovery.fallbacks], steps: trace, arenaBytes, bindings: this.bindings, totalUs };
+    this.lastDirect = undefined;
+    return outputs;
   }
 
   async dispose(): Promise<void> {

@@ -96,9 +96,13 @@ export class Session {
   }
 
   /** Runs the plan; feeds are checked by name, dtype and shape first. */
-  async run(feeds: TensorMap): Promise<TensorMap> {
-    checkFeeds(this.graph, feeds);
-    return (await this.runner.run(feeds)).outputs;
+  run(feeds: TensorMap): Promise<TensorMap> {
+    try {
+      checkFeeds(this.graph, feeds);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.runner.run(feeds);
   }
 
   async release(): Promise<void> {

@@ -91,7 +91,7 @@ describe('onnxruntime session options per partition', () => {
     try {
       expect(create.mock.calls.length).toBeLessThan(plan.partitions.length);
       const feeds = randomFeeds(graph, graph.inputShapes);
-      const { outputs } = await runner.run(feeds);
+      const outputs = await runner.run(feeds);
       const expected = await runOrt(bytes, feeds);
       for (const name of graph.outputs) {
         const got = valuesOf(outputs[name]), want = valuesOf(expected[name]);

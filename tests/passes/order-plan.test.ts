@@ -64,7 +64,8 @@ describe('compiled plans with the memory-aware order, split partitions and in-pl
       const feeds = randomFeeds(graph, graph.inputShapes);
       const runner = await PlanRunner.create(graph, plan, mixed);
       try {
-        const { outputs, trace } = await runner.run(feeds);
+        const outputs = await runner.run(feeds);
+        const trace = runner.lastTrace!;
         const expected = await runOrt(bytes, feeds);
         for (const name of graph.outputs) {
           const a = valuesOf(outputs[name]), e = valuesOf(expected[name]);
