@@ -59,6 +59,8 @@ export interface Timed {
   medians: number[];
   /** Lower quartile µs of each function (what calibration takes: load from elsewhere only ever adds time). */
   quartiles: number[];
+  /** Median µs of each kept block, per function, in the order the blocks ran (block k of each function ran in turn k). */
+  blocks: number[][];
   samples: number[][];
   /** Mean share of the cores other processes used during the kept blocks. */
   load: number;
@@ -80,6 +82,7 @@ const lowerQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; maxLoad?: number; budgetMs?: number; warm?: number; warmMs?: number } = {}): Promise<Timed> {
   const blockMs = options.blockMs ?? 200, maxLoad = options.maxLoad ?? 0.1, budgetMs = options.budgetMs ?? 120_000, warm = options.warm ?? 1, warmMs = options.warmMs ?? 100;
   const samples = fns.map(() => [] as number[]);
+  const blocks = fns.map(() => [] as number[]);
   const t0 = performance.now();
   let discarded = 0, loadSum = 0, loadN = 0;
   while (samples.some((s) => s.length < runs)) {
@@ -106,9 +109,10 @@ export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: num
         continue;
       }
       samples[j].push(...block);
+      blocks[j].push(median(block));
       loadSum += load * block.length;
       loadN += block.length;
     }
   }
-  return { medians: samples.map(median), quartiles: samples.map(lowerQuartile), samples, load: loadN ? loadSum / loadN : 0, discarded };
+  return { medians: samples.map(median), quartiles: samples.map(lowerQuartile), blocks, samples, load: loadN ? loadSum / loadN : 0, discarded };
 }
