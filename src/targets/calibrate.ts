@@ -457,10 +457,10 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   fitKnobs(proc, [bw, ...cbw, ...(['elementwise', ...classes] as const).map((c) => effKnob(c, lo(c), hi(c)))], samples.filter((s) => (classes as readonly string[]).includes(s.fits) || s.fits === 'elementwise'));
   const node: Knob = { get: (p) => p.nodeOverheadUs!.value, set: (p, v) => { p.nodeOverheadUs!.value = v; }, lo: 0.01, hi: 200 };
   fitKnobs(proc, [node], dispatch);
-  // fixed costs: what the fitted model leaves unexplained, per group or per node
-  proc.convGroupUs = { value: 0, source: '' };
+  // fixed costs: what the fitted model (without them) leaves unexplained, per group or per node
+  delete proc.convGroupUs;
+  delete proc.kernelSetupUs;
   const perGroup = byFit('group').map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
-  proc.convGroupUs.value = perGroup.length ? quantile(perGroup, 0.5) : 0;
   const setups = byFit('setup').map((s) => [benchOp(s.one), figure(Math.max(0, s.us - predictedCopyUs(proc, s)), src(`${s.name}: its time less the fitted model's, fitted through the cost model`))] as const);
   const eff = proc.efficiency!;
   const e = (c: EffClass, what: string) => figure(eff[c]!.value, src(`${names(c) || 'no benchmark'}: ${what}, fitted through the cost model`));
@@ -473,7 +473,7 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
       cacheBandwidthGBs: figure(proc.cacheBandwidthGBs!.value, src(`${names('elementwise')}: working sets within the cache, fitted through the cost model`)),
     } : {}),
     nodeOverheadUs: figure(proc.nodeOverheadUs!.value, src(`${names('dispatch')}: one more node in a chain of small ones, less its work, fitted through the cost model`)),
-    ...(perGroup.length ? { convGroupUs: figure(proc.convGroupUs.value, src(`${names('group')}: its time less the fitted model's, over its groups`)) } : { convGroupUs: undefined }),
+    ...(perGroup.length ? { convGroupUs: figure(quantile(perGroup, 0.5), src(`${names('group')}: its time less the fitted model's, over its groups`)) } : {}),
     ...(setups.length ? { kernelSetupUs: Object.fromEntries(setups) } : {}),
     efficiency: {
       conv: e('conv', 'fraction of the peak'), dwconv: e('dwconv', 'fraction of the peak'), matmul: e('matmul', 'fraction of the peak'),
@@ -517,6 +517,19 @@ function feedsFor(inputs: Record<string, number[]>): Record<string, ort.Tensor> 
   return Object.fromEntries(Object.entries(inputs).map(([name, dims], i) => [name, new ort.Tensor('float32', values(prod(dims), 1, 0, 31 + i), dims)]));
 }
 
+/** Times models (each with its feeds) in turns on onnxruntime, each in its own session, released after. */
+async function timeModels(models: { bytes: Uint8Array; feeds: Record<string, ort.Tensor> }[], how: ort.InferenceSession.SessionOptions, blockMs: number, rounds: number, deadline?: number): Promise<Timing[]> {
+  const sessions: ort.InferenceSession[] = [];
+  try {
+    for (const m of models) sessions.push(await ort.InferenceSession.create(m.bytes, how));
+    return await timeSessions(sessions.map((s, j) => () => s.run(models[j].feeds)), blockMs, rounds, deadline);
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
+
+const CPU: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 4 };
+
 /**
  * The cost of one more tensor a launch takes in or gives back: models with 1 and 5 inputs (summed into one
  * output) and with 1 and 5 outputs (Relus of one input), timed on the CPU EP, less what their nodes cost.
@@ -531,17 +544,10 @@ async function measureTensorIo(proc: Processor, blockMs: number, deadline: numbe
     });
     const x = inputs > 1 ? b.node('Sum', xs, 's') : xs[0];
     for (let i = 0; i < outputs; i++) b.output(b.node('Relu', [x], `y${i}`), 'float32');
-    return { bytes: b.toBytes(), inputs: shapes };
+    return { bytes: b.toBytes(), feeds: feedsFor(shapes) };
   };
   const models = [model(1, 1), model(5, 1), model(1, 5)];
-  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m.bytes, { executionProviders: ['cpu'], logSeverityLevel: 4 })));
-  let t: Timing[];
-  try {
-    const feeds = models.map((m) => feedsFor(m.inputs));
-    t = await timeSessions(sessions.map((s, j) => () => s.run(feeds[j])), blockMs, 2, deadline);
-  } finally {
-    for (const s of sessions) await s.release();
-  }
+  const t = await timeModels(models, CPU, blockMs, 2, deadline);
   const nodes = await Promise.all(models.map(async (m) => {
     const g = await shaped(m.bytes);
     return g.nodes.reduce((a, _, i) => a + nodeUs(proc, g, i), 0);
@@ -567,15 +573,8 @@ async function measureIf(proc: Processor, blockMs: number, deadline: number): Pr
     }
     return b.toBytes();
   };
-  const models = [model(false), model(true)];
-  const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(m, { executionProviders: ['cpu'], logSeverityLevel: 4 })));
   const feeds = { ...feedsFor({ x: [1, 16] }), c: new ort.Tensor('bool', [true], []) };
-  let t: Timing[];
-  try {
-    t = await timeSessions(sessions.map((s) => () => s.run(feeds)), blockMs, 2, deadline);
-  } finally {
-    for (const s of sessions) await s.release();
-  }
+  const t = await timeModels([model(false), model(true)].map((bytes) => ({ bytes, feeds })), CPU, blockMs, 2, deadline);
   const dispatch = proc.nodeOverheadUs?.value ?? 0;
   return { us: Math.max(0, t[1].us - t[0].us - dispatch), load: (t[0].load + t[1].load) / 2 };
 }
@@ -604,14 +603,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       options.progress?.(done++, total, `${bench.name} on ${provider}`);
       const one = buildBench(bench, 1), many = buildBench(bench, bench.K);
       const how: ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: 4, ...(bench.plain ? { graphOptimizationLevel: 'disabled' } : {}) };
-      const sessions = [await ort.InferenceSession.create(one.bytes, how), await ort.InferenceSession.create(many.bytes, how)];
-      const feeds = [feedsFor(one.inputs), feedsFor(many.inputs)];
-      let t: Timing[];
-      try {
-        t = await timeSessions(sessions.map((s, j) => () => s.run(feeds[j])), blockMs, 2, deadline);
-      } finally {
-        for (const s of sessions) await s.release();
-      }
+      const t = await timeModels([one, many].map((m) => ({ bytes: m.bytes, feeds: feedsFor(m.inputs) })), how, blockMs, 2, deadline);
       const us = Math.max(1e-3, (t[1].us - t[0].us) / (bench.K - 1));
       const sample: Sample = { name: bench.name, fits: bench.fits, K: bench.K, one: await shaped(one.bytes), many: await shaped(many.bytes), us, oneUs: t[0].us };
       samples.push(sample);
@@ -653,14 +645,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       const b = new GraphBuilder('copy');
       const x = b.input('x', 'float32', [n]);
       b.output(b.node('Relu', [x], 'y'), 'float32');
-      const session = await ort.InferenceSession.create(b.toBytes(), { executionProviders: ['webgpu'], logSeverityLevel: 4 });
-      let t: Timing[];
-      try {
-        const feeds = feedsFor({ x: [n] });
-        t = await timeSessions([() => session.run(feeds)], blockMs, 1);
-      } finally {
-        await session.release();
-      }
+      const t = await timeModels([{ bytes: b.toBytes(), feeds: feedsFor({ x: [n] }) }], { executionProviders: ['webgpu'], logSeverityLevel: 4 }, blockMs, 1);
       const compute = (4 * 2 * n) / (proc.bandwidthGBs.value * 1e3);
       linkLatencyUs = proc.launchOverheadUs.value / 2;
       linkGBs = (2 * 4 * n) / (Math.max(1, t[0].us - proc.launchOverheadUs.value - compute) * 1e3);
