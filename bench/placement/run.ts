@@ -2,7 +2,9 @@
  * Placement benchmark: the capability-only baseline (onnxruntime-style first fit by priority) against
  * the cost-based placement, for every corpus and light/ model on every built-in target — partitions,
  * bytes transferred, predicted latency — and, on `host` calibrated in this run, predicted against
- * measured latency of the cost-based plan, and that plan against onnxruntime running the whole model.
+ * measured latency of the cost-based plan, and that plan against onnxruntime running the whole model; then
+ * the same predicted against measured with the CPU bound to onnxruntime-web's wasm and to TensorFlow.js
+ * (figures calibrated through each in this run).
  *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json] [--host-only]
  * Predicted figures come from the cost model; measured ones are lower quartiles (as calibration takes them;
  * medians beside them) of repeated runs here; the plan against onnxruntime is the median ratio of paired
@@ -115,6 +117,41 @@ console.log(`\nhost: measured/predicted within ×1.5 for ${within} of ${ratios.l
 console.log(`host: other processes used ${(100 * median(loads)).toFixed(0)}% of the cores (median over the models; at most ${(100 * Math.max(...loads)).toFixed(0)}%) while the kept blocks ran; ${discarded} busy blocks thrown away`);
 const cpu = host.processors.find((p) => p.kind === 'cpu')!;
 console.log(`host profile (calibrated in this run): ${fittedSummary(cpu)}`);
+
+// the CPU bound to onnxruntime-web's wasm and to TensorFlow.js: plans compiled with the figures calibration
+// measured through each (`targetThrough`), predicted against measured. A partition the backend refuses
+// at compile time falls back to the CPU EP, and then the measurement is not that backend's: not timed.
+const BIND_NAMES: Record<string, string> = { 'ort-web:wasm': 'wasm', tfjs: 'tfjs' };
+for (const backend of Object.keys(cpu.backends ?? {})) {
+  const bind = BIND_NAMES[backend];
+  if (!bind) continue;
+  console.log(`\n## host, the CPU bound to ${backend} (--bind cpu=${bind}): predicted vs measured`);
+  console.log('| model | predicted | measured (lower quartile) | measured / predicted | measured median / predicted | runs |');
+  console.log('|---|---|---|---|---|---|');
+  const through: number[] = [];
+  for (const m of loaded) {
+    const session = await Session.create(m.path, { target: host, bind: { cpu: bind }, inputShapes: m.graph.inputShapes, sampleFeeds: m.feeds });
+    try {
+      const pred = session.plan.estimate.latencyUs;
+      const fell = session.fallbacks.length ? session.fallbacks : (await session.run(m.feeds), session.fallbacks);
+      if (fell.length) {
+        console.log(`| ${m.name} | ${ms(pred)} ms | not timed: ${fell.length} partition(s) fell back to ${fell[0].to} (${fell[0].reason.slice(0, 80).replace(/\|/g, '/')}) | | | |`);
+        continue;
+      }
+      const runs = pred < 2000 ? RUNS * 5 : pred > 100_000 ? 5 : Math.ceil(RUNS / 3);
+      await waitQuiet(0.1, 30_000);
+      const t = await timeAlternating([() => session.run(m.feeds)], runs, { blockMs: 300, warm: 1, budgetMs: 60_000 });
+      through.push(t.quartiles[0] / pred);
+      console.log(`| ${m.name} | ${ms(pred)} ms | ${ms(t.quartiles[0])} ms | ${(t.quartiles[0] / pred).toFixed(2)} | ${(t.medians[0] / pred).toFixed(2)} | ${runs} |`);
+      rows.push({ target: `host, cpu=${bind}`, model: m.name, predictedUs: pred, measuredUs: t.quartiles[0], measuredMedianUs: t.medians[0], runs, load: t.load });
+    } finally {
+      await session.release();
+    }
+  }
+  const ok = through.filter((r) => r <= 1.5 && r >= 1 / 1.5).length;
+  console.log(`\nhost, cpu=${bind}: measured/predicted within ×1.5 for ${ok} of ${through.length} models timed; median ratio ${median(through).toFixed(2)}`);
+  console.log(`fitted through ${backend}: ${fittedSummary(cpu.backends![backend])}`);
+}
 
 // scale: a 10,000-node generated graph on a three-processor target
 const b = new GraphBuilder('big');

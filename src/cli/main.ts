@@ -59,14 +59,16 @@ function program(): Command {
   p.command('calibrate')
     .description("measure this host's backends with micro-benchmarks and write a target profile (used by --target host)")
     .option('--out <file>', 'where to write the profile (default: the place --target host reads it from)')
-    .option('--no-gpu', 'measure the CPU EP only, even when a WebGPU adapter exists')
+    .option('--no-gpu', 'leave out the WebGPU EP, even when an adapter exists')
+    .option('--no-wasm', "leave out onnxruntime-web's wasm backend")
+    .option('--no-tfjs', 'leave out TensorFlow.js')
     .option('--json', 'print the measurements as JSON')
-    .action(async (o: { out?: string; gpu: boolean; json?: boolean }) => {
+    .action(async (o: { out?: string; gpu: boolean; wasm: boolean; tfjs: boolean; json?: boolean }) => {
       const { calibrateHost, calibratedHostPath } = await import('../targets/calibrate.js');
       const { writeFilesAtomically } = await import('./atomic.js');
       const { formatCalibration, progressBar } = await import('./progress.js');
       const out = o.out ?? calibratedHostPath();
-      const { target, measurements } = await calibrateHost({ gpu: o.gpu, progress: progressBar('calibrating') });
+      const { target, measurements } = await calibrateHost({ gpu: o.gpu, wasm: o.wasm, tfjs: o.tfjs, progress: progressBar('calibrating') });
       writeFilesAtomically([{ path: out, bytes: `${JSON.stringify(target, null, 2)}\n` }]);
       console.log(o.json ? JSON.stringify(measurements, null, 2) : formatCalibration(target, measurements, out));
     });

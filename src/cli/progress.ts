@@ -18,7 +18,10 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
   for (const m of measurements) {
     lines.push(`  ${m.provider.padEnd(7)} ${m.bench.padEnd(34)} ${(m.medianUs / 1000).toFixed(3).padStart(9)} ms  ${m.gflops.toFixed(1).padStart(8)} GFLOP/s ${m.gbs.toFixed(1).padStart(7)} GB/s`);
   }
-  for (const p of target.processors) lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
+  for (const p of target.processors) {
+    lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
+    for (const [backend, figures] of Object.entries(p.backends ?? {})) lines.push(`  fitted ${p.id} bound to ${backend} (--bind ${p.id}=${backend === 'tfjs' ? 'tfjs' : 'wasm'}): ${fittedSummary(figures)}`);
+  }
   for (const l of target.links) lines.push(`  fitted link ${l.from}<->${l.to}: ${l.bandwidthGBs.value} GB/s, ${l.latencyUs.value} µs`);
   lines.push('  (all measured: medians of repeated runs after warm-up, on a shared machine: expect noise)');
   return lines.join('\n');

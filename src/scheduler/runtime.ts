@@ -80,8 +80,16 @@ interface Bound extends Binding {
   impl: Backend;
 }
 
-/** A processor bound to a backend by name ('cpu', 'webgpu', 'wasm'), or to a Backend object of the caller's. */
+/** A processor bound to a backend by name ('cpu', 'webgpu', 'wasm', 'tfjs'), or to a Backend object of the caller's. */
 export type BindSpec = Record<string, string | Backend>;
+
+/** The backend ids the names of `--bind` stand for. */
+const BACKEND_IDS: Readonly<Record<string, string>> = { cpu: 'ort:cpu', webgpu: 'ort:webgpu', wasm: 'ort-web:wasm', tfjs: 'tfjs' };
+
+/** Processor id → the id of the backend a bind spec asks for (see `targetThrough`). */
+export function boundBackendIds(bind: BindSpec): Record<string, string> {
+  return Object.fromEntries(Object.entries(bind).map(([p, b]) => [p, typeof b === 'object' ? b.id : BACKEND_IDS[b] ?? b]));
+}
 
 export async function bindProcessors(target: Target, bind: BindSpec = {}): Promise<Bound[]> {
   for (const id of Object.keys(bind)) {

@@ -14,10 +14,10 @@ import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { loadTarget, type Target } from '../targets/index.js';
+import { loadTarget, targetThrough, type Target } from '../targets/index.js';
 import { compilePlan, sha256 } from './compile.js';
 import { parsePlan, validatePlan, type Plan } from './plan.js';
-import { PlanRunner, type BindSpec, type Binding, type Fallback, type Trace } from './runtime.js';
+import { boundBackendIds, PlanRunner, type BindSpec, type Binding, type Fallback, type Trace } from './runtime.js';
 
 export interface SessionOptions {
   /** A built-in target name, a path to a target JSON file, or a Target (default: 'host'). */
@@ -26,7 +26,11 @@ export interface SessionOptions {
   plan?: Plan | string;
   /** How nodes are placed: 'cost' (default) by predicted latency, or 'capability' (first fit by priority, as onnxruntime). */
   placement?: 'cost' | 'capability';
-  /** Processor → backend overrides: { gpu: 'webgpu' } uses the WebGPU EP even on a software adapter; a Backend object binds a backend of your own. */
+  /**
+   * Processor → backend overrides: { gpu: 'webgpu' } uses the WebGPU EP even on a software adapter; a
+   * Backend object binds a backend of your own. A plan compiled here for a processor bound to a backend
+   * the profile has figures for (`tessera calibrate` measures wasm and tfjs) is priced with those figures.
+   */
   bind?: BindSpec;
   /** Concrete shapes for inputs with symbolic dims (default: each symbolic dim = 1; a plan brings its own). */
   inputShapes?: Record<string, number[]>;
@@ -59,7 +63,8 @@ export class Session {
       }
     }
     // a plan runs on the target it was compiled for (a built-in one by name, unless another is given)
-    const target = typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? plan?.target.name ?? 'host');
+    // processors bound to another backend than their own take the figures measured through it (when the profile has them)
+    const target = targetThrough(typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? plan?.target.name ?? 'host'), boundBackendIds(options.bind ?? {}));
     const inputShapes = plan ? Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes;
     // a plan compiled with memory rewrites runs the rewritten graph (the same deterministic rewrites)
     const shaped = await applyRewrites(await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds }), plan?.model.rewrites, ortProber);

@@ -21,11 +21,13 @@ import { availableParallelism, cpus, homedir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { probeWebGpu } from '../backends/webgpu.js';
+import { TesseraError } from '../errors.js';
 import { GraphBuilder, type AttrValue } from '../ir/builder.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx } from '../ir/onnx-import.js';
-import { nodeUs, nodeWork } from './cost.js';
-import type { Figure, Processor, Target } from './schema.js';
+import { convolvesGroupByGroup, nodeUs, nodeWork } from './cost.js';
+import { FIGURE_FIELDS, type Figure, type Figures, type Processor, type Support, type Target } from './schema.js';
+import type { Backend, Executable } from '../backends/backend.js';
 
 /** The host CPU as a profile names it: its model and architecture (the cost model reads x86-64 from it). */
 export function hostCpuName(): string {
@@ -370,7 +372,7 @@ function fitKnobs(proc: Processor, knobs: Knob[], samples: Sample[]): void {
 }
 
 /** A fitted processor's figures in one line. */
-export function fittedSummary(p: Processor): string {
+export function fittedSummary(p: Figures): string {
   const eff = Object.entries(p.efficiency ?? {}).map(([k, v]) => `${k} ${v.value}`).join(', ');
   const cache = p.cacheBandwidthGBs ? ` (${p.cacheBandwidthGBs.value} GB/s within ${((p.cacheBytes?.value ?? 0) / 2 ** 20).toFixed(0)} MB of cache)` : '';
   const setups = Object.entries(p.kernelSetupUs ?? {}).map(([op, f]) => `${op} ${f.value} µs`).join(', ');
@@ -460,7 +462,7 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   // fixed costs: what the fitted model (without them) leaves unexplained, per group or per node
   delete proc.convGroupUs;
   delete proc.kernelSetupUs;
-  const perGroup = byFit('group').map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
+  const perGroup = (convolvesGroupByGroup(base) ? byFit('group') : []).map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
   const setups = byFit('setup').map((s) => [benchOp(s.one), figure(Math.max(0, s.us - predictedCopyUs(proc, s)), src(`${s.name}: its time less the fitted model's, fitted through the cost model`))] as const);
   const eff = proc.efficiency!;
   const e = (c: EffClass, what: string) => figure(eff[c]!.value, src(`${names(c) || 'no benchmark'}: ${what}, fitted through the cost model`));
@@ -488,6 +490,9 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
 export interface CalibrateOptions {
   /** Include the WebGPU EP when an adapter exists (default true). */
   gpu?: boolean;
+  /** Also measure onnxruntime-web's wasm backend and TensorFlow.js, the figures the CPU takes when bound to them (default true). */
+  wasm?: boolean;
+  tfjs?: boolean;
   /** Time spent timing each benchmark, in ms (default 400; the GPU's take half of it). */
   minMs?: number;
   /** After this many ms, timing stops waiting for quiet moments on a busy machine (default 90 000). */
@@ -497,6 +502,7 @@ export interface CalibrateOptions {
 }
 
 export interface Measurement {
+  /** What ran it: 'cpu' and 'webgpu' (onnxruntime-node's EPs), 'wasm' (onnxruntime-web), 'tfjs'. */
   provider: string;
   bench: string;
   /** One copy of the benchmark's op, µs (the lower quartile of the runs, differenced over k). */
@@ -517,24 +523,53 @@ function feedsFor(inputs: Record<string, number[]>): Record<string, ort.Tensor> 
   return Object.fromEntries(Object.entries(inputs).map(([name, dims], i) => [name, new ort.Tensor('float32', values(prod(dims), 1, 0, 31 + i), dims)]));
 }
 
-/** Times models (each with its feeds) in turns on onnxruntime, each in its own session, released after. */
-async function timeModels(models: { bytes: Uint8Array; feeds: Record<string, ort.Tensor> }[], how: ort.InferenceSession.SessionOptions, blockMs: number, rounds: number, deadline?: number): Promise<Timing[]> {
-  const sessions: ort.InferenceSession[] = [];
-  try {
-    for (const m of models) sessions.push(await ort.InferenceSession.create(m.bytes, how));
-    return await timeSessions(sessions.map((s, j) => () => s.run(models[j].feeds)), blockMs, rounds, deadline);
-  } finally {
-    for (const s of sessions) await s.release();
-  }
+type Model = { bytes: Uint8Array; feeds: Record<string, ort.Tensor> };
+/** Times models in turns (see `timeSessions`), each loaded once and released after. */
+type Timer = (models: Model[], blockMs: number, rounds: number, deadline?: number) => Promise<Timing[]>;
+
+/** On onnxruntime-node, each model in its own session with these options. */
+function onOrt(how: ort.InferenceSession.SessionOptions): Timer {
+  return async (models, blockMs, rounds, deadline) => {
+    const sessions: ort.InferenceSession[] = [];
+    try {
+      for (const m of models) sessions.push(await ort.InferenceSession.create(m.bytes, how));
+      return await timeSessions(sessions.map((s, j) => () => s.run(models[j].feeds)), blockMs, rounds, deadline);
+    } finally {
+      for (const s of sessions) await s.release();
+    }
+  };
+}
+
+/** Through a backend's own compile and run, exactly as a partition bound to it runs. */
+function onBackend(backend: Backend): Timer {
+  return async (models, blockMs, rounds, deadline) => {
+    const exes: Executable[] = [];
+    try {
+      for (const [j, m] of models.entries()) {
+        const g = importOnnx(m.bytes);
+        exes.push(await backend.compile({ name: `calibration model ${j}`, onnx: m.bytes, inputs: g.inputs, outputs: g.outputs }));
+      }
+      return await timeSessions(exes.map((e, j) => () => e.run(models[j].feeds)), blockMs, rounds, deadline);
+    } finally {
+      for (const e of exes) await e.dispose();
+    }
+  };
+}
+
+/** Whether a backend takes every node of a model (onnxruntime-node's EPs take all of them). */
+async function takes(backend: Backend | undefined, bytes: Uint8Array): Promise<boolean> {
+  if (!backend) return true;
+  const g = await shaped(bytes);
+  return g.nodes.every((n) => backend.supports(n, g).ok);
 }
 
 const CPU: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 4 };
 
 /**
  * The cost of one more tensor a launch takes in or gives back: models with 1 and 5 inputs (summed into one
- * output) and with 1 and 5 outputs (Relus of one input), timed on the CPU EP, less what their nodes cost.
+ * output) and with 1 and 5 outputs (Relus of one input), less what their nodes cost.
  */
-async function measureTensorIo(proc: Processor, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
+async function measureTensorIo(proc: Processor, time: Timer, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
   const model = (inputs: number, outputs: number) => {
     const b = new GraphBuilder(`io_${inputs}_${outputs}`);
     const shapes: Record<string, number[]> = {};
@@ -547,7 +582,7 @@ async function measureTensorIo(proc: Processor, blockMs: number, deadline: numbe
     return { bytes: b.toBytes(), feeds: feedsFor(shapes) };
   };
   const models = [model(1, 1), model(5, 1), model(1, 5)];
-  const t = await timeModels(models, CPU, blockMs, 2, deadline);
+  const t = await time(models, blockMs, 2, deadline);
   const nodes = await Promise.all(models.map(async (m) => {
     const g = await shaped(m.bytes);
     return g.nodes.reduce((a, _, i) => a + nodeUs(proc, g, i), 0);
@@ -556,8 +591,8 @@ async function measureTensorIo(proc: Processor, blockMs: number, deadline: numbe
   return { us: Math.max(0, (extra(1) + extra(2)) / 2), load: (t[0].load + t[1].load + t[2].load) / 3 };
 }
 
-/** The set-up of an If: a Relu inside one (the same Relu in both branches) against the Relu alone. */
-async function measureIf(proc: Processor, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
+/** A Relu inside an If (the same Relu in both branches) and the Relu alone. */
+function ifModels(): Model[] {
   const model = (wrapped: boolean) => {
     const b = new GraphBuilder(wrapped ? 'if' : 'flat');
     const x = b.input('x', 'float32', [1, 16]);
@@ -574,65 +609,116 @@ async function measureIf(proc: Processor, blockMs: number, deadline: number): Pr
     return b.toBytes();
   };
   const feeds = { ...feedsFor({ x: [1, 16] }), c: new ort.Tensor('bool', [true], []) };
-  const t = await timeModels([model(false), model(true)].map((bytes) => ({ bytes, feeds })), CPU, blockMs, 2, deadline);
+  return [model(false), model(true)].map((bytes) => ({ bytes, feeds }));
+}
+
+/** The set-up of an If: the wrapped Relu against the Relu alone, less one node's dispatch. */
+async function measureIf(proc: Processor, time: Timer, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
+  const t = await time(ifModels(), blockMs, 2, deadline);
   const dispatch = proc.nodeOverheadUs?.value ?? 0;
   return { us: Math.max(0, t[1].us - t[0].us - dispatch), load: (t[0].load + t[1].load) / 2 };
 }
 
-/** Measures this host and fits a target profile named `host`. */
+const CPU_DTYPES: Support['dtypes'] = ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
+
+/** What calibration measures: a backend, how it times a benchmark (none: it cannot run it as asked), and the processor it fits. */
+interface Engine {
+  provider: string;
+  /** Set for backends reached through Tessera's Backend interface, whose op tables decide which benchmarks run. */
+  backend?: Backend;
+  timer: (bench: Bench) => Timer | undefined;
+  benches: Bench[];
+  base: Processor;
+  isGpu: boolean;
+}
+
+/** The figures of a fitted processor, without what it is (id, kind, name, backend, support). */
+function figuresOf(p: Processor): Figures {
+  return Object.fromEntries(Object.entries(p).filter(([k]) => FIGURE_FIELDS.includes(k))) as Figures;
+}
+
+/**
+ * Measures this host and fits a target profile named `host`: the CPU EP (the `cpu` processor), the WebGPU
+ * EP where an adapter exists (a `gpu` processor and its link), and onnxruntime-web's wasm backend and
+ * TensorFlow.js, whose figures the `cpu` processor keeps under `backends` for plans compiled with it bound
+ * to them. Each measures the same benchmarks, less those its op table refuses (and, on wasm, those that
+ * need onnxruntime's graph optimizations off, which its sessions do not offer).
+ */
 export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ target: Target; measurements: Measurement[] }> {
   const gpu = options.gpu !== false ? await probeWebGpu() : undefined;
-  const providers: ('cpu' | 'webgpu')[] = gpu?.available ? ['cpu', 'webgpu'] : ['cpu'];
-  const plan = providers.map((p) => ({ provider: p, benches: p === 'cpu' ? cpuBenches() : gpuBenches() }));
-  const total = plan.reduce((a, p) => a + p.benches.length, 0) + 2 + (gpu?.available ? 1 : 0);
+  const cpuBase = (name: string, backend: string): Processor => ({
+    id: 'cpu', kind: 'cpu', name, backend, peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
+    support: { ops: '*', dtypes: CPU_DTYPES, controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
+  });
+  const engines: Engine[] = [{
+    provider: 'cpu', timer: (b) => onOrt(b.plain ? { ...CPU, graphOptimizationLevel: 'disabled' } : CPU), benches: cpuBenches(), base: cpuBase(hostCpuName(), 'ort:cpu'), isGpu: false,
+  }];
+  if (gpu?.available) {
+    const how: ort.InferenceSession.SessionOptions = { executionProviders: ['webgpu'], logSeverityLevel: 4 };
+    engines.push({
+      provider: 'webgpu', timer: (b) => onOrt(b.plain ? { ...how, graphOptimizationLevel: 'disabled' } : how), benches: gpuBenches(), isGpu: true,
+      base: {
+        id: 'gpu', kind: 'gpu', name: `WebGPU (${gpu.adapter})`, backend: 'ort:webgpu', peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
+        support: { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] },
+      },
+    });
+  }
+  if (options.wasm !== false) {
+    const { OrtWebBackend } = await import('../backends/ort-web.js');
+    const wasm = new OrtWebBackend();
+    if (await wasm.available()) engines.push({ provider: 'wasm', backend: wasm, timer: (b) => (b.plain ? undefined : onBackend(wasm)), benches: cpuBenches(), base: cpuBase(hostCpuName(), wasm.id), isGpu: false });
+  }
+  if (options.tfjs !== false) {
+    const { TfjsBackend } = await import('../backends/tfjs.js');
+    const tfjs = new TfjsBackend();
+    if (await tfjs.available()) engines.push({ provider: 'tfjs', backend: tfjs, timer: () => onBackend(tfjs), benches: cpuBenches(), base: cpuBase(hostCpuName(), tfjs.id), isGpu: false });
+  }
+  const total = engines.reduce((a, e) => a + e.benches.length + (e.isGpu ? 1 : 2), 0);
   let done = 0;
   const measurements: Measurement[] = [];
   const processors: Processor[] = [];
   const date = new Date().toISOString().slice(0, 10);
-  const src = (what: string) => `measured by tessera calibrate on this host (${date}): ${what}`;
   const cache = cacheBytesOfHost();
   const deadline = performance.now() + (options.budgetMs ?? 90_000);
   let linkGBs: number | undefined, linkLatencyUs: number | undefined;
 
-  for (const { provider, benches } of plan) {
-    const isGpu = provider === 'webgpu';
+  for (const { provider, backend, timer, benches, base, isGpu } of engines) {
+    const through = backend ? ` through ${provider}` : '';
+    const src = (what: string) => `measured by tessera calibrate on this host (${date})${through}: ${what}`;
     const blockMs = (options.minMs ?? 400) / (isGpu ? 8 : 4);
     const samples: Sample[] = [];
     const loads: number[] = [];
     for (const bench of benches) {
       options.progress?.(done++, total, `${bench.name} on ${provider}`);
       const one = buildBench(bench, 1), many = buildBench(bench, bench.K);
-      const how: ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: 4, ...(bench.plain ? { graphOptimizationLevel: 'disabled' } : {}) };
-      const t = await timeModels([one, many].map((m) => ({ bytes: m.bytes, feeds: feedsFor(m.inputs) })), how, blockMs, 2, deadline);
+      const time = timer(bench);
+      if (!time || !(await takes(backend, one.bytes))) continue;
+      const t = await time([one, many].map((m) => ({ bytes: m.bytes, feeds: feedsFor(m.inputs) })), blockMs, 2, deadline);
       const us = Math.max(1e-3, (t[1].us - t[0].us) / (bench.K - 1));
-      const sample: Sample = { name: bench.name, fits: bench.fits, K: bench.K, one: await shaped(one.bytes), many: await shaped(many.bytes), us, oneUs: t[0].us };
-      samples.push(sample);
+      samples.push({ name: bench.name, fits: bench.fits, K: bench.K, one: await shaped(one.bytes), many: await shaped(many.bytes), us, oneUs: t[0].us });
       loads.push((t[0].load + t[1].load) / 2);
     }
-    const base: Processor = {
-      id: isGpu ? 'gpu' : 'cpu', kind: isGpu ? 'gpu' : 'cpu',
-      name: isGpu ? `WebGPU (${gpu!.adapter})` : hostCpuName(), backend: `ort:${provider}`,
-      peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
-      support: isGpu
-        ? { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] }
-        : { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
-    };
-    const proc = fitProcessor(base, samples, src, isGpu ? undefined : cache);
     // the launch: the one-copy model of the first dispatch benchmark (one Relu), less what its nodes cost
-    const d = samples.find((s) => s.fits === 'dispatch')!;
+    const d = samples.find((s) => s.fits === 'dispatch');
+    if (!d) throw new TesseraError('BACKEND_FAILED', `calibrating ${provider}: it ran none of the small-node benchmarks, so its launch and dispatch cannot be fitted`);
+    const proc = fitProcessor(base, samples, src, isGpu ? undefined : cache);
     const launch = Math.max(0.1, d.oneUs - d.one.nodes.reduce((a, _, i) => a + nodeUs(proc, d.one, i), 0));
-    proc.launchOverheadUs = figure(launch, src(`session.run of the one-node model of '${d.name}', less its nodes`));
+    proc.launchOverheadUs = figure(launch, src(`a run of the one-node model of '${d.name}', less its nodes`));
     if (!isGpu) {
-      options.progress?.(done++, total, 'tensors in and out of a launch on cpu');
-      const io = await measureTensorIo(proc, blockMs, deadline);
-      proc.tensorIoUs = figure(io.us, src('session.run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
+      const time = backend ? onBackend(backend) : onOrt(CPU);
+      options.progress?.(done++, total, `tensors in and out of a launch on ${provider}`);
+      const io = await measureTensorIo(proc, time, blockMs, deadline);
+      proc.tensorIoUs = figure(io.us, src('a run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
       measurements.push({ provider, bench: 'one more input or output tensor', medianUs: io.us, gflops: 0, gbs: 0, load: io.load });
-      options.progress?.(done++, total, 'an If around one node on cpu');
-      const branch = await measureIf(proc, blockMs, deadline);
-      proc.kernelSetupUs = { ...proc.kernelSetupUs, If: figure(branch.us, src('session.run of a Relu inside an If against the Relu alone: running a subgraph')) };
-      measurements.push({ provider, bench: 'If around one Relu (set-up)', medianUs: branch.us, gflops: 0, gbs: 0, load: branch.load });
+      options.progress?.(done++, total, `an If around one node on ${provider}`);
+      if (await takes(backend, ifModels()[1].bytes)) {
+        const branch = await measureIf(proc, time, blockMs, deadline);
+        proc.kernelSetupUs = { ...proc.kernelSetupUs, If: figure(branch.us, src('a run of a Relu inside an If against the Relu alone: running a subgraph')) };
+        measurements.push({ provider, bench: 'If around one Relu (set-up)', medianUs: branch.us, gflops: 0, gbs: 0, load: branch.load });
+      }
     }
-    processors.push(proc);
+    if (backend) processors[0].backends = { ...processors[0].backends, [backend.id]: figuresOf(proc) };
+    else processors.push(proc);
     samples.forEach((s, i) => {
       const op = s.one.nodes.findIndex((n) => n.op !== 'Slice'); // the op itself (its one copy)
       const w = op >= 0 ? nodeWork(s.one, op) : { flops: 0, bytes: 0 };
@@ -645,7 +731,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       const b = new GraphBuilder('copy');
       const x = b.input('x', 'float32', [n]);
       b.output(b.node('Relu', [x], 'y'), 'float32');
-      const t = await timeModels([{ bytes: b.toBytes(), feeds: feedsFor({ x: [n] }) }], { executionProviders: ['webgpu'], logSeverityLevel: 4 }, blockMs, 1);
+      const t = await onOrt({ executionProviders: ['webgpu'], logSeverityLevel: 4 })([{ bytes: b.toBytes(), feeds: feedsFor({ x: [n] }) }], blockMs, 1);
       const compute = (4 * 2 * n) / (proc.bandwidthGBs.value * 1e3);
       linkLatencyUs = proc.launchOverheadUs.value / 2;
       linkGBs = (2 * 4 * n) / (Math.max(1, t[0].us - proc.launchOverheadUs.value - compute) * 1e3);
@@ -654,12 +740,13 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
   }
   options.progress?.(done, total, 'done');
   const links: Target['links'] = linkGBs
-    ? [{ from: 'cpu', to: 'gpu', bandwidthGBs: figure(linkGBs, src('1M floats up to the GPU and back, less compute and launch')), latencyUs: figure(linkLatencyUs!, src('half a WebGPU launch')) }]
+    ? [{ from: 'cpu', to: 'gpu', bandwidthGBs: figure(linkGBs, `measured by tessera calibrate on this host (${date}): 1M floats up to the GPU and back, less compute and launch`), latencyUs: figure(linkLatencyUs!, `measured by tessera calibrate on this host (${date}): half a WebGPU launch`) }]
     : [];
+  const others = Object.keys(processors[0].backends ?? {});
   return {
     target: {
       format: 'tessera.target', version: 1, name: 'host',
-      description: `this machine, calibrated ${date}: onnxruntime CPU EP${gpu?.available ? ` and WebGPU EP (${gpu.adapter}${gpu.software ? ', a software adapter' : ''})` : ''}`,
+      description: `this machine, calibrated ${date}: onnxruntime CPU EP${gpu?.available ? ` and WebGPU EP (${gpu.adapter}${gpu.software ? ', a software adapter' : ''})` : ''}${others.length ? `; the CPU also through ${others.join(' and ')}` : ''}`,
       processors, links,
     },
     measurements,

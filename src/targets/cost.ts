@@ -349,12 +349,17 @@ function predictWork(proc: Processor, graph: ShapedGraph, index: number): Predic
   };
 }
 
+/** Whether the processor's backend is onnxruntime's CPU kernels (its CPU EP, or onnxruntime-web's wasm build of them), which compute some grouped convolutions group by group. */
+export function convolvesGroupByGroup(proc: Pick<Processor, 'backend'>): boolean {
+  return proc.backend === 'ort:cpu' || proc.backend === 'ort-web:wasm';
+}
+
 /**
- * How many groups a convolution is computed in one at a time, or 0: on onnxruntime's CPU EP, a grouped
+ * How many groups a convolution is computed in one at a time, or 0: on onnxruntime's CPU kernels, a grouped
  * convolution that neither its blocked kernel nor its 2-D depthwise kernel takes is one GEMM per group.
  */
 function groupCalls(proc: Processor, graph: ShapedGraph, node: Node): number {
-  if (node.op !== 'Conv' || proc.backend !== 'ort:cpu' || !proc.convGroupUs) return 0;
+  if (node.op !== 'Conv' || !convolvesGroupByGroup(proc) || !proc.convGroupUs) return 0;
   const group = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
   if (group <= 1 || (blockedLayout(proc) && runsBlocked(graph, node))) return 0;
   const w = graph.values.get(node.inputs[1])?.shape;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { TesseraError } from '../errors.js';
 import { calibratedHostPath, hostCpuName, readCalibratedHost } from './calibrate.js';
-import { targetSchema, type Processor, type Target } from './schema.js';
+import { FIGURE_FIELDS, targetSchema, type Processor, type Target } from './schema.js';
 
 const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
 
@@ -110,6 +110,22 @@ export async function loadTarget(nameOrPath: string): Promise<Target> {
     throw new TesseraError('BAD_TARGET', `${nameOrPath} is not valid JSON: ${(err as Error).message}`);
   }
   return parseTarget(json, nameOrPath);
+}
+
+/**
+ * The target as it runs when processors are bound to other backends than their own (processor id →
+ * backend id): a processor that has figures measured through that backend (`backends`, written by
+ * `tessera calibrate`) takes them, and says which backend it is; any other keeps its own figures.
+ */
+export function targetThrough(target: Target, backendOf: Readonly<Record<string, string>>): Target {
+  const through = (p: Processor): Processor => {
+    const want = backendOf[p.id];
+    const figures = want && want !== p.backend ? p.backends?.[want] : undefined;
+    if (!figures) return p;
+    const rest = Object.fromEntries(Object.entries(p).filter(([k]) => !FIGURE_FIELDS.includes(k))) as Omit<Processor, 'peakGflops' | 'bandwidthGBs' | 'launchOverheadUs'>;
+    return { ...rest, ...structuredClone(figures), backend: want };
+  };
+  return target.processors.some((p) => through(p) !== p) ? { ...target, processors: target.processors.map(through) } : target;
 }
 
 export type { Target, Processor } from './schema.js';

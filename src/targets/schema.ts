@@ -37,12 +37,8 @@ export const supportSchema = z.object({
   rejectAttributes: z.array(rejectRule).default([]),
 }).strict();
 
-export const processorSchema = z.object({
-  id: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'ids are lower-case words'),
-  kind: z.enum(['cpu', 'gpu', 'npu']),
-  name: z.string(),
-  /** The backend this processor's partitions are lowered for (bound to what this host has at run time). */
-  backend: z.string(),
+/** How fast a processor is, through the backend that runs it: every figure the cost model reads. */
+const figureFields = {
   /** Peak throughput in GFLOP/s (or GOP/s for integer types), per element type. */
   peakGflops: z.record(z.string(), figure),
   /** Memory bandwidth in GB/s as the processor sees it. */
@@ -54,8 +50,6 @@ export const processorSchema = z.object({
   launchOverheadUs: figure,
   /** Fixed cost of each tensor a launch takes in or gives back beyond the one of each `launchOverheadUs` includes, in microseconds (0 when absent). */
   tensorIoUs: figure.optional(),
-  /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
-  onChipBytes: figure.optional(),
   /** Fixed cost per node inside a partition (kernel dispatch), in microseconds (0 when absent). */
   nodeOverheadUs: figure.optional(),
   /**
@@ -68,6 +62,27 @@ export const processorSchema = z.object({
   kernelSetupUs: z.record(z.string(), figure).optional(),
   /** Fraction of the peak rate each class of op reaches (1 when absent): see targets/cost.ts opClass. */
   efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), figure).optional(),
+};
+
+/** A processor's figures through one backend. */
+export const figuresSchema = z.object(figureFields).strict();
+/** The fields of a processor that are its figures through its backend. */
+export const FIGURE_FIELDS: readonly string[] = Object.keys(figureFields);
+
+export const processorSchema = z.object({
+  id: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'ids are lower-case words'),
+  kind: z.enum(['cpu', 'gpu', 'npu']),
+  name: z.string(),
+  /** The backend this processor's partitions are lowered for (bound to what this host has at run time). */
+  backend: z.string(),
+  /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
+  onChipBytes: figure.optional(),
+  ...figureFields,
+  /**
+   * The same processor's figures through other backends it can be bound to (by backend id: 'ort-web:wasm',
+   * 'tfjs'), as `tessera calibrate` measured them: a plan compiled for such a binding uses them.
+   */
+  backends: z.record(z.string(), figuresSchema).optional(),
   support: supportSchema,
 }).strict();
 
@@ -91,5 +106,6 @@ export const targetSchema = z.object({
 export type Figure = z.infer<typeof figure>;
 export type Support = z.infer<typeof supportSchema>;
 export type Processor = z.infer<typeof processorSchema>;
+export type Figures = z.infer<typeof figuresSchema>;
 export type Link = z.infer<typeof linkSchema>;
 export type Target = z.infer<typeof targetSchema>;

@@ -9,7 +9,10 @@ import { inferShapes } from '../../src/ir/infer.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
 import { compilePlan } from '../../src/scheduler/compile.js';
 import { placeByCost } from '../../src/scheduler/place.js';
-import { loadTarget, parseTarget } from '../../src/targets/index.js';
+import { Tensor } from '../../src/backends/tensor.js';
+import { Session } from '../../src/scheduler/session.js';
+import { loadTarget, parseTarget, targetThrough } from '../../src/targets/index.js';
+import { lcgValues, runOrt } from '../helpers/models.js';
 import type { Target } from '../../src/targets/schema.js';
 
 /** A small conv net: the heavy ops (Conv, MatMul) are worth moving to a fast processor. */
@@ -91,6 +94,61 @@ describe('placement by cost', () => {
     for (const n of plan.nodes) {
       if (n.folded || n.processor === 'gpu') continue;
       for (const r of n.rejected ?? []) expect(r.reason.length).toBeGreaterThan(10);
+    }
+  });
+});
+
+describe('a processor bound to another backend is priced with the figures measured through it', () => {
+  /** hostWithGpu(40 GFLOP/s), whose CPU also has figures through wasm: 4 GFLOP/s, a slower launch, no per-group cost. */
+  function withWasmFigures(): Target {
+    const t = hostWithGpu(40, 20);
+    const cpu = t.processors[0];
+    cpu.convGroupUs = fig(0.1);
+    cpu.backends = { 'ort-web:wasm': { peakGflops: { float32: fig(4) }, bandwidthGBs: fig(3), launchOverheadUs: fig(40), nodeOverheadUs: fig(2) } };
+    return parseTarget(t, 'test target');
+  }
+
+  it('targetThrough swaps in every figure of the bound backend and nothing of the CPU EP stays', () => {
+    const t = withWasmFigures();
+    expect(targetThrough(t, {})).toBe(t);
+    expect(targetThrough(t, { cpu: 'ort:cpu' })).toBe(t); // its own backend
+    const cpu = targetThrough(t, { cpu: 'ort-web:wasm' }).processors[0];
+    expect(cpu.backend).toBe('ort-web:wasm');
+    expect(cpu.peakGflops.float32.value).toBe(4);
+    expect(cpu.launchOverheadUs.value).toBe(40);
+    expect(cpu.convGroupUs).toBeUndefined();
+    expect(cpu.support).toEqual(t.processors[0].support);
+    expect(targetThrough(t, { gpu: 'ort-web:wasm' })).toBe(t); // no figures through wasm for the GPU: its own
+  });
+
+  it('placement follows them: the convolutions stay on the CPU EP, but go to the GPU when the CPU is bound to a slower wasm', async () => {
+    const { graph, bytes } = await convNet();
+    const t = withWasmFigures();
+    const own = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: t });
+    expect(own.nodes.filter((n) => n.op === 'Conv').every((n) => n.processor === 'cpu')).toBe(true);
+    const wasm = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: targetThrough(t, { cpu: 'ort-web:wasm' }) });
+    expect(wasm.nodes.filter((n) => n.op === 'Conv').every((n) => n.processor === 'gpu')).toBe(true);
+  });
+
+  it('Session.create with bind: { cpu: "wasm" } compiles with the wasm figures and runs on wasm, matching onnxruntime', async () => {
+    const { bytes } = await convNet();
+    const t = withWasmFigures();
+    const cpuOnly = parseTarget({ ...t, processors: [t.processors[0]], links: [] }, 'test target');
+    const plain = await Session.create(bytes, { target: cpuOnly });
+    const bound = await Session.create(bytes, { target: cpuOnly, bind: { cpu: 'wasm' } });
+    try {
+      expect(bound.bindings[0].backend).toBe('ort-web:wasm');
+      expect(bound.target.processors[0].peakGflops.float32.value).toBe(4);
+      // 6 convs of 0.23 GFLOP each: ~0.35 s at 4 GFLOP/s against ~9 ms at 150
+      expect(bound.plan.estimate.latencyUs).toBeGreaterThan(20 * plain.plan.estimate.latencyUs);
+      const x = new Tensor('float32', lcgValues(32 * 56 * 56, 5), [1, 32, 56, 56]);
+      const [got, want] = [(await bound.run({ x }))[bound.outputNames[0]], (await runOrt(bytes, { x }))[bound.outputNames[0]]];
+      const g = got.data as Float32Array, w = want.data as Float32Array;
+      expect(g.length).toBe(w.length);
+      for (let i = 0; i < w.length; i++) expect(Math.abs(g[i] - w[i])).toBeLessThanOrEqual(1e-4 + 1e-3 * Math.abs(w[i]));
+    } finally {
+      await plain.release();
+      await bound.release();
     }
   });
 });
