@@ -59,7 +59,7 @@ export interface Timed {
   medians: number[];
   /** Lower quartile µs of each function (what calibration takes: load from elsewhere only ever adds time). */
   quartiles: number[];
-  /** Median µs of each kept block, per function, in the order the blocks ran (block k of each function ran in turn k). */
+  /** Median µs of each kept block, per function, in the order the blocks ran (block k of each function ran in round k). */
   blocks: number[][];
   samples: number[][];
   /** Mean share of the cores other processes used during the kept blocks. */
@@ -72,21 +72,25 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const lowerQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 4)];
 
 /**
- * Times each function `runs` times. Functions take turns in blocks of at least `blockMs` (a block runs
- * one function only, after `warm` untimed runs lasting `warmMs` at least: onnxruntime's intra-op threads spin after a run, and
+ * Times each function `runs` times. Functions take turns in blocks of `runs / blocks` runs (12 blocks by
+ * default) or `blockMs`, whichever ends first (a block runs one function only, after `warm` untimed runs
+ * lasting `warmMs` at least: onnxruntime's intra-op threads spin after a run, and
  * a second session's spinning threads slow a run on 2 cores nearly twice over, so runs of different
  * sessions are never interleaved one by one). A block during which other processes used more than
  * `maxLoad` of the cores is discarded and the measurement waits for a quiet moment, until `budgetMs` is
  * spent (then busy blocks are kept, and `load` says so).
  */
-export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; maxLoad?: number; budgetMs?: number; warm?: number; warmMs?: number } = {}): Promise<Timed> {
-  const blockMs = options.blockMs ?? 200, maxLoad = options.maxLoad ?? 0.1, budgetMs = options.budgetMs ?? 120_000, warm = options.warm ?? 1, warmMs = options.warmMs ?? 100;
+export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; blocks?: number; maxLoad?: number; budgetMs?: number; warm?: number; warmMs?: number } = {}): Promise<Timed> {
+  const blockMs = options.blockMs ?? 200, perBlock = Math.max(1, Math.ceil(runs / (options.blocks ?? 12))), maxLoad = options.maxLoad ?? 0.1, budgetMs = options.budgetMs ?? 120_000, warm = options.warm ?? 1, warmMs = options.warmMs ?? 100;
   const samples = fns.map(() => [] as number[]);
   const blocks = fns.map(() => [] as number[]);
   const t0 = performance.now();
   let discarded = 0, loadSum = 0, loadN = 0;
-  while (samples.some((s) => s.length < runs)) {
-    for (let j = 0; j < fns.length; j++) {
+  for (let round = 0; samples.some((s) => s.length < runs); round++) {
+    // each round starts with the next function: a function always timed first (or last) in its round would
+    // carry whatever the position costs (in-process A/B of identical sessions here: ~1% a place)
+    for (let turn = 0; turn < fns.length; turn++) {
+      const j = (turn + round) % fns.length;
       if (samples[j].length >= runs) continue;
       // warm up for a while too: the other session's threads may still be spinning. The load is read
       // over the warm-up and the block (/proc/stat counts in 10 ms ticks: a block of a small model alone
@@ -100,12 +104,12 @@ export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: num
         const t = performance.now();
         await fns[j]();
         block.push((performance.now() - t) * 1000);
-      } while (performance.now() - tb < blockMs && block.length < Math.max(1, Math.ceil(runs / 12)) && samples[j].length + block.length < runs);
+      } while (performance.now() - tb < blockMs && block.length < perBlock && samples[j].length + block.length < runs);
       const load = foreign(a, sample());
       if (load > maxLoad && performance.now() - t0 < budgetMs) {
         discarded++;
         await waitQuiet(maxLoad, Math.max(0, budgetMs - (performance.now() - t0)));
-        j--;
+        turn--;
         continue;
       }
       samples[j].push(...block);

@@ -48,7 +48,12 @@ export class Session {
     readonly plan: Plan,
     readonly target: Target,
     private readonly runner: PlanRunner,
-  ) {}
+  ) {
+    this.expected = expectedFeeds(graph);
+  }
+
+  /** What each input takes, as checked before every run. */
+  private readonly expected: readonly ExpectedFeed[];
 
   static async create(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
     const where = typeof model === 'string' ? model : '<bytes>';
@@ -103,7 +108,7 @@ export class Session {
   /** Runs the plan; feeds are checked by name, dtype and shape first. */
   run(feeds: TensorMap): Promise<TensorMap> {
     try {
-      checkFeeds(this.graph, feeds);
+      checkFeeds(this.graph, this.expected, feeds);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -123,27 +128,43 @@ function readPlanFile(path: string): string {
   }
 }
 
+interface ExpectedFeed {
+  name: string;
+  dtype: string | null | undefined;
+  shape: readonly number[] | undefined;
+  /** How the input is described when it is missing: its type and shape. */
+  what: string;
+}
+
+function expectedFeeds(graph: ShapedGraph): ExpectedFeed[] {
+  return graph.inputs.map((name) => {
+    const v = graph.values.get(name)!;
+    const shape = graph.inputShapes[name];
+    return { name, dtype: v.dtype, shape, what: `${v.dtype ?? 'non-tensor'} ${formatShape(shape ?? v.shape)}` };
+  });
+}
+
 /** Every input fed, nothing else; dtypes and shapes as the session was compiled for. */
-export function checkFeeds(graph: ShapedGraph, feeds: TensorMap): void {
+export function checkFeeds(graph: ShapedGraph, expected: readonly ExpectedFeed[], feeds: TensorMap): void {
   const where = graph.meta.source;
-  for (const name of Object.keys(feeds)) {
-    if (!graph.inputs.includes(name)) {
-      throw new TesseraError('UNKNOWN_FEED', `${where}: feed '${name}' is not an input of the model; its inputs are ${graph.inputs.map((n) => `'${n}'`).join(', ')}`);
+  // plain loops, no arrays or closures: this runs before every run, and on a model of 20 µs it shows
+  for (const e of expected) {
+    const t: Tensor | undefined = feeds[e.name];
+    if (!t) throw new TesseraError('MISSING_FEED', `${where}: input '${e.name}' (${e.what}) was not fed`);
+    if (e.dtype && t.type !== e.dtype) {
+      throw new TesseraError('FEED_DTYPE', `${where}: input '${e.name}' takes ${e.dtype}, but the feed is ${t.type}`);
+    }
+    const want = e.shape, got = t.dims;
+    let same = !want || got.length === want.length;
+    for (let i = 0; same && want && i < want.length; i++) same = got[i] === want[i];
+    if (!same) {
+      throw new TesseraError('FEED_SHAPE', `${where}: input '${e.name}' was compiled for shape ${formatShape([...want!])}, but the feed has shape ${formatShape([...got])}; create the session with inputShapes: { '${e.name}': [${got.join(', ')}] }`);
     }
   }
-  for (const name of graph.inputs) {
-    const v = graph.values.get(name)!;
-    const t: Tensor | undefined = feeds[name];
-    const want = graph.inputShapes[name];
-    if (!t) {
-      throw new TesseraError('MISSING_FEED', `${where}: input '${name}' (${v.dtype ?? 'non-tensor'} ${formatShape(want ?? v.shape)}) was not fed`);
-    }
-    if (v.dtype && t.type !== v.dtype) {
-      throw new TesseraError('FEED_DTYPE', `${where}: input '${name}' takes ${v.dtype}, but the feed is ${t.type}`);
-    }
-    const got = [...t.dims];
-    if (want && (got.length !== want.length || got.some((d, i) => d !== want[i]))) {
-      throw new TesseraError('FEED_SHAPE', `${where}: input '${name}' was compiled for shape ${formatShape(want)}, but the feed has shape ${formatShape(got)}; create the session with inputShapes: { '${name}': [${got.join(', ')}] }`);
-    }
+  let fed = 0;
+  for (const _ in feeds) fed++;
+  if (fed !== expected.length) {
+    const unknown = Object.keys(feeds).find((name) => !graph.inputs.includes(name));
+    throw new TesseraError('UNKNOWN_FEED', `${where}: feed '${unknown}' is not an input of the model; its inputs are ${graph.inputs.map((n) => `'${n}'`).join(', ')}`);
   }
 }
