@@ -145,7 +145,7 @@ function expectedFeeds(graph: ShapedGraph): ExpectedFeed[] {
 }
 
 /** Every input fed, nothing else; dtypes and shapes as the session was compiled for. */
-export function checkFeeds(graph: ShapedGraph, expected: readonly ExpectedFeed[], feeds: TensorMap): void {
+function checkFeeds(graph: ShapedGraph, expected: readonly ExpectedFeed[], feeds: TensorMap): void {
   const where = graph.meta.source;
   // plain loops, no arrays or closures: this runs before every run, and on a model of 20 µs it shows
   for (const e of expected) {
