@@ -23,6 +23,7 @@ import { importOnnx } from '../../src/ir/onnx-import.js';
 import { storedDtype } from '../../src/passes/residency.js';
 import { compilePlan } from '../../src/scheduler/compile.js';
 import { Session } from '../../src/scheduler/session.js';
+import { BACKEND_IDS } from '../../src/scheduler/runtime.js';
 import { placeByCost } from '../../src/scheduler/place.js';
 import { calibrateHost, fittedSummary } from '../../src/targets/calibrate.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
@@ -126,10 +127,9 @@ console.log(`host profile (calibrated in this run): ${fittedSummary(cpu)}`);
 // a software adapter that a plan would run emulated on the CPU EP, not at the speed it is priced at. A
 // partition the backend refuses at compile time falls back to the CPU EP, and then the measurement is
 // not that backend's: not timed.
-const BIND_NAMES: Record<string, string> = { 'ort-web:wasm': 'wasm', tfjs: 'tfjs' };
 const cpuOnly: Target = { ...host, processors: [cpu], links: [] };
 for (const backend of Object.keys(cpu.backends ?? {})) {
-  const bind = BIND_NAMES[backend];
+  const bind = Object.entries(BACKEND_IDS).find(([, id]) => id === backend)?.[0];
   if (!bind) continue;
   console.log(`\n## host's CPU alone, bound to ${backend} (--bind cpu=${bind}): predicted vs measured`);
   console.log('| model | predicted | measured (lower quartile) | measured / predicted | measured median / predicted | runs |');

@@ -1,6 +1,7 @@
 /** Progress on long work (a bar on stderr, only when it is a terminal), and the calibration report. */
 import { fittedSummary, type Measurement } from '../targets/calibrate.js';
 import type { Target } from '../targets/schema.js';
+import { BACKEND_IDS } from '../scheduler/runtime.js';
 
 export function progressBar(label: string): (done: number, total: number, what: string) => void {
   const tty = process.stderr.isTTY;
@@ -20,9 +21,12 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
   }
   for (const p of target.processors) {
     lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
-    for (const [backend, figures] of Object.entries(p.backends ?? {})) lines.push(`  fitted ${p.id} bound to ${backend} (--bind ${p.id}=${backend === 'tfjs' ? 'tfjs' : 'wasm'}): ${fittedSummary(figures)}`);
+    for (const [backend, figures] of Object.entries(p.backends ?? {})) {
+      const bind = Object.entries(BACKEND_IDS).find(([, id]) => id === backend)?.[0];
+      lines.push(`  fitted ${p.id} bound to ${backend}${bind ? ` (--bind ${p.id}=${bind})` : ''}: ${fittedSummary(figures)}`);
+    }
   }
   for (const l of target.links) lines.push(`  fitted link ${l.from}<->${l.to}: ${l.bandwidthGBs.value} GB/s, ${l.latencyUs.value} µs`);
-  lines.push('  (all measured: medians of repeated runs after warm-up, on a shared machine: expect noise)');
+  lines.push('  (all measured: lower quartiles of repeated runs after warm-up, on a shared machine: expect noise)');
   return lines.join('\n');
 }

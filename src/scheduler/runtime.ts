@@ -84,7 +84,7 @@ interface Bound extends Binding {
 export type BindSpec = Record<string, string | Backend>;
 
 /** The backend ids the names of `--bind` stand for. */
-const BACKEND_IDS: Readonly<Record<string, string>> = { cpu: 'ort:cpu', webgpu: 'ort:webgpu', wasm: 'ort-web:wasm', tfjs: 'tfjs' };
+export const BACKEND_IDS: Readonly<Record<string, string>> = { cpu: 'ort:cpu', webgpu: 'ort:webgpu', wasm: 'ort-web:wasm', tfjs: 'tfjs' };
 
 /** Processor id → the id of the backend a bind spec asks for (see `targetThrough`). */
 export function boundBackendIds(bind: BindSpec): Record<string, string> {
