@@ -15,6 +15,7 @@ import { writeFilesAtomically } from './atomic.js';
 import { canRun } from '../passes/partition.js';
 import { staticInfo } from '../passes/static.js';
 import { applyRewrites, REWRITES, rewriteForMemory, type Rewrite } from '../passes/rewrite.js';
+import type { TileChoice } from '../passes/tile.js';
 import { launchUs, nodeUs } from '../targets/cost.js';
 import { formatBytes, formatUs } from './format.js';
 
@@ -59,18 +60,18 @@ export async function compileModel(path: string, options: CompileOptions): Promi
     }
   }
   let placementLog: string[] = [];
-  const compile = (g: ShapedGraph, rewrites?: Rewrite[]) => {
+  const compile = (g: ShapedGraph, rewrites?: Rewrite[], tiles?: readonly TileChoice[]) => {
     let log: string[] = [];
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (log = r.log), orderBudgetMs: options.orderBudgetMs, split: options.split, inplace: options.inplace, rewrites });
+    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (log = r.log), orderBudgetMs: options.orderBudgetMs, split: options.split, inplace: options.inplace, rewrites, tiles });
     return { plan, graph: g, log };
   };
   let best = compile(graph);
   if (options.rewrite) {
-    const { applied } = rewriteForMemory(graph);
+    const { applied, tiles } = rewriteForMemory(graph);
     const used = REWRITES.filter((r) => applied[r] > 0);
     const arenas = (p: Plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
     if (used.length) {
-      const rw = compile(await applyRewrites(graph, used, ortProber), used);
+      const rw = compile(await applyRewrites(graph, used, ortProber, tiles), used, tiles);
       if (arenas(rw.plan) < arenas(best.plan)) best = rw;
       else warnings.push(`the memory rewrites (${used.map((r) => `${r} ×${applied[r]}`).join(', ')}) did not make the arenas smaller (${formatBytes(arenas(rw.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
     } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat, no region of row-local ops whose tiling shrinks the arena)');

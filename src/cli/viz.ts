@@ -105,7 +105,7 @@ export async function vizPlan(planPath: string, options: VizOptions = {}): Promi
   if (trace) data.trace = trace;
   if (found.bytes) {
     const inputShapes = Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape]));
-    const graph = await applyRewrites(await inferShapes(importOnnx(found.bytes, { path: found.path! }), { inputShapes, prober: ortProber }), plan.model.rewrites, ortProber);
+    const graph = await applyRewrites(await inferShapes(importOnnx(found.bytes, { path: found.path! }), { inputShapes, prober: ortProber }), plan.model.rewrites, ortProber, plan.model.tiles);
     if (graph.nodes.length !== plan.nodes.length) throw new TesseraError('PLAN_MISMATCH', `${found.path} has ${graph.nodes.length} nodes, the plan ${plan.nodes.length}`);
     let target: Target | undefined;
     try {

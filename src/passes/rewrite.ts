@@ -20,7 +20,7 @@ import { nodeReads, topoOrder, type Graph, type Node, type Value } from '../ir/g
 import { inferShapes, type Prober, type ShapedGraph } from '../ir/infer.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
 import { INPLACE_OPS, MinHeap } from './memory-graph.js';
-import { tileForMemory, type NewNode, type ValueType } from './tile.js';
+import { tileForMemory, type NewNode, type TileChoice, type ValueType } from './tile.js';
 
 export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
 export type Rewrite = (typeof REWRITES)[number];
@@ -29,6 +29,8 @@ export interface RewriteResult {
   graph: Graph;
   /** How many places each rewrite changed. */
   applied: Record<Rewrite, number>;
+  /** The spatial tiling chosen (a plan records it, so that running the plan does not search again). */
+  tiles: TileChoice[];
 }
 
 const sameShape = (a: Value | undefined, b: Value | undefined) =>
@@ -73,19 +75,21 @@ const lastResult = new WeakMap<Graph, { which: readonly Rewrite[]; result: Rewri
 
 /**
  * Applies the memory rewrites to a shaped graph; returns a plain Graph (infer its shapes again) and what
- * changed. `tileCount` forces the spatial tiling's count instead of choosing it by memory (for tests).
+ * changed. `tileCount` forces the spatial tiling's count instead of choosing it by memory (for tests);
+ * `tiles` applies a spatial tiling chosen before (a plan's) instead of searching.
  */
-export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] = REWRITES, options: { tileCount?: number } = {}): RewriteResult {
-  const last = options.tileCount === undefined ? lastResult.get(graph) : undefined;
+export function rewriteForMemory(graph: ShapedGraph, which: readonly Rewrite[] = REWRITES, options: { tileCount?: number; tiles?: readonly TileChoice[] } = {}): RewriteResult {
+  const searched = options.tileCount === undefined && options.tiles === undefined;
+  const last = searched ? lastResult.get(graph) : undefined;
   if (last && which.every((r) => last.which.includes(r)) && last.which.every((r) => which.includes(r) || last.result.applied[r] === 0)) {
-    return { graph: last.result.graph, applied: { ...last.result.applied } };
+    return { graph: last.result.graph, applied: { ...last.result.applied }, tiles: [...last.result.tiles] };
   }
-  const result = rewrite(graph, which, options.tileCount);
-  if (options.tileCount === undefined) lastResult.set(graph, { which: [...which], result });
+  const result = rewrite(graph, which, options.tileCount, options.tiles);
+  if (searched) lastResult.set(graph, { which: [...which], result });
   return result;
 }
 
-function rewrite(graph: ShapedGraph, which: readonly Rewrite[], tileCount: number | undefined): RewriteResult {
+function rewrite(graph: ShapedGraph, which: readonly Rewrite[], tileCount: number | undefined, tiles: readonly TileChoice[] | undefined): RewriteResult {
   const applied: Record<Rewrite, number> = { 'sum-chain': 0, 'concat-conv': 0, 'spatial-tile': 0 };
   const position = new Map((topoOrder(graph) ?? graph.nodes.map((n) => n.index)).map((n, i) => [n, i]));
   const producedAt = (name: string) => { const p = graph.values.get(name)!.producer; return p < 0 ? -1 : position.get(p)!; };
@@ -189,24 +193,26 @@ function rewrite(graph: ShapedGraph, which: readonly Rewrite[], tileCount: numbe
   }
 
   let out: Graph = replace.size === 0 ? graph : rebuild(graph, replace, newWeights, types);
+  let chosen: TileChoice[] = [];
   if (which.includes('spatial-tile')) {
     // values folded at compile time (weights, shape arithmetic) are not tiled and cost no arena
     const isStatic = (name: string) => { const v = out.values.get(name); return !!v && (v.isConst || graph.known.has(name)) && v.role !== 'input'; };
     const base = out;
-    const tiled = tileForMemory(base, isStatic, (r, w, t) => rebuild(base, r, w, t), tileCount);
+    const tiled = tileForMemory(base, isStatic, (r, w, t) => rebuild(base, r, w, t), tileCount, tiles);
     out = tiled.graph;
     applied['spatial-tile'] = tiled.regions;
+    chosen = tiled.chosen;
   }
-  return { graph: out, applied };
+  return { graph: out, applied, tiles: chosen };
 }
 
 /**
- * The graph a plan runs: `graph` after the plan's rewrites, shapes inferred again for the same inputs
- * (the graph itself when there are none). Compile and every runner of a plan go through this.
+ * The graph a plan runs: `graph` after the plan's rewrites (with its recorded tiling, when it has one),
+ * shapes inferred again for the same inputs (the graph itself when there are none). Compile and every runner of a plan go through this.
  */
-export async function applyRewrites(graph: ShapedGraph, rewrites: readonly Rewrite[] | undefined, prober?: Prober): Promise<ShapedGraph> {
+export async function applyRewrites(graph: ShapedGraph, rewrites: readonly Rewrite[] | undefined, prober?: Prober, tiles?: readonly TileChoice[]): Promise<ShapedGraph> {
   if (!rewrites?.length) return graph;
-  const { graph: g } = rewriteForMemory(graph, rewrites);
+  const { graph: g } = rewriteForMemory(graph, rewrites, { tiles });
   return g === graph ? graph : inferShapes(g, { inputShapes: graph.inputShapes, prober });
 }
 

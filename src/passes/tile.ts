@@ -18,12 +18,14 @@
  * planner's measure: the planned arena (memory-aware order, then the best offset algorithm) of the whole
  * graph, for each region, its prefixes ending at a downsampling op and its suffixes starting at an
  * upsampling op, keeping a choice only when the arena shrinks and the recomputed rows stay under
- * MAX_RECOMPUTE. The whole choice is deterministic (the order search counts work, not time), so whoever
- * runs a plan gets the same rewritten graph.
+ * MAX_RECOMPUTE. The whole choice is deterministic (the order search counts work, not time); a plan
+ * records it (the node sets and their tile counts), so whoever runs the plan rebuilds the same graph
+ * without searching again.
  */
 import { byteSize, FLOAT_TYPES, type DType } from '../ir/dtype.js';
 import { isConcrete, opsetOf, topoOrder, type Attribute, type Graph, type Node } from '../ir/graph.js';
 import type { Weight } from '../ir/weight.js';
+import { TesseraError } from '../errors.js';
 import { INPLACE_ANY_INPUT, INPLACE_OPS, inplaceCandidates, lifetimesOf, makeProblem, type MemValue } from './memory-graph.js';
 import { placeBest } from './memory-offsets.js';
 import { orderForMemory } from './order-search.js';
@@ -345,12 +347,19 @@ export function plannedArena(graph: Graph, isStatic: (name: string) => boolean, 
   return placeBest(lifetimesOf(p, order).groups).arena;
 }
 
+/** A set of nodes tiled together (indices in the graph before tiling) and into how many tiles. */
+export interface TileChoice {
+  nodes: readonly number[];
+  count: number;
+}
+
 /**
  * Tiles the regions of `graph` (its values shaped) where that shrinks the planned arena; `rebuild` makes
- * the new graph. Returns the graph (the same object when nothing was tiled) and how many regions were tiled.
- * `count` forces that many tiles on every region that can take it, whatever the memory (for tests).
+ * the new graph. Returns the graph (the same object when nothing was tiled), how many regions were tiled
+ * and the choices. `count` forces that many tiles on every region that can take it, whatever the memory
+ * (for tests); `given` applies choices made before (a plan's) without searching.
  */
-export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean, rebuild: Rebuild, count?: number): { graph: Graph; regions: number } {
+export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean, rebuild: Rebuild, count?: number, given?: readonly TileChoice[]): { graph: Graph; regions: number; chosen: TileChoice[] } {
   const tiles = new Map<number, Tileable>();
   for (const node of graph.nodes) {
     const t = tileable(graph, node, isStatic);
@@ -361,17 +370,14 @@ export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean,
   const regions = findRegions(graph, tiles)
     .map((r) => ({ r, bytes: r.reduce((a, u) => a + bytesOf(u), 0) }))
     .sort((a, b) => b.bytes - a.bytes || a.r[0] - b.r[0]).slice(0, MAX_REGIONS).map((x) => x.r);
-  if (regions.length === 0) return { graph, regions: 0 };
-
-  type Choice = { nodes: readonly number[]; count: number };
   /** The graph with the chosen node sets tiled; null when a tiling is not possible or recomputes too much. */
-  const build = (chosen: readonly Choice[]): Graph | null => {
+  const build = (chosen: readonly TileChoice[], limit = count === undefined): Graph | null => {
     const names = new Names(graph);
     const replace = new Map<number, NewNode[]>();
     const types = new Map<string, ValueType>();
     for (const { nodes, count: T } of chosen) {
       const tiling = tileRegion(graph, nodes, tiles, T, names);
-      if (!tiling || (tiling.recompute > MAX_RECOMPUTE && count === undefined)) return null;
+      if (!tiling || (tiling.recompute > MAX_RECOMPUTE && limit)) return null;
       // the tiles take the place of the region's last node (rebuild restores a topological order)
       const last = Math.max(...nodes);
       for (const u of nodes) replace.set(u, u === last ? tiling.nodes : []);
@@ -379,9 +385,16 @@ export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean,
     }
     return rebuild(replace, names.weights, types);
   };
+  if (given) {
+    const fits = given.every((c) => c.nodes.length >= 2 && c.nodes.every((u) => tiles.has(u)) && new Set(c.nodes).size === c.nodes.length);
+    const g = fits && given.length ? build(given, false) : given.length ? null : graph;
+    if (!g) throw new TesseraError('BAD_PLAN', `${graph.meta.source}: the plan's spatial tiling (${given.map((c) => `${c.nodes.length} nodes in ${c.count} tiles`).join(', ')}) does not fit this model's row-local regions`);
+    return { graph: g, regions: given.length, chosen: given.map((c) => ({ nodes: [...c.nodes], count: c.count })) };
+  }
+  if (regions.length === 0) return { graph, regions: 0, chosen: [] };
   if (count !== undefined) {
     const chosen = regions.filter((nodes) => build([{ nodes, count }])).map((nodes) => ({ nodes, count }));
-    return { graph: chosen.length ? build(chosen)! : graph, regions: chosen.length };
+    return { graph: chosen.length ? build(chosen)! : graph, regions: chosen.length, chosen };
   }
   /** Fewest rows of the set's outputs: every tile produces at least one row of each. */
   const outRows = (nodes: readonly number[]) => {
@@ -403,13 +416,13 @@ export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean,
   };
   // each region in turn (largest first), each candidate set with more and more tiles while the arena shrinks;
   // when a part wins, the rest of the region is tried next
-  const chosen: Choice[] = [];
+  const chosen: TileChoice[] = [];
   let best = { graph, arena: plannedArena(graph, isStatic) };
   const queue = [...regions];
   let evaluations = 0;
   while (queue.length && evaluations < MAX_EVALUATIONS) {
     const region = queue.shift()!;
-    let pick: Choice | null = null;
+    let pick: TileChoice | null = null;
     for (const nodes of candidates(region)) {
       let previous = Infinity;
       for (const T of TILE_COUNTS) {
@@ -432,5 +445,5 @@ export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean,
     const rest = region.filter((u) => !picked.has(u));
     if (rest.length >= 2) queue.unshift(rest);
   }
-  return { graph: best.graph, regions: chosen.length };
+  return { graph: best.graph, regions: chosen.length, chosen };
 }

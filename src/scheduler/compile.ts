@@ -6,6 +6,7 @@ import { partitionPrecision } from '../passes/map.js';
 import { memoryOrder } from '../passes/order.js';
 import { simulate, fileOrder } from '../passes/memory-graph.js';
 import type { Rewrite } from '../passes/rewrite.js';
+import type { TileChoice } from '../passes/tile.js';
 import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.js';
 import { partition } from '../passes/partition.js';
 import { planMemory } from '../passes/plan-memory.js';
@@ -35,15 +36,16 @@ export interface CompileInput {
   split?: SplitOptions['mode'];
   /** Let elementwise ops write their output over their input's buffer (plan buffers then share storage; default off). */
   inplace?: boolean;
-  /** The memory rewrites `graph` went through (recorded in the plan, so the runtime applies them too). */
+  /** The memory rewrites `graph` went through (recorded in the plan, so the runtime applies them too), and the spatial tiling among them. */
   rewrites?: readonly Rewrite[];
+  tiles?: readonly TileChoice[];
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement, onPlacement, orderBudgetMs, split, inplace, rewrites }: CompileInput): Plan {
+export function compilePlan({ graph, modelBytes, modelFile, target, ranges, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles }: CompileInput): Plan {
   const st = staticInfo(graph);
   const placed = placement === 'capability' ? undefined : placeByCost(graph, target, ranges);
   if (placed) onPlacement?.(placed);
@@ -71,7 +73,7 @@ export function compilePlan({ graph, modelBytes, modelFile, target, ranges, plac
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
-    model: { file: basename(modelFile), sha256: sha256(modelBytes), nodes: graph.nodes.length, ...(rewrites?.length ? { rewrites: [...rewrites] } : {}) },
+    model: { file: basename(modelFile), sha256: sha256(modelBytes), nodes: graph.nodes.length, ...(rewrites?.length ? { rewrites: [...rewrites] } : {}), ...(rewrites?.includes('spatial-tile') && tiles?.length ? { tiles: tiles.map((t) => ({ nodes: [...t.nodes], count: t.count })) } : {}) },
     target: { name: target.name, processors: target.processors.map((p) => ({ id: p.id, kind: p.kind, name: p.name, backend: p.backend })) },
     inputs: Object.fromEntries(graph.inputs.map((n) => [n, { dtype: graph.values.get(n)!.dtype ?? 'unknown', shape: graph.inputShapes[n] }])),
     outputs: [...graph.outputs],

@@ -72,7 +72,7 @@ export class Session {
     const target = targetThrough(typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? plan?.target.name ?? 'host'), boundBackendIds(options.bind ?? {}));
     const inputShapes = plan ? Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes;
     // a plan compiled with memory rewrites runs the rewritten graph (the same deterministic rewrites)
-    const shaped = await applyRewrites(await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds }), plan?.model.rewrites, ortProber);
+    const shaped = await applyRewrites(await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds }), plan?.model.rewrites, ortProber, plan?.model.tiles);
     if (!plan) {
       const legalizes = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
       const ranges = legalizes ? await measureRanges(shaped, options.sampleFeeds ?? randomFeeds(shaped, shaped.inputShapes)) : undefined;

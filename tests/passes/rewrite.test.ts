@@ -103,8 +103,16 @@ describe('memory rewrites', () => {
     expect(arena(rw.plan)).toBeLessThan(arena(plain.plan));
     expect(rw.plan.model.nodes).toBe(rw.graph.nodes.length);
     expect(rw.graph.nodes.filter((n) => n.op === 'Slice').length).toBeGreaterThan(0);
+    // the plan records the tiling it chose; a runner applies it as recorded, not by searching again
+    const tiles = rw.plan.model.tiles!;
+    expect(tiles.length).toBeGreaterThan(0);
+    const slices = (g: { nodes: readonly { op: string }[] }) => g.nodes.filter((n) => n.op === 'Slice').length;
+    expect(slices(rewriteForMemory(plain.graph, rw.plan.model.rewrites, { tiles }).graph)).toBe(slices(rw.graph));
+    const other = tiles.map((t) => ({ ...t, count: t.count === 2 ? 4 : 2 }));
+    expect(slices(rewriteForMemory(plain.graph, rw.plan.model.rewrites, { tiles: other }).graph)).not.toBe(slices(rw.graph));
     const session = await Session.create(path, { plan: rw.plan });
     try {
+      expect(session.graph.nodes.length).toBe(rw.plan.model.nodes);
       const feeds = randomFeeds(plain.graph, plain.graph.inputShapes, 9);
       const got = await session.run(feeds);
       const want = await runOrt(bytes, feeds);
@@ -112,5 +120,8 @@ describe('memory rewrites', () => {
     } finally {
       await session.release();
     }
+    // a recorded tiling that does not fit the model is refused, naming it
+    const bad = { ...rw.plan, model: { ...rw.plan.model, tiles: [{ nodes: [100000, 100001], count: 2 }] } };
+    await expect(Session.create(path, { plan: bad })).rejects.toMatchObject({ code: 'BAD_PLAN', message: expect.stringContaining('spatial tiling') });
   });
 });
