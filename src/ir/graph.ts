@@ -164,9 +164,13 @@ export function successors(graph: Graph, node: Node): number[] {
  * the one earliest in the file. Returns null on a cycle.
  */
 export function topoOrder(graph: Graph): number[] | null {
-  const n = graph.nodes.length;
+  return earliestFirstOrder(graph.nodes.map((node) => successors(graph, node)));
+}
+
+/** Kahn's algorithm over nodes 0…n−1 given each one's successors (distinct), taking the smallest ready index first; null on a cycle. */
+export function earliestFirstOrder(succs: readonly (readonly number[])[]): number[] | null {
+  const n = succs.length;
   const indeg = new Array<number>(n).fill(0);
-  const succs: number[][] = graph.nodes.map((node) => successors(graph, node));
   for (const s of succs) for (const c of s) indeg[c]++;
   // A binary heap of ready node indices (smallest first).
   const heap: number[] = [];

@@ -16,10 +16,11 @@
  * applied and whoever runs it applies the same (deterministic) rewrites to the model first.
  */
 import { byteSize } from '../ir/dtype.js';
-import { nodeReads, topoOrder, type Graph, type Node, type Value } from '../ir/graph.js';
+import { TesseraError } from '../errors.js';
+import { earliestFirstOrder, nodeReads, topoOrder, type Graph, type Node, type Value } from '../ir/graph.js';
 import { inferShapes, type Prober, type ShapedGraph } from '../ir/infer.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
-import { INPLACE_OPS, MinHeap } from './memory-graph.js';
+import { INPLACE_OPS } from './memory-graph.js';
 import { tileForMemory, type NewNode, type TileChoice, type ValueType } from './tile.js';
 
 export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
@@ -254,19 +255,14 @@ function rebuild(graph: Graph, replace: ReadonlyMap<number, NewNode[]>, newWeigh
 function stableTopological<N extends Omit<Node, 'index'>>(list: readonly N[]): N[] {
   const producer = new Map<string, number>();
   list.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
-  const succs: number[][] = list.map(() => []);
-  const indeg = list.map((n, i) => {
-    const preds = new Set([...n.inputs, ...n.implicitInputs].map((x) => producer.get(x)).filter((p): p is number => p !== undefined && p !== i));
-    preds.forEach((p) => succs[p].push(i));
-    return preds.size;
+  const succs: Set<number>[] = list.map(() => new Set());
+  list.forEach((n, i) => {
+    for (const x of [...n.inputs, ...n.implicitInputs]) {
+      const p = producer.get(x);
+      if (p !== undefined && p !== i) succs[p].add(i);
+    }
   });
-  const heap = new MinHeap<number>((a, b) => a - b);
-  indeg.forEach((d, i) => d === 0 && heap.push(i));
-  const out: N[] = [];
-  while (heap.size) {
-    const i = heap.pop();
-    out.push(list[i]);
-    for (const s of succs[i]) if (--indeg[s] === 0) heap.push(s);
-  }
-  return out;
+  const order = earliestFirstOrder(succs.map((s) => [...s]));
+  if (!order) throw new TesseraError('INTERNAL', `a memory rewrite of ${list.length} nodes made a cycle`);
+  return order.map((i) => list[i]);
 }

@@ -57,7 +57,7 @@ export interface Trace {
   /** Every fallback so far in this session (none when every backend did its job). */
   fallbacks: Fallback[];
   steps: TraceStep[];
-  /** Bytes of the arena really allocated per processor memory. */
+  /** Bytes of the arena allocated per processor memory (a direct run, which needs none, reports the plan's sizes). */
   arenaBytes: Record<string, number>;
   bindings: Binding[];
   totalUs: number;
@@ -364,7 +364,7 @@ export class PlanRunner {
     return new Map(Object.entries(this.plan.memory).map(([id, mem]) => [id, new ArrayBuffer(mem.arenaBytes)]));
   }
 
-  /** A direct plan's arena bytes (the plan counts graph inputs and outputs there; allocated once, for the trace, since no run writes them). */
+  /** A direct plan's arena bytes for the trace: the plan's (it counts graph inputs and outputs there), though no direct run needs them allocated. */
   private directArenaBytes: Record<string, number> = {};
 
   /**
@@ -374,7 +374,7 @@ export class PlanRunner {
    * beyond the call. The trace still has its one step. Few layers: on a model of 20 µs each costs ~1%.
    */
   private directRun(d: DirectPlan): (feeds: TensorMap) => Promise<TensorMap> {
-    for (const [id, a] of this.idleArenas.pop() ?? this.newArenas()) this.directArenaBytes[id] = a.byteLength;
+    for (const [id, mem] of Object.entries(this.plan.memory)) this.directArenaBytes[id] = mem.arenaBytes;
     const r = this.recovery;
     const record = (t0: number) => (outputs: TensorMap) => {
       this.lastDirect = { d, backend: r.backends[d.partition], totalUs: (performance.now() - t0) * 1000 };

@@ -557,10 +557,8 @@ function onBackend(backend: Backend): Timer {
 }
 
 /** Whether a backend takes every node of a model (onnxruntime-node's EPs take all of them). */
-async function takes(backend: Backend | undefined, bytes: Uint8Array): Promise<boolean> {
-  if (!backend) return true;
-  const g = await shaped(bytes);
-  return g.nodes.every((n) => backend.supports(n, g).ok);
+function takes(backend: Backend | undefined, g: ShapedGraph): boolean {
+  return !backend || g.nodes.every((n) => backend.supports(n, g).ok);
 }
 
 const CPU: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 4 };
@@ -619,7 +617,9 @@ async function measureIf(proc: Processor, time: Timer, blockMs: number, deadline
   return { us: Math.max(0, t[1].us - t[0].us - dispatch), load: (t[0].load + t[1].load) / 2 };
 }
 
-const CPU_DTYPES: Support['dtypes'] = ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'];
+/** What the host's backends take: onnxruntime's CPU EP every op and type; its WebGPU EP no control flow and fewer types. */
+export const HOST_CPU_SUPPORT: Support = { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] };
+export const WEBGPU_SUPPORT: Support = { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] };
 
 /** What calibration measures: a backend, how it times a benchmark (none: it cannot run it as asked), and the processor it fits. */
 interface Engine {
@@ -648,7 +648,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
   const gpu = options.gpu !== false ? await probeWebGpu() : undefined;
   const cpuBase = (name: string, backend: string): Processor => ({
     id: 'cpu', kind: 'cpu', name, backend, peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
-    support: { ops: '*', dtypes: CPU_DTYPES, controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
+    support: HOST_CPU_SUPPORT,
   });
   const engines: Engine[] = [{
     provider: 'cpu', timer: (b) => onOrt(b.plain ? { ...CPU, graphOptimizationLevel: 'disabled' } : CPU), benches: cpuBenches(), base: cpuBase(hostCpuName(), 'ort:cpu'), isGpu: false,
@@ -659,7 +659,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       provider: 'webgpu', timer: (b) => onOrt(b.plain ? { ...how, graphOptimizationLevel: 'disabled' } : how), benches: gpuBenches(), isGpu: true,
       base: {
         id: 'gpu', kind: 'gpu', name: `WebGPU (${gpu.adapter})`, backend: 'ort:webgpu', peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
-        support: { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] },
+        support: WEBGPU_SUPPORT,
       },
     });
   }
@@ -682,9 +682,9 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
   const deadline = performance.now() + (options.budgetMs ?? 90_000);
   let linkGBs: number | undefined, linkLatencyUs: number | undefined;
 
+  const measured = (through: string) => (what: string) => `measured by tessera calibrate on this host (${date})${through}: ${what}`;
   for (const { provider, backend, timer, benches, base, isGpu } of engines) {
-    const through = backend ? ` through ${provider}` : '';
-    const src = (what: string) => `measured by tessera calibrate on this host (${date})${through}: ${what}`;
+    const src = measured(backend ? ` through ${provider}` : '');
     const blockMs = (options.minMs ?? 400) / (isGpu ? 8 : 4);
     const samples: Sample[] = [];
     const loads: number[] = [];
@@ -692,10 +692,11 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       options.progress?.(done++, total, `${bench.name} on ${provider}`);
       const one = buildBench(bench, 1), many = buildBench(bench, bench.K);
       const time = timer(bench);
-      if (!time || !(await takes(backend, one.bytes))) continue;
+      const oneGraph = await shaped(one.bytes);
+      if (!time || !takes(backend, oneGraph)) continue;
       const t = await time([one, many].map((m) => ({ bytes: m.bytes, feeds: feedsFor(m.inputs) })), blockMs, 2, deadline);
       const us = Math.max(1e-3, (t[1].us - t[0].us) / (bench.K - 1));
-      samples.push({ name: bench.name, fits: bench.fits, K: bench.K, one: await shaped(one.bytes), many: await shaped(many.bytes), us, oneUs: t[0].us });
+      samples.push({ name: bench.name, fits: bench.fits, K: bench.K, one: oneGraph, many: await shaped(many.bytes), us, oneUs: t[0].us });
       loads.push((t[0].load + t[1].load) / 2);
     }
     // the launch: the one-copy model of the first dispatch benchmark (one Relu), less what its nodes cost
@@ -711,7 +712,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       proc.tensorIoUs = figure(io.us, src('a run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
       measurements.push({ provider, bench: 'one more input or output tensor', medianUs: io.us, gflops: 0, gbs: 0, load: io.load });
       options.progress?.(done++, total, `an If around one node on ${provider}`);
-      if (await takes(backend, ifModels()[1].bytes)) {
+      if (takes(backend, await shaped(ifModels()[1].bytes))) {
         const branch = await measureIf(proc, time, blockMs, deadline);
         proc.kernelSetupUs = { ...proc.kernelSetupUs, If: figure(branch.us, src('a run of a Relu inside an If against the Relu alone: running a subgraph')) };
         measurements.push({ provider, bench: 'If around one Relu (set-up)', medianUs: branch.us, gflops: 0, gbs: 0, load: branch.load });
@@ -740,7 +741,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
   }
   options.progress?.(done, total, 'done');
   const links: Target['links'] = linkGBs
-    ? [{ from: 'cpu', to: 'gpu', bandwidthGBs: figure(linkGBs, `measured by tessera calibrate on this host (${date}): 1M floats up to the GPU and back, less compute and launch`), latencyUs: figure(linkLatencyUs!, `measured by tessera calibrate on this host (${date}): half a WebGPU launch`) }]
+    ? [{ from: 'cpu', to: 'gpu', bandwidthGBs: figure(linkGBs, measured('')('1M floats up to the GPU and back, less compute and launch')), latencyUs: figure(linkLatencyUs!, measured('')('half a WebGPU launch')) }]
     : [];
   const others = Object.keys(processors[0].backends ?? {});
   return {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { TesseraError } from '../errors.js';
-import { calibratedHostPath, hostCpuName, readCalibratedHost } from './calibrate.js';
+import { calibratedHostPath, HOST_CPU_SUPPORT, hostCpuName, readCalibratedHost, WEBGPU_SUPPORT } from './calibrate.js';
 import { FIGURE_FIELDS, targetSchema, type Processor, type Target } from './schema.js';
 
 const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
@@ -53,7 +53,7 @@ const cpuHost = (): Processor => ({
     conv: VM(1, 'conv efficiency'), dwconv: VM(0.5, 'depthwise conv efficiency'), matmul: VM(0.92, 'matmul efficiency'),
     elementwise: VM(0.064, 'elementwise arithmetic efficiency'), reduce: VM(0.0021, 'LRN efficiency'), copy: VM(0.38, 'copy, pool and reduction efficiency'),
   },
-  support: { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] },
+  support: HOST_CPU_SUPPORT,
 });
 
 /**
@@ -84,7 +84,7 @@ async function defaultHostTarget(): Promise<Target> {
       peakGflops: { float32: { value: gpu.software ? 7 : 1000, source: gpu.software ? 'uncalibrated default: a 512x512 MatMul on the WebGPU EP over Mesa lavapipe (software Vulkan)' : 'uncalibrated default for a hardware WebGPU adapter' } },
       bandwidthGBs: { value: gpu.software ? 5 : 100, source: 'uncalibrated default' },
       launchOverheadUs: { value: gpu.software ? 2000 : 100, source: 'uncalibrated default: WebGPU submission and readback' },
-      support: { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] },
+      support: WEBGPU_SUPPORT,
     });
     links.push({ from: 'cpu', to: 'gpu', bandwidthGBs: { value: 2, source: 'uncalibrated default: WebGPU buffer upload/readback' }, latencyUs: { value: 500, source: 'uncalibrated default: a WebGPU map/readback round trip' } });
   }
