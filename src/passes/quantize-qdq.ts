@@ -31,6 +31,8 @@ export interface QdqOptions {
   /** Calibrated range of each float activation. */
   ranges: ReadonlyMap<string, Range>;
   activationType: 'uint8' | 'uint16';
+  /** Activations quantized to uint16 whatever `activationType` says (those 8 bits would lose too much of). */
+  wide?: ReadonlySet<string>;
   /** Nodes (by name) or op types to keep in float. */
   exclude?: ReadonlySet<string>;
 }
@@ -81,10 +83,19 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
     if (!p) {
       const r = options.ranges.get(t);
       if (!r) return undefined;
-      p = affineParams(r.min, r.max, aType);
+      p = affineParams(r.min, r.max, options.wide?.has(t) ? 'uint16' : aType);
       params.set(t, p);
     }
     return p;
+  };
+  // a tensor that only moves data takes its input's type with its parameters
+  const typeOf = (t: string): 'uint8' | 'uint16' => {
+    for (let v = graph.values.get(t); v; ) {
+      if (options.wide?.has(v.name)) return 'uint16';
+      const p = v.producer >= 0 ? graph.nodes[v.producer] : undefined;
+      v = p && quantizedSet.has(p.index) && SAME_AS_INPUT.has(p.op) ? graph.values.get(p.inputs[0]) : undefined;
+    }
+    return options.activationType;
   };
   const toQuantize = new Set<string>();
   for (const n of quantized) {
@@ -94,7 +105,7 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
   for (const n of graph.nodes) { // node order is topological: an input's parameters are settled before its output's
     if (!quantizedSet.has(n.index) || !SAME_AS_INPUT.has(n.op)) continue;
     const p = paramsOf(n.inputs[0]);
-    if (p) for (const o of n.outputs) if (o && isFloat(graph, o)) params.set(o, p);
+    if (p) for (const o of n.outputs) if (o && isFloat(graph, o) && typeOf(o) === typeOf(n.inputs[0])) params.set(o, p);
   }
 
   // 3. a Q/DQ pair per activation; every reader reads the dequantized value
@@ -111,9 +122,10 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
     const isOutput = graph.outputs.includes(t);
     const source = isOutput ? fresh(`${t}_float`) : t;
     if (isOutput) producerRename.set(t, source);
-    const s = scalar(`${t}_scale`, 'float32', p.scale), z = scalar(`${t}_zero_point`, aType, p.zeroPoint);
+    const type = typeOf(t);
+    const s = scalar(`${t}_scale`, 'float32', p.scale), z = scalar(`${t}_zero_point`, type, p.zeroPoint);
     const q = fresh(`${t}_QuantizeLinear_Output`), dq = isOutput ? t : fresh(`${t}_DequantizeLinear_Output`);
-    list.push({ name: fresh(`${t}_QuantizeLinear`), op: 'QuantizeLinear', domain: '', inputs: [source, s, z], outputs: [q], attrs: {}, outputTypes: [aType as Weight['dtype']] });
+    list.push({ name: fresh(`${t}_QuantizeLinear`), op: 'QuantizeLinear', domain: '', inputs: [source, s, z], outputs: [q], attrs: {}, outputTypes: [type] });
     list.push({ name: fresh(`${t}_DequantizeLinear`), op: 'DequantizeLinear', domain: '', inputs: [q, s, z], outputs: [dq], attrs: {}, outputTypes: ['float32'] });
     if (!isOutput) readAs.set(t, dq);
   }

@@ -40,11 +40,25 @@ export interface CalibrationOptions {
   percentile?: number;
 }
 
-/** Each float activation's range over the samples. */
-export async function calibrateRanges(graph: Graph, samples: readonly Sample[], options: CalibrationOptions): Promise<Map<string, Range>> {
+export interface Calibration {
+  ranges: Map<string, Range>;
+  /** Root mean square of each activation over the samples. */
+  rms: Map<string, number>;
+}
+
+/** Each float activation's range over the samples, and its root mean square. */
+export async function calibrateRanges(graph: Graph, samples: readonly Sample[], options: CalibrationOptions): Promise<Calibration> {
   const minmax = new Map<string, Range>();
-  await visitActivations(graph, samples, (n, d) => minmax.set(n, observeMinMax(d, minmax.get(n))));
-  if (options.method === 'minmax') return minmax;
+  const power = new Map<string, [number, number]>();
+  await visitActivations(graph, samples, (n, d) => {
+    minmax.set(n, observeMinMax(d, minmax.get(n)));
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[i] * d[i];
+    const [a, c] = power.get(n) ?? [0, 0];
+    power.set(n, [a + s, c + d.length]);
+  });
+  const rms = new Map([...power].map(([n, [s, c]]) => [n, Math.sqrt(s / Math.max(1, c))]));
+  if (options.method === 'minmax') return { ranges: minmax, rms };
   const absolute = options.method === 'entropy';
   const hists = new Map<string, Float64Array>();
   await visitActivations(graph, samples, (n, d) => {
@@ -55,7 +69,8 @@ export async function calibrateRanges(graph: Graph, samples: readonly Sample[], 
   const out = new Map<string, Range>();
   for (const [n, r] of minmax) {
     const h = hists.get(n)!;
-    out.set(n, options.method === 'percentile' ? percentileRange(h, r, options.percentile ?? 99.999) : entropyRange(h, r));
+    // a graph output keeps its whole range: clipping what the model answers (a probability map) is no calibration
+    out.set(n, graph.outputs.includes(n) ? r : options.method === 'percentile' ? percentileRange(h, r, options.percentile ?? 99.999) : entropyRange(h, r));
   }
-  return out;
+  return { ranges: out, rms };
 }

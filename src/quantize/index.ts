@@ -41,7 +41,7 @@ export interface QuantizeOptions {
   /** mixed: the largest output error allowed (relative squared error on the calibration data), or the largest weight size in bytes. */
   targetError?: number;
   targetBytes?: number;
-  /** At most this many calibration samples are used (default 64). */
+  /** At most this many calibration samples are used (default 32, spread evenly over those given). */
   maxSamples?: number;
 }
 
@@ -90,7 +90,7 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
   const original = readModelFile(path);
   const graph = importOnnx(original, { path });
   checkNotQuantized(graph);
-  const samples: Sample[] = options.calibration ? readSamples(graph, options.calibration, options.maxSamples ?? 64) : [];
+  const samples: Sample[] = options.calibration ? readSamples(graph, options.calibration, options.maxSamples ?? 32) : [];
   const first = samples[0]?.feeds;
   const inputShapes = first ? Object.fromEntries(Object.entries(first).map(([k, t]) => [k, [...t.dims]])) : resolveInputShapes(graph);
   const shaped = await inferShapes(graph, { inputShapes, prober: ortProber, feeds: first });
@@ -105,7 +105,7 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
   switch (options.scheme) {
     case 'int8': {
       report.method = options.method ?? 'minmax';
-      const ranges = await calibrateRanges(g, samples, { method: report.method, percentile: options.percentile });
+      const { ranges } = await calibrateRanges(g, samples, { method: report.method, percentile: options.percentile });
       const q = insertQdq(g, { ranges, activationType: options.activationType ?? 'uint8', exclude: new Set(options.exclude ?? []) });
       report.floatNodes = q.floatNodes;
       report.quantizedNodes = q.quantizedNodes.length;
