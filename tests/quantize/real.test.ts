@@ -25,7 +25,7 @@ describe.skipIf(!!chromiumMissing)('ppocr-v4-rec int8 on rendered lines', () => 
     const calib = ['Licensed under the Apache License', 'WITHOUT WARRANTIES OR CONDITIONS', 'Version 2.0, January 2004', 'you may not use this file except'];
     const lines = ['GNU GENERAL PUBLIC LICENSE', 'Free Software Foundation, Inc.', 'the freedom to share and change', 'Everyone is permitted to copy'];
     const r = await Renderer.start();
-    const imgs = [];
+    const imgs: Awaited<ReturnType<Renderer['line']>>[] = [];
     try {
       for (const [i, t] of calib.entries()) {
         const img = await r.line(t, { font: 'DejaVu Sans', size: 30, ink: 20, paper: 240 });
