@@ -122,7 +122,7 @@ function program(): Command {
     .option('--activations <type>', 'int8 activation type: uint8 (default) or uint16')
     .option('--block-size <n>', 'w4/mixed: int4 block size along the reduction axis (default 32, at least 16)')
     .option('--keep-float <names>', 'int8: node names or op types to keep float (repeatable, comma-separated)', collect)
-    .option('--target-error <e>', 'mixed: the largest output error (relative squared, on the calibration data; default 1e-3)')
+    .option('--target-error <e>', 'mixed: the largest output error (relative squared, on the calibration data; default 1e-3); int8: raise activations to uint16 in measured groups until the error is within it')
     .option('--target-size <bytes>', 'mixed: the largest size of the quantized layers\' weights, e.g. 2MB')
     .option('--report <file.json>', 'also write the full report as JSON')
     .option('--json', 'print the report as one JSON object')

@@ -73,6 +73,10 @@ export function formatQuantize(r: QuantizeReport, out: string): string {
     for (const f of r.floatNodes) why.set(`${f.op}: ${f.reason.startsWith('no calibrated range') ? 'no calibrated range' : f.reason}`, (why.get(`${f.op}: ${f.reason.startsWith('no calibrated range') ? 'no calibrated range' : f.reason}`) ?? 0) + 1);
     for (const [k, n] of why) lines.push(`    ${k} (×${n})`);
   }
+  if (r.widened) {
+    const x = r.widened;
+    lines.push(`  error target: with every activation at 8 bits the output error is ${x.errorAll8.toExponential(2)}; ${x.activations.length} of ${x.of} activations raised to uint16 → ${x.error.toExponential(2)} (${x.evaluations} measured candidates)`);
+  }
   if (r.mixed) {
     const m = r.mixed;
     lines.push(`  mixed: target ${m.target.bytes !== undefined ? `weights ≤ ${mb(m.target.bytes)}` : `error ≤ ${m.target.error}`}; layers ${mb(m.layerBytes)}; error predicted ${m.predictedError.toExponential(2)}, measured ${m.measuredError.toExponential(2)} (relative squared, calibration samples)`);

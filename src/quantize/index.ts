@@ -20,6 +20,7 @@ import { calibrateRanges } from './calibrate.js';
 import { readSamples, type Sample } from './data.js';
 import { outputError, runSamples, type OutputError } from './evaluate.js';
 import { chooseMixed, type MixedReport } from './mixed.js';
+import { widenForError } from './widen.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from './ranges.js';
 
 export const SCHEMES = ['int8', 'w8', 'w4', 'mixed'] as const;
@@ -38,7 +39,10 @@ export interface QuantizeOptions {
   blockSize?: number;
   /** int8: node names or op types to keep float. */
   exclude?: readonly string[];
-  /** mixed: the largest output error allowed (relative squared error on the calibration data), or the largest weight size in bytes. */
+  /**
+   * mixed: the largest output error allowed (relative squared error on the calibration data), or the largest weight size in bytes.
+   * int8: with targetError, activations are raised to uint16 in measured groups until the error is met (widen.ts).
+   */
   targetError?: number;
   targetBytes?: number;
   /** At most this many calibration samples are used (default 32, spread evenly over those given). */
@@ -60,6 +64,8 @@ export interface QuantizeReport {
   /** The quantized model against the original on the calibration samples (onnxruntime CPU). */
   check?: OutputError;
   mixed?: MixedReport;
+  /** int8 with an error target: the activations raised to uint16, and the error with all at 8 bits and after. */
+  widened?: { activations: string[]; of: number; errorAll8: number; error: number; evaluations: number };
 }
 
 export interface QuantizeResult {
@@ -106,7 +112,13 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
     case 'int8': {
       report.method = options.method ?? 'minmax';
       const { ranges } = await calibrateRanges(g, samples, { method: report.method, percentile: options.percentile });
-      const q = insertQdq(g, { ranges, activationType: options.activationType ?? 'uint8', exclude: new Set(options.exclude ?? []) });
+      const qdq = { ranges, activationType: options.activationType ?? 'uint8', exclude: new Set(options.exclude ?? []) } as const;
+      let q = insertQdq(g, qdq);
+      if (options.targetError !== undefined) {
+        const w = await widenForError(g, qdq, samples.slice(0, 4), options.targetError);
+        q = w.result;
+        report.widened = { activations: w.wide, of: ranges.size, errorAll8: w.errorAll8, error: w.error, evaluations: w.evaluations };
+      }
       report.floatNodes = q.floatNodes;
       report.quantizedNodes = q.quantizedNodes.length;
       // weights read only inside subgraphs (activations there are out of reach): int8 per channel, weight-only
