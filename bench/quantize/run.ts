@@ -87,7 +87,7 @@ function print(r: Row): void {
 }
 
 const SCHEMES: Record<string, [string, Omit<QuantizeOptions, 'calibration'>][]> = {
-  rec: [['int8', { scheme: 'int8' }], ['int8 percentile', { scheme: 'int8', method: 'percentile' }], ['w8', { scheme: 'w8' }], ['w4', { scheme: 'w4' }]],
+  rec: [['int8', { scheme: 'int8' }], ['int8 minmax', { scheme: 'int8', method: 'minmax' }], ['w8', { scheme: 'w8' }], ['w4', { scheme: 'w4' }]],
   det: [['int8', { scheme: 'int8' }], ['int8 error≤2e-2', { scheme: 'int8', targetError: 2e-2 }], ['int8 uint16 activations', { scheme: 'int8', activationType: 'uint16' }], ['w8', { scheme: 'w8' }], ['w4', { scheme: 'w4' }]],
   vad: [['int8', { scheme: 'int8' }], ['w8', { scheme: 'w8' }], ['w4', { scheme: 'w4' }]],
 };

@@ -117,7 +117,7 @@ function program(): Command {
     .requiredOption('--scheme <scheme>', 'int8 | w8 | w4 | mixed')
     .requiredOption('--out <q.onnx>', 'the quantized model (written atomically: nothing on failure)')
     .option('--calibration <dir>', 'an ONNX test-data directory (input_0.pb, …) or a directory of them; required for int8 and mixed')
-    .option('--method <method>', 'int8 activation ranges: minmax (default), percentile or entropy')
+    .option('--method <method>', 'int8 activation ranges: percentile (default), minmax or entropy')
     .option('--percentile <p>', 'for --method percentile: the share of values kept (default 99.999)')
     .option('--activations <type>', 'int8 activation type: uint8 (default) or uint16')
     .option('--block-size <n>', 'w4/mixed: int4 block size along the reduction axis (default 32, at least 16)')

@@ -41,6 +41,11 @@ export function weightUse(node: Pick<Node, 'op' | 'domain' | 'name' | 'inputs' |
   }
 }
 
+/** Whether int4 blocks of `blockSize` fit the weight's reduction axis (otherwise int4 could only be per channel). */
+export function blockable(use: WeightUse, blockSize: number): boolean {
+  return use.blockAxis >= 0 && use.dims[use.blockAxis] >= blockSize;
+}
+
 export interface WeightChoice {
   bits: WeightBits;
   /** For 4 bits: the block size along the reduction axis (0: per channel). */
@@ -69,7 +74,7 @@ export function quantizeWeight(w: Weight, use: WeightUse, choice: WeightChoice, 
   const type = TYPE[choice.bits];
   const data = floatsOf(w);
   // blocks along the reduction axis where it holds a block at least; per output channel otherwise (a depthwise Conv)
-  const blocked = choice.bits === 4 && choice.blockSize > 0 && use.blockAxis >= 0 && w.dims[use.blockAxis] >= choice.blockSize;
+  const blocked = choice.bits === 4 && choice.blockSize > 0 && blockable(use, choice.blockSize);
   if (blocked && choice.blockSize < 16) throw new TesseraError('BAD_ARGUMENT', `block size ${choice.blockSize}: expected 16 or more`);
   const axis = blocked ? use.blockAxis : use.channelAxis;
   const q = quantizeSymmetric(data, w.dims, axis, type, blocked ? choice.blockSize : 0);

@@ -15,7 +15,7 @@ import { initializers } from '../passes/quantize-graph.js';
 import { prepareForQuantization } from '../passes/quantize-prepare.js';
 import { insertQdq, type FloatNode } from '../passes/quantize-qdq.js';
 import { subgraphWeightUses } from '../passes/quantize-subgraph.js';
-import { quantizeWeightsOnly, weightUses, type LayerReport, type WeightChoice } from '../passes/quantize-weights.js';
+import { blockable, quantizeWeightsOnly, weightUses, type LayerReport, type WeightChoice } from '../passes/quantize-weights.js';
 import { calibrateRanges } from './calibrate.js';
 import { readSamples, type Sample } from './data.js';
 import { outputError, runSamples, type OutputError } from './evaluate.js';
@@ -30,7 +30,7 @@ export interface QuantizeOptions {
   scheme: Scheme;
   /** A test-data directory or a directory of them (required for int8 and mixed). */
   calibration?: string;
-  /** int8: how activation ranges are found (default 'minmax'). */
+  /** int8: how activation ranges are found (default 'percentile': MinMax was fragile on ppocr-v4-rec, see README). */
   method?: CalibrationMethod;
   percentile?: number;
   /** int8: activation type (default uint8). */
@@ -110,7 +110,7 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
   let out: Graph;
   switch (options.scheme) {
     case 'int8': {
-      report.method = options.method ?? 'minmax';
+      report.method = options.method ?? 'percentile';
       const { ranges } = await calibrateRanges(g, samples, { method: report.method, percentile: options.percentile });
       const qdq = { ranges, activationType: options.activationType ?? 'uint8', exclude: new Set(options.exclude ?? []) } as const;
       let q = insertQdq(g, qdq);
@@ -131,7 +131,9 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
       break;
     }
     case 'w8': case 'w4': {
-      const r = quantizeWeightsOnly(g, uniform(options.scheme === 'w8' ? { bits: 8, blockSize: 0 } : { bits: 4, blockSize }), extra);
+      // w4: int4 in blocks where blocks fit the reduction axis; int8 per channel elsewhere (a depthwise Conv, a short axis)
+      const choices = options.scheme === 'w8' ? uniform({ bits: 8, blockSize: 0 }) : new Map(all.map((u) => [u.weight, blockable(u, blockSize) ? { bits: 4 as const, blockSize } : { bits: 8 as const, blockSize: 0 }]));
+      const r = quantizeWeightsOnly(g, choices, extra);
       out = r.graph;
       report.layers = r.layers;
       break;

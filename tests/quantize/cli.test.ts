@@ -45,7 +45,7 @@ describe('tessera quantize', () => {
     const r = tessera('quantize', p('mlp.onnx'), '--scheme', 'int8', '--calibration', p('cal'), '--out', p('q.onnx'), '--report', p('q.json'));
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/int8 \(minmax calibration\), 3 calibration sample/);
+    expect(r.stdout).toMatch(/int8 \(percentile calibration\), 3 calibration sample/);
     expect(r.stdout).toMatch(/weight layers: 1 int8/);
     expect(existsSync(p('q.json'))).toBe(true);
     const x = new ort.Tensor('float32', Float32Array.from({ length: 16 }, (_, i) => Math.cos(i + 1)), [2, 8]);

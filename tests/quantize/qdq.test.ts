@@ -55,7 +55,7 @@ function conv(x: Float32Array, w: ArrayLike<number>, b: ArrayLike<number>): Floa
 
 describe('int8 QDQ of Conv → Relu, by hand', async () => {
   const path = model();
-  const { bytes, report } = await quantizeModel(path, { scheme: 'int8', calibration: join(dir, 'cal') });
+  const { bytes, report } = await quantizeModel(path, { scheme: 'int8', method: 'minmax', calibration: join(dir, 'cal') });
   const g = importOnnx(bytes);
   const init = (name: string) => { const w = g.values.get(name)!.initializer!; return bytesToNumbers(w.dtype, weightBytes(w), w.dims.reduce((a, b) => a * b, 1)); };
   const conv0 = g.nodes.find((n) => n.op === 'Conv')!;
