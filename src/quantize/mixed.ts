@@ -93,7 +93,7 @@ export function pickBits(sens: readonly Sensitivity[], target: { error?: number;
       if (k < 0 || k >= MIXED_BITS.length) continue;
       const to = MIXED_BITS[k];
       const dErr = s.error[from] - s.error[to], dBytes = Math.abs(s.bytes[to] - s.bytes[from]) || 1;
-      const score = dir === 1 ? dErr / dBytes : -dErr / dBytes; // widening: error removed per byte; narrowing: −error added per byte
+      const score = dErr / dBytes; // widening: error removed per byte added; narrowing: minus the error added per byte saved
       if (!best || score > best.score) best = { s, to, score };
     }
     if (best) bits.set(best.s.weight, best.to);
