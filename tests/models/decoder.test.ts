@@ -15,6 +15,7 @@ import { inferShapes } from '../../src/ir/infer.js';
 import { ExternalDataWriter, exportOnnx } from '../../src/ir/onnx-export.js';
 import { decodeModel, importOnnxFile } from '../../src/ir/onnx-import.js';
 import { weightBytes } from '../../src/ir/weight.js';
+import { tessera } from '../cli/helpers.js';
 import { referenceLogits, weightsOf } from './llama-reference.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tessera-decoder-'));
@@ -243,6 +244,20 @@ describe('generated decoder in Tessera', () => {
       expect(shaped.values.get('model.layers.0.scores')!.shape).toEqual([1, 2, 2, seq, past + seq]);
       const unknown = [...shaped.values.values()].filter((v) => !v.shape || v.shape.some((d) => typeof d !== 'number'));
       expect(unknown.map((v) => v.name)).toEqual([]);
+    }
+  });
+
+  it('`tessera run --check` runs it, prefill and decode shapes, equal to onnxruntime loading the file itself', () => {
+    const model = join(dirOf(TINY), 'model.onnx');
+    for (const [past, seq] of [[0, 8], [8, 1]]) {
+      const shapes = [`input_ids=1x${seq}`, `attention_mask=1x${past + seq}`, `position_ids=1x${seq}`];
+      for (let l = 0; l < TINY.layers; l++) for (const kv of ['key', 'value']) shapes.push(`past_key_values.${l}.${kv}=1x2x${past}x16`);
+      const r = tessera('run', model, '--check', '--input-shape', shapes.join(','));
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`output logits float32 [1,${seq},256]`);
+      expect(r.stdout).toContain(`output present.1.value float32 [1,2,${past + seq},16]`);
+      expect(r.stdout).toContain('check: all outputs pass');
     }
   });
 });
