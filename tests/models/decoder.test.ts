@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { TensorProto_DataLocation } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PRESETS, parameterCount, writeDecoder, type DecoderConfig } from '../../bench/models/decoder.js';
+import { ensureDecoder, PRESETS, parameterCount, writeDecoder, type DecoderConfig } from '../../bench/models/decoder.js';
 import { decoderSignature, ortForward, ortGreedy, seededPrompt } from '../../bench/models/ort-generate.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { ExternalDataWriter, exportOnnx } from '../../src/ir/onnx-export.js';
@@ -83,6 +83,17 @@ describe('generated decoder: files', () => {
     expect(data(again).equals(data(dirOf(TINY)))).toBe(true);
     expect(readFileSync(join(again, 'model.onnx')).equals(readFileSync(join(dirOf(TINY), 'model.onnx')))).toBe(true);
     expect(data(other).equals(data(dirOf(TINY)))).toBe(false);
+  });
+
+  it('ensureDecoder reuses a finished model made from the same config and rewrites one made from another', () => {
+    const dir = join(tmp, 'cache');
+    ensureDecoder(TINY, dir);
+    const first = statSync(join(dir, 'model.onnx.data')).mtimeMs;
+    ensureDecoder(TINY, dir);
+    expect(statSync(join(dir, 'model.onnx.data')).mtimeMs).toBe(first);
+    const other = ensureDecoder({ ...TINY, seed: 3 }, dir);
+    expect(readFileSync(other.dataPath).equals(readFileSync(join(dirOf(TINY), 'model.onnx.data')))).toBe(false);
+    expect(JSON.parse(readFileSync(other.configPath, 'utf8')).tessera_seed).toBe(3);
   });
 
   it('refuses a config it cannot build, with a TesseraError and no files', () => {
