@@ -63,11 +63,15 @@ export const PRESETS = {
 
 export type PresetName = keyof typeof PRESETS;
 
+/** Parameters of one layer: attention and MLP projections, two norms. */
+export function layerParameters(c: DecoderConfig): number {
+  const attn = c.hidden * c.heads * c.headDim * 2 + c.hidden * c.kvHeads * c.headDim * 2;
+  return attn + 3 * c.hidden * c.intermediate + 2 * c.hidden;
+}
+
 /** Trained parameters (embeddings, projections, norms, LM head); the rotary tables are not counted. */
 export function parameterCount(c: DecoderConfig): number {
-  const attn = c.hidden * c.heads * c.headDim * 2 + c.hidden * c.kvHeads * c.headDim * 2;
-  const mlp = 3 * c.hidden * c.intermediate;
-  return c.vocab * c.hidden * (c.tied ? 1 : 2) + c.layers * (attn + mlp + 2 * c.hidden) + c.hidden;
+  return c.vocab * c.hidden * (c.tied ? 1 : 2) + c.layers * layerParameters(c) + c.hidden;
 }
 
 export function checkConfig(c: DecoderConfig): void {
@@ -359,7 +363,7 @@ function main(argv: string[]): void {
   console.log(`command: npx tsx bench/models/decoder.ts ${argv.join(' ')}`);
   console.log(`config: ${JSON.stringify(config)}`);
   console.log(`wrote ${w.modelPath} (${mb(w.modelBytes)}) + ${w.dataPath} (${mb(w.dataBytes)}) + config.json`);
-  console.log(`parameters: ${(w.parameters / 1e6).toFixed(2)} M (${mb(w.parameters * 4)} float32)`);
+  console.log(`parameters: ${(w.parameters / 1e6).toFixed(2)} M (${mb(w.parameters * 4)} float32); per layer ${mb(4 * layerParameters(config))}; largest tensor ${mb(4 * config.vocab * config.hidden)} (the embedding${config.tied ? ', also the LM head' : ''})`);
   console.log(`time: ${(ms / 1000).toFixed(2)} s (measured, one run); peak RSS of this process: ${mb(process.resourceUsage().maxRSS * 1024)} (measured)`);
 }
 
