@@ -255,6 +255,12 @@ describe('generated decoder in Tessera', () => {
       expect(shaped.values.get('model.layers.0.scores')!.shape).toEqual([1, 2, 2, seq, past + seq]);
       const unknown = [...shaped.values.values()].filter((v) => !v.shape || v.shape.some((d) => typeof d !== 'number'));
       expect(unknown.map((v) => v.name)).toEqual([]);
+      // The matrix products cost 2 FLOPs per weight per token, plus QKᵀ and PV over the whole context.
+      const { layers, hidden: H, heads: nh, kvHeads: nkv, headDim: hd, intermediate: I, vocab: V } = TINY;
+      const projections = H * nh * hd * 2 + H * nkv * hd * 2 + 3 * H * I;
+      const want = 2 * seq * (layers * projections + V * H) + layers * 2 * (2 * nh * seq * (past + seq) * hd);
+      const got = graph.nodes.filter((n) => n.op === 'MatMul' || n.op === 'Gemm').reduce((a, n) => a + shaped.costs[n.index].flops, 0);
+      expect(got).toBe(want);
     }
   });
 
