@@ -184,9 +184,11 @@ export function sessionOptionsFor(onnx: Uint8Array, provider: OrtProvider): OrtM
   return prepareSession(onnx, provider).options;
 }
 
-export async function createSession(bytes: Uint8Array, provider: OrtProvider, where: string, options: OrtMemoryOptions = {}): Promise<ort.InferenceSession> {
+/** A session over model bytes, or over a model file (onnxruntime then finds its external data beside it). */
+export async function createSession(model: Uint8Array | string, provider: OrtProvider, where: string, options: OrtMemoryOptions = {}): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(bytes, { executionProviders: [provider], logSeverityLevel: 4, ...options });
+    const o: ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: 4, ...options };
+    return await (typeof model === 'string' ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o));
   } catch (err) {
     throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime (${provider}) could not load ${where}`);
   }

@@ -3,7 +3,13 @@
  * not produce become graph inputs; weights it reads come along (initializers as initializers, values
  * computed from weights with the nodes that compute them); values it produces that the rest of the
  * graph reads, or that are graph outputs, become graph outputs.
+ *
+ * Weights go inline (raw_data) unless an ExternalDataWriter is given: then initializers of at least its
+ * threshold go to one external-data file beside the model, streamed tensor by tensor (a model past
+ * protobuf's 2 GB limit needs this), with a location relative to the model's directory.
  */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { clone, create, toBinary } from '@bufbuild/protobuf';
 import {
   AttributeProto_AttributeType as AT,
@@ -12,6 +18,8 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
+  TensorProto_DataLocation,
   TensorProtoSchema,
   TensorShapeProtoSchema,
   TypeProtoSchema,
@@ -23,9 +31,9 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
-import { onnxCode } from './dtype.js';
+import { byteSize, onnxCode } from './dtype.js';
 import { nodeReads, type Attribute, type Graph, type Node, type Value } from './graph.js';
-import { weightBytes, weightFromProto, type Weight } from './weight.js';
+import { weightByteLength, weightBytes, weightFromProto, type Weight } from './weight.js';
 
 export interface ExportOptions {
   /** Values to expose as outputs, in this order (default: the boundary outputs of the node set). */
@@ -33,6 +41,8 @@ export interface ExportOptions {
   /** Give inputs their full inferred shapes (default true); otherwise only the dtype. */
   inputShapes?: boolean;
   name?: string;
+  /** Write initializers of at least `externalData.threshold` bytes there (default: all inline). */
+  externalData?: ExternalDataWriter;
 }
 
 export interface ExportedModel {
@@ -46,7 +56,107 @@ export interface ExportedModel {
 
 const enc = new TextEncoder();
 
-export function weightToProto(w: Weight, name = w.name): TensorProto {
+/**
+ * Writes tensors into one external-data file beside an ONNX model, streaming: each tensor's bytes go
+ * to disk as they come, so a model of any size is written in little memory. Nothing appears at the
+ * final paths until `commit` writes the model: the data file is renamed into place first, then the
+ * model, so a model file never points at missing data; `abort` (or a failed commit) removes what was
+ * written.
+ *
+ *   const data = new ExternalDataWriter('out/model.onnx');            // → out/model.onnx.data
+ *   const b = new GraphBuilder('m', { externalData: data });
+ *   …
+ *   data.commit(b.toBytes());
+ */
+export class ExternalDataWriter {
+  /** The data file's name, relative to the model's directory, as written into the model. */
+  readonly location: string;
+  /** Tensors smaller than this stay inline (shape constants: engines and folding want them there). */
+  readonly threshold: number;
+  private readonly align: number;
+  private readonly dir: string;
+  private readonly tmpData: string;
+  private fd: number | null;
+  private size = 0;
+
+  constructor(readonly modelPath: string, options: { location?: string; threshold?: number; align?: number } = {}) {
+    this.location = options.location ?? `${basename(modelPath)}.data`;
+    if (this.location !== basename(this.location) || this.location === '' || this.location === '.' || this.location === '..') {
+      throw new TesseraError('BAD_ARGUMENT', `external data location '${this.location}' must be a plain file name (it is written beside ${modelPath}, and read relative to it)`);
+    }
+    this.threshold = options.threshold ?? 1024;
+    this.align = options.align ?? 4096; // page-aligned offsets let engines map the file instead of copying
+    this.dir = dirname(modelPath);
+    try {
+      if (!existsSync(this.dir)) mkdirSync(this.dir, { recursive: true });
+      this.tmpData = join(this.dir, `.${this.location}.${process.pid}.tmp`);
+      this.fd = openSync(this.tmpData, 'w');
+    } catch (err) {
+      throw new TesseraError('BAD_ARGUMENT', `cannot write external data beside ${modelPath}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Appends one tensor's bytes, whole or as chunks (each written as it comes); returns where they are. */
+  append(chunks: Uint8Array | Iterable<Uint8Array>): { offset: number; length: number } {
+    if (this.fd === null) throw new TesseraError('INTERNAL', `external data for ${this.modelPath} was already committed or aborted`);
+    const pad = (this.align - (this.size % this.align)) % this.align;
+    if (pad) this.write(new Uint8Array(pad));
+    const offset = this.size;
+    for (const c of chunks instanceof Uint8Array ? [chunks] : chunks) this.write(c);
+    return { offset, length: this.size - offset };
+  }
+
+  /** A TensorProto whose data is the next `chunks` appended to the file. */
+  tensorProto(name: string, dtype: Weight['dtype'], dims: readonly number[], chunks: Uint8Array | Iterable<Uint8Array>): TensorProto {
+    const { offset, length } = this.append(chunks);
+    const expected = byteSize(dtype, dims.reduce((a, b) => a * b, 1));
+    if (length !== expected) {
+      this.abort();
+      throw new TesseraError('INTERNAL', `external tensor '${name}': ${length} bytes written, but a ${dtype} tensor of dims [${dims}] holds ${expected}`);
+    }
+    const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+    return create(TensorProtoSchema, {
+      name, dims: dims.map((d) => BigInt(d)), dataType: onnxCode(dtype), dataLocation: TensorProto_DataLocation.EXTERNAL,
+      externalData: [entry('location', this.location), entry('offset', String(offset)), entry('length', String(length))],
+    });
+  }
+
+  /** Writes the model and moves both files into place. */
+  commit(modelBytes: Uint8Array): void {
+    if (this.fd === null) throw new TesseraError('INTERNAL', `external data for ${this.modelPath} was already committed or aborted`);
+    const tmpModel = join(this.dir, `.${basename(this.modelPath)}.${process.pid}.tmp`);
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = null;
+      writeFileSync(tmpModel, modelBytes);
+      renameSync(this.tmpData, join(this.dir, this.location));
+      renameSync(tmpModel, this.modelPath);
+    } catch (err) {
+      rmSync(tmpModel, { force: true });
+      this.abort();
+      throw new TesseraError('BAD_ARGUMENT', `cannot write ${this.modelPath} and its external data: ${(err as Error).message} (nothing was written)`);
+    }
+  }
+
+  /** Removes the temporary data file (after a failure). */
+  abort(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    rmSync(this.tmpData, { force: true });
+  }
+
+  private write(bytes: Uint8Array): void {
+    for (let done = 0; done < bytes.length; ) done += writeSync(this.fd!, bytes, done, bytes.length - done);
+    this.size += bytes.length;
+  }
+}
+
+/** A weight as a TensorProto: inline, or in the external-data file when one is given and the weight is large enough. */
+export function weightToProto(w: Weight, name = w.name, external?: ExternalDataWriter): TensorProto {
+  if (external && w.source.kind !== 'strings' && weightByteLength(w) >= external.threshold) {
+    return external.tensorProto(name, w.dtype, w.dims, weightBytes(w));
+  }
   const t = create(TensorProtoSchema, { name, dims: w.dims.map((d) => BigInt(d)), dataType: onnxCode(w.dtype) });
   if (w.source.kind === 'strings') t.stringData = w.source.values.map((s) => enc.encode(s));
   else t.rawData = weightBytes(w) as Uint8Array<ArrayBuffer>;
@@ -227,7 +337,7 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
   const g = create(GraphProtoSchema, {
     name: options.name ?? graph.name ?? 'tessera',
     node: indices.map((i) => nodeToProto(graph.nodes[i], modelPathOf(graph))),
-    initializer: initializers.map((w) => weightToProto(w)),
+    initializer: initializers.map((w) => weightToProto(w, w.name, options.externalData)),
     input: graphInputs,
     output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),
   });
