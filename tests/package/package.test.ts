@@ -23,7 +23,7 @@ const SMALL_MODEL = join(CORPUS, 'onnx-node/light/light_squeezenet.onnx');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const devPkg = (name: string) => `${name}@${pkg.devDependencies[name]}`;
 
-/** The ways an app creates a session, each run by its own app.mjs. The line `create` is the whole difference. */
+/** The ways an app creates a session, each run by its own app.mjs (`create` is the whole difference); InferenceSession joins as one more line. */
 const ENTRY_POINTS = [
   { name: 'Session', create: 'await Session.create(model, { inputShapes: { x: dims } })' },
 ];
