@@ -9,7 +9,9 @@ import { TensorProtoSchema } from 'onnx-buf';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CORPUS = resolve(ROOT, '../shared/corpus');
-const BIN = join(ROOT, 'bin/tessera.js');
+// The CLI's TypeScript source, run through tsx: the suite tests the code as it is, never a stale dist/.
+// The built command (bin/tessera.js → dist/) is tested as users get it by tests/package (pack, install, run).
+const CLI = ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `tessera-${prefix}-`));
@@ -22,9 +24,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node bin/tessera.js ...args` as a user would, with no stdin. */
+/** Runs the `tessera` command (its source, through tsx) with ...args, as a user would, with no stdin. */
 export function tessera(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
