@@ -13,7 +13,8 @@ import { TesseraError } from '../errors.js';
 import { predecessors, type Graph } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Target } from '../targets/schema.js';
-import { INPLACE_OPS, inplaceCandidates, makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
+import { inplaceCandidates } from '../ir/ops/traits.js';
+import { makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
 import { orderBlocks, type OrderOptions, type OrderResult } from './order-search.js';
 import type { Partitioning } from './partition.js';
 import { bytesOn, type Ranges, type Residency } from './residency.js';
@@ -31,8 +32,6 @@ export function order(graph: Graph, parts: Partitioning): number[] {
   }
   return [...parts.walk];
 }
-
-export { INPLACE_OPS };
 
 const align = (n: number) => Math.ceil(n / 64) * 64; // plan-memory's ALIGNMENT
 

@@ -18,7 +18,7 @@ import type { Partitioning } from './partition.js';
 import { bytesOn, hostProcessor, storageOn, type Ranges, type Residency } from './residency.js';
 import type { StaticInfo } from './static.js';
 import { placeBest } from './memory-offsets.js';
-import { inplaceCandidates } from './memory-graph.js';
+import { inplaceCandidates } from '../ir/ops/traits.js';
 
 export const ALIGNMENT = 64;
 
@@ -212,7 +212,7 @@ export function spillBytes(buffers: readonly Buffer[], onChip: number): number {
 }
 
 /**
- * In place: an elementwise node (INPLACE_OPS) at position t writes its output y over its first input x
+ * In place: an elementwise node (trait `inplace`) at position t writes its output y over its first input x
  * when x's buffer ends at t, y's starts at t and both have the same size; they are placed as one storage.
  * Offsets by every registered algorithm, the smallest arena kept.
  */

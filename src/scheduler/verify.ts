@@ -10,7 +10,7 @@ import { predecessors } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Partitioning, PlacedNode } from '../passes/partition.js';
 import { lifetimes, verifyNoOverlap } from '../passes/plan-memory.js';
-import { inplaceCandidates } from '../passes/memory-graph.js';
+import { inplaceCandidates } from '../ir/ops/traits.js';
 import { residency, storedDtype } from '../passes/residency.js';
 import { partitionPrecision } from '../passes/map.js';
 import { staticInfo } from '../passes/static.js';

@@ -25,33 +25,18 @@
 import type { DType } from '../ir/dtype.js';
 import type { Node } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { opTraits, type OpClass } from '../ir/ops/traits.js';
 import type { Link, Processor, Target } from './schema.js';
 
-export type OpClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy' | 'view' | 'control';
+export type { OpClass };
 
-const MATMUL = new Set(['MatMul', 'Gemm', 'LSTM', 'GRU', 'RNN', 'Attention', 'Einsum', 'MatMulInteger', 'QLinearMatMul']);
-/** Window reductions computed element by element with a fractional power (class 'reduce'). */
-const SCALAR_WINDOW = new Set(['LRN', 'LpPool', 'LpNormalization']);
-/** Pools and reductions: stream their input once (class 'copy'). */
-const POOLS = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare', 'GlobalAveragePool', 'GlobalMaxPool', 'MaxPool', 'AveragePool', 'ArgMax', 'ArgMin', 'TopK']);
-/** Copies: move what they write (class 'copy'). */
-const COPY = new Set(['Transpose', 'Concat', 'Split', 'Slice', 'Gather', 'GatherElements', 'Pad', 'Resize', 'Upsample', 'Tile', 'Expand', 'DepthToSpace', 'SpaceToDepth', 'Cast']);
-/** Ops that onnxruntime runs as views or no-ops: no data moves. */
-const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Constant']);
-const CONTROL = new Set(['If', 'Loop', 'Scan']);
-
+/** The class of a node (its op's, from the op registry's traits; a convolution with one group per channel is depthwise). */
 export function opClass(graph: ShapedGraph, node: Node): OpClass {
-  if (CONTROL.has(node.op)) return 'control';
-  if (VIEW.has(node.op)) return 'view';
-  if (node.op === 'Conv' || node.op === 'ConvTranspose') {
-    const group = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
-    const c = graph.values.get(node.inputs[0])?.shape?.[1];
-    return group > 1 && group === c ? 'dwconv' : 'conv';
-  }
-  if (MATMUL.has(node.op)) return 'matmul';
-  if (SCALAR_WINDOW.has(node.op)) return 'reduce';
-  if (COPY.has(node.op) || POOLS.has(node.op)) return 'copy';
-  return 'elementwise';
+  const cls = opTraits(node.op).class;
+  if (cls !== 'conv') return cls;
+  const group = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
+  const c = graph.values.get(node.inputs[0])?.shape?.[1];
+  return group > 1 && group === c ? 'dwconv' : 'conv';
 }
 
 /** The element type a processor computes a float32 node in (after legalization). */
@@ -92,10 +77,6 @@ export interface Prediction {
   basis: string;
 }
 
-/** What onnxruntime's optimizer fuses activations, batch norms and constant scales into (not ConvTranspose). */
-const PRODUCERS = new Set(['Conv', 'Gemm', 'MatMul']);
-const ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh']);
-
 /** The producer of a node's input when this node is its only consumer. */
 function soleProducer(graph: ShapedGraph, name: string | undefined): Node | null {
   const v = name ? graph.values.get(name) : undefined;
@@ -121,17 +102,20 @@ function fusedProducer(graph: ShapedGraph, node: Node, blocked = false): string 
  */
 function fusedRoot(graph: ShapedGraph, node: Node, blocked = false, depth = 0): Node | null {
   if (depth > 3) return null;
-  const into = (p: Node | null): Node | null => (!p ? null : PRODUCERS.has(p.op) ? p : fusedRoot(graph, p, blocked, depth + 1));
-  if (ACTIVATIONS.has(node.op) || node.op === 'BatchNormalization') {
+  // what onnxruntime's optimizer fuses activations, batch norms and constant scales into (the op traits' fusion roots)
+  const into = (p: Node | null): Node | null => (!p ? null : opTraits(p.op).fusionRoot ? p : fusedRoot(graph, p, blocked, depth + 1));
+  const fusible = opTraits(node.op).fusible;
+  if (fusible === 'activation' || fusible === 'batchnorm') {
     const p = soleProducer(graph, node.inputs[0]);
     // an activation after an activation is not fused (onnxruntime fuses one)
-    return p && !ACTIVATIONS.has(p.op) ? into(p) : null;
+    return p && opTraits(p.op).fusible !== 'activation' ? into(p) : null;
   }
-  if ((node.op === 'Add' || node.op === 'Sum' || node.op === 'Mul') && node.inputs.length === 2) {
+  if ((fusible === 'sum' || fusible === 'scale') && node.inputs.length === 2) {
     const out = graph.values.get(node.outputs[0])?.shape;
     for (const [k, name] of node.inputs.entries()) {
       const p = soleProducer(graph, name);
-      if (!p || ACTIVATIONS.has(p.op) || !PRODUCERS.has(p.op) && !['BatchNormalization', 'Add', 'Sum', 'Mul'].includes(p.op)) continue;
+      const pt = p && opTraits(p.op);
+      if (!p || !pt || pt.fusible === 'activation' || (!pt.fusionRoot && !pt.fusible)) continue;
       const other = graph.values.get(node.inputs[1 - k]);
       if (!other) continue;
       const mine = graph.values.get(name)?.shape;
@@ -140,9 +124,9 @@ function fusedRoot(graph: ShapedGraph, node: Node, blocked = false, depth = 0): 
       // a constant folds into the weights when it is one value per output channel (or one value)
       const perChannel = constant && !!other.shape && other.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 0), 1) <= (typeof mine?.[1] === 'number' ? mine[1] : 1);
       // a residual sum: another activation of exactly the output's shape (Add only)
-      const sum = node.op !== 'Mul' && !constant && !!out && !!mine && !!other.shape && sameShape(out, mine) && sameShape(out, other.shape);
+      const sum = fusible === 'sum' && !constant && !!out && !!mine && !!other.shape && sameShape(out, mine) && sameShape(out, other.shape);
       if (!perChannel && !sum) continue;
-      if ((p.op === 'Add' || p.op === 'Sum') && !perChannel) continue; // one residual sum per conv
+      if (pt.fusible === 'sum' && !perChannel) continue; // one residual sum per conv
       const f = into(p);
       if (f && sum && blocked && !(f.op === 'Conv' && runsBlocked(graph, f))) continue;
       if (f) return f;
@@ -294,7 +278,7 @@ export function nodeWork(graph: ShapedGraph, index: number): { flops: number; by
     const x = graph.values.get(node.inputs[0])?.shape, w = graph.values.get(node.inputs[1])?.shape;
     if (x && w && typeof w[0] === 'number' && w[0] > 0) return { flops: 2 * numel(x) * (numel(w) / w[0]), bytes: c.bytes };
   }
-  if (COPY.has(node.op)) {
+  if (opTraits(node.op).movesOutput) {
     let out = 0;
     for (const o of node.outputs) if (o) out += valueBytes(graph, o);
     if (out > 0) return { flops: c.flops, bytes: Math.min(c.bytes, 2 * out) };
