@@ -20,12 +20,12 @@ import { inferShapes, resolveInputShapes, type ShapedGraph } from '../../src/ir/
 import { importOnnxFile, readModelFile } from '../../src/ir/onnx-import.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
-import { storedDtype } from '../../src/passes/residency.js';
+import { storedDtype } from '../../src/targets/storage.js';
 import { compilePlan } from '../../src/scheduler/compile.js';
 import { Session } from '../../src/scheduler/session.js';
 import { BACKEND_IDS } from '../../src/scheduler/runtime.js';
 import { placeByCost } from '../../src/scheduler/place.js';
-import { calibrateHost, fittedSummary } from '../../src/targets/calibrate.js';
+import { calibrateHost, fittedSummary } from '../../src/runtime/calibrate.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
 import { timeAlternating, waitQuiet } from './quiet.js';
 import type { Target } from '../../src/targets/schema.js';

@@ -6,7 +6,7 @@ import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { storedDtype, type Ranges } from '../passes/residency.js';
+import { storedDtype, type Ranges } from '../targets/storage.js';
 import { compilePlan } from '../scheduler/compile.js';
 import { serializePlan, type Plan } from '../scheduler/plan.js';
 import { verifyPlan } from '../scheduler/verify.js';

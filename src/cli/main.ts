@@ -64,7 +64,8 @@ function program(): Command {
     .option('--no-tfjs', 'leave out TensorFlow.js')
     .option('--json', 'print the measurements as JSON')
     .action(async (o: { out?: string; gpu: boolean; wasm: boolean; tfjs: boolean; json?: boolean }) => {
-      const { calibrateHost, calibratedHostPath } = await import('../targets/calibrate.js');
+      const { calibrateHost } = await import('../runtime/calibrate.js');
+      const { calibratedHostPath } = await import('../targets/host.js');
       const { writeFilesAtomically } = await import('./atomic.js');
       const { formatCalibration, progressBar } = await import('./progress.js');
       const out = o.out ?? calibratedHostPath();

@@ -1,5 +1,5 @@
 /** Progress on long work (a bar on stderr, only when it is a terminal), and the calibration report. */
-import { fittedSummary, type Measurement } from '../targets/calibrate.js';
+import { fittedSummary, type Measurement } from '../runtime/calibrate.js';
 import type { Target } from '../targets/schema.js';
 import { BACKEND_IDS } from '../scheduler/runtime.js';
 

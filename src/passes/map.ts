@@ -18,7 +18,7 @@ import { opTraits } from '../ir/ops/traits.js';
 import { floatToHalf, halfToFloat, numbersToBytes } from '../ir/tensor-data.js';
 import type { Processor } from '../targets/schema.js';
 import type { PartitionSpec } from './partition.js';
-import { storedDtype, type Storage } from './residency.js';
+import { storedDtype, type Storage } from '../targets/storage.js';
 import type { StaticInfo } from './static.js';
 
 export type Precision = 'native' | 'float16';

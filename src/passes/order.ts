@@ -17,7 +17,8 @@ import { inplaceCandidates } from '../ir/ops/traits.js';
 import { makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
 import { orderBlocks, type OrderOptions, type OrderResult } from './order-search.js';
 import type { Partitioning } from './partition.js';
-import { bytesOn, type Ranges, type Residency } from './residency.js';
+import { type Residency } from './residency.js';
+import { bytesOn, type Ranges } from '../targets/storage.js';
 import type { StaticInfo } from './static.js';
 
 /** The partitioner's walk, checked (each partition's nodes contiguous, partitions in sequence). */

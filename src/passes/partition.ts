@@ -12,7 +12,7 @@ import type { ShapedGraph } from '../ir/infer.js';
 import { costSource } from '../targets/cost.js';
 import type { Processor, Target } from '../targets/schema.js';
 import { checkSupport, type SupportResult } from '../targets/support.js';
-import { storable, type Ranges } from './residency.js';
+import { storable, type Ranges } from '../targets/storage.js';
 import { staticInfo, type StaticInfo } from './static.js';
 
 export interface PlacedNode {

@@ -14,7 +14,8 @@
 import { topoOrder } from '../ir/graph.js';
 import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
 import { capabilityPlacement, groupPartitions, supportTable, type PlacedNode, type SupportTable } from '../passes/partition.js';
-import { residency, type Ranges } from '../passes/residency.js';
+import { residency } from '../passes/residency.js';
+import { type Ranges } from '../targets/storage.js';
 import { staticInfo, type StaticInfo } from '../passes/static.js';
 import { costSource, launchUs, nodeUs, transferUs } from '../targets/cost.js';
 import type { Target } from '../targets/schema.js';

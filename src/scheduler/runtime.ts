@@ -15,7 +15,7 @@ import type { ShapedGraph } from '../ir/infer.js';
 import { floatToHalf, halfToFloat } from '../ir/tensor-data.js';
 import { lowerPartition } from '../passes/map.js';
 import { staticInfo } from '../passes/static.js';
-import { storedDtype } from '../passes/residency.js';
+import { storedDtype } from '../targets/storage.js';
 import type { Processor, Target } from '../targets/schema.js';
 import type { Plan } from './plan.js';
 import { verifyPlan } from './verify.js';

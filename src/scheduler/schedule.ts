@@ -6,7 +6,8 @@
  */
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Partitioning } from '../passes/partition.js';
-import { bytesOn, hostProcessor, type Residency } from '../passes/residency.js';
+import { hostProcessor, type Residency } from '../passes/residency.js';
+import { bytesOn } from '../targets/storage.js';
 import type { StaticInfo } from '../passes/static.js';
 import { launchUs, nodeUs, transferUs } from '../targets/cost.js';
 import type { Target } from '../targets/schema.js';

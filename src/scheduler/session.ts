@@ -9,7 +9,7 @@ import { applyRewrites } from '../passes/rewrite.js';
 import { readFileSync } from 'node:fs';
 import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type Tensor, type TensorMap } from '../backends/tensor.js';
-import { storedDtype } from '../passes/residency.js';
+import { storedDtype } from '../targets/storage.js';
 import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';

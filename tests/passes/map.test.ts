@@ -13,7 +13,7 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { lowerPartition } from '../../src/passes/map.js';
 import { partition, type Partitioning } from '../../src/passes/partition.js';
-import type { Storage } from '../../src/passes/residency.js';
+import type { Storage } from '../../src/targets/storage.js';
 import { staticInfo, type StaticInfo } from '../../src/passes/static.js';
 import { loadTarget } from '../../src/targets/index.js';
 import type { Processor, Target } from '../../src/targets/schema.js';
