@@ -30,7 +30,7 @@ import { fileOrder, lifetimesOf, makeProblem, nodeLowerBound, simulate, type Mem
 import { exactSizeReuse, placeBest, placeInSequence, ALGORITHMS, type Interval } from '../../src/passes/memory-offsets.js';
 import { orderForMemory } from '../../src/passes/order-search.js';
 import { rewriteForMemory } from '../../src/passes/rewrite.js';
-import { staticInfo } from '../../src/passes/static.js';
+import { staticInfo } from '../../src/ir/static.js';
 import { nasCells, randwire, toOnnx, toProblem, transformer, unet, type NetSpec } from './generate.js';
 import { formatRss, measureRss, type RssReport } from './rss.js';
 

@@ -59,6 +59,8 @@ export interface BackendSpec {
   readonly bindName: string;
   /** What it is, in one line (`tessera backends`). */
   readonly description: string;
+  /** The kind of processor it runs natively (bound to another kind, it stands in for it). */
+  readonly kind: 'cpu' | 'gpu' | 'npu';
   probe(): Promise<Probe>;
   create(): Promise<Backend>;
   readonly capabilities?: Capabilities;
@@ -113,11 +115,11 @@ export function engineCost(proc: EngineProcessor & { readonly backend: string })
 const ortCpuCost = (p: EngineProcessor) => (p.kind === 'cpu' && p.arch === 'x86-64' ? ORT_X86_COST : ORT_COST);
 
 registerBackend({
-  id: 'ort:cpu', bindName: 'cpu', description: 'onnxruntime-node CPU execution provider',
+  id: 'ort:cpu', bindName: 'cpu', kind: 'cpu', description: 'onnxruntime-node CPU execution provider',
   async probe() {
     const ort = await import('onnxruntime-node');
     const available = ort.listSupportedBackends().some((b) => b.name === 'cpu');
-    return { available, detail: 'onnxruntime-node CPU execution provider' };
+    return { available, detail: available ? 'this host' : 'this onnxruntime-node build has no CPU execution provider' };
   },
   create: async () => new (await import('./ort.js')).OrtBackend('cpu'),
   capabilities: { supports: ortSupports },
@@ -125,20 +127,21 @@ registerBackend({
 });
 
 registerBackend({
-  id: 'ort:webgpu', bindName: 'webgpu', description: 'onnxruntime-node WebGPU execution provider',
+  id: 'ort:webgpu', bindName: 'webgpu', kind: 'gpu', description: 'onnxruntime-node WebGPU execution provider',
   async probe() {
     const gpu = await probeWebGpu();
-    return gpu.available ? { available: true, software: gpu.software, detail: gpu.adapter } : { available: false, detail: gpu.reason ?? 'no WebGPU adapter' };
+    return gpu.available ? { available: true, software: gpu.software, detail: gpu.adapter } : { available: false, detail: `no WebGPU adapter (${gpu.reason})` };
   },
   create: async () => new (await import('./ort.js')).OrtBackend('webgpu'),
   capabilities: { supports: ortSupports },
 });
 
 registerBackend({
-  id: 'ort-web:wasm', bindName: 'wasm', description: "onnxruntime-web's wasm backend, one thread",
+  id: 'ort-web:wasm', bindName: 'wasm', kind: 'cpu', description: "onnxruntime-web's wasm backend",
   async probe() {
     const { OrtWebBackend } = await import('./ort-web.js');
-    return { available: await new OrtWebBackend().available(), detail: "onnxruntime-web's wasm backend (one thread)" };
+    const available = await new OrtWebBackend().available();
+    return { available, detail: available ? 'WebAssembly, one thread' : 'onnxruntime-web did not initialize' };
   },
   create: async () => new (await import('./ort-web.js')).OrtWebBackend(),
   capabilities: { supports: (node, graph) => wasmSupports(node, graph) },
@@ -146,7 +149,7 @@ registerBackend({
 });
 
 registerBackend({
-  id: 'tfjs', bindName: 'tfjs', description: 'TensorFlow.js',
+  id: 'tfjs', bindName: 'tfjs', kind: 'cpu', description: 'TensorFlow.js',
   async probe() {
     const { TfjsBackend } = await import('./tfjs.js');
     const tfjs = new TfjsBackend();

@@ -17,11 +17,9 @@ import { exportOnnx } from '../ir/onnx-export.js';
 import { opTraits } from '../ir/ops/traits.js';
 import { floatToHalf, halfToFloat, numbersToBytes } from '../ir/tensor-data.js';
 import type { Processor } from '../targets/schema.js';
-import type { PartitionSpec } from './partition.js';
-import { storedDtype, type Storage } from '../targets/storage.js';
-import type { StaticInfo } from './static.js';
-
-export type Precision = 'native' | 'float16';
+import type { StaticInfo } from '../ir/static.js';
+import type { PartitionSpec } from '../plan/partitioning.js';
+import { partitionPrecision, type Precision, type Storage } from '../targets/storage.js';
 
 export interface LoweredPartition {
   bytes: Uint8Array;
@@ -29,10 +27,6 @@ export interface LoweredPartition {
   inputs: { name: string; dtype: DType }[];
   outputs: { name: string; dtype: DType }[];
   precision: Precision;
-}
-
-export function partitionPrecision(proc: Processor): Precision {
-  return storedDtype(proc, 'float32') === 'float16' ? 'float16' : 'native';
 }
 
 /** The graph with every folded (known) value that the nodes read turned into an initializer. */

@@ -21,10 +21,10 @@ import { earliestFirstOrder, nodeReads, topoOrder, type Graph, type Node, type V
 import { inferShapes, type Prober, type ShapedGraph } from '../ir/infer.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
 import { opTraits } from '../ir/ops/traits.js';
+import { REWRITES, type Rewrite } from '../plan/schema.js';
 import { tileForMemory, type NewNode, type TileChoice, type ValueType } from './tile.js';
 
-export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
-export type Rewrite = (typeof REWRITES)[number];
+export { REWRITES, type Rewrite };
 
 export interface RewriteResult {
   graph: Graph;

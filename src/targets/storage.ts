@@ -60,3 +60,10 @@ export function bytesOn(proc: Processor, v: Value, ranges?: Ranges): number {
   if (!v.dtype || !v.shape || v.shape.some((d) => typeof d !== 'number')) return 0;
   return byteSize(storageOn(proc, v, ranges).dtype, (v.shape as number[]).reduce((a, b) => a * b, 1));
 }
+
+/** How a partition on a processor computes: 'float16' where float32 is stored as float16 (an fp16 NPU), 'native' elsewhere. */
+export type Precision = 'native' | 'float16';
+
+export function partitionPrecision(proc: Processor): Precision {
+  return storedDtype(proc, 'float32') === 'float16' ? 'float16' : 'native';
+}

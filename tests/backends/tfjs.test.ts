@@ -25,7 +25,7 @@ import { backendContract } from '../helpers/backend-contract.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { decodeModel, importOnnx } from '../../src/ir/onnx-import.js';
-import { Session } from '../../src/scheduler/session.js';
+import { Session } from '../../src/runtime/session.js';
 import { expectConcurrentEqualsSequential } from '../helpers/concurrency.js';
 import { corpusCases, feedsFor, makeTarget, runOrt, shapesOf } from '../helpers/models.js';
 

@@ -7,13 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import { placeByCost } from '../../src/scheduler/place.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
+import { placeByCost } from '../../src/passes/place.js';
 import { Tensor } from '../../src/backends/tensor.js';
-import { Session } from '../../src/scheduler/session.js';
+import { Session } from '../../src/runtime/session.js';
 import { loadTarget, parseTarget, targetThrough } from '../../src/targets/index.js';
 import { lcgValues, runOrt } from '../helpers/models.js';
 import type { Target } from '../../src/targets/schema.js';
+import { makeContext } from '../../src/passes/context.js';
 
 /** A small conv net: the heavy ops (Conv, MatMul) are worth moving to a fast processor. */
 async function convNet() {
@@ -46,16 +47,16 @@ describe('placement by cost', () => {
   it('puts nothing on a GPU slower than the CPU (a software adapter), though the baseline would', async () => {
     const { graph, bytes } = await convNet();
     const t = hostWithGpu(6.6, 1.3); // the figures calibrate measured for lavapipe here
-    const base = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: t, placement: 'capability' });
+    const base = compilePlan(makeContext(graph, t), { modelBytes: bytes, modelFile: 'net.onnx', placement: 'capability' });
     expect(base.nodes.some((n) => n.processor === 'gpu' && !n.folded)).toBe(true); // first fit by priority: the GPU
-    const plan = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: t });
+    const plan = compilePlan(makeContext(graph, t), { modelBytes: bytes, modelFile: 'net.onnx' });
     expect(plan.nodes.filter((n) => n.processor === 'gpu' && !n.folded)).toEqual([]);
     expect(plan.estimate.latencyUs).toBeLessThan(base.estimate.latencyUs);
   });
 
   it('puts the convolutions on a GPU much faster than the CPU', async () => {
     const { graph, bytes } = await convNet();
-    const plan = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: hostWithGpu(20000, 400) });
+    const plan = compilePlan(makeContext(graph, hostWithGpu(20000, 400)), { modelBytes: bytes, modelFile: 'net.onnx' });
     const convs = plan.nodes.filter((n) => n.op === 'Conv');
     expect(convs.every((n) => n.processor === 'gpu')).toBe(true);
   });
@@ -79,10 +80,10 @@ describe('placement by cost', () => {
         b.output(x, 'float32');
         const bytes = b.toBytes();
         const graph = await inferShapes(importOnnx(bytes), {});
-        const r = placeByCost(graph, t);
+        const r = placeByCost(makeContext(graph, t));
         expect(r.score.latencyUs, `${name} seed ${seed}`).toBeLessThanOrEqual(r.baseline.latencyUs + 1e-6);
         expect(r.score.partitions, `${name} seed ${seed}`).toBeLessThanOrEqual(r.baseline.partitions);
-        const plan = compilePlan({ graph, modelBytes: bytes, modelFile: 'g.onnx', target: t });
+        const plan = compilePlan(makeContext(graph, t), { modelBytes: bytes, modelFile: 'g.onnx' });
         expect(plan.estimate.latencyUs).toBeCloseTo(r.score.latencyUs, 1);
       }
     }
@@ -90,7 +91,7 @@ describe('placement by cost', () => {
 
   it('explains each runtime node left off a faster processor', async () => {
     const { graph, bytes } = await convNet();
-    const plan = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: hostWithGpu(20000, 400) });
+    const plan = compilePlan(makeContext(graph, hostWithGpu(20000, 400)), { modelBytes: bytes, modelFile: 'net.onnx' });
     for (const n of plan.nodes) {
       if (n.folded || n.processor === 'gpu') continue;
       for (const r of n.rejected ?? []) expect(r.reason.length).toBeGreaterThan(10);
@@ -124,9 +125,9 @@ describe('a processor bound to another backend is priced with the figures measur
   it('placement follows them: the convolutions stay on the CPU EP, but go to the GPU when the CPU is bound to a slower wasm', async () => {
     const { graph, bytes } = await convNet();
     const t = withWasmFigures();
-    const own = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: t });
+    const own = compilePlan(makeContext(graph, t), { modelBytes: bytes, modelFile: 'net.onnx' });
     expect(own.nodes.filter((n) => n.op === 'Conv').every((n) => n.processor === 'cpu')).toBe(true);
-    const wasm = compilePlan({ graph, modelBytes: bytes, modelFile: 'net.onnx', target: targetThrough(t, { cpu: 'ort-web:wasm' }) });
+    const wasm = compilePlan(makeContext(graph, targetThrough(t, { cpu: 'ort-web:wasm' })), { modelBytes: bytes, modelFile: 'net.onnx' });
     expect(wasm.nodes.filter((n) => n.op === 'Conv').every((n) => n.processor === 'gpu')).toBe(true);
   });
 

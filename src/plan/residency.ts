@@ -5,8 +5,8 @@
  */
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Target } from '../targets/schema.js';
-import type { Partitioning } from './partition.js';
-import type { StaticInfo } from './static.js';
+import type { StaticInfo } from '../ir/static.js';
+import type { Partitioning } from './partitioning.js';
 
 export interface Residency {
   home: string;

@@ -12,13 +12,12 @@
  *    result is never predicted slower than the baseline.
  */
 import { topoOrder } from '../ir/graph.js';
-import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
-import { capabilityPlacement, groupPartitions, supportTable, type PlacedNode, type SupportTable } from '../passes/partition.js';
-import { residency } from '../passes/residency.js';
-import { type Ranges } from '../targets/storage.js';
-import { staticInfo, type StaticInfo } from '../passes/static.js';
+import { valueByteSize } from '../ir/infer.js';
+import type { PlacedNode } from '../plan/partitioning.js';
+import { residency } from '../plan/residency.js';
 import { costSource, launchUs, nodeUs, transferUs } from '../targets/cost.js';
-import type { Target } from '../targets/schema.js';
+import type { CompileContext } from './context.js';
+import { capabilityPlacement, groupPartitions } from './partition.js';
 import { schedule } from './schedule.js';
 
 export interface PlacementScore {
@@ -36,18 +35,19 @@ export interface PlacementResult {
 }
 
 /** Scores a placement by the schedule it makes. */
-export function scorePlacement(graph: ShapedGraph, target: Target, st: StaticInfo, placement: PlacedNode[]): PlacementScore {
+export function scorePlacement(ctx: CompileContext, placement: PlacedNode[]): PlacementScore {
+  const { graph, target, st } = ctx;
   const grouped = groupPartitions(graph, placement, st);
   const parts = { placement, ...grouped, source: costSource(target) };
-  const sched = schedule(graph, target, parts, st, residency(graph, target, parts, st));
+  const sched = schedule(ctx, parts, residency(graph, target, parts, st));
   return { latencyUs: sched.latencyUs, partitions: grouped.partitions.length, transferBytes: sched.transferBytes };
 }
 
 /** Lower is better: latency first, then fewer partitions (a partition is worth a microsecond). */
 const better = (a: PlacementScore, b: PlacementScore) => a.latencyUs + a.partitions < b.latencyUs + b.partitions - 1e-9;
 
-function chainDp(graph: ShapedGraph, target: Target, st: StaticInfo, support: SupportTable): PlacedNode[] {
-  const host = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!.id;
+function chainDp(ctx: CompileContext): PlacedNode[] {
+  const { graph, target, st, support, host } = ctx;
   const procs = target.processors;
   const seq = (topoOrder(graph) ?? graph.nodes.map((n) => n.index)).filter((i) => support[i]);
   const back: Map<string, string>[] = [];
@@ -83,24 +83,23 @@ export interface PlaceOptions {
   budgetMs?: number;
 }
 
-export function placeByCost(graph: ShapedGraph, target: Target, ranges?: Ranges, options: PlaceOptions = {}): PlacementResult {
-  const st = staticInfo(graph);
-  const support = supportTable(graph, target, st, ranges);
+export function placeByCost(ctx: CompileContext, options: PlaceOptions = {}): PlacementResult {
+  const { graph, target, st, support } = ctx;
   const deadline = performance.now() + (options.budgetMs ?? 5000);
   const log: string[] = [];
-  const baselinePlacement = capabilityPlacement(graph, target, st, support);
-  const baseline = scorePlacement(graph, target, st, baselinePlacement);
+  const baselinePlacement = capabilityPlacement(ctx);
+  const baseline = scorePlacement(ctx, baselinePlacement);
   log.push(`capability-only placement: ${baseline.partitions} partitions, ${baseline.latencyUs.toFixed(1)} µs predicted`);
 
-  let placement = chainDp(graph, target, st, support);
-  let score = scorePlacement(graph, target, st, placement);
+  let placement = chainDp(ctx);
+  let score = scorePlacement(ctx, placement);
   log.push(`dynamic program over the chain: ${score.partitions} partitions, ${score.latencyUs.toFixed(1)} µs`);
 
   const tryMove = (nodes: number[], to: string): boolean => {
     if (!nodes.every((i) => support[i]!.get(to)!.ok)) return false;
     const cand = placement.map((p) => ({ ...p }));
     for (const i of nodes) cand[i].processor = to;
-    const s = scorePlacement(graph, target, st, cand);
+    const s = scorePlacement(ctx, cand);
     if (!better(s, score)) return false;
     placement = cand;
     score = s;
