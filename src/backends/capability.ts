@@ -110,3 +110,7 @@ export function tableSupports(backend: string, table: CapabilityTable, node: Nod
   return { ok: true };
 }
 
+/** A backend's capabilities from its table: what `registerBackend` takes as `capabilities`. */
+export function capabilityTable(backend: string, table: CapabilityTable): { supports(node: Node, graph: Graph): Support } {
+  return { supports: (node, graph) => tableSupports(backend, table, node, graph) };
+}

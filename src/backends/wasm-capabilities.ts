@@ -5,6 +5,7 @@
 import { ortJsSupports, type DType } from '../ir/dtype.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { Support } from './backend.js';
+import { ORT_DOMAINS, ORT_UNSUPPORTED } from './ort-capabilities.js';
 
 /**
  * What onnxruntime-web's wasm build does not take that onnxruntime-node's CPU EP does, as data (found
@@ -25,14 +26,8 @@ export interface WasmCapabilities {
 }
 
 export const WASM_CAPABILITIES: WasmCapabilities = {
-  ops: {
-    ImageDecoder: 'no kernel in onnxruntime',
-    FlexAttention: 'no kernel in onnxruntime',
-    Adam: 'training op, no kernel in onnxruntime',
-    Adagrad: 'training op, no kernel in onnxruntime',
-    Momentum: 'training op, no kernel in onnxruntime',
-    Gradient: 'training op, no kernel in onnxruntime',
-  },
+  // onnxruntime's own missing kernels (the same in its wasm build), and nothing more so far
+  ops: { ...ORT_UNSUPPORTED },
   opDtypes: {},
   dtypes: {},
   patterns: [
@@ -46,7 +41,7 @@ export const WASM_CAPABILITIES: WasmCapabilities = {
       why: "onnxruntime-web 1.30's constant folding gets Range(start, Size(Shape(x)), delta) wrong (the session fails to load)",
     },
   ],
-  domains: ['', 'ai.onnx.ml', 'com.microsoft'],
+  domains: [...ORT_DOMAINS],
 };
 
 export function wasmSupports(node: Node, graph: Graph, caps: WasmCapabilities = WASM_CAPABILITIES): Support {

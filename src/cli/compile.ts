@@ -69,9 +69,10 @@ export function summarize({ plan, graph, warnings }: Pick<Compilation, 'plan' | 
 export function formatCompile(s: CompileSummary, out?: string): string {
   const lines = [`${s.model} → ${s.target}${out ? `: plan written to ${out}` : ''}`];
   const totalFlops = s.processors.reduce((a, p) => a + p.flops, 0) || 1;
-  lines.push(`  ${'processor'.padEnd(10)}${'nodes'.padStart(7)}${'parts'.padStart(7)}${'FLOPs'.padStart(8)}${'time*'.padStart(11)}${'arena'.padStart(11)}${'peak'.padStart(11)}${'lower bd'.padStart(11)}${'weights'.padStart(11)}`);
+  const w = Math.max(10, ...s.processors.map((p) => `${p.id} (${p.kind})`.length + 1));
+  lines.push(`  ${'processor'.padEnd(w)}${'nodes'.padStart(7)}${'parts'.padStart(7)}${'FLOPs'.padStart(8)}${'time*'.padStart(11)}${'arena'.padStart(11)}${'peak'.padStart(11)}${'lower bd'.padStart(11)}${'weights'.padStart(11)}`);
   for (const p of s.processors) {
-    lines.push(`  ${`${p.id} (${p.kind})`.padEnd(10)}${String(p.nodes).padStart(7)}${String(p.partitions).padStart(7)}${`${((100 * p.flops) / totalFlops).toFixed(0)}%`.padStart(8)}${formatUs(p.predictedUs).padStart(11)}${formatBytes(p.arenaBytes).padStart(11)}${formatBytes(p.peakBytes).padStart(11)}${formatBytes(p.lowerBoundBytes).padStart(11)}${formatBytes(p.weightBytes).padStart(11)}`);
+    lines.push(`  ${`${p.id} (${p.kind})`.padEnd(w)}${String(p.nodes).padStart(7)}${String(p.partitions).padStart(7)}${`${((100 * p.flops) / totalFlops).toFixed(0)}%`.padStart(8)}${formatUs(p.predictedUs).padStart(11)}${formatBytes(p.arenaBytes).padStart(11)}${formatBytes(p.peakBytes).padStart(11)}${formatBytes(p.lowerBoundBytes).padStart(11)}${formatBytes(p.weightBytes).padStart(11)}`);
   }
   if (s.order) {
     const o = s.order;

@@ -4,7 +4,7 @@
  * failed; 2 a user error (bad input, usage); 3 an internal error.
  */
 import { Command, CommanderError } from 'commander';
-import { TesseraError } from '../errors.js';
+import { exitStatusOf, TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
 
 // Each command loads its own modules when it runs (tessera run does not load the viewer's bundler or tfjs).
@@ -165,15 +165,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const verbose = argv.includes('--verbose');
-    if (err instanceof TesseraError && err.code !== 'INTERNAL') {
+    const status = exitStatusOf(err);
+    if (err instanceof TesseraError && status === 2) {
       console.error(`tessera: error [${err.code}]: ${err.message}`);
       if (verbose && err.stack) console.error(err.stack);
-      return 2;
+      return status;
     }
     console.error(`tessera: internal error${err instanceof TesseraError ? ` [${err.code}]` : ''}: ${(err as Error).message ?? err}`);
     if (verbose) console.error((err as Error).stack);
     else console.error('(run with --verbose for the stack trace; please report this)');
-    return 3;
+    return status;
   }
 }
 

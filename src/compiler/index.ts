@@ -197,6 +197,7 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
     ({ plan, graph, context } = best);
     placementLog = best.log;
   }
+  for (const [id, why] of context.idle) warnings.push(`${id} gets no work: ${why}`);
   verifyPlan(plan, graph, context.target, { st: context.st, canRun: context.runs });
   const partitions = options.lower === false ? undefined : lowerPlan(graph, plan, context.target, context.st);
   return { plan, graph, target: context.target, bind, context, ...(partitions ? { partitions } : {}), warnings, placementLog };

@@ -45,6 +45,8 @@ export interface CompileContext {
   readonly support: SupportTable;
   /** Whether a processor, as bound, can run a node (what the verifier checks: capability only). */
   runs(proc: Processor, node: Node): SupportResult;
+  /** Processors that get no work in this plan, and why. */
+  readonly idle: ReadonlyMap<string, string>;
   /** Per processor: the run-time nodes its own table takes but its binding refuses (its bound backend's table, or idle), and why. */
   readonly refusedByBinding: ReadonlyMap<string, ReadonlyMap<number, string>>;
   proc(id: string): Processor;
@@ -88,7 +90,7 @@ export function makeContext(graph: ShapedGraph, target: Target, options: Context
   });
   const memo = new WeakMap<Partitioning, ReadonlyMap<string, Residency>>();
   return {
-    graph, target, st, ranges: options.ranges, host: hostProcessor(target), support, runs, refusedByBinding: refused,
+    graph, target, st, ranges: options.ranges, host: hostProcessor(target), support, runs, refusedByBinding: refused, idle: options.idle ?? new Map(),
     proc: (id) => procs.get(id)!,
     residency(parts) {
       let r = memo.get(parts);

@@ -8,8 +8,11 @@
  * 2. Local moves, each judged by the real schedule (group into partitions, schedule over lanes and
  *    links): move a whole partition to another processor that takes all of it, or move the nodes at a
  *    partition's edge to the neighbouring partition's processor; keep a move when the latency drops.
- * 3. The capability-only placement is scored the same way, and the better of the two is kept, so the
- *    result is never predicted slower than the baseline.
+ * 3. The capability-only placement, and every placement of all run-time nodes on one processor that
+ *    takes them all, are scored the same way; the fastest of these and the search's is kept (fewer
+ *    partitions breaking a tie), so the result is never predicted slower than the baseline nor than the
+ *    best single processor. (A rule that kept the baseline whenever the search needed more partitions
+ *    let a plan 20× slower stand: the whole model on a software GPU.)
  */
 import { topoOrder } from '../ir/graph.js';
 import { valueByteSize } from '../ir/infer.js';
@@ -148,12 +151,20 @@ export function placeByCost(ctx: CompileContext, options: PlaceOptions = {}): Pl
   }
   log.push(`local moves: ${moves} kept; ${score.partitions} partitions, ${score.latencyUs.toFixed(1)} µs`);
 
-  // The result must be no slower and use no more partitions than the baseline, or the baseline stays.
-  if (!(score.latencyUs <= baseline.latencyUs && score.partitions <= baseline.partitions)) {
-    log.push(`the capability-only placement is kept: the search found ${score.latencyUs.toFixed(1)} µs with ${score.partitions} partitions`);
-    placement = baselinePlacement;
-    score = baseline;
+  // The fastest of the search's, the baseline and each single processor's; fewer partitions break a tie.
+  const candidates: { what: string; placement: PlacedNode[]; score: PlacementScore }[] = [{ what: 'the search', placement, score }, { what: 'the capability-only placement', placement: baselinePlacement, score: baseline }];
+  for (const p of target.processors) {
+    if (!support.every((s) => !s || s.get(p.id)!.ok)) continue;
+    const whole = graph.nodes.map((n): PlacedNode => (support[n.index] ? { processor: p.id, rejected: [], folded: false } : { processor: ctx.host, rejected: [], folded: true }));
+    const s = scorePlacement(ctx, whole);
+    log.push(`everything on ${p.id}: ${s.partitions} partitions, ${s.latencyUs.toFixed(1)} µs`);
+    candidates.push({ what: `everything on ${p.id}`, placement: whole, score: s });
   }
+  const faster = (a: PlacementScore, b: PlacementScore) => a.latencyUs < b.latencyUs - 1e-9 || (Math.abs(a.latencyUs - b.latencyUs) <= 1e-9 && a.partitions < b.partitions);
+  const best = candidates.reduce((a, c) => (faster(c.score, a.score) ? c : a));
+  if (best.what !== 'the search') log.push(`${best.what} is kept: ${best.score.latencyUs.toFixed(1)} µs with ${best.score.partitions} partitions, against the search's ${score.latencyUs.toFixed(1)} µs with ${score.partitions}`);
+  placement = best.placement;
+  score = best.score;
 
   // Say, node by node, why a processor the node runs faster on was not used.
   const out = placement.map((p, i) => {
@@ -162,7 +173,7 @@ export function placeByCost(ctx: CompileContext, options: PlaceOptions = {}): Pl
     const mine = nodeUs(here, graph, i);
     const rejected: { processor: string; reason: string }[] = [];
     for (const q of target.processors) {
-      if (q.id === p.processor) continue;
+      if (q.id === p.processor || ctx.idle.has(q.id)) continue; // an idle processor is no candidate: the compile says so once
       const t = nodeUs(q, graph, i);
       if (t >= mine) continue;
       const s = support[i]!.get(q.id)!;

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { join } from 'node:path';
-import { probeWebGpu } from '../backends/webgpu.js';
+import { probeWebGpu, type WebGpuProbe } from '../backends/webgpu.js';
 import { parseTarget, type Processor, type Support, type Target } from './schema.js';
 
 /** The host CPU as a profile names it: its model and architecture. */
@@ -75,9 +75,13 @@ export async function hostTarget(): Promise<Target> {
 }
 
 async function defaultHostTarget(): Promise<Target> {
+  return uncalibratedHost(await probeWebGpu());
+}
+
+/** The host profile with uncalibrated default figures: the CPU EP, and the WebGPU EP on the adapter the probe found (if any). */
+export function uncalibratedHost(gpu: WebGpuProbe): Target {
   const processors: Processor[] = [cpuHost()];
   const links: Target['links'] = [];
-  const gpu = await probeWebGpu();
   if (gpu.available) {
     processors.push({
       id: 'gpu', kind: 'gpu', name: `WebGPU (${gpu.adapter})`, backend: 'ort:webgpu',
