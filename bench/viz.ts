@@ -10,11 +10,12 @@
  * moment the graph is laid out and drawn, every node clickable. --folded measures the graph with all
  * 1,746 nodes shown (the checkbox ticked right after load).
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileModel } from '../src/cli/compile.js';
+import { compile } from '../src/compiler/index.js';
+import { serializePlan } from '../src/plan/schema.js';
 import { vizPlan } from '../src/cli/viz.js';
 import { chromiumMissing, launch, open } from '../tests/viz/browser.js';
 
@@ -31,7 +32,8 @@ const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-viz-'));
 try {
   const planPath = join(dir, 'plan.json');
   const html = join(dir, 'plan.html');
-  const { plan } = await compileModel(MODEL, { target: 'snapdragon-8-gen-3', out: planPath });
+  const { plan } = await compile(MODEL, 'snapdragon-8-gen-3', { lower: false });
+  writeFileSync(planPath, serializePlan(plan));
   const t0 = performance.now();
   await vizPlan(planPath, { model: MODEL, out: html });
   const vizMs = performance.now() - t0;

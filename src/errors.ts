@@ -42,3 +42,12 @@ export function asTesseraError(err: unknown, code: ErrorCode, context: string): 
   const detail = err instanceof Error ? err.message : String(err);
   return new TesseraError(code, `${context}: ${detail}`, { cause: err });
 }
+
+/**
+ * The exit status a failure gives the `tessera` command: 2 for a user error (bad input, usage: a
+ * TesseraError with its code), 3 for an internal one (a TesseraError with code INTERNAL, or anything
+ * else thrown). 0 and 1 (a check that failed) are the command's own.
+ */
+export function exitStatusOf(err: unknown): 2 | 3 {
+  return err instanceof TesseraError && err.code !== 'INTERNAL' ? 2 : 3;
+}

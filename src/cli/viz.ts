@@ -4,22 +4,18 @@
  * edges, shapes, bytes, FLOPs or attributes: they are read here from the model (given, or found from
  * the plan's `model.file`; its sha256 must match) into a small view model inlined beside the plan.
  */
-import { applyRewrites } from '../passes/rewrite.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ortProber } from '../backends/ort.js';
+import { writeFilesAtomically } from '../atomic.js';
+import { loadModel, planGraph, readPlanFile } from '../compiler/index.js';
 import { TesseraError } from '../errors.js';
-import type { Attribute } from '../ir/graph.js';
-import { inferShapes, valueByteSize, type ShapedGraph } from '../ir/infer.js';
-import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { sha256 } from '../scheduler/compile.js';
-import { parsePlan, type Plan } from '../scheduler/plan.js';
-import { costSource, predictNode } from '../targets/cost.js';
+import { readModelFile } from '../ir/onnx-import.js';
+import { sha256, type Plan } from '../plan/schema.js';
 import { loadTarget, type Target } from '../targets/index.js';
 import { buildHtml } from '../viz/html.js';
-import type { ViewModel, ViewNode, ViewValue, VizData } from '../viz/model.js';
+import type { VizData } from '../viz/model.js';
 import { parseTraceFile } from '../viz/trace-file.js';
-import { writeFilesAtomically } from './atomic.js';
+import { buildViewModel } from '../viz/view-model.js';
 
 export interface VizOptions {
   trace?: string;
@@ -59,53 +55,15 @@ export function findModel(plan: Plan, planPath: string, given?: string): { path?
   return { why: `the model was not found (tried ${candidates.join(', ')} with the plan's sha256); give it with --model to see edges, shapes, bytes and FLOPs` };
 }
 
-function attrText(a: Attribute): string {
-  const list = (xs: readonly unknown[]) => (xs.length > 16 ? `[${xs.slice(0, 16).join(', ')}, … ${xs.length} values]` : `[${xs.join(', ')}]`);
-  switch (a.type) {
-    case 'float': case 'int': return String(a.value);
-    case 'string': return JSON.stringify(a.value.length > 200 ? `${a.value.slice(0, 200)}…` : a.value);
-    case 'floats': case 'ints': case 'strings': return list(a.value);
-    case 'tensor': return `tensor ${a.value.dtype} [${a.value.dims.join('×')}]`;
-    case 'tensors': return `${a.value.length} tensors`;
-    case 'graph': return `graph (${a.value.node.length} nodes)`;
-    case 'graphs': return `${a.value.length} graphs`;
-    default: return a.type;
-  }
-}
-
-/** The model-derived data the viewer needs, for the plan's input shapes. */
-export function buildViewModel(plan: Plan, graph: ShapedGraph, target: Target | undefined, source: string): ViewModel {
-  const procs = new Map(target?.processors.map((p) => [p.id, p]) ?? []);
-  const values: Record<string, ViewValue> = {};
-  const nodes: ViewNode[] = graph.nodes.map((n, i) => {
-    for (const name of [...n.inputs, ...n.outputs]) {
-      if (!name || values[name]) continue;
-      const v = graph.values.get(name);
-      if (!v) continue;
-      values[name] = { dtype: v.dtype, shape: v.shape ? [...v.shape] : null, bytes: valueByteSize(v), producer: v.producer, role: v.role };
-    }
-    const attrs: Record<string, string> = {};
-    for (const [k, a] of Object.entries(n.attrs)) attrs[k] = attrText(a);
-    const p = plan.nodes[i];
-    const proc = p && !p.folded ? procs.get(p.processor) : undefined;
-    const pred = proc ? predictNode(proc, graph, i) : undefined;
-    return {
-      inputs: [...n.inputs], outputs: [...n.outputs], attrs, flops: graph.costs[i].flops, bytes: graph.costs[i].bytes,
-      ...(pred ? { predictedUs: pred.us, basis: pred.basis } : {}),
-    };
-  });
-  return { source, nodes, values, costSource: target ? costSource(target) : `no per-node predictions: target '${plan.target.name}' is not a built-in target here` };
-}
-
 export async function vizPlan(planPath: string, options: VizOptions = {}): Promise<VizResult> {
-  const plan = parsePlan(readText(planPath, 'plan'), planPath);
+  const plan = readPlanFile(planPath);
   const trace = options.trace ? parseTraceFile(readText(options.trace, 'trace'), options.trace, plan) : undefined;
   const found = findModel(plan, planPath, options.model);
   const data: VizData = { plan, files: { plan: planPath, ...(options.trace ? { trace: options.trace } : {}), ...(found.path ? { model: found.path } : {}) } };
   if (trace) data.trace = trace;
   if (found.bytes) {
     const inputShapes = Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape]));
-    const graph = await applyRewrites(await inferShapes(importOnnx(found.bytes, { path: found.path! }), { inputShapes, prober: ortProber }), plan.model.rewrites, ortProber, plan.model.tiles);
+    const graph = await planGraph(await loadModel(found.path!, { inputShapes }), plan);
     if (graph.nodes.length !== plan.nodes.length) throw new TesseraError('PLAN_MISMATCH', `${found.path} has ${graph.nodes.length} nodes, the plan ${plan.nodes.length}`);
     let target: Target | undefined;
     try {

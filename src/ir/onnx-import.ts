@@ -17,6 +17,7 @@ import {
 import { TesseraError } from '../errors.js';
 import { dtypeFromOnnx, type DType } from './dtype.js';
 import { nodeReads, predecessors, topoOrder, type Attribute, type Graph, type ModelMeta, type Node, type Shape, type Value } from './graph.js';
+import { opTraits } from './ops/traits.js';
 import { weightFromProto, type ModelBytes } from './weight.js';
 
 /** Domains onnxruntime knows; a node in any other domain must be a model-local function. */
@@ -276,10 +277,6 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
   return graph;
 }
 
-/** Ops whose result is not a function of their inputs: never folded into weights. */
-const NONDETERMINISTIC = new Set(['RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Multinomial', 'Bernoulli', 'Dropout']);
-const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
-
 /** Checks the graph is acyclic and marks values computed only from weights as constant. */
 function checkAndMarkConst(graph: Graph, where: string): void {
   const order = topoOrder(graph);
@@ -289,7 +286,9 @@ function checkAndMarkConst(graph: Graph, where: string): void {
   }
   for (const i of order) {
     const node = graph.nodes[i];
-    if (node.domain !== '' || NONDETERMINISTIC.has(node.op) || CONTROL_FLOW.has(node.op)) continue;
+    const t = opTraits(node.op);
+    // a random op's result is not a function of its inputs, and control flow runs subgraphs: never folded
+    if (node.domain !== '' || t.nondeterministic || t.controlFlow) continue;
     if (nodeReads(node).every((r) => graph.values.get(r)!.isConst)) {
       for (const o of node.outputs) if (o !== '') graph.values.get(o)!.isConst = true;
     }

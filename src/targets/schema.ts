@@ -3,6 +3,7 @@
  * links between them. Every figure carries the public source it comes from.
  */
 import { z } from 'zod';
+import { TesseraError } from '../errors.js';
 
 const figure = z.object({
   value: z.number().nonnegative(),
@@ -75,6 +76,8 @@ export const processorSchema = z.object({
   name: z.string(),
   /** The backend this processor's partitions are lowered for (bound to what this host has at run time). */
   backend: z.string(),
+  /** A CPU's instruction set: an engine that runs differently per architecture (onnxruntime's blocked x86-64 convolutions) reads it. */
+  arch: z.enum(['x86-64', 'arm64']).optional(),
   /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
   onChipBytes: figure.optional(),
   ...figureFields,
@@ -109,3 +112,28 @@ export type Processor = z.infer<typeof processorSchema>;
 export type Figures = z.infer<typeof figuresSchema>;
 export type Link = z.infer<typeof linkSchema>;
 export type Target = z.infer<typeof targetSchema>;
+
+/** Validates target JSON, with messages that name the field. */
+export function parseTarget(json: unknown, where: string): Target {
+  const r = targetSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new TesseraError('BAD_TARGET', `${where} is not a valid Tessera target: ${issues.join('; ')}`);
+  }
+  const t = r.data;
+  const ids = new Set<string>();
+  for (const p of t.processors) {
+    if (ids.has(p.id)) throw new TesseraError('BAD_TARGET', `${where}: processor id '${p.id}' appears twice`);
+    ids.add(p.id);
+    if (Object.keys(p.peakGflops).length === 0) throw new TesseraError('BAD_TARGET', `${where}: processor '${p.id}' gives no peakGflops`);
+  }
+  if (!t.processors.some((p) => p.kind === 'cpu' && p.support.ops === '*')) {
+    throw new TesseraError('BAD_TARGET', `${where}: a target needs a cpu processor that takes every op ("ops": "*"), for what nothing else runs`);
+  }
+  for (const l of t.links) {
+    for (const end of [l.from, l.to]) {
+      if (!ids.has(end)) throw new TesseraError('BAD_TARGET', `${where}: link ${l.from} -> ${l.to} names unknown processor '${end}'`);
+    }
+  }
+  return t;
+}

@@ -4,7 +4,7 @@
  * model is built by `tessera viz` from the model file (src/cli/viz.ts); the viewer itself reads only
  * this data.
  */
-import type { Plan } from '../scheduler/plan.js';
+import type { Plan } from '../plan/schema.js';
 import type { TraceFile } from './trace-file.js';
 
 export interface ViewValue {

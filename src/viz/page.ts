@@ -5,7 +5,7 @@
  * Runs in the browser; bundled and inlined by src/viz/html.ts. Reads only the data inlined in the page.
  * The graph is laid out in a web worker (dagre), so the page stays responsive on big graphs.
  */
-import type { PlanStep } from '../scheduler/plan.js';
+import type { PlanStep } from '../plan/schema.js';
 import { aliveBytes, fmtBytes, fmtCount, fmtUs, lanes, nodeEdges, processorColors, type Edge } from './derive.js';
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 import type { VizData } from './model.js';

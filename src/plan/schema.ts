@@ -2,11 +2,20 @@
  * The Plan: the contract between compiler and runtime. Plain JSON, versioned, deterministic (same model,
  * target and options give the same bytes) and validated on load.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TesseraError } from '../errors.js';
-import { REWRITES } from '../passes/rewrite.js';
+
+/** The memory rewrites a plan may record (passes/rewrite.ts applies them; whoever runs the plan applies the same). */
+export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
+export type Rewrite = (typeof REWRITES)[number];
 
 export const PLAN_FORMAT = 'tessera.plan';
+
+/** The hex sha256 of a model's bytes: how a plan names the model it was compiled for. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
 export const PLAN_VERSION = 1;
 
 const stepSchema = z.discriminatedUnion('kind', [

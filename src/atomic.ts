@@ -1,7 +1,7 @@
 /** Writing output files so that a failure leaves no partial file behind. */
 import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { asTesseraError } from '../errors.js';
+import { asTesseraError } from './errors.js';
 
 /**
  * Writes every file to a temporary name first and renames them into place only when all are written.

@@ -1,44 +1,13 @@
 /**
- * Where each run-time value lives: its home memory (the processor that produces it; the CPU for graph
- * inputs, which the application hands over in host memory) and the memories it is copied into
- * (every other processor that reads it; the CPU for a graph output produced elsewhere).
+ * The dtype policy, in one place: how a value is stored in a processor's memory. On a processor that
+ * takes no float32 (an fp16 NPU), float32 values are stored as its legalized type (float16) — or, when a
+ * calibration run shows a value beyond float16's range and the processor has int16, as int16 with a
+ * per-tensor scale (the A16 activations NPUs take). The cost model prices, the memory planner sizes and
+ * records, and the lowering rewrites partitions by these functions; the runtime reads what the plan says.
  */
 import { byteSize, type DType } from '../ir/dtype.js';
-import type { ShapedGraph } from '../ir/infer.js';
 import type { Value } from '../ir/graph.js';
-import type { Processor, Target } from '../targets/schema.js';
-import type { Partitioning } from './partition.js';
-import type { StaticInfo } from './static.js';
-
-export interface Residency {
-  home: string;
-  /** Other memories the value is transferred into, in processor order. */
-  copies: string[];
-}
-
-export function hostProcessor(target: Target): string {
-  return target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!.id;
-}
-
-export function residency(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo): Map<string, Residency> {
-  const host = hostProcessor(target);
-  const out = new Map<string, Residency>();
-  const procOrder = target.processors.map((p) => p.id);
-  const add = (name: string, home: string) => {
-    if (out.has(name)) return;
-    const where = new Set<string>();
-    for (const c of st.runtimeConsumers(name)) where.add(parts.placement[c].processor);
-    if (graph.outputs.includes(name)) where.add(host);
-    where.delete(home);
-    out.set(name, { home, copies: procOrder.filter((p) => where.has(p)) });
-  };
-  for (const name of graph.inputs) add(name, host);
-  for (const node of graph.nodes) {
-    if (parts.placement[node.index].folded) continue;
-    for (const o of node.outputs) if (o) add(o, parts.placement[node.index].processor);
-  }
-  return out;
-}
+import type { Processor } from './schema.js';
 
 /** The element type a value is stored in on a processor (float32 legalized to fp16 on an fp16-only NPU). */
 export function storedDtype(proc: Processor, dtype: DType): DType {
@@ -90,4 +59,11 @@ export function storable(proc: Processor, v: Value, ranges?: Ranges): boolean {
 export function bytesOn(proc: Processor, v: Value, ranges?: Ranges): number {
   if (!v.dtype || !v.shape || v.shape.some((d) => typeof d !== 'number')) return 0;
   return byteSize(storageOn(proc, v, ranges).dtype, (v.shape as number[]).reduce((a, b) => a * b, 1));
+}
+
+/** How a partition on a processor computes: 'float16' where float32 is stored as float16 (an fp16 NPU), 'native' elsewhere. */
+export type Precision = 'native' | 'float16';
+
+export function partitionPrecision(proc: Processor): Precision {
+  return storedDtype(proc, 'float32') === 'float16' ? 'float16' : 'native';
 }

@@ -6,6 +6,7 @@
  */
 import { nodeReads, type Node } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { opTraits } from '../ir/ops/traits.js';
 
 export interface StaticInfo {
   isStatic(name: string): boolean;
@@ -17,8 +18,6 @@ export interface StaticInfo {
   runtimeConsumers(name: string): number[];
 }
 
-const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
-
 export function staticInfo(graph: ShapedGraph): StaticInfo {
   const outputs = new Set(graph.outputs);
   const isStatic = (name: string) => {
@@ -28,7 +27,7 @@ export function staticInfo(graph: ShapedGraph): StaticInfo {
   const folded = new Set<number>();
   for (const node of graph.nodes) {
     const outs = node.outputs.filter((o) => o !== '');
-    if (outs.length === 0 || CONTROL_FLOW.has(node.op)) continue;
+    if (outs.length === 0 || opTraits(node.op).controlFlow) continue;
     if (outs.every((o) => isStatic(o) && !outputs.has(o))) folded.add(node.index);
   }
   const runtimeReads = (node: Node) => nodeReads(node).filter((r) => !isStatic(r));

@@ -17,35 +17,18 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { availableParallelism, cpus, homedir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { probeWebGpu } from '../backends/webgpu.js';
 import { TesseraError } from '../errors.js';
 import { GraphBuilder, type AttrValue } from '../ir/builder.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx } from '../ir/onnx-import.js';
-import { convolvesGroupByGroup, nodeUs, nodeWork } from './cost.js';
-import { FIGURE_FIELDS, type Figure, type Figures, type Processor, type Support, type Target } from './schema.js';
+import { engineCost } from '../backends/registry.js';
+import { nodeUs, nodeWork, opClass } from '../targets/cost.js';
+import { archOf, HOST_CPU_SUPPORT, hostCpuName, WEBGPU_SUPPORT } from '../targets/host.js';
+import { FIGURE_FIELDS, type Figure, type Figures, type Processor, type Support, type Target } from '../targets/schema.js';
 import type { Backend, Executable } from '../backends/backend.js';
-
-/** The host CPU as a profile names it: its model and architecture (the cost model reads x86-64 from it). */
-export function hostCpuName(): string {
-  const model = cpus()[0]?.model?.replace(/\s+/g, ' ').trim();
-  return `host CPU${model ? `: ${model}` : ''} (${process.arch}, onnxruntime CPU EP)`;
-}
-
-/** Where `tessera calibrate` writes the host's profile by default, and where `host` looks for it. */
-export function calibratedHostPath(): string {
-  if (process.env.TESSERA_HOST_PROFILE) return process.env.TESSERA_HOST_PROFILE;
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tessera', 'host.json');
-}
-
-export function readCalibratedHost(): unknown | undefined {
-  const path = calibratedHostPath();
-  if (!existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8'));
-}
 
 /** The classes a profile gives an efficiency for. */
 type EffClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy';
@@ -380,9 +363,9 @@ export function fittedSummary(p: Figures): string {
   return `peak ${p.peakGflops.float32?.value} GFLOP/s, bandwidth ${p.bandwidthGBs.value} GB/s${cache}, launch ${p.launchOverheadUs.value} µs${p.tensorIoUs ? ` (${p.tensorIoUs.value} µs each tensor in or out beyond one of each)` : ''}, per node ${p.nodeOverheadUs?.value ?? 0} µs${fixed}; efficiency ${eff}`;
 }
 
-/** The op a benchmark times (its first node that is not the Slice or Concat cutting outputs down). */
+/** The op a benchmark times: its first node (a benchmark builds its op's copies first, then the nodes cutting outputs down). */
 function benchOp(g: ShapedGraph): string {
-  return g.nodes.find((n) => n.op !== 'Slice' && n.op !== 'Concat')?.op ?? '?';
+  return g.nodes[0]?.op ?? '?';
 }
 
 /** The groups of the convolution a benchmark times. */
@@ -432,7 +415,9 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   proc.nodeOverheadUs = { value: dispatch.length ? Math.max(0.01, quantile(dispatch.map((s) => s.us), 0.5)) : 0, source: '' };
   const perNode = proc.nodeOverheadUs.value;
   const compute = samples.filter((s) => s.fits === 'matmul' || s.fits === 'conv');
-  const rate = (s: Sample) => s.one.nodes.reduce((a, n, i) => a + (n.op === 'Conv' || n.op === 'MatMul' || n.op === 'Gemm' ? nodeWork(s.one, i).flops : 0), 0) / (Math.max(s.us - perNode, 1e-3) * 1e3);
+  // the rate of the convolutions and matrix products in the benchmark (not the slices cutting its outputs)
+  const isProduct = (g: ShapedGraph, i: number) => ['conv', 'dwconv', 'matmul'].includes(opClass(g, g.nodes[i]));
+  const rate = (s: Sample) => s.one.nodes.reduce((a, _, i) => a + (isProduct(s.one, i) ? nodeWork(s.one, i).flops : 0), 0) / (Math.max(s.us - perNode, 1e-3) * 1e3);
   const bound = (s: Sample) => !/batch 1/.test(s.name);
   const medians = (['conv', 'matmul'] as const).map((c) => compute.filter((s) => s.fits === c && bound(s)).map(rate)).filter((r) => r.length).map((r) => quantile(r, 0.5));
   const peak = Math.max(1e-3, ...medians);
@@ -462,7 +447,7 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   // fixed costs: what the fitted model (without them) leaves unexplained, per group or per node
   delete proc.convGroupUs;
   delete proc.kernelSetupUs;
-  const perGroup = (convolvesGroupByGroup(base) ? byFit('group') : []).map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
+  const perGroup = (engineCost(base)?.groupCalls ? byFit('group') : []).map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
   const setups = byFit('setup').map((s) => [benchOp(s.one), figure(Math.max(0, s.us - predictedCopyUs(proc, s)), src(`${s.name}: its time less the fitted model's, fitted through the cost model`))] as const);
   const eff = proc.efficiency!;
   const e = (c: EffClass, what: string) => figure(eff[c]!.value, src(`${names(c) || 'no benchmark'}: ${what}, fitted through the cost model`));
@@ -617,10 +602,6 @@ async function measureIf(proc: Processor, time: Timer, blockMs: number, deadline
   return { us: Math.max(0, t[1].us - t[0].us - dispatch), load: (t[0].load + t[1].load) / 2 };
 }
 
-/** What the host's backends take: onnxruntime's CPU EP every op and type; its WebGPU EP no control flow and fewer types. */
-export const HOST_CPU_SUPPORT: Support = { ops: '*', dtypes: ['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'], controlFlow: true, dynamicShapes: true, rejectAttributes: [] };
-export const WEBGPU_SUPPORT: Support = { ops: '*', dtypes: ['float32', 'float16', 'int32', 'int64', 'bool', 'uint8'], controlFlow: false, dynamicShapes: true, rejectAttributes: [] };
-
 /** What calibration measures: a backend, how it times a benchmark (none: it cannot run it as asked), and the processor it fits. */
 interface Engine {
   provider: string;
@@ -647,7 +628,7 @@ function figuresOf(p: Processor): Figures {
 export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ target: Target; measurements: Measurement[] }> {
   const gpu = options.gpu !== false ? await probeWebGpu() : undefined;
   const cpuBase = (name: string, backend: string): Processor => ({
-    id: 'cpu', kind: 'cpu', name, backend, peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
+    id: 'cpu', kind: 'cpu', name, backend, ...archOf(), peakGflops: {}, bandwidthGBs: { value: 1, source: '' }, launchOverheadUs: { value: 0, source: '' },
     support: HOST_CPU_SUPPORT,
   });
   const engines: Engine[] = [{
@@ -721,8 +702,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
     if (backend) processors[0].backends = { ...processors[0].backends, [backend.id]: figuresOf(proc) };
     else processors.push(proc);
     samples.forEach((s, i) => {
-      const op = s.one.nodes.findIndex((n) => n.op !== 'Slice'); // the op itself (its one copy)
-      const w = op >= 0 ? nodeWork(s.one, op) : { flops: 0, bytes: 0 };
+      const w = s.one.nodes.length ? nodeWork(s.one, 0) : { flops: 0, bytes: 0 }; // the op itself (its one copy: the first node)
       measurements.push({ provider, bench: s.name, medianUs: s.us, gflops: w.flops / (s.us * 1e3), gbs: w.bytes / (s.us * 1e3), predictedUs: predictedCopyUs(proc, s), load: loads[i] });
     });
     if (isGpu) {

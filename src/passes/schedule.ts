@@ -4,12 +4,11 @@
  * order of the partitions: each step starts when its inputs are ready and its lane is free, so
  * independent partitions on different processors overlap. Times are predictions of the cost model.
  */
-import type { ShapedGraph } from '../ir/infer.js';
-import type { Partitioning } from '../passes/partition.js';
-import { bytesOn, hostProcessor, type Residency } from '../passes/residency.js';
-import type { StaticInfo } from '../passes/static.js';
+import type { Partitioning } from '../plan/partitioning.js';
+import type { Residency } from '../plan/residency.js';
 import { launchUs, nodeUs, transferUs } from '../targets/cost.js';
-import type { Target } from '../targets/schema.js';
+import { bytesOn } from '../targets/storage.js';
+import type { CompileContext } from './context.js';
 
 export type Step =
   | { kind: 'compute'; partition: number; lane: string; startUs: number; endUs: number; after: number[] }
@@ -25,8 +24,10 @@ export interface Schedule {
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
-export function schedule(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>): Schedule {
-  const proc = (id: string) => target.processors.find((p) => p.id === id)!;
+/** `res`: where values live under `parts` (the context's, unless the caller has computed it). */
+export function schedule(ctx: CompileContext, parts: Partitioning, res: ReadonlyMap<string, Residency> = ctx.residency(parts)): Schedule {
+  const { graph, target } = ctx;
+  const proc = ctx.proc;
   const steps: Step[] = [];
   const laneFree = new Map<string, number>();
   const busy: Record<string, number> = Object.fromEntries(target.processors.map((p) => [p.id, 0]));
@@ -74,7 +75,7 @@ export function schedule(graph: ShapedGraph, target: Target, parts: Partitioning
     steps.push({ kind: 'compute', partition: p.id, lane: p.processor, startUs, endUs, after });
     for (const o of p.outputs) producedBy.set(o, steps.length - 1);
   }
-  const host = hostProcessor(target);
+  const host = ctx.host;
   for (const o of graph.outputs) {
     const r = res.get(o);
     if (r && r.home !== host) transfer(o, host);

@@ -8,16 +8,19 @@
  * 2. Local moves, each judged by the real schedule (group into partitions, schedule over lanes and
  *    links): move a whole partition to another processor that takes all of it, or move the nodes at a
  *    partition's edge to the neighbouring partition's processor; keep a move when the latency drops.
- * 3. The capability-only placement is scored the same way, and the better of the two is kept, so the
- *    result is never predicted slower than the baseline.
+ * 3. The capability-only placement, and every placement of all run-time nodes on one processor that
+ *    takes them all, are scored the same way; the fastest of these and the search's is kept (fewer
+ *    partitions breaking a tie), so the result is never predicted slower than the baseline nor than the
+ *    best single processor. (A rule that kept the baseline whenever the search needed more partitions
+ *    let a plan 20× slower stand: the whole model on a software GPU.)
  */
 import { topoOrder } from '../ir/graph.js';
-import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
-import { capabilityPlacement, groupPartitions, supportTable, type PlacedNode, type SupportTable } from '../passes/partition.js';
-import { residency, type Ranges } from '../passes/residency.js';
-import { staticInfo, type StaticInfo } from '../passes/static.js';
+import { valueByteSize } from '../ir/infer.js';
+import type { PlacedNode } from '../plan/partitioning.js';
+import { residency } from '../plan/residency.js';
 import { costSource, launchUs, nodeUs, transferUs } from '../targets/cost.js';
-import type { Target } from '../targets/schema.js';
+import type { CompileContext } from './context.js';
+import { capabilityPlacement, groupPartitions } from './partition.js';
 import { schedule } from './schedule.js';
 
 export interface PlacementScore {
@@ -35,18 +38,19 @@ export interface PlacementResult {
 }
 
 /** Scores a placement by the schedule it makes. */
-export function scorePlacement(graph: ShapedGraph, target: Target, st: StaticInfo, placement: PlacedNode[]): PlacementScore {
+export function scorePlacement(ctx: CompileContext, placement: PlacedNode[]): PlacementScore {
+  const { graph, target, st } = ctx;
   const grouped = groupPartitions(graph, placement, st);
   const parts = { placement, ...grouped, source: costSource(target) };
-  const sched = schedule(graph, target, parts, st, residency(graph, target, parts, st));
+  const sched = schedule(ctx, parts, residency(graph, target, parts, st));
   return { latencyUs: sched.latencyUs, partitions: grouped.partitions.length, transferBytes: sched.transferBytes };
 }
 
 /** Lower is better: latency first, then fewer partitions (a partition is worth a microsecond). */
 const better = (a: PlacementScore, b: PlacementScore) => a.latencyUs + a.partitions < b.latencyUs + b.partitions - 1e-9;
 
-function chainDp(graph: ShapedGraph, target: Target, st: StaticInfo, support: SupportTable): PlacedNode[] {
-  const host = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!.id;
+function chainDp(ctx: CompileContext): PlacedNode[] {
+  const { graph, target, st, support, host } = ctx;
   const procs = target.processors;
   const seq = (topoOrder(graph) ?? graph.nodes.map((n) => n.index)).filter((i) => support[i]);
   const back: Map<string, string>[] = [];
@@ -82,24 +86,23 @@ export interface PlaceOptions {
   budgetMs?: number;
 }
 
-export function placeByCost(graph: ShapedGraph, target: Target, ranges?: Ranges, options: PlaceOptions = {}): PlacementResult {
-  const st = staticInfo(graph);
-  const support = supportTable(graph, target, st, ranges);
+export function placeByCost(ctx: CompileContext, options: PlaceOptions = {}): PlacementResult {
+  const { graph, target, st, support } = ctx;
   const deadline = performance.now() + (options.budgetMs ?? 5000);
   const log: string[] = [];
-  const baselinePlacement = capabilityPlacement(graph, target, st, support);
-  const baseline = scorePlacement(graph, target, st, baselinePlacement);
+  const baselinePlacement = capabilityPlacement(ctx);
+  const baseline = scorePlacement(ctx, baselinePlacement);
   log.push(`capability-only placement: ${baseline.partitions} partitions, ${baseline.latencyUs.toFixed(1)} µs predicted`);
 
-  let placement = chainDp(graph, target, st, support);
-  let score = scorePlacement(graph, target, st, placement);
+  let placement = chainDp(ctx);
+  let score = scorePlacement(ctx, placement);
   log.push(`dynamic program over the chain: ${score.partitions} partitions, ${score.latencyUs.toFixed(1)} µs`);
 
   const tryMove = (nodes: number[], to: string): boolean => {
     if (!nodes.every((i) => support[i]!.get(to)!.ok)) return false;
     const cand = placement.map((p) => ({ ...p }));
     for (const i of nodes) cand[i].processor = to;
-    const s = scorePlacement(graph, target, st, cand);
+    const s = scorePlacement(ctx, cand);
     if (!better(s, score)) return false;
     placement = cand;
     score = s;
@@ -148,12 +151,20 @@ export function placeByCost(graph: ShapedGraph, target: Target, ranges?: Ranges,
   }
   log.push(`local moves: ${moves} kept; ${score.partitions} partitions, ${score.latencyUs.toFixed(1)} µs`);
 
-  // The result must be no slower and use no more partitions than the baseline, or the baseline stays.
-  if (!(score.latencyUs <= baseline.latencyUs && score.partitions <= baseline.partitions)) {
-    log.push(`the capability-only placement is kept: the search found ${score.latencyUs.toFixed(1)} µs with ${score.partitions} partitions`);
-    placement = baselinePlacement;
-    score = baseline;
+  // The fastest of the search's, the baseline and each single processor's; fewer partitions break a tie.
+  const candidates: { what: string; placement: PlacedNode[]; score: PlacementScore }[] = [{ what: 'the search', placement, score }, { what: 'the capability-only placement', placement: baselinePlacement, score: baseline }];
+  for (const p of target.processors) {
+    if (!support.every((s) => !s || s.get(p.id)!.ok)) continue;
+    const whole = graph.nodes.map((n): PlacedNode => (support[n.index] ? { processor: p.id, rejected: [], folded: false } : { processor: ctx.host, rejected: [], folded: true }));
+    const s = scorePlacement(ctx, whole);
+    log.push(`everything on ${p.id}: ${s.partitions} partitions, ${s.latencyUs.toFixed(1)} µs`);
+    candidates.push({ what: `everything on ${p.id}`, placement: whole, score: s });
   }
+  const faster = (a: PlacementScore, b: PlacementScore) => a.latencyUs < b.latencyUs - 1e-9 || (Math.abs(a.latencyUs - b.latencyUs) <= 1e-9 && a.partitions < b.partitions);
+  const best = candidates.reduce((a, c) => (faster(c.score, a.score) ? c : a));
+  if (best.what !== 'the search') log.push(`${best.what} is kept: ${best.score.latencyUs.toFixed(1)} µs with ${best.score.partitions} partitions, against the search's ${score.latencyUs.toFixed(1)} µs with ${score.partitions}`);
+  placement = best.placement;
+  score = best.score;
 
   // Say, node by node, why a processor the node runs faster on was not used.
   const out = placement.map((p, i) => {
@@ -162,7 +173,7 @@ export function placeByCost(graph: ShapedGraph, target: Target, ranges?: Ranges,
     const mine = nodeUs(here, graph, i);
     const rejected: { processor: string; reason: string }[] = [];
     for (const q of target.processors) {
-      if (q.id === p.processor) continue;
+      if (q.id === p.processor || ctx.idle.has(q.id)) continue; // an idle processor is no candidate: the compile says so once
       const t = nodeUs(q, graph, i);
       if (t >= mine) continue;
       const s = support[i]!.get(q.id)!;

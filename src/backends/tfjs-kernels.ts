@@ -1,6 +1,6 @@
 /**
  * ONNX ops as TensorFlow.js ops: one kernel per op type, each following the ONNX operator's
- * definition for the opsets the capability table (TFJS_CAPABILITIES in tfjs.ts) names. What a kernel
+ * definition for the opsets the capability table (TFJS_CAPABILITIES in tfjs-capabilities.ts) names. What a kernel
  * cannot match exactly the table refuses; a kernel never guesses.
  *
  * Layout. tfjs's convolutions and pools take NHWC, ONNX models are NCHW. Rather than a transpose

@@ -1,153 +1,28 @@
 /**
- * The runtime: binds each processor of a plan's target to a backend present on this host, compiles
- * each partition once, and runs the plan's steps as their inputs become ready (partitions on different
- * backends concurrently). Boundary values live in one arena per processor memory, at the offsets the
- * plan gives; backends read views of it and write their outputs into preallocated views of it.
+ * The plan runner: binds each processor of a plan's target to a backend present on this host, compiles
+ * each partition (lowered by the compiler) once, and runs the plan's steps as their inputs become ready
+ * (partitions on different backends concurrently). Boundary values live in one arena per processor
+ * memory, at the offsets and in the dtypes the plan gives; backends read views of it and write their
+ * outputs into preallocated views of it. It interprets the plan and decides nothing the compiler could.
  */
-import { OrtBackend } from '../backends/ort.js';
-import { OrtWebBackend } from '../backends/ort-web.js';
 import type { Backend, Executable, Subgraph } from '../backends/backend.js';
+import type { BindSpec } from '../backends/binding.js';
 import { Tensor, tensorBytes, tensorFromWeight, type TensorMap } from '../backends/tensor.js';
-import { probeWebGpu } from '../backends/webgpu.js';
 import { asTesseraError, TesseraError } from '../errors.js';
 import type { DType } from '../ir/dtype.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import { floatToHalf, halfToFloat } from '../ir/tensor-data.js';
-import { lowerPartition } from '../passes/map.js';
-import { staticInfo } from '../passes/static.js';
-import { storedDtype } from '../passes/residency.js';
-import type { Processor, Target } from '../targets/schema.js';
-import type { Plan } from './plan.js';
-import { verifyPlan } from './verify.js';
+import type { Plan } from '../plan/schema.js';
+import type { Binding, Fallback, Trace, TraceStep } from '../plan/trace.js';
+import type { Target } from '../targets/schema.js';
+import { backendFactory, bindProcessors, CPU_BACKEND } from './bind.js';
 
-export interface Binding {
-  processor: string;
-  /** The backend that really runs the processor's partitions here. */
-  backend: string;
-  emulated: boolean;
-  /** Why, in words: shown by every command that runs a plan. */
-  note: string;
-}
-
-export interface TraceStep {
-  step: number;
-  kind: 'compute' | 'transfer';
-  lane: string;
-  partition?: number;
-  value?: string;
-  bytes?: number;
-  /** The backend that ran a compute step. */
-  backend?: string;
-  /** Measured, in µs from the start of the run. */
-  startUs: number;
-  endUs: number;
-}
-
-/** A partition that its bound backend failed to compile or run, moved to the CPU. */
-export interface Fallback {
-  partition: number;
-  processor: string;
-  from: string;
-  to: string;
-  when: 'compile' | 'run';
-  reason: string;
-}
-
-export interface Trace {
-  /** Every fallback so far in this session (none when every backend did its job). */
-  fallbacks: Fallback[];
-  steps: TraceStep[];
-  /** Bytes of the arena allocated per processor memory (a direct run, which needs none, reports the plan's sizes). */
-  arenaBytes: Record<string, number>;
-  bindings: Binding[];
-  totalUs: number;
-}
-
-/** `gpu=webgpu,npu=cpu` → { gpu: 'webgpu', npu: 'cpu' }. */
-export function parseBind(spec: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [k, v] = part.split('=');
-    if (!k || !v || !['cpu', 'webgpu', 'wasm', 'tfjs'].includes(v)) {
-      throw new TesseraError('BAD_ARGUMENT', `--bind '${part}': expected PROCESSOR=cpu, PROCESSOR=webgpu, PROCESSOR=wasm or PROCESSOR=tfjs, e.g. gpu=webgpu`);
-    }
-    out[k] = v;
-  }
-  return out;
-}
-
-interface Bound extends Binding {
-  impl: Backend;
-}
-
-/** A processor bound to a backend by name ('cpu', 'webgpu', 'wasm', 'tfjs'), or to a Backend object of the caller's. */
-export type BindSpec = Record<string, string | Backend>;
-
-/** The backend ids the names of `--bind` stand for. */
-export const BACKEND_IDS: Readonly<Record<string, string>> = { cpu: 'ort:cpu', webgpu: 'ort:webgpu', wasm: 'ort-web:wasm', tfjs: 'tfjs' };
-
-/** Processor id → the id of the backend a bind spec asks for (see `targetThrough`). */
-export function boundBackendIds(bind: BindSpec): Record<string, string> {
-  return Object.fromEntries(Object.entries(bind).map(([p, b]) => [p, typeof b === 'object' ? b.id : BACKEND_IDS[b] ?? b]));
-}
-
-export async function bindProcessors(target: Target, bind: BindSpec = {}): Promise<Bound[]> {
-  for (const id of Object.keys(bind)) {
-    if (!target.processors.some((p) => p.id === id)) {
-      throw new TesseraError('BAD_ARGUMENT', `--bind ${id}=…: target '${target.name}' has no processor '${id}' (it has ${target.processors.map((p) => p.id).join(', ')})`);
-    }
-  }
-  const cpu = new OrtBackend('cpu');
-  let webgpu: OrtBackend | undefined;
-  let wasm: OrtWebBackend | undefined;
-  let tfjs: import('../backends/tfjs.js').TfjsBackend | undefined;
-  const onHost = target.name === 'host';
-  const out: Bound[] = [];
-  for (const p of target.processors) {
-    const want = bind[p.id];
-    if (typeof want === 'object') {
-      out.push({ processor: p.id, backend: want.id, impl: want, emulated: false, note: `backend '${want.id}' supplied by the caller` });
-      continue;
-    }
-    if (want === 'tfjs') {
-      const { TfjsBackend } = await import('../backends/tfjs.js');
-      tfjs ??= new TfjsBackend();
-      if (!(await tfjs.available())) throw new TesseraError('BACKEND_UNAVAILABLE', `--bind ${p.id}=tfjs: no TensorFlow.js engine could be initialized`);
-      out.push({ processor: p.id, backend: tfjs.id, impl: tfjs, emulated: p.kind !== 'cpu', note: `TensorFlow.js on ${tfjs.detail}, bound explicitly${p.kind !== 'cpu' ? `: standing in for the ${p.name}` : ''}` });
-      continue;
-    }
-    if (want === 'wasm') {
-      wasm ??= new OrtWebBackend();
-      out.push({ processor: p.id, backend: wasm.id, impl: wasm, emulated: p.kind !== 'cpu', note: `onnxruntime-web's wasm backend (one thread), bound explicitly${p.kind !== 'cpu' ? `: standing in for the ${p.name}` : ''}` });
-      continue;
-    }
-    if (want === 'webgpu') {
-      const probe = await probeWebGpu();
-      if (!probe.available) {
-        throw new TesseraError('BACKEND_UNAVAILABLE', `--bind ${p.id}=webgpu: onnxruntime's WebGPU EP has no adapter on this host: ${probe.reason}`);
-      }
-      webgpu ??= new OrtBackend('webgpu');
-      out.push({ processor: p.id, backend: webgpu.id, impl: webgpu, emulated: p.kind !== 'gpu' || !onHost && false, note: `WebGPU EP on ${probe.adapter}${probe.software ? ' (a software adapter: correct, not fast)' : ''}, bound explicitly` });
-      continue;
-    }
-    if (p.kind === 'cpu') {
-      out.push({ processor: p.id, backend: cpu.id, impl: cpu, emulated: false, note: onHost ? 'onnxruntime CPU EP' : `onnxruntime CPU EP on this host standing in for the ${p.name}` });
-    } else if (p.kind === 'gpu' && want !== 'cpu' && p.backend === 'ort:webgpu') {
-      const probe = await probeWebGpu();
-      if (probe.available && !probe.software) {
-        webgpu ??= new OrtBackend('webgpu');
-        out.push({ processor: p.id, backend: webgpu.id, impl: webgpu, emulated: false, note: `WebGPU EP on ${probe.adapter}` });
-      } else {
-        const why = probe.available ? `the only WebGPU adapter is ${probe.adapter}, a software one far slower than the CPU; bind it with --bind ${p.id}=webgpu` : `no WebGPU adapter (${probe.reason})`;
-        out.push({ processor: p.id, backend: cpu.id, impl: cpu, emulated: true, note: `emulated on the onnxruntime CPU EP: ${why}` });
-      }
-    } else {
-      const legal = storedDtype(p, 'float32');
-      const how = legal !== 'float32' ? ` with its ${legal} legalization (float32 values stored as ${legal}, arithmetic in float32)` : '';
-      out.push({ processor: p.id, backend: cpu.id, impl: cpu, emulated: true, note: `emulated on the onnxruntime CPU EP${how}: no ${p.kind.toUpperCase()} backend on this host` });
-    }
-  }
-  return out;
+/** What the runner runs: a verified plan, the graph it runs, the target as bound, and each partition as its backend receives it (the compiler's Compilation is one). */
+export interface RunnablePlan {
+  readonly graph: ShapedGraph;
+  readonly plan: Plan;
+  readonly target: Target;
+  readonly partitions: readonly Subgraph[];
 }
 
 const ARRAYS: Partial<Record<DType, (b: ArrayBuffer, off: number, n: number) => Tensor['data']>> = {
@@ -261,7 +136,7 @@ export class PlanRunner {
     /** Extra dependencies: each step also waits for the previous step that touched the same memory. */
     private readonly memoryAfter: number[][],
     /** What runs each partition, what to recompile on the CPU if its backend fails, and the fallbacks so far. */
-    private readonly recovery: { backends: string[]; subgraphs: Subgraph[]; fallbacks: Fallback[]; cpu: OrtBackend },
+    private readonly recovery: { backends: string[]; subgraphs: readonly Subgraph[]; fallbacks: Fallback[]; cpu: Backend },
   ) {}
 
   get fallbacks(): readonly Fallback[] {
@@ -285,28 +160,18 @@ export class PlanRunner {
     }
   }
 
-  static async create(graph: ShapedGraph, plan: Plan, target: Target, bind: BindSpec = {}): Promise<PlanRunner> {
-    verifyPlan(plan, graph, target);
-    const bound = await bindProcessors(target, bind);
-    const st = staticInfo(graph);
+  /** Binds the target's processors and compiles each lowered partition on its backend (on the CPU EP when that fails). */
+  static async create({ graph, plan, target, partitions }: RunnablePlan, bind: BindSpec = {}): Promise<PlanRunner> {
+    const create = backendFactory();
+    const bound = await bindProcessors(target, bind, create);
+    const cpu = await create(CPU_BACKEND);
     const executables: Executable[] = [];
     const backends: string[] = [];
-    const subgraphs: Subgraph[] = [];
     const fallbacks: Fallback[] = [];
-    const cpu = new OrtBackend('cpu');
     try {
       for (const part of plan.partitions) {
-        const proc = target.processors.find((p) => p.id === part.processor)!;
         const b = bound.find((x) => x.processor === part.processor)!;
-        const slots = new Map(plan.memory[part.processor].buffers.map((b) => [b.value, b]));
-        const storage = (name: string) => {
-          const b = slots.get(name);
-          // values with no buffer are weights computed inside the partition: stored in the legalized type
-          return { dtype: (b?.dtype ?? storedDtype(proc, graph.values.get(name)!.dtype!)) as DType, ...(b?.scale !== undefined ? { scale: b.scale } : {}) };
-        };
-        const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage);
-        const sub: Subgraph = { name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) };
-        subgraphs.push(sub);
+        const sub = partitions[part.id];
         try {
           executables.push(await b.impl.compile(sub));
           backends.push(b.impl.id);
@@ -329,11 +194,7 @@ export class PlanRunner {
       for (const m of mems) lastTouch.set(m, i);
       return deps;
     });
-    return new PlanRunner(graph, plan, target, bound.map(({ impl: _impl, ...b }) => b), executables, memoryAfter, { backends, subgraphs, fallbacks, cpu });
-  }
-
-  private proc(id: string): Processor {
-    return this.target.processors.find((p) => p.id === id)!;
+    return new PlanRunner(graph, plan, target, bound.map(({ impl: _impl, ...b }) => b), executables, memoryAfter, { backends, subgraphs: partitions, fallbacks, cpu });
   }
 
   /** Arena sets not in use: a run takes one (or allocates one) and gives it back, so concurrent runs never share. */
