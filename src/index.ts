@@ -8,6 +8,7 @@ export { parsePlan, serializePlan, type Plan } from './scheduler/plan.js';
 export { compilePlan } from './scheduler/compile.js';
 export { verifyPlan } from './scheduler/verify.js';
 export type { Trace, Binding } from './scheduler/runtime.js';
-export { importOnnx, importOnnxFile } from './ir/onnx-import.js';
+export { importOnnx, importOnnxFile, type ImportOptions } from './ir/onnx-import.js';
+export { DEFAULT_LIMITS, type Limits } from './ir/limits.js';
 export { inferShapes } from './ir/infer.js';
 export { GraphBuilder } from './ir/builder.js';

@@ -15,7 +15,7 @@ import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { sha256 } from '../scheduler/compile.js';
 import { parsePlan, type Plan } from '../scheduler/plan.js';
 import { costSource, predictNode } from '../targets/cost.js';
-import { loadTarget, type Target } from '../targets/index.js';
+import { targetOfPlan, type Target } from '../targets/index.js';
 import { buildHtml } from '../viz/html.js';
 import type { ViewModel, ViewNode, ViewValue, VizData } from '../viz/model.js';
 import { parseTraceFile } from '../viz/trace-file.js';
@@ -109,7 +109,7 @@ export async function vizPlan(planPath: string, options: VizOptions = {}): Promi
     if (graph.nodes.length !== plan.nodes.length) throw new TesseraError('PLAN_MISMATCH', `${found.path} has ${graph.nodes.length} nodes, the plan ${plan.nodes.length}`);
     let target: Target | undefined;
     try {
-      target = await loadTarget(plan.target.name);
+      target = await targetOfPlan(plan.target.name); // a plan's name is never opened as a path
     } catch {
       target = undefined;
     }

@@ -9,10 +9,16 @@ import { REWRITES } from '../passes/rewrite.js';
 export const PLAN_FORMAT = 'tessera.plan';
 export const PLAN_VERSION = 1;
 
+/** A time on the predicted timeline, in µs (zod numbers are finite: no NaN, no Infinity from 1e999). */
+const us = z.number().nonnegative();
+
 const stepSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('compute'), partition: z.number().int().nonnegative(), lane: z.string(), startUs: z.number(), endUs: z.number(), after: z.array(z.number().int().nonnegative()) }).strict(),
-  z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: z.number(), endUs: z.number(), after: z.array(z.number().int().nonnegative()) }).strict(),
+  z.object({ kind: z.literal('compute'), partition: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
+  z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
 ]);
+
+/** The model's file name, as compile writes it: a name, never a path (a plan is untrusted input; the viewer looks for the model by it). */
+const fileName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a file name without directories');
 
 const bufferSchema = z.object({
   value: z.string(), bytes: z.number().int().nonnegative(), dtype: z.string(), scale: z.number().positive().optional(), offset: z.number().int().nonnegative(),
@@ -30,7 +36,7 @@ export const planSchema = z.object({
    * before tiling, and their tile counts), applied as recorded instead of searched again.
    */
   model: z.object({
-    file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
+    file: fileName, sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
     tiles: z.array(z.object({ nodes: z.array(z.number().int().nonnegative()), count: z.number().int().min(2) }).strict()).optional(),
   }).strict(),
   target: z.object({

@@ -13,8 +13,9 @@ import { storedDtype } from '../passes/residency.js';
 import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
+import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { loadTarget, targetThrough, type Target } from '../targets/index.js';
+import { loadTarget, targetOfPlan, targetThrough, type Target } from '../targets/index.js';
 import { compilePlan, sha256 } from './compile.js';
 import { parsePlan, validatePlan, type Plan } from './plan.js';
 import { boundBackendIds, PlanRunner, type BindSpec, type Binding, type Fallback, type Trace } from './runtime.js';
@@ -39,6 +40,13 @@ export interface SessionOptions {
    * ranges used to legalize float32 for processors that take none (seeded random data otherwise).
    */
   sampleFeeds?: TensorMap;
+  /**
+   * For a model given as bytes: the directory its external data files are in. Without it such a model
+   * reads no file (a model loaded from a path reads external data from its own directory only).
+   */
+  externalDataDir?: string;
+  /** Resource limits for an untrusted model (tensor bytes, nodes, subgraph depth); the defaults otherwise (see README). */
+  limits?: Partial<Limits>;
 }
 
 export class Session {
@@ -58,7 +66,7 @@ export class Session {
   static async create(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
     const where = typeof model === 'string' ? model : '<bytes>';
     const bytes = typeof model === 'string' ? readModelFile(model) : model;
-    const graph = importOnnx(bytes, typeof model === 'string' ? { path: model } : {});
+    const graph = importOnnx(bytes, { ...(typeof model === 'string' ? { path: model } : {}), externalDataDir: options.externalDataDir, limits: options.limits });
     let plan: Plan | undefined;
     if (options.plan) {
       plan = typeof options.plan === 'string' ? parsePlan(readPlanFile(options.plan), options.plan) : validatePlan(options.plan, 'the plan given');
@@ -69,7 +77,8 @@ export class Session {
     }
     // a plan runs on the target it was compiled for (a built-in one by name, unless another is given)
     // processors bound to another backend than their own take the figures measured through it (when the profile has them)
-    const target = targetThrough(typeof options.target === 'object' ? options.target : await loadTarget(options.target ?? plan?.target.name ?? 'host'), boundBackendIds(options.bind ?? {}));
+    const given = typeof options.target === 'object' ? options.target : options.target !== undefined ? await loadTarget(options.target) : undefined;
+    const target = targetThrough(given ?? (plan ? await targetOfPlan(plan.target.name) : await loadTarget('host')), boundBackendIds(options.bind ?? {}));
     const inputShapes = plan ? Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes;
     // a plan compiled with memory rewrites runs the rewritten graph (the same deterministic rewrites)
     const shaped = await applyRewrites(await inferShapes(graph, { inputShapes, prober: ortProber, feeds: options.sampleFeeds }), plan?.model.rewrites, ortProber, plan?.model.tiles);

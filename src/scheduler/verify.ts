@@ -159,6 +159,7 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
 
   // memory: the plan's buffers cover every required lifetime, are large enough, and never overlap when alive together
   const required = lifetimes(graph, target, parts, st, res, plan.order);
+  for (const id of Object.keys(plan.memory)) if (!required.has(id)) fail(where, `memory plan for '${id}', which is not a processor of the target`);
   for (const [procId, needs] of required) {
     const mem = plan.memory[procId];
     if (!mem) fail(where, `no memory plan for processor '${procId}'`);
@@ -177,6 +178,9 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, where
     }
     const top = Math.max(0, ...mem.buffers.map((b) => b.offset + b.bytes));
     if (mem.arenaBytes < top) fail(where, `memory '${procId}': arena of ${mem.arenaBytes} bytes, but a buffer ends at ${top}`);
+    // the runtime allocates the arena as the plan says: never more than its buffers take laid end to end
+    const stacked = needs.reduce((a, n) => a + Math.ceil(n.bytes / 64) * 64, 0);
+    if (mem.arenaBytes > stacked) fail(where, `memory '${procId}': arena of ${mem.arenaBytes} bytes, more than its ${needs.length} buffers take laid end to end (${stacked})`);
     // in place: only an elementwise node that reads the value last and writes this one may share its storage
     for (const b of mem.buffers) {
       if (b.inplaceOf === undefined) continue;
