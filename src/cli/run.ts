@@ -10,7 +10,7 @@ import { randomTensor, tensorFromWeight, weightFromTensor, type TensorMap } from
 import { TesseraError } from '../errors.js';
 import { formatShape, type Graph } from '../ir/graph.js';
 import { resolveInputShapes } from '../ir/infer.js';
-import { importOnnxFile, readModelFile } from '../ir/onnx-import.js';
+import { importOnnxFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { Session } from '../scheduler/session.js';
 import { parsePlan } from '../scheduler/plan.js';
@@ -139,7 +139,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   const reports: OutputReport[] = session.outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
   let ok = true;
   if (options.check) {
-    const ref = await createSession(readModelFile(path), 'cpu', `${path} (reference)`);
+    const ref = await createSession(path, 'cpu', `${path} (reference)`); // the file itself: its external data beside it
     try {
       const expected = await runSession(ref, feeds, session.outputNames, `${path} (reference)`);
       for (const r of reports) {
