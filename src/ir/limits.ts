@@ -25,6 +25,9 @@ export interface Limits {
  * feed or output beyond it could be handed to or from an engine anyway. A million nodes: ten times a large
  * language model's graph. Subgraphs 16 deep: real models nest two or three.
  */
+/** The deepest nesting a caller may allow: decoding and walking a subgraph recurses a few frames per level. */
+const MAX_SUBGRAPH_DEPTH = 256;
+
 export const DEFAULT_LIMITS: Limits = { maxTensorBytes: 2 ** 32, maxNodes: 1_000_000, maxSubgraphDepth: 16 };
 
 /** The limits in force: the defaults, with the ones given replacing them (each a positive integer). */
@@ -34,6 +37,7 @@ export function resolveLimits(given?: Partial<Limits>): Limits {
     if (!(k in DEFAULT_LIMITS)) throw new TesseraError('BAD_ARGUMENT', `limits.${k}: no such limit (there are ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new TesseraError('BAD_ARGUMENT', `limits.${k} = ${String(v)}: expected a positive integer`);
+    if (k === 'maxSubgraphDepth' && v > MAX_SUBGRAPH_DEPTH) throw new TesseraError('BAD_ARGUMENT', `limits.maxSubgraphDepth = ${v}: at most ${MAX_SUBGRAPH_DEPTH} (the decoder and the graph walks recurse once per level)`);
     out[k] = v;
   }
   return out;

@@ -50,7 +50,7 @@ export function decodeModel(bytes: Uint8Array, where: string, limits: Limits = r
     model = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false, recursionLimit: decoderRecursionLimit(limits) });
   } catch (err) {
     const msg = (err as Error).message;
-    if (/maximum recursion depth/.test(msg)) {
+    if (/maximum recursion depth|Maximum call stack/.test(msg)) {
       throw new TesseraError('LIMIT_EXCEEDED', `${where}: messages nest deeper than the decoder allows (${decoderRecursionLimit(limits)}; subgraphs more than ${limits.maxSubgraphDepth} deep, or nested types)`);
     }
     if (/premature EOF|out of range|RangeError|index out of/i.test(msg) || err instanceof RangeError) {
@@ -234,6 +234,7 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
 
   for (const [i, t] of g.initializer.entries()) {
     if (!t.name) throw new TesseraError('BAD_MODEL', `${where}: initializer #${i} has no name`);
+    checkValueName(t.name, where);
     const weight = weightFromProto(t, mb, `${where}: initializer '${t.name}'`);
     values.set(t.name, {
       name: t.name, role: 'initializer', dtype: weight.dtype, shape: [...weight.dims], producer: -1,
@@ -243,6 +244,7 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
   const inputs: string[] = [];
   for (const vi of g.input) {
     if (values.has(vi.name)) continue; // an initializer also listed as an input (IR < 4): a weight
+    checkValueName(vi.name, where);
     const { dtype, shape } = shapeOf(vi.type, mb.limits, `${where}: input '${vi.name}'`);
     values.set(vi.name, {
       name: vi.name, role: 'input', dtype, shape, declaredShape: shape, producer: -1, consumers: [], isConst: false,
@@ -283,6 +285,7 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
   for (const node of nodes) {
     for (const out of node.outputs) {
       if (out === '') continue;
+      checkValueName(out, where);
       const prev = values.get(out);
       if (prev) {
         const by = prev.producer >= 0 ? `node '${nodes[prev.producer].name}'` : `a graph ${prev.role}`;
@@ -338,6 +341,16 @@ export function graphFromProto(g: GraphProto, meta: ModelMeta, mb: ModelBytes, w
   };
   checkAndMarkConst(graph, where);
   return graph;
+}
+
+/**
+ * Value names key plain objects (feeds, outputs, input shapes, as in onnxruntime's API): a name that is a
+ * member of every JavaScript object ('__proto__', 'constructor', 'toString', …) cannot be one of them.
+ */
+function checkValueName(name: string, where: string): void {
+  if (Object.prototype.hasOwnProperty.call(Object.prototype, name)) {
+    throw new TesseraError('BAD_MODEL', `${where}: value name '${name}' is refused: it is a member of every JavaScript object, and feeds and outputs are objects keyed by value name; rename the value`);
+  }
 }
 
 /** Ops whose result is not a function of their inputs: never folded into weights. */

@@ -17,8 +17,11 @@ const stepSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
 ]);
 
-/** The model's file name, as compile writes it: a name, never a path (a plan is untrusted input; the viewer looks for the model by it). */
-const fileName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a file name without directories');
+/**
+ * The model's file name and the target's name, as compile writes them: names, never paths (a plan is
+ * untrusted input; the viewer looks for the model by its name, and a plan's target is found by name).
+ */
+const plainName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)');
 
 const bufferSchema = z.object({
   value: z.string(), bytes: z.number().int().nonnegative(), dtype: z.string(), scale: z.number().positive().optional(), offset: z.number().int().nonnegative(),
@@ -36,11 +39,11 @@ export const planSchema = z.object({
    * before tiling, and their tile counts), applied as recorded instead of searched again.
    */
   model: z.object({
-    file: fileName, sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
+    file: plainName, sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
     tiles: z.array(z.object({ nodes: z.array(z.number().int().nonnegative()), count: z.number().int().min(2) }).strict()).optional(),
   }).strict(),
   target: z.object({
-    name: z.string(),
+    name: plainName,
     processors: z.array(z.object({ id: z.string(), kind: z.enum(['cpu', 'gpu', 'npu']), name: z.string(), backend: z.string() }).strict()).min(1),
   }).strict(),
   inputs: z.record(z.string(), z.object({ dtype: z.string(), shape: z.array(z.number().int().nonnegative()) }).strict()),

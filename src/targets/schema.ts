@@ -100,7 +100,8 @@ export const linkSchema = z.object({
 export const targetSchema = z.object({
   format: z.literal('tessera.target'),
   version: z.literal(1),
-  name: z.string().min(1),
+  /** A name, not a path: plans record it, and find a built-in target by it. */
+  name: z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)'),
   description: z.string(),
   processors: z.array(processorSchema).min(1),
   /** Links between processors' memories; both directions unless listed separately. */
