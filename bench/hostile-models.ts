@@ -229,29 +229,31 @@ export function nestedModel(depth: number, op: 'If' | 'Loop' = 'If'): Uint8Array
   const graphLen: number[] = new Array(depth + 1);
   const attrLen: number[] = new Array(depth);
   const nodeLen: number[] = new Array(depth);
+  const heads = Array.from({ length: depth }, (_, k) => Uint8Array.from(nodeHead(k)));
+  const tails = Array.from({ length: depth }, (_, k) => Uint8Array.from(graphTail(k)));
   graphLen[depth] = leaf.length;
   for (let k = depth - 1; k >= 0; k--) {
     attrLen[k] = attrHead.length + lenField(6, graphLen[k + 1]).length + graphLen[k + 1];
-    nodeLen[k] = nodeHead(k).length + lenField(5, attrLen[k]).length + attrLen[k];
-    graphLen[k] = lenField(1, nodeLen[k]).length + nodeLen[k] + graphTail(k).length;
+    nodeLen[k] = heads[k].length + lenField(5, attrLen[k]).length + attrLen[k];
+    graphLen[k] = lenField(1, nodeLen[k]).length + nodeLen[k] + tails[k].length;
   }
   const head = modelHeader(graphLen[0]);
   const out = new Uint8Array(head.length + graphLen[0]);
   out.set(head);
   let p = head.length;
-  const put = (bytes: number[]) => {
+  const put = (bytes: ArrayLike<number>) => {
     out.set(bytes, p);
     p += bytes.length;
   };
   for (let k = 0; k < depth; k++) {
     put(lenField(1, nodeLen[k]));
-    put(nodeHead(k));
+    put(heads[k]);
     put(lenField(5, attrLen[k]));
     put(attrHead);
     put(lenField(6, graphLen[k + 1]));
   }
   put(leaf);
-  for (let k = depth - 1; k >= 0; k--) put(graphTail(k));
+  for (let k = depth - 1; k >= 0; k--) put(tails[k]);
   return out;
 }
 

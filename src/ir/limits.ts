@@ -87,29 +87,29 @@ const CHILDREN: Record<Kind, ReadonlyMap<number, Kind>> = {
  */
 export function checkModelStructure(bytes: Uint8Array, limits: Limits, where: string): void {
   let nodes = 0;
-  const scan = (start: number, end: number, kind: Kind, depth: number): boolean => {
-    let p = start;
-    const varint = (): number | undefined => {
-      let v = 0, mul = 1;
-      for (let i = 0; i < 10; i++) {
-        if (p >= end) return undefined;
-        const b = bytes[p++];
-        v += (b & 0x7f) * mul;
-        mul *= 128;
-        if (b < 0x80) return v;
-      }
-      return undefined;
-    };
+  let p = 0;
+  const varint = (end: number): number => {
+    let v = 0, mul = 1;
+    for (let i = 0; i < 10 && p < end; i++) {
+      const b = bytes[p++];
+      v += (b & 0x7f) * mul;
+      mul *= 128;
+      if (b < 0x80) return v;
+    }
+    return -1;
+  };
+  /** Scans the message at p..end; false at anything malformed. */
+  const scan = (end: number, kind: Kind, depth: number): boolean => {
     while (p < end) {
-      const tag = varint();
-      if (tag === undefined) return false;
+      const tag = varint(end);
+      if (tag < 0) return false;
       const field = Math.floor(tag / 8), wire = tag % 8;
-      if (wire === 0) { if (varint() === undefined) return false; }
+      if (wire === 0) { if (varint(end) < 0) return false; }
       else if (wire === 1) p += 8;
       else if (wire === 5) p += 4;
       else if (wire === 2) {
-        const len = varint();
-        if (len === undefined || p + len > end) return false;
+        const len = varint(end);
+        if (len < 0 || p + len > end) return false;
         const child = CHILDREN[kind].get(field);
         if (child === 'node' && ++nodes > limits.maxNodes) {
           throw new TesseraError('LIMIT_EXCEEDED', `${where}: the model holds more than ${limits.maxNodes} nodes (maxNodes, counting nodes inside subgraphs and functions); ${howToRaise('maxNodes')}`);
@@ -118,13 +118,14 @@ export function checkModelStructure(bytes: Uint8Array, limits: Limits, where: st
         if (sub > limits.maxSubgraphDepth) {
           throw new TesseraError('LIMIT_EXCEEDED', `${where}: subgraphs (If/Loop/Scan bodies) nest more than ${limits.maxSubgraphDepth} deep (maxSubgraphDepth); ${howToRaise('maxSubgraphDepth')}`);
         }
-        if (child && !scan(p, p + len, child, sub)) return false;
-        p += len;
+        if (child && len > 0) {
+          if (!scan(p + len, child, sub)) return false;
+        } else p += len;
       } else return false; // groups (3, 4) and unknown wire types: malformed for ONNX
     }
     return p === end;
   };
-  scan(0, bytes.length, 'model', 0);
+  scan(bytes.length, 'model', 0);
 }
 
 /**

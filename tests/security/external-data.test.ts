@@ -12,12 +12,12 @@ import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addModel, ESCAPES, externalAddModel, externalSubgraphModel, makeSandbox, markUnread, SECRET, wasRead, writeEscape, type Sandbox } from '../../bench/hostile-models.js';
+import { addModel, ESCAPES, externalAddModel, externalize, externalSubgraphModel, makeSandbox, markUnread, SECRET, wasRead, writeEscape, type Sandbox } from '../../bench/hostile-models.js';
 import { importOnnx, importOnnxFile, Session, Tensor } from '../../src/index.js';
-import { tessera } from '../cli/helpers.js';
+import { floatTensorFile, tessera } from '../cli/helpers.js';
 import { atimeWorks, caught, expectContained } from './helpers.js';
-import { toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema } from 'onnx-buf';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProtoSchema } from 'onnx-buf';
 
 let sb: Sandbox;
 beforeAll(() => {
@@ -71,6 +71,14 @@ describe('the three hostile models are refused with EXTERNAL_DATA, the secret un
       it('tessera compile --out', async () => {
         const out = join(sb.root, 'out', 'plan.json');
         const r = await expectContained(sb, () => tessera('compile', model, '--target', 'snapdragon-8-gen-3', '--out', out), cliText);
+        expectRefusedCli(r, locationOf(kind, sb));
+      });
+
+      it('tessera compile --data (calibration of float16 ranges on given inputs)', async () => {
+        const data = join(sb.root, `data-${kind}`);
+        mkdirSync(data, { recursive: true });
+        writeFileSync(join(data, 'input_0.pb'), floatTensorFile([4], new Float32Array(4)));
+        const r = await expectContained(sb, () => tessera('compile', model, '--target', 'snapdragon-8-gen-3', '--data', data, '--out', join(sb.root, 'plan.json')), cliText);
         expectRefusedCli(r, locationOf(kind, sb));
       });
 
@@ -149,6 +157,17 @@ describe('other external data that is refused before anything is read', () => {
       expect(err.message).toContain("then_branch': initializer 'w'");
     }
     expect(wasRead(sb.secret)).toBe(false);
+  });
+
+  it('a test-data tensor (run --data) with external data is refused: its file is read by no one', async () => {
+    writeFileSync(at('plain.onnx'), toBinary(ModelProtoSchema, addModel()));
+    const data = mkdtempSync(join(sb.root, 'data-'));
+    const t = fromBinary(TensorProtoSchema, floatTensorFile([4], new Float32Array(4)));
+    externalize(t, sb.secret);
+    writeFileSync(join(data, 'input_0.pb'), toBinary(TensorProtoSchema, t));
+    const r = await expectContained(sb, () => tessera('run', at('plain.onnx'), '--data', data, '--out', join(sb.root, 'o')), cliText);
+    expect(r.status, cliText(r)).toBe(2);
+    expect(r.stderr).toMatch(/\[BAD_TEST_DATA\]: .*input_0\.pb.*refused/);
   });
 
   it('a directory, a missing file, an odd offset: each named', async () => {

@@ -382,7 +382,8 @@ registerOp('Range', {
     const [limit] = ints(ctx, 1, 'limit');
     const [delta] = ints(ctx, 2, 'delta');
     const n = Math.max(Math.ceil((limit - start) / delta), 0);
-    if (!Number.isSafeInteger(n)) fail(ctx, `${n} elements`);
+    if (!Number.isFinite(n)) fail(ctx, `delta ${delta} gives no element count`);
+    // (a count beyond 2^53 stays a number: the tensor size limit refuses it, with its name)
     const data = n <= MAX_KNOWN ? Array.from({ length: n }, (_, i) => start + i * delta) : undefined;
     return [tensor(ctx.input(0).dtype, [n], data && knownOf(ctx.input(0).dtype as DType, [n], data))];
   },
