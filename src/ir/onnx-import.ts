@@ -19,7 +19,7 @@ import {
 import { TesseraError } from '../errors.js';
 import { dtypeFromOnnx, type DType } from './dtype.js';
 import { nodeReads, predecessors, topoOrder, type Attribute, type Graph, type ModelMeta, type Node, type Shape, type Value } from './graph.js';
-import { checkModelStructure, checkTensorBytes, decoderRecursionLimit, resolveLimits, type Limits } from './limits.js';
+import { checkModelStructure, checkTensorBytes, decoderRecursionLimit, DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js';
 import { checkTensorProto, weightFromProto, type ModelBytes } from './weight.js';
 
 /** Domains onnxruntime knows; a node in any other domain must be a model-local function. */
@@ -44,7 +44,7 @@ export function readModelFile(path: string): Uint8Array {
   }
 }
 
-export function decodeModel(bytes: Uint8Array, where: string, limits: Limits = resolveLimits()): ModelProto {
+export function decodeModel(bytes: Uint8Array, where: string, limits: Limits = DEFAULT_LIMITS): ModelProto {
   let model: ModelProto;
   try {
     model = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false, recursionLimit: decoderRecursionLimit(limits) });
@@ -189,37 +189,40 @@ function realPath(path: string): string {
 }
 
 /**
- * Checks the tensors import does not convert (those in subgraphs, which inference and export read
- * later; those in functions and sparse tensors, which go to engines as they are) before anything reads
- * them: sizes within the limits, external data confined. Functions and sparse tensors may not hold
- * external data at all: an engine given the exported bytes would resolve it against its own directory.
+ * Checks the tensors import does not convert before anything reads them: those in subgraphs (inference
+ * and export read them later) for size and confined external data; those in functions and sparse
+ * tensors (passed to engines as they are, which would resolve a location against their own directory)
+ * for having no external data at all. The top level's were checked as graphFromProto converted them.
  */
 function checkNestedTensors(model: ModelProto, mb: ModelBytes, where: string): void {
-  const noExternal = (t: TensorProto | undefined, what: string) => {
-    if (t?.dataLocation === 1) throw new TesseraError('EXTERNAL_DATA', `${what}: external data '${t.externalData.find((e) => e.key === 'location')?.value ?? ''}' refused: a ${what.includes('function') ? 'function' : 'sparse tensor'} may not hold external data (Tessera passes it to engines unread)`);
+  const noExternal = (t: TensorProto | undefined, what: string, holder: string) => {
+    if (t?.dataLocation !== 1) return;
+    const location = t.externalData.find((e) => e.key === 'location')?.value ?? '';
+    throw new TesseraError('EXTERNAL_DATA', `${what}: external data '${location}' refused: ${holder} may not hold external data (Tessera passes it to engines unread)`);
   };
-  const attrs = (nodes: readonly NodeProto[], at: string, inFunction: boolean, subgraph: boolean) => {
-    for (const n of nodes) {
+  const nodes = (list: readonly NodeProto[], at: string, inFunction: boolean, topLevel: boolean) => {
+    for (const n of list) {
       for (const a of n.attribute) {
         const w = `${at}: node '${n.name || n.opType}' attribute '${a.name}'`;
-        if (a.sparseTensor) for (const t of [a.sparseTensor.values, a.sparseTensor.indices]) noExternal(t, `${w} (sparse tensor)`);
+        if (a.sparseTensor) for (const t of [a.sparseTensor.values, a.sparseTensor.indices]) noExternal(t, w, 'a sparse tensor');
         for (const t of [a.t, ...a.tensors]) {
-          if (!t) continue;
-          if (inFunction) noExternal(t, `${w} (in a function)`);
-          else if (subgraph) checkTensorProto(t, mb, w);
+          if (t && inFunction) noExternal(t, w, 'a function');
+          else if (t && !topLevel) checkTensorProto(t, mb, w);
         }
-        for (const g of [a.g, ...a.graphs]) if (g) graph(g, `${w}`, inFunction);
+        for (const g of [a.g, ...a.graphs]) if (g) graph(g, w, inFunction);
       }
     }
   };
   const graph = (g: GraphProto, at: string, inFunction: boolean) => {
-    for (const t of g.initializer) inFunction ? noExternal(t, `${at} initializer '${t.name}' (in a function)`) : checkTensorProto(t, mb, `${at}: initializer '${t.name}'`);
-    for (const s of g.sparseInitializer) for (const t of [s.values, s.indices]) noExternal(t, `${at} (sparse tensor)`);
-    attrs(g.node, at, inFunction, true);
+    for (const t of g.initializer) {
+      if (inFunction) noExternal(t, `${at}: initializer '${t.name}'`, 'a function');
+      else checkTensorProto(t, mb, `${at}: initializer '${t.name}'`);
+    }
+    for (const sp of g.sparseInitializer) for (const t of [sp.values, sp.indices]) noExternal(t, at, 'a sparse tensor');
+    nodes(g.node, at, inFunction, false);
   };
-  // the top level's initializers and tensor attributes were converted (and so checked) by graphFromProto
-  attrs(model.graph!.node, where, false, false);
-  for (const f of model.functions) attrs(f.node, `${where}: function '${f.name}'`, true, true);
+  nodes(model.graph!.node, where, false, true);
+  for (const f of model.functions) nodes(f.node, `${where}: function '${f.name}'`, true, false);
 }
 
 /**

@@ -16,8 +16,8 @@ import { addModel, ESCAPES, externalAddModel, externalize, externalSubgraphModel
 import { importOnnx, importOnnxFile, Session, Tensor } from '../../src/index.js';
 import { floatTensorFile, tessera } from '../cli/helpers.js';
 import { atimeWorks, caught, expectContained } from './helpers.js';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProtoSchema } from 'onnx-buf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { AttributeProto_AttributeType, AttributeProtoSchema, FunctionProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, SparseTensorProtoSchema, TensorProtoSchema } from 'onnx-buf';
 
 let sb: Sandbox;
 beforeAll(() => {
@@ -168,6 +168,31 @@ describe('other external data that is refused before anything is read', () => {
     const r = await expectContained(sb, () => tessera('run', at('plain.onnx'), '--data', data, '--out', join(sb.root, 'o')), cliText);
     expect(r.status, cliText(r)).toBe(2);
     expect(r.stderr).toMatch(/\[BAD_TEST_DATA\]: .*input_0\.pb.*refused/);
+  });
+
+  it('external data in a function or a sparse tensor (passed to engines unread) is refused outright', async () => {
+    const ext = (name: string) => {
+      const t = create(TensorProtoSchema, { name, dims: [4n], dataType: 1, rawData: new Uint8Array(16) });
+      externalize(t, 'w4.bin');
+      return t;
+    };
+    // a model-local function whose Constant holds external data
+    const f = fromBinary(ModelProtoSchema, externalAddModel('w4.bin'));
+    f.graph!.initializer[0] = create(TensorProtoSchema, { name: 'w', dims: [4n], dataType: 1, rawData: new Uint8Array(16) });
+    f.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: 'local', version: 1n }));
+    f.functions.push(create(FunctionProtoSchema, {
+      name: 'F', domain: 'local', input: ['a'], output: ['b'], opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })],
+      node: [create(NodeProtoSchema, { opType: 'Constant', output: ['k'], attribute: [create(AttributeProtoSchema, { name: 'value', type: AttributeProto_AttributeType.TENSOR, t: ext('k') })] }), create(NodeProtoSchema, { opType: 'Add', input: ['a', 'k'], output: ['b'] })],
+    }));
+    // a sparse Constant whose values are external
+    const sp = fromBinary(ModelProtoSchema, toBinary(ModelProtoSchema, f));
+    sp.functions = [];
+    sp.graph!.node.unshift(create(NodeProtoSchema, { opType: 'Constant', output: ['s'], attribute: [create(AttributeProtoSchema, { name: 'sparse_value', type: AttributeProto_AttributeType.SPARSE_TENSOR, sparseTensor: create(SparseTensorProtoSchema, { values: ext('v'), indices: create(TensorProtoSchema, { dims: [4n], dataType: 7, rawData: new Uint8Array(32) }), dims: [8n] }) })] }));
+    for (const [m, why] of [[f, /function 'F'.*'w4\.bin' refused: a function may not hold external data/], [sp, /'w4\.bin' refused: a sparse tensor may not hold external data/]] as const) {
+      const err = await caught(() => importOnnx(toBinary(ModelProtoSchema, m), { path: at('m.onnx') }));
+      expect(err.code).toBe('EXTERNAL_DATA');
+      expect(err.message).toMatch(why);
+    }
   });
 
   it('a directory, a missing file, an odd offset: each named', async () => {
