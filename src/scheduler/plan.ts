@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { TesseraError } from '../errors.js';
 import { REWRITES } from '../passes/rewrite.js';
+import { plainName } from '../targets/schema.js';
 
 export const PLAN_FORMAT = 'tessera.plan';
 export const PLAN_VERSION = 1;
@@ -16,12 +17,6 @@ const stepSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('compute'), partition: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
   z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
 ]);
-
-/**
- * The model's file name and the target's name, as compile writes them: names, never paths (a plan is
- * untrusted input; the viewer looks for the model by its name, and a plan's target is found by name).
- */
-const plainName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)');
 
 const bufferSchema = z.object({
   value: z.string(), bytes: z.number().int().nonnegative(), dtype: z.string(), scale: z.number().positive().optional(), offset: z.number().int().nonnegative(),
@@ -39,6 +34,7 @@ export const planSchema = z.object({
    * before tiling, and their tile counts), applied as recorded instead of searched again.
    */
   model: z.object({
+    /** `file` and the target's `name` are names, never paths (a plan is untrusted input; the viewer finds the model by this name). */
     file: plainName, sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
     tiles: z.array(z.object({ nodes: z.array(z.number().int().nonnegative()), count: z.number().int().min(2) }).strict()).optional(),
   }).strict(),

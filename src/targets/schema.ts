@@ -14,6 +14,9 @@ const figure = figureOf(z.number().nonnegative());
 /** A rate (GFLOP/s, GB/s, a fraction of peak): above zero, since times divide by it. */
 const rate = figureOf(z.number().positive());
 
+/** A name that is not a path (no / or \\, not . or ..): target names, and the names a plan records. */
+export const plainName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)');
+
 const dtypeName = z.enum(['float32', 'float16', 'bfloat16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string']);
 
 const rejectRule = z.object({
@@ -101,7 +104,7 @@ export const targetSchema = z.object({
   format: z.literal('tessera.target'),
   version: z.literal(1),
   /** A name, not a path: plans record it, and find a built-in target by it. */
-  name: z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)'),
+  name: plainName,
   description: z.string(),
   processors: z.array(processorSchema).min(1),
   /** Links between processors' memories; both directions unless listed separately. */
