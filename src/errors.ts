@@ -12,6 +12,10 @@ export type ErrorCode =
   | 'UNKNOWN_DOMAIN'
   | 'UNSUPPORTED_OP'
   | 'BAD_MODEL'
+  /** A tensor's external data was refused: not a relative path to a regular file inside the model's directory, or past the file's end. */
+  | 'EXTERNAL_DATA'
+  /** A model beyond a resource limit (tensor bytes, nodes, subgraph depth: src/ir/limits.ts). */
+  | 'LIMIT_EXCEEDED'
   | 'SHAPE_INFERENCE'
   | 'BAD_INPUT_SHAPE'
   | 'MISSING_FEED'

@@ -12,6 +12,7 @@ export { compile, compilePlan, loadModel, type Compilation, type CompileOptions 
 export { registerBackend, type BackendSpec } from './backends/registry.js';
 export type { Backend, Executable, Subgraph } from './backends/backend.js';
 export type { CapabilityTable, OpCapability } from './backends/capability.js';
-export { importOnnx, importOnnxFile } from './ir/onnx-import.js';
+export { importOnnx, importOnnxFile, type ImportOptions } from './ir/onnx-import.js';
+export { DEFAULT_LIMITS, type Limits } from './ir/limits.js';
 export { inferShapes } from './ir/infer.js';
 export { GraphBuilder } from './ir/builder.js';

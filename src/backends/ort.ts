@@ -172,11 +172,11 @@ export function sessionOptionsFor(onnx: Uint8Array, provider: OrtProvider): OrtM
   return prepareSession(onnx, provider).options;
 }
 
-/** A session over model bytes, or over a model file (onnxruntime then finds its external data beside it). */
+/** A session of a model's bytes, or of a model file (onnxruntime then reads its external data itself, by its own rules). */
 export async function createSession(model: Uint8Array | string, provider: OrtProvider, where: string, options: OrtMemoryOptions = {}): Promise<ort.InferenceSession> {
   try {
-    const o: ort.InferenceSession.SessionOptions = { executionProviders: [provider], logSeverityLevel: 4, ...options };
-    return await (typeof model === 'string' ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o));
+    const opts = { executionProviders: [provider], logSeverityLevel: 4 as const, ...options };
+    return await (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
   } catch (err) {
     throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime (${provider}) could not load ${where}`);
   }

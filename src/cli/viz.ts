@@ -11,7 +11,7 @@ import { loadModel, planGraph, readPlanFile } from '../compiler/index.js';
 import { TesseraError } from '../errors.js';
 import { readModelFile } from '../ir/onnx-import.js';
 import { sha256, type Plan } from '../plan/schema.js';
-import { loadTarget, type Target } from '../targets/index.js';
+import { targetOfPlan, type Target } from '../targets/index.js';
 import { buildHtml } from '../viz/html.js';
 import type { VizData } from '../viz/model.js';
 import { parseTraceFile } from '../viz/trace-file.js';
@@ -67,7 +67,7 @@ export async function vizPlan(planPath: string, options: VizOptions = {}): Promi
     if (graph.nodes.length !== plan.nodes.length) throw new TesseraError('PLAN_MISMATCH', `${found.path} has ${graph.nodes.length} nodes, the plan ${plan.nodes.length}`);
     let target: Target | undefined;
     try {
-      target = await loadTarget(plan.target.name);
+      target = await targetOfPlan(plan.target.name); // a plan's name is never opened as a path
     } catch {
       target = undefined;
     }

@@ -18,6 +18,7 @@ import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
+import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { makeContext, type CompileContext } from '../passes/context.js';
 import type { PlacementResult } from '../passes/place.js';
@@ -25,7 +26,7 @@ import { applyRewrites, REWRITES, rewriteForMemory, type Rewrite } from '../pass
 import type { TileChoice } from '../passes/tile.js';
 import { parsePlan, sha256, validatePlan, type Plan } from '../plan/schema.js';
 import { verifyPlan } from '../plan/verify.js';
-import { loadTarget } from '../targets/index.js';
+import { loadTarget, targetOfPlan } from '../targets/index.js';
 import type { Target } from '../targets/schema.js';
 import { storedDtype, type Ranges } from '../targets/storage.js';
 import { bindForCompile } from './bind.js';
@@ -44,6 +45,13 @@ export interface LoadOptions {
    * ranges used to legalize float32 for processors that take none (seeded random data otherwise).
    */
   sampleFeeds?: TensorMap;
+  /**
+   * For a model given as bytes: the directory its external data files are in. Without it such a model
+   * reads no file (a model loaded from a path reads external data from its own directory only).
+   */
+  externalDataDir?: string;
+  /** Resource limits for an untrusted model (tensor bytes, nodes, subgraph depth); the defaults otherwise (see README). */
+  limits?: Partial<Limits>;
 }
 
 /** A model imported and shaped: what every compile of it starts from. */
@@ -102,7 +110,7 @@ function modelBytes(model: string | Uint8Array): { bytes: Uint8Array; file: stri
 /** Imports a model (a path or its bytes) and infers every shape, probing on onnxruntime what no rule infers. */
 export async function loadModel(model: string | Uint8Array | { bytes: Uint8Array; file: string; path?: string }, options: LoadOptions = {}): Promise<LoadedModel> {
   const { bytes, file, path } = typeof model === 'object' && !(model instanceof Uint8Array) ? model : modelBytes(model);
-  const graph = await inferShapes(importOnnx(bytes, path ? { path } : {}), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
+  const graph = await inferShapes(importOnnx(bytes, { ...(path ? { path } : {}), externalDataDir: options.externalDataDir, limits: options.limits }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
   return { bytes, file, graph, ...(options.sampleFeeds ? { sampleFeeds: options.sampleFeeds } : {}) };
 }
 
@@ -155,9 +163,9 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
     }
   }
   // a plan brings the input shapes it was compiled for
-  const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds });
-  // a plan runs on the target it was compiled for (a built-in one by name, unless another is given), bound as it was compiled
-  const base = typeof target === 'object' ? target : await loadTarget(target ?? given?.target.name ?? 'host');
+  const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds, externalDataDir: options.externalDataDir, limits: options.limits });
+  // a plan runs on the target it was compiled for (a built-in one by name — never a path: a plan is untrusted — unless another is given), bound as it was compiled
+  const base = typeof target === 'object' ? target : target !== undefined ? await loadTarget(target) : given ? await targetOfPlan(given.target.name) : await loadTarget('host');
   const bind = options.bind ?? (given ? bindOfPlan(given, base) : {});
   const binding = await bindForCompile(base, bind);
   /** The compile context of a graph: the host's fallback processor only when the graph has a node for it. */

@@ -32,8 +32,8 @@ import {
 } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { byteSize, onnxCode } from './dtype.js';
-import { nodeReads, type Attribute, type Graph, type Node, type Value } from './graph.js';
-import { weightByteLength, weightBytes, weightFromProto, type Weight } from './weight.js';
+import { nodeReads, type Attribute, type Graph, type ModelMeta, type Node, type Value } from './graph.js';
+import { subgraphSource, weightByteLength, weightBytes, weightFromProto, type Weight } from './weight.js';
 
 export interface ExportOptions {
   /** Values to expose as outputs, in this order (default: the boundary outputs of the node set). */
@@ -177,12 +177,12 @@ function hasExternalData(g: GraphProto): boolean {
  * A copy of a subgraph with every external-data tensor read into raw_data, so the exported model is
  * self-contained (it is handed to engines as bytes, with no directory to resolve a location against).
  */
-function inlineExternalData(g: GraphProto, modelPath: string | null): GraphProto {
+function inlineExternalData(g: GraphProto, meta: ModelMeta): GraphProto {
   if (!hasExternalData(g)) return g;
   const copy = clone(GraphProtoSchema, g);
   const fix = (t: TensorProto) => {
     if (t.dataLocation !== 1) return;
-    const w = weightFromProto(t, { path: modelPath, bytes: new Uint8Array(0) }, `subgraph '${g.name}' tensor '${t.name}'`);
+    const w = weightFromProto(t, subgraphSource(meta), `${meta.source}: subgraph '${g.name}' tensor '${t.name}'`);
     t.rawData = weightBytes(w) as Uint8Array<ArrayBuffer>;
     t.externalData = [];
     t.dataLocation = 0;
@@ -202,7 +202,7 @@ function inlineExternalData(g: GraphProto, modelPath: string | null): GraphProto
   return copy;
 }
 
-function attributeToProto(name: string, a: Attribute, modelPath: string | null): AttributeProto {
+function attributeToProto(name: string, a: Attribute, meta: ModelMeta): AttributeProto {
   const p = create(AttributeProtoSchema, { name });
   // Clamped values at the edge of the safe range stand for the int64 sentinels, unless the exact value is known.
   const int = (v: number, exact?: bigint) => {
@@ -215,26 +215,26 @@ function attributeToProto(name: string, a: Attribute, modelPath: string | null):
     case 'int': p.type = AT.INT; p.i = int(a.value, a.exact); break;
     case 'string': p.type = AT.STRING; p.s = enc.encode(a.value); break;
     case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value); break;
-    case 'graph': p.type = AT.GRAPH; p.g = inlineExternalData(a.value, modelPath); break;
+    case 'graph': p.type = AT.GRAPH; p.g = inlineExternalData(a.value, meta); break;
     case 'floats': p.type = AT.FLOATS; p.floats = [...a.value]; break;
     case 'ints': p.type = AT.INTS; p.ints = a.value.map((v, i) => int(v, a.exact?.length === a.value.length ? a.exact[i] : undefined)); break;
     case 'strings': p.type = AT.STRINGS; p.strings = a.value.map((s) => enc.encode(s)); break;
     case 'tensors': p.type = AT.TENSORS; p.tensors = a.value.map((w) => weightToProto(w)); break;
-    case 'graphs': p.type = AT.GRAPHS; p.graphs = a.value.map((g) => inlineExternalData(g, modelPath)); break;
+    case 'graphs': p.type = AT.GRAPHS; p.graphs = a.value.map((g) => inlineExternalData(g, meta)); break;
     case 'sparse_tensor': p.type = AT.SPARSE_TENSOR; p.sparseTensor = a.value; break;
     case 'type_proto': p.type = AT.TYPE_PROTO; p.tp = a.value; break;
   }
   return p;
 }
 
-function nodeToProto(n: Node, modelPath: string | null) {
+function nodeToProto(n: Node, meta: ModelMeta) {
   return create(NodeProtoSchema, {
     name: n.name,
     opType: n.op,
     domain: n.domain,
     input: [...n.inputs],
     output: [...n.outputs],
-    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, modelPath)),
+    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, meta)),
   });
 }
 
@@ -255,11 +255,6 @@ function typeOf(v: Value, withShape: boolean): TypeProto | undefined {
 
 function valueInfo(v: Value, withShape: boolean): ValueInfoProto {
   return create(ValueInfoProtoSchema, { name: v.name, type: typeOf(v, withShape) });
-}
-
-/** The file a graph was imported from (external data is resolved against its directory); null for bytes. */
-export function modelPathOf(graph: Graph): string | null {
-  return graph.meta.source === '<bytes>' ? null : graph.meta.source;
 }
 
 /** Adds to `set` the nodes computing the weights that the nodes in `set` read, transitively. */
@@ -336,7 +331,7 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
   const graphInputs = inputNames.map((n) => valueInfo(graph.values.get(n)!, options.inputShapes ?? true));
   const g = create(GraphProtoSchema, {
     name: options.name ?? graph.name ?? 'tessera',
-    node: indices.map((i) => nodeToProto(graph.nodes[i], modelPathOf(graph))),
+    node: indices.map((i) => nodeToProto(graph.nodes[i], graph.meta)),
     initializer: initializers.map((w) => weightToProto(w, w.name, options.externalData)),
     input: graphInputs,
     output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),

@@ -387,7 +387,8 @@ export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean,
     return rebuild(replace, names.weights, types);
   };
   if (given) {
-    const fits = given.every((c) => c.nodes.length >= 2 && c.nodes.every((u) => tiles.has(u)) && new Set(c.nodes).size === c.nodes.length);
+    // (never more tiles than rows: a plan is untrusted input, and each tile is nodes of its own)
+    const fits = given.every((c) => c.nodes.length >= 2 && c.nodes.every((u) => tiles.has(u)) && new Set(c.nodes).size === c.nodes.length && c.count <= Math.max(...c.nodes.map((u) => rowsOf(tiles.get(u)!.out))));
     const g = fits && given.length ? build(given, false) : given.length ? null : graph;
     if (!g) throw new TesseraError('BAD_PLAN', `${graph.meta.source}: the plan's spatial tiling (${given.map((c) => `${c.nodes.length} nodes in ${c.count} tiles`).join(', ')}) does not fit this model's row-local regions`);
     return { graph: g, regions: given.length, chosen: given.map((c) => ({ nodes: [...c.nodes], count: c.count })) };

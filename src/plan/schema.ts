@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TesseraError } from '../errors.js';
+import { plainName } from '../targets/schema.js';
 
 /** The memory rewrites a plan may record (passes/rewrite.ts applies them; whoever runs the plan applies the same). */
 export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
@@ -18,9 +19,12 @@ export function sha256(bytes: Uint8Array): string {
 }
 export const PLAN_VERSION = 1;
 
+/** A time on the predicted timeline, in µs (zod numbers are finite: no NaN, no Infinity from 1e999). */
+const us = z.number().nonnegative();
+
 const stepSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('compute'), partition: z.number().int().nonnegative(), lane: z.string(), startUs: z.number(), endUs: z.number(), after: z.array(z.number().int().nonnegative()) }).strict(),
-  z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: z.number(), endUs: z.number(), after: z.array(z.number().int().nonnegative()) }).strict(),
+  z.object({ kind: z.literal('compute'), partition: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
+  z.object({ kind: z.literal('transfer'), value: z.string(), from: z.string(), to: z.string(), bytes: z.number().int().nonnegative(), lane: z.string(), startUs: us, endUs: us, after: z.array(z.number().int().nonnegative()) }).strict(),
 ]);
 
 const bufferSchema = z.object({
@@ -39,11 +43,12 @@ export const planSchema = z.object({
    * before tiling, and their tile counts), applied as recorded instead of searched again.
    */
   model: z.object({
-    file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
+    /** `file` and the target's `name` are names, never paths (a plan is untrusted input; the viewer finds the model by this name). */
+    file: plainName, sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
     tiles: z.array(z.object({ nodes: z.array(z.number().int().nonnegative()), count: z.number().int().min(2) }).strict()).optional(),
   }).strict(),
   target: z.object({
-    name: z.string(),
+    name: plainName,
     processors: z.array(z.object({ id: z.string(), kind: z.enum(['cpu', 'gpu', 'npu']), name: z.string(), backend: z.string() }).strict()).min(1),
   }).strict(),
   inputs: z.record(z.string(), z.object({ dtype: z.string(), shape: z.array(z.number().int().nonnegative()) }).strict()),

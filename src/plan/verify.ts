@@ -197,6 +197,7 @@ function checkSteps(s: Subject, partitionOf: readonly number[], res: ReadonlyMap
 function checkMemory(s: Subject, parts: Partitioning, res: ReadonlyMap<string, Residency>): void {
   const { plan, graph, target, st } = s;
   const required = lifetimes(graph, target, parts, st, res, plan.order);
+  for (const id of Object.keys(plan.memory)) if (!required.has(id)) fail(s, `memory plan for '${id}', which is not a processor of the target`);
   for (const [procId, needs] of required) {
     const mem = plan.memory[procId];
     if (!mem) fail(s, `no memory plan for processor '${procId}'`);
@@ -215,6 +216,9 @@ function checkMemory(s: Subject, parts: Partitioning, res: ReadonlyMap<string, R
     }
     const top = Math.max(0, ...mem.buffers.map((b) => b.offset + b.bytes));
     if (mem.arenaBytes < top) fail(s, `memory '${procId}': arena of ${mem.arenaBytes} bytes, but a buffer ends at ${top}`);
+    // the runtime allocates the arena as the plan says: never more than its buffers take laid end to end
+    const stacked = needs.reduce((a, n) => a + Math.ceil(n.bytes / 64) * 64, 0);
+    if (mem.arenaBytes > stacked) fail(s, `memory '${procId}': arena of ${mem.arenaBytes} bytes, more than its ${needs.length} buffers take laid end to end (${stacked})`);
     // in place: only an op that may overwrite the value (an op trait), reading it last and writing this one, shares its storage
     for (const b of mem.buffers) {
       if (b.inplaceOf === undefined) continue;

@@ -14,11 +14,28 @@ export function builtinTargetNames(): string[] {
   return ['host', ...readdirSync(BUILTIN_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()];
 }
 
+/** A built-in target by name, or undefined when there is no such built-in target. */
+async function builtinTarget(name: string): Promise<Target | undefined> {
+  if (name === 'host') return hostTarget();
+  const builtin = join(BUILTIN_DIR, `${name}.json`);
+  if (/^[a-z0-9-]+$/.test(name) && existsSync(builtin)) return parseTarget(JSON.parse(readFileSync(builtin, 'utf8')), `built-in target ${name}`);
+  return undefined;
+}
+
+/**
+ * The target a plan was compiled for, by the name it records: a built-in target only. A plan is
+ * untrusted input: the name it holds is never opened as a path.
+ */
+export async function targetOfPlan(name: string): Promise<Target> {
+  const t = await builtinTarget(name);
+  if (!t) throw new TesseraError('BAD_TARGET', `the plan was compiled for target '${name}', which is not a built-in target (${builtinTargetNames().join(', ')}); give its target file (--target FILE, or the target option)`);
+  return t;
+}
+
 /** A built-in target by name, or a path to a user's target JSON file. */
 export async function loadTarget(nameOrPath: string): Promise<Target> {
-  if (nameOrPath === 'host') return hostTarget();
-  const builtin = join(BUILTIN_DIR, `${nameOrPath}.json`);
-  if (/^[a-z0-9-]+$/.test(nameOrPath) && existsSync(builtin)) return parseTarget(JSON.parse(readFileSync(builtin, 'utf8')), `built-in target ${nameOrPath}`);
+  const builtin = await builtinTarget(nameOrPath);
+  if (builtin) return builtin;
   if (!existsSync(nameOrPath)) {
     throw new TesseraError('BAD_TARGET', `unknown target '${nameOrPath}': not a built-in target (${builtinTargetNames().join(', ')}) nor a file`);
   }

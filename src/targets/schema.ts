@@ -5,11 +5,18 @@
 import { z } from 'zod';
 import { TesseraError } from '../errors.js';
 
-const figure = z.object({
-  value: z.number().nonnegative(),
+const figureOf = (value: z.ZodNumber) => z.object({
+  value,
   /** Where the figure comes from: a public document, a measurement command, or "estimate: why". */
   source: z.string().min(1),
 }).strict();
+/** A size or a fixed cost: zero or more (zod numbers are finite: no NaN, no Infinity from 1e999). */
+const figure = figureOf(z.number().nonnegative());
+/** A rate (GFLOP/s, GB/s, a fraction of peak): above zero, since times divide by it. */
+const rate = figureOf(z.number().positive());
+
+/** A name that is not a path (no / or \\, not . or ..): target names, and the names a plan records. */
+export const plainName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)');
 
 const dtypeName = z.enum(['float32', 'float16', 'bfloat16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string']);
 
@@ -41,12 +48,12 @@ export const supportSchema = z.object({
 /** How fast a processor is, through the backend that runs it: every figure the cost model reads. */
 const figureFields = {
   /** Peak throughput in GFLOP/s (or GOP/s for integer types), per element type. */
-  peakGflops: z.record(z.string(), figure),
+  peakGflops: z.record(z.string(), rate),
   /** Memory bandwidth in GB/s as the processor sees it. */
-  bandwidthGBs: figure,
+  bandwidthGBs: rate,
   /** A node whose bytes fit this cache moves them at `cacheBandwidthGBs` instead (absent: no cache level is modelled). */
   cacheBytes: figure.optional(),
-  cacheBandwidthGBs: figure.optional(),
+  cacheBandwidthGBs: rate.optional(),
   /** Fixed cost per partition launch, in microseconds. */
   launchOverheadUs: figure,
   /** Fixed cost of each tensor a launch takes in or gives back beyond the one of each `launchOverheadUs` includes, in microseconds (0 when absent). */
@@ -62,7 +69,7 @@ const figureFields = {
   /** Set-up one node of an op type costs beyond its dispatch and its roofline (a recurrent kernel's scratch buffers), in microseconds, by op type. */
   kernelSetupUs: z.record(z.string(), figure).optional(),
   /** Fraction of the peak rate each class of op reaches (1 when absent): see targets/cost.ts opClass. */
-  efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), figure).optional(),
+  efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), rate).optional(),
 };
 
 /** A processor's figures through one backend. */
@@ -92,14 +99,15 @@ export const processorSchema = z.object({
 export const linkSchema = z.object({
   from: z.string(),
   to: z.string(),
-  bandwidthGBs: figure,
+  bandwidthGBs: rate,
   latencyUs: figure,
 }).strict();
 
 export const targetSchema = z.object({
   format: z.literal('tessera.target'),
   version: z.literal(1),
-  name: z.string().min(1),
+  /** A name, not a path: plans record it, and find a built-in target by it. */
+  name: plainName,
   description: z.string(),
   processors: z.array(processorSchema).min(1),
   /** Links between processors' memories; both directions unless listed separately. */

@@ -231,7 +231,7 @@ function render(): void {
     } else if (id[0] === 'p') {
       const p = Number(id.slice(1));
       const part = plan.partitions[p];
-      parts.push(`<g class="node collapsed-partition" data-partition="${p}" transform="translate(${x},${y})"><rect width="${l.w}" height="${l.h}" fill="${colors[part.processor]}"/><text x="8" y="18">partition ${p} (${part.processor})</text><text x="8" y="35" style="font-weight:400">${part.nodes.filter(visible).length} nodes · click to expand</text></g>`);
+      parts.push(`<g class="node collapsed-partition" data-partition="${p}" transform="translate(${x},${y})"><rect width="${l.w}" height="${l.h}" fill="${colors[part.processor]}"/><text x="8" y="18">partition ${p} (${esc(part.processor)})</text><text x="8" y="35" style="font-weight:400">${part.nodes.filter(visible).length} nodes · click to expand</text></g>`);
     } else {
       const n = plan.nodes[Number(id.slice(1))];
       const fill = n.folded ? '#fff' : colors[n.processor];
