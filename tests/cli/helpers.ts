@@ -11,7 +11,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/
 export const CORPUS = resolve(ROOT, '../shared/corpus');
 // The CLI's TypeScript source, run through tsx: the suite tests the code as it is, never a stale dist/.
 // The built command (bin/tessera.js → dist/) is tested as users get it by tests/package (pack, install, run).
-const CLI = ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+const CLI = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli/main.ts')]; // resolved here: a test may run it in any directory
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `tessera-${prefix}-`));
@@ -26,7 +26,12 @@ export interface CliResult {
 
 /** Runs the `tessera` command (its source, through tsx) with ...args, as a user would, with no stdin. */
 export function tessera(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return tesseraIn(ROOT, ...args);
+}
+
+/** The same, run in `cwd`. */
+export function tesseraIn(cwd: string, ...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -7,14 +7,13 @@
  * target lacks — are refused by the schema or the verifier. Names inside a model that look like paths
  * are only names: the model compiles and runs as onnxruntime runs it, and nothing is written by them.
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addModel, HOSTILE_NAMES, makeSandbox, namedModel, SECRET, type Sandbox } from '../../bench/hostile-models.js';
 import { parsePlan, parseTarget, Session, Tensor } from '../../src/index.js';
-import { ROOT, tessera } from '../cli/helpers.js';
+import { ROOT, tessera, tesseraIn } from '../cli/helpers.js'; // tesseraIn: run in the sandbox, where a plan's names would resolve if they were paths
 import { caught, expectContained } from './helpers.js';
 import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -43,12 +42,6 @@ function writePlan(name: string, edit: (p: Record<string, any>) => void): string
   const path = join(sb.modelDir, name);
   writeFileSync(path, JSON.stringify(plan));
   return path;
-}
-
-/** `tessera ...` run in `cwd` (the sandbox: where a plan's names would resolve if they were paths). */
-function tesseraIn(cwd: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/tessera.js'), ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**
