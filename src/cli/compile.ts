@@ -18,6 +18,7 @@ import { applyRewrites, REWRITES, rewriteForMemory, type Rewrite } from '../pass
 import type { TileChoice } from '../passes/tile.js';
 import { launchUs, nodeUs } from '../targets/cost.js';
 import { formatBytes, formatUs } from './format.js';
+import { withModelPath } from '../viz/find-model.js';
 
 export interface CompileOptions {
   target: string;
@@ -76,7 +77,7 @@ export async function compileModel(path: string, options: CompileOptions): Promi
       else warnings.push(`the memory rewrites (${used.map((r) => `${r} ×${applied[r]}`).join(', ')}) did not make the arenas smaller (${formatBytes(arenas(rw.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
     } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat, no region of row-local ops whose tiling shrinks the arena)');
   }
-  const { plan } = best;
+  const plan = options.out ? withModelPath(best.plan, options.out, path) : best.plan;
   placementLog = best.log;
   verifyPlan(plan, best.graph, target);
   if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);

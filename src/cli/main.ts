@@ -112,15 +112,16 @@ function program(): Command {
     });
 
   p.command('viz')
-    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary')
+    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary (exit 1 when the plan verifier finds the plan invalid; the page is written all the same)')
     .argument('<plan>', "a plan from 'tessera compile --out'")
     .option('--trace <trace.json>', "a measured trace from 'tessera run --plan … --trace' (measured times beside the predicted ones)")
-    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs and attributes (default: the plan's model.file, as written or beside the plan)")
+    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs, attributes, branches and the verifier (default: found from the path the plan records, relative to the plan, or beside it; its sha256 must match)")
     .option('-o, --out <plan.html>', 'the page to write (default: the plan path with .html)')
     .action(async (plan: string, o: { trace?: string; model?: string; out?: string }) => {
       const { vizPlan } = await import('./viz.js');
       const r = await vizPlan(plan, o);
-      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}`);
+      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}\nplan ${r.check.status}: ${r.check.message}`);
+      if (r.check.status === 'invalid') process.exitCode = 1;
     });
 
   p.command('trace')

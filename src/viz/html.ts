@@ -92,6 +92,30 @@ section.view.active{display:flex}
 #details td{padding:2px 4px;vertical-align:top;border-bottom:1px solid #eef0f3;word-break:break-word}
 #details td:first-child{color:#5b6472;white-space:nowrap;width:1%}
 #details .close{float:right;cursor:pointer;border:none;background:none;font-size:16px}
+#layout-note{font-size:12px;color:#5b6472;padding:2px 10px;background:#fff;border-bottom:1px solid #dde1e7}
+#layout-note:empty{display:none}
+#layout-note .warn{color:#a35400;font-weight:600}
+.toolbar select{padding:3px 4px;border:1px solid #c4cad3;border-radius:4px;font:inherit;background:#fff}
+.check{padding:5px 14px;font-size:12px;border-bottom:1px solid #dde1e7;flex:none;word-break:break-word}
+.check.valid{background:#eef7ee;color:#2d5a2d}
+.check.unchecked{background:#f3f5f8;color:#5b6472}
+.check.invalid{background:#fdecea;color:#8a1f11;border-bottom:2px solid #c0392b}
+.badge.invalid{background:#c0392b;color:#fff;font-weight:700;font-size:11px;padding:2px 8px;border-radius:3px;white-space:nowrap}
+.buffer.offending{stroke:#c0392b;stroke-width:2.5}
+.node.offending rect{stroke:#c0392b;stroke-width:3}
+.node.control text{font-weight:700}
+.toggle{cursor:pointer}
+.toggle text{fill:#fff;font-size:12px;font-weight:700;pointer-events:auto}
+.node.sub rect{stroke:#0004}
+.node.pruned rect{stroke:#9aa3af;stroke-dasharray:3 2}
+.node.pruned text,.node.pruned .toggle text{fill:#6b7380;font-weight:400}
+.branch>rect{fill:#8e44ad08;stroke:#8e44ad;stroke-width:1.2}
+.branch.pruned>rect{fill:#00000008;stroke:#9aa3af;stroke-dasharray:4 3}
+.branch.not-inferred>rect{stroke-dasharray:2 2}
+.branch text{font-size:11px;font-weight:600;fill:#5b2c6f}
+.branch.pruned text{fill:#6b7380}
+.edge.outer{stroke:#8e44ad;stroke-width:1.3;stroke-dasharray:4 2}
+.edge.out{stroke:#8e44ad;stroke-width:1.3}
 .why{background:#fff6e5;border:1px solid #f3d9a4;border-radius:4px;padding:4px 6px;margin:6px 0;font-size:12px}
 .pad{padding:14px 18px;flex-direction:column;gap:14px}
 .card{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px 14px}

@@ -4,8 +4,8 @@
  * measured trace. The page is opened in real headless Chromium (Debian's, driven by playwright-core);
  * screenshots of the views go to tests/viz/__output__/.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runModel } from '../../src/cli/run.js';
@@ -191,10 +191,16 @@ describe.skipIf(chromiumMissing)(`tessera viz in headless Chromium${chromiumMiss
     expect(existsSync(join(OUTPUT, 'graph.png'))).toBe(true);
   });
 
-  it('without the model (not found beside the plan), the page still opens and says why', async () => {
+  it('without the model (the plan moved away from it), the page still opens and says where it looked', async () => {
+    const moved = join(tmp.dir, 'moved', 'deeper', 'plan.json');
+    mkdirSync(dirname(moved), { recursive: true });
+    copyFileSync(planPath, moved);
     const bare = join(tmp.dir, 'bare.html');
-    const r = await vizPlan(planPath, { out: bare });
+    const r = await vizPlan(moved, { out: bare });
     expect(r.model).toMatch(/not found/);
+    expect(r.model).toContain(`the recorded path ${plan.model.path}`);
+    expect(r.model).toContain('beside the plan');
+    expect(r.check.status).toBe('unchecked');
     const { page, errors, requests } = await open(browser, bare);
     await page.waitForSelector('body[data-graph-state=ready]', { timeout: 60_000 });
     expect(await page.locator('#viewport .node[data-node]').count()).toBe(plan.nodes.filter((n) => !n.folded).length);
