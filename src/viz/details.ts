@@ -24,6 +24,7 @@ const lines = (items: Child[]) => (items.length ? items.flatMap((x, i) => (i ? [
 
 function valueLine(name: string, v: { dtype: string | null; shape: (number | string)[] | null; bytes: number; role: string } | undefined, extra = ''): Child {
   if (!v) return h('span', {}, name, extra ? note(` ${extra}`) : '');
+  if (!v.dtype && !v.shape) return h('span', {}, name, ' ', note(`shape not inferred${extra ? ` ${extra}` : ''}`));
   const shape = v.shape ? `[${v.shape.join('×')}]` : '?';
   return h('span', {}, name, ' ', note(`${v.dtype ?? '?'} ${shape} ${fmtBytes(v.bytes)}${v.role === 'initializer' ? ' weight' : ''}${extra ? ` ${extra}` : ''}`));
 }

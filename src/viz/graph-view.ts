@@ -14,7 +14,7 @@ import { $, h, mark, s } from './dom.js';
 import { gridLayout } from './layered.js';
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 import type { VizData } from './model.js';
-import { ancestorsOf, buildScene, controlKeys, ioLinks, ownerKey, subKey, type Scene, type SceneState } from './scene.js';
+import { ancestorsOf, buildScene, controlKeys, ioLinks, originOf, ownerKey, subgraphOrigins, subKey, type Scene, type SceneState } from './scene.js';
 
 /** Scenes up to this many boxes and clusters are drawn whole. */
 const FULL_LIMIT = 4000;
@@ -35,6 +35,8 @@ interface SearchEntry {
   folded: boolean;
   /** For nodes of subgraphs: the path of their owners. */
   inside?: string;
+  /** Listed in this order among equal matches: 0 plan nodes and kept branches, 1 not inferred, 2 pruned. */
+  rank: number;
 }
 
 export function initGraphView(host: HTMLElement, data: VizData, t0: number): GraphView {
@@ -47,6 +49,7 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
   const runtimeNodes = plan.nodes.filter((n) => !n.folded).length;
   const { io, ioEdges } = ioLinks(plan, view);
   const input = { plan, view, edges: nodeEdges(plan, view), io, ioEdges };
+  const origins = subgraphOrigins(view);
   const state: SceneState & { collapsed: Set<number>; expanded: Set<string> } = { showFolded: false, collapsed: new Set(), expanded: new Set() };
   // Very big graphs start with partitions collapsed: the first picture comes fast, expand on demand.
   if (runtimeNodes > 2500) for (const p of plan.partitions) state.collapsed.add(p.id);
@@ -180,6 +183,7 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
     gEdges.replaceChildren();
     gOverview.replaceChildren();
     overviewBuilt = false;
+    matchDrawn = new Set(hits.map((x) => drawnHolder(x.key)));
     labelled = new Map();
     sc.edges.forEach((e, k) => {
       if (e.transfer !== undefined && !labelled.has(e.transfer)) labelled.set(e.transfer, k);
@@ -327,7 +331,7 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
 
   function toggleMark(key: string, subs: number): SVGGElement {
     const open = state.expanded.has(key);
-    return s('g', { class: 'toggle', 'data-toggle': key }, s('title', {}, `${open ? 'collapse' : 'expand'} its ${subs} ${subs === 1 ? 'subgraph' : 'branches/bodies'}`), s('text', {}, `${open ? '▾' : '▸'}${subs}`));
+    return s('g', { class: 'toggle', 'data-toggle': key }, s('title', {}, `${open ? 'collapse' : 'expand'} its ${subs} ${subs === 1 ? 'subgraph' : 'branches/bodies'}`), s('rect', { width: 22, height: 24, fill: 'transparent' }), s('text', { x: 3, y: 16 }, `${open ? '▾' : '▸'}${subs}`));
   }
 
   function boxEl(i: number): SVGGElement {
@@ -342,7 +346,7 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
       const foldedNode = isPlan && plan.nodes[ref.node].folded;
       const pruned = !isPlan && view!.subgraphs[ref.sg].status === 'pruned';
       const cls = ['node', isPlan ? '' : 'sub', foldedNode ? 'folded' : '', pruned ? 'pruned' : '', subs ? 'control' : '', box.key === selected ? 'selected' : '', matchDrawn.has(box.key) ? 'match' : '', offending.has(box.key) ? 'offending' : ''].filter(Boolean).join(' ');
-      const g = s('g', { class: cls, 'data-key': box.key, ...(isPlan ? { 'data-node': ref.node } : { 'data-sub': box.key.slice(1) }), transform: at },
+      const g = s('g', { class: cls, 'data-key': box.key, ...(isPlan ? { 'data-node': ref.node } : { 'data-sub': box.key.slice(1), 'data-origin': originOf(box, io, origins) }), transform: at },
         s('rect', { width: box.w, height: box.h, fill: fillOf(box.key) }), s('text', { x: 8, y: 16 }, n.op), s('title', {}, n.name));
       if (subs) {
         const t = toggleMark(box.key, subs.length);
@@ -372,6 +376,9 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
     return s('g', { class: 'io empty', 'data-key': box.key, transform: at }, s('text', { x: 6, y: 15, 'font-size': 11, fill: '#5b6472' }, 'no nodes (returns outer values)'));
   }
 
+  /** A cluster so big that a dashed outline would take the rasterizer seconds (a dash every few pixels of a 10⁶-pixel outline): drawn solid. */
+  const huge = (k: number) => reply!.cluster[4 * k + 2] + reply!.cluster[4 * k + 3] > 20_000;
+
   function clusterEl(k: number): SVGGElement {
     const c = scene!.clusters[k], r = reply!.cluster;
     const x = r[4 * k] - r[4 * k + 2] / 2, y = r[4 * k + 1] - r[4 * k + 3] / 2;
@@ -380,13 +387,13 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
       const p = plan.partitions[id];
       const col = colors[p.processor];
       const n = p.nodes.filter((i) => state.showFolded || !plan.nodes[i].folded).length;
-      return s('g', { class: 'partition', 'data-partition': id }, s('rect', { x, y, width: r[4 * k + 2], height: r[4 * k + 3], rx: 8, stroke: col }),
+      return s('g', { class: `partition${huge(k) ? ' huge' : ''}`, 'data-partition': id }, s('rect', { x, y, width: r[4 * k + 2], height: r[4 * k + 3], rx: 8, stroke: col }),
         s('text', { x: x + 8, y: y + 15, fill: col }, `▾ partition ${id} · ${p.processor} · ${p.precision} · ${n} node${n === 1 ? '' : 's'}`));
     }
     const sg = view!.subgraphs[c.ref.sg];
     const owner = ownerKey(view!, c.ref.sg);
     const ownerName = owner[0] === 'n' ? plan.nodes[Number(owner.slice(1))].name : view!.subgraphs[Number(owner.slice(1).split('.')[0])].nodes[Number(owner.split('.')[1])].name;
-    return s('g', { class: `branch ${sg.status.replace(' ', '-')}`, 'data-sg': c.ref.sg, 'data-status': sg.status, 'data-owner': owner },
+    return s('g', { class: `branch ${sg.status.replace(' ', '-')}${huge(k) ? ' huge' : ''}`, 'data-sg': c.ref.sg, 'data-status': sg.status, 'data-owner': owner, 'data-origin': origins[c.ref.sg] },
       s('rect', { x, y, width: r[4 * k + 2], height: r[4 * k + 3], rx: 6 }),
       s('text', { x: x + 8, y: y + 15 }, `${sg.attr} of ${ownerName} · ${sg.status}`), s('title', {}, `${sg.attr} of ${ownerName}: ${sg.status} — ${sg.why}; ${sg.nodes.length} nodes`));
   }
@@ -395,7 +402,10 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
     const e = scene!.edges[k];
     const t = e.transfer;
     const path = s('path', { class: `edge${t !== undefined ? ' transfer' : ''}${e.kind !== 'data' ? ` ${e.kind}` : ''}`, d: edgePath[k]!, ...(t !== undefined ? { 'data-step': t } : {}), 'data-kind': e.kind },
-      s('title', {}, `${e.kind === 'outer' ? 'outer value ' : e.kind === 'out' ? 'returned ' : ''}${e.value}${e.count > 1 ? ` (+${e.count - 1} more)` : ''}`));
+      s('title', {}, `${e.kind === 'outer' ? 'outer value ' : e.kind === 'out' ? 'returned ' : ''}${e.values.join(', ')}`));
+    path.setAttribute('data-from', originOf(scene!.boxes[e.a], io, origins));
+    path.setAttribute('data-to', originOf(scene!.boxes[e.b], io, origins));
+    path.setAttribute('data-values', e.values.join(' '));
     const g = s('g', {}, path);
     if (t !== undefined) {
       const st = plan.steps[t] as Extract<PlanStep, { kind: 'transfer' }>;
@@ -527,11 +537,12 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
   let index: SearchEntry[] | undefined;
   function searchIndex(): SearchEntry[] {
     if (index) return index;
-    index = plan.nodes.map((n) => ({ key: `n${n.index}`, name: n.name, op: n.op, folded: !!n.folded }));
+    index = plan.nodes.map((n) => ({ key: `n${n.index}`, name: n.name, op: n.op, folded: !!n.folded, rank: 0 }));
     view?.subgraphs.forEach((b, g) => {
       const owner = ownerKey(view, g);
       const ownerName = owner[0] === 'n' ? plan.nodes[Number(owner.slice(1))].name : view.subgraphs[Number(owner.slice(1).split('.')[0])].nodes[Number(owner.split('.')[1])].name;
-      b.nodes.forEach((n, k) => index!.push({ key: subKey(g, k), name: n.name, op: n.op, folded: false, inside: `${ownerName} › ${b.attr}` }));
+      const rank = b.status === 'kept' ? 0 : b.status === 'not inferred' ? 1 : 2;
+      b.nodes.forEach((n, k) => index!.push({ key: subKey(g, k), name: n.name, op: n.op, folded: false, inside: `${ownerName} › ${b.attr}${b.status === 'kept' ? '' : `, ${b.status}`}`, rank }));
     });
     return index;
   }
@@ -548,7 +559,8 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
         if (x.name.toLowerCase() === q) exact.push(x);
         else if (x.name.toLowerCase().includes(q) || x.op.toLowerCase().includes(q)) other.push(x);
       }
-      hits = [...exact, ...other];
+      const byRank = (a: SearchEntry, b: SearchEntry) => a.rank - b.rank;
+      hits = [...exact.sort(byRank), ...other.sort(byRank)];
       for (const x of hits) matchDrawn.add(drawnHolder(x.key));
     } else hits = [];
     viewport.classList.toggle('searching', !!query);

@@ -115,8 +115,8 @@ export function layerFlat(w: ArrayLike<number>, h: ArrayLike<number>, edges: Arr
   return { x, y, width: maxX - minX, height: top - RANKSEP, layers };
 }
 
-/** Clusters innermost first (each after every cluster inside it), and each cluster's depth. */
-function insideOut(parents: readonly number[]): number[] {
+/** Clusters innermost first (each after every cluster inside it); throws when they nest in a cycle. */
+export function insideOut(parents: readonly number[]): number[] {
   const depth = new Int32Array(parents.length).fill(-1);
   for (let c = 0; c < parents.length; c++) {
     const chain: number[] = [];
@@ -136,6 +136,7 @@ function insideOut(parents: readonly number[]): number[] {
 export function layeredLayout(req: Omit<LayoutRequest, 'seq' | 'engine'>): Placed {
   const nb = req.w.length, nc = req.clusters.length;
   const cParent = req.clusters.map((c) => c.parent);
+  const nesting = insideOut(cParent);
   // items of each container (cluster c, or nc for the top): boxes as i, clusters as -(c + 1)
   const items: number[][] = Array.from({ length: nc + 1 }, () => []);
   const slot = new Int32Array(nb), cslot = new Int32Array(nc);
@@ -181,7 +182,6 @@ export function layeredLayout(req: Omit<LayoutRequest, 'seq' | 'engine'>): Place
     const its = items[c];
     return layerFlat(its.map((it) => (it >= 0 ? req.w[it] : cw[-it - 1])), its.map((it) => (it >= 0 ? req.h[it] : ch[-it - 1])), local[c]);
   };
-  const nesting = insideOut(cParent);
   for (const c of nesting) {
     const r = layOut(c);
     rel[c] = r;

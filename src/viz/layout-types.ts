@@ -9,8 +9,8 @@ export interface LayoutRequest {
   clusters: { parent: number; label: string }[];
   /** Edges as pairs of box indices [a0, b0, a1, b1, …]. */
   edges: Int32Array;
-  /** 'auto': dagre for small scenes, the layered layout otherwise (and when dagre fails). */
-  engine: 'auto' | 'layered' | 'grid';
+  /** 'auto': dagre for small shallow scenes, the layered layout otherwise; or one of them. A layout that fails falls back to the next simpler one. */
+  engine: 'auto' | 'dagre' | 'layered' | 'grid';
 }
 
 export interface LayoutReply {

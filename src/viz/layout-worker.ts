@@ -5,7 +5,7 @@
  * the reply's notes. Bundled into the page by src/viz/html.ts.
  */
 import dagre from '@dagrejs/dagre';
-import { gridLayout, layerFlat, layeredLayout, type Placed } from './layered.js';
+import { gridLayout, insideOut, layerFlat, layeredLayout, type Placed } from './layered.js';
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 
 /**
@@ -16,6 +16,7 @@ export const DAGRE_MAX_BOXES = 1200, DAGRE_MAX_LAYERS = 300;
 
 function dagreLayout(req: LayoutRequest): Placed & { routes: Float32Array[] } {
   const nb = req.w.length, nc = req.clusters.length;
+  const nesting = insideOut(req.clusters.map((c) => c.parent)); // (dagre itself loops forever on clusters nested in a cycle)
   // Clusters holding no box are left out (dagre cannot size them); one flat cluster is drawn around its boxes.
   const holds = new Uint8Array(nc);
   for (let i = 0; i < nb; i++) for (let c = req.parent[i]; c >= 0 && !holds[c]; c = req.clusters[c].parent) holds[c] = 1;
@@ -56,6 +57,18 @@ function dagreLayout(req: LayoutRequest): Placed & { routes: Float32Array[] } {
       y1 = Math.max(y1, box[4 * i + 1] + req.h[i] / 2 + 10);
     }
     cluster.set([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 4 * c);
+  }
+  if (compound) {
+    // dagre leaves no room for a cluster's label: each cluster's top rises to 18 px above its inner clusters' tops
+    for (const c of nesting) {
+      const p = req.clusters[c].parent;
+      if (p < 0 || !holds[c] || !holds[p]) continue;
+      const top = cluster[4 * c + 1] - cluster[4 * c + 3] / 2 - 18, ptop = cluster[4 * p + 1] - cluster[4 * p + 3] / 2;
+      if (top >= ptop) continue;
+      const bottom = cluster[4 * p + 1] + cluster[4 * p + 3] / 2;
+      cluster[4 * p + 1] = (top + bottom) / 2;
+      cluster[4 * p + 3] = bottom - top;
+    }
   }
   const routes: Float32Array[] = [];
   for (let e = 0; e < req.edges.length; e += 2) {

@@ -44,10 +44,9 @@ export interface SceneEdge {
   a: number;
   b: number;
   kind: 'data' | 'outer' | 'out';
-  value: string;
+  /** The values between the two boxes (drawn as one edge). */
+  values: string[];
   transfer?: number;
-  /** Values between the same two boxes (drawn as one edge). */
-  count: number;
 }
 
 export interface Scene {
@@ -101,6 +100,28 @@ export function ioLinks(plan: Plan, view: ViewModel | undefined): { io: IoNode[]
 export const nodeWidth = (op: string, control: boolean) => Math.max(54, op.length * 7 + 16) + (control ? 26 : 0);
 export const ioWidth = (name: string) => Math.max(70, (name.length + 7) * 6.6 + 20);
 export const subKey = (sg: number, k: number) => `s${sg}.${k}`;
+
+/**
+ * Where each subgraph is in the model file: the path of (node index, attribute) from the model's graph
+ * down, e.g. `2/then_branch/90/else_branch` (subgraph ids are breadth first: a parent's id is smaller).
+ */
+export function subgraphOrigins(view: ViewModel | undefined): string[] {
+  const out: string[] = [];
+  view?.subgraphs.forEach((s, g) => (out[g] = `${s.parent < 0 ? '' : `${out[s.parent]}/`}${s.node}/${s.attr}`));
+  return out;
+}
+
+/** A box's place in the model file: `i` plan node i, `{subgraph origin}/k` node k of a subgraph, `input:x` a graph input, `{origin}/input:x` a formal input. */
+export function originOf(box: SceneBox, io: readonly IoNode[], origins: readonly string[]): string {
+  const r = box.ref;
+  switch (r.kind) {
+    case 'node': return String(r.node);
+    case 'sub': return `${origins[r.sg]}/${r.node}`;
+    case 'io': return `${io[r.io].input ? 'input' : 'output'}:${io[r.io].name}`;
+    case 'formal': return `${origins[r.sg]}/input:${r.name}`;
+    default: return box.key;
+  }
+}
 
 /** The key of the node running subgraph `sg`. */
 export function ownerKey(view: ViewModel, sg: number): string {
@@ -198,12 +219,12 @@ export function buildScene({ plan, view, edges, io, ioEdges }: SceneInput, state
     const had = pairs.get(k);
     if (had !== undefined) {
       const e = out[had];
-      e.count++;
-      if (transfer !== undefined && e.transfer === undefined) Object.assign(e, { transfer, value });
+      if (!e.values.includes(value)) e.values.push(value);
+      if (transfer !== undefined && e.transfer === undefined) e.transfer = transfer;
       return;
     }
     pairs.set(k, out.length);
-    out.push({ a, b, kind, value, count: 1, ...(transfer !== undefined ? { transfer } : {}) });
+    out.push({ a, b, kind, values: [value], ...(transfer !== undefined ? { transfer } : {}) });
   };
   const display = (i: number) => (!visible(i) ? -1 : partBox.get(plan.nodes[i].partition) ?? boxOf.get(`n${i}`) ?? -1);
   for (const e of ioEdges) {
