@@ -17,7 +17,8 @@ export interface Placed {
 const NODESEP = 14, RANKSEP = 26, PAD = 12, PAD_TOP = 26, PAD_BOTTOM = 10, MARGIN = 20;
 
 /** A flat layered layout of n items with sizes w, h and edges (local indices); centres relative to (0, 0), top left. */
-export function layerFlat(w: ArrayLike<number>, h: ArrayLike<number>, edges: ArrayLike<number>): { x: Float64Array; y: Float64Array; width: number; height: number; layers: number } {
+/** Also returns the number of layers and the edges' total span in layers (dagre adds a node per layer an edge crosses). */
+export function layerFlat(w: ArrayLike<number>, h: ArrayLike<number>, edges: ArrayLike<number>): { x: Float64Array; y: Float64Array; width: number; height: number; layers: number; span: number } {
   const n = w.length;
   const m = edges.length / 2;
   // adjacency in compressed rows
@@ -110,9 +111,11 @@ export function layerFlat(w: ArrayLike<number>, h: ArrayLike<number>, edges: Arr
     maxX = Math.max(maxX, rowW / 2);
     top += rowH + RANKSEP;
   }
-  if (n === 0) return { x, y, width: 0, height: 0, layers };
+  let span = 0;
+  for (let e = 0; e < m; e++) span += Math.abs(layer[edges[2 * e + 1]] - layer[edges[2 * e]]);
+  if (n === 0) return { x, y, width: 0, height: 0, layers, span };
   for (let i = 0; i < n; i++) x[i] -= minX;
-  return { x, y, width: maxX - minX, height: top - RANKSEP, layers };
+  return { x, y, width: maxX - minX, height: top - RANKSEP, layers, span };
 }
 
 /** Clusters innermost first (each after every cluster inside it); throws when they nest in a cycle. */

@@ -9,10 +9,11 @@ import { gridLayout, insideOut, layerFlat, layeredLayout, type Placed } from './
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 
 /**
- * dagre's cost grows much faster than linearly, with the depth most (a chain of 1,000 boxes takes it
- * 6 s here, 2,000 overflow its recursion): above these, the layered layout.
+ * dagre's cost grows much faster than linearly, with the depth most, and it recurses along paths: here
+ * light_densenet121's 670 boxes in 670 layers take it 1.2 s, a chain of 1,000 with skips 6 s, and a chain
+ * of 2,000 overflows its stack. Above these, the layered layout.
  */
-export const DAGRE_MAX_BOXES = 1200, DAGRE_MAX_LAYERS = 300;
+export const DAGRE_MAX_BOXES = 1200, DAGRE_MAX_LAYERS = 800;
 
 function dagreLayout(req: LayoutRequest): Placed & { routes: Float32Array[] } {
   const nb = req.w.length, nc = req.clusters.length;
