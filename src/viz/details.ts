@@ -7,6 +7,7 @@
 import { fmtBytes, fmtCount, fmtUs } from './derive.js';
 import { h } from './dom.js';
 import type { VizData, ViewSubgraph } from './model.js';
+import { ownerName } from './scene.js';
 
 type Child = Node | string;
 
@@ -65,8 +66,7 @@ export function detailsOf(ctx: DetailsContext, key: string): { title: string; wh
     const pn = plan.nodes[view!.subgraphs[chain[0]].node];
     const where = chain.map((x) => {
       const sb = view!.subgraphs[x];
-      const owner = sb.parent < 0 ? plan.nodes[sb.node].name : view!.subgraphs[sb.parent].nodes[sb.node].name;
-      return `${owner} › ${sb.attr} (${sb.status})`;
+      return `${ownerName(plan, view!, x)} › ${sb.attr} (${sb.status})`;
     }).join(' › ');
     const outerNote = (name: string) => (b.values[name]?.role === 'outer' ? 'from the enclosing graph' : b.values[name]?.role === 'input' ? `formal input of the ${b.attr}` : '');
     const rows: HTMLElement[] = [

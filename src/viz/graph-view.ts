@@ -14,7 +14,7 @@ import { $, h, mark, s } from './dom.js';
 import { gridLayout } from './layered.js';
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 import type { VizData } from './model.js';
-import { ancestorsOf, buildScene, controlKeys, ioLinks, originOf, ownerKey, subgraphOrigins, subKey, type Scene, type SceneState } from './scene.js';
+import { ancestorsOf, buildScene, controlKeys, ioLinks, originOf, ownerKey, ownerName, subgraphOrigins, subKey, type Scene, type SceneState } from './scene.js';
 
 /** Scenes up to this many boxes and clusters are drawn whole. */
 const FULL_LIMIT = 4000;
@@ -392,10 +392,10 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
     }
     const sg = view!.subgraphs[c.ref.sg];
     const owner = ownerKey(view!, c.ref.sg);
-    const ownerName = owner[0] === 'n' ? plan.nodes[Number(owner.slice(1))].name : view!.subgraphs[Number(owner.slice(1).split('.')[0])].nodes[Number(owner.split('.')[1])].name;
+    const name = ownerName(plan, view!, c.ref.sg);
     return s('g', { class: `branch ${sg.status.replace(' ', '-')}${huge(k) ? ' huge' : ''}`, 'data-sg': c.ref.sg, 'data-status': sg.status, 'data-owner': owner, 'data-origin': origins[c.ref.sg] },
       s('rect', { x, y, width: r[4 * k + 2], height: r[4 * k + 3], rx: 6 }),
-      s('text', { x: x + 8, y: y + 15 }, `${sg.attr} of ${ownerName} · ${sg.status}`), s('title', {}, `${sg.attr} of ${ownerName}: ${sg.status} — ${sg.why}; ${sg.nodes.length} nodes`));
+      s('text', { x: x + 8, y: y + 15 }, `${sg.attr} of ${name} · ${sg.status}`), s('title', {}, `${sg.attr} of ${name}: ${sg.status} — ${sg.why}; ${sg.nodes.length} nodes`));
   }
 
   function edgeEl(k: number): SVGGElement {
@@ -539,10 +539,9 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
     if (index) return index;
     index = plan.nodes.map((n) => ({ key: `n${n.index}`, name: n.name, op: n.op, folded: !!n.folded, rank: 0 }));
     view?.subgraphs.forEach((b, g) => {
-      const owner = ownerKey(view, g);
-      const ownerName = owner[0] === 'n' ? plan.nodes[Number(owner.slice(1))].name : view.subgraphs[Number(owner.slice(1).split('.')[0])].nodes[Number(owner.split('.')[1])].name;
+      const inside = ownerName(plan, view, g);
       const rank = b.status === 'kept' ? 0 : b.status === 'not inferred' ? 1 : 2;
-      b.nodes.forEach((n, k) => index!.push({ key: subKey(g, k), name: n.name, op: n.op, folded: false, inside: `${ownerName} › ${b.attr}${b.status === 'kept' ? '' : `, ${b.status}`}`, rank }));
+      b.nodes.forEach((n, k) => index!.push({ key: subKey(g, k), name: n.name, op: n.op, folded: false, inside: `${inside} › ${b.attr}${b.status === 'kept' ? '' : `, ${b.status}`}`, rank }));
     });
     return index;
   }

@@ -24,6 +24,9 @@ const runtimeNodes = plan.nodes.filter((n) => !n.folded).length;
 const offending = new Map<string, Set<number>>();
 for (const b of check.buffers) (offending.get(b.memory) ?? offending.set(b.memory, new Set()).get(b.memory)!).add(b.index);
 
+/** Above this many buffers in a memory, the arena layout draws them as one shape per colour. */
+const BUFFER_RECTS = 5000;
+
 // ---------- shell ----------
 const app = $('#app');
 const hasTrace = trace !== undefined;
@@ -177,15 +180,23 @@ function drawMemory(): void {
     const arena = m.arenaBytes || 1;
     const yo = (o: number) => top + (AH - top - 20) * (o / arena);
     const bad = offending.get(mem);
-    const rects = m.buffers.map((b, k) => {
+    // Up to BUFFER_RECTS buffers, one rectangle each with its tooltip; beyond, one shape per colour (a
+    // hundred thousand elements take the page seconds to build), the verifier's buffers still one each.
+    const many = m.buffers.length > BUFFER_RECTS;
+    const shapes = new Map<number, string[]>();
+    const rects: string[] = [];
+    m.buffers.forEach((b, k) => {
       const hue = (k * 47) % 360;
-      return `<rect class="buffer${bad?.has(k) ? ' offending' : ''}" data-value="${esc(b.value)}" x="${x(b.start)}" y="${yo(b.offset)}" width="${Math.max(1, x(Math.min(b.end, positions) + 1) - x(b.start))}" height="${Math.max(0.8, yo(b.offset + b.bytes) - yo(b.offset))}" fill="hsl(${hue} 55% 62%)" stroke="#fff" stroke-width=".4"><title>${esc(`${b.value}: ${fmtBytes(b.bytes)} ${b.dtype}${b.scale !== undefined ? ` (scale ${b.scale})` : ''} at offset ${b.offset}, alive at positions ${b.start}–${b.end}`)}</title></rect>`;
+      const bx = x(b.start), by = yo(b.offset), bw = Math.max(1, x(Math.min(b.end, positions) + 1) - x(b.start)), bh = Math.max(0.8, yo(b.offset + b.bytes) - yo(b.offset));
+      if (many && !bad?.has(k)) (shapes.get(hue) ?? shapes.set(hue, []).get(hue)!).push(`M${bx.toFixed(1)},${by.toFixed(1)}h${bw.toFixed(1)}v${bh.toFixed(1)}h${(-bw).toFixed(1)}z`);
+      else rects.push(`<rect class="buffer${bad?.has(k) ? ' offending' : ''}" data-value="${esc(b.value)}" x="${bx}" y="${by}" width="${bw}" height="${bh}" fill="hsl(${hue} 55% 62%)" stroke="#fff" stroke-width=".4"><title>${esc(`${b.value}: ${fmtBytes(b.bytes)} ${b.dtype}${b.scale !== undefined ? ` (scale ${b.scale})` : ''} at offset ${b.offset}, alive at positions ${b.start}–${b.end}`)}</title></rect>`);
     });
+    for (const [hue, d] of shapes) rects.unshift(`<path class="buffers" d="${d.join('')}" fill="hsl(${hue} 55% 62%)" stroke="#fff" stroke-width=".4"/>`);
     const ax2: string[] = [];
     for (const t of byteTicks(arena, 4)) if (t <= arena) ax2.push(`<line x1="${left}" x2="${W - right}" y1="${yo(t)}" y2="${yo(t)}"/><text x="${left - 6}" y="${yo(t) + 3}" text-anchor="end">${fmtBytes(t)}</text>`);
-    const layoutSvg = `<svg class="arena-layout" width="${W}" height="${AH}" xmlns="${SVGNS}"><g class="axis">${ax2.join('')}</g><rect x="${left}" y="${yo(0)}" width="${W - left - right}" height="${yo(arena) - yo(0)}" fill="none" stroke="#c4cad3"/>${[...rects.filter((_, k) => !bad?.has(k)), ...rects.filter((_, k) => bad?.has(k))].join('')}<text x="${W - right + 6}" y="${yo(arena)}" class="mark-label" fill="#5b6472">arena end</text><text x="${left}" y="${AH - 4}" class="note" font-size="10" fill="#5b6472">order position → (offset ↓)</text></svg>`;
+    const layoutSvg = `<svg class="arena-layout" width="${W}" height="${AH}" xmlns="${SVGNS}"><g class="axis">${ax2.join('')}</g><rect x="${left}" y="${yo(0)}" width="${W - left - right}" height="${yo(arena) - yo(0)}" fill="none" stroke="#c4cad3"/>${[...rects.filter((r) => !r.includes(' offending')), ...rects.filter((r) => r.includes(' offending'))].join('')}<text x="${W - right + 6}" y="${yo(arena)}" class="mark-label" fill="#5b6472">arena end</text><text x="${left}" y="${AH - 4}" class="note" font-size="10" fill="#5b6472">order position → (offset ↓)</text></svg>`;
     const agree = curveMax === m.peakBytes ? '' : ` <span class="emulated">(the buffers' alive bytes peak at ${fmtBytes(curveMax)}, not the plan's peakBytes)</span>`;
-    cards.push(`<div class="card" data-memory="${esc(mem)}" data-curve-max="${curveMax}"><h3>${esc(mem)} memory</h3><p class="note">Alive bytes over the order (${m.buffers.length} buffers): peak ${fmtBytes(m.peakBytes)}, lower bound ${fmtBytes(m.lowerBoundBytes)}, arena ${fmtBytes(m.arenaBytes)}${m.lowerBoundBytes ? ` (peak/lower bound ${(m.peakBytes / m.lowerBoundBytes).toFixed(2)}×)` : ''}; weights ${fmtBytes(m.weightBytes)} (not in the arena)${trace?.arenaBytes[mem] !== undefined ? `; allocated in the run: ${fmtBytes(trace.arenaBytes[mem])}` : ''}.${agree}</p>${chart}<h3>Arena layout</h3><p class="note">One rectangle per buffer: offset in the arena against the order positions it is alive.${bad?.size ? ` <span class="emulated">Outlined red: the buffers the plan verifier's finding names (${[...bad].map((k) => esc(m.buffers[k].value)).join(', ')}).</span>` : ''}</p>${layoutSvg}</div>`);
+    cards.push(`<div class="card" data-memory="${esc(mem)}" data-curve-max="${curveMax}"><h3>${esc(mem)} memory</h3><p class="note">Alive bytes over the order (${m.buffers.length} buffers): peak ${fmtBytes(m.peakBytes)}, lower bound ${fmtBytes(m.lowerBoundBytes)}, arena ${fmtBytes(m.arenaBytes)}${m.lowerBoundBytes ? ` (peak/lower bound ${(m.peakBytes / m.lowerBoundBytes).toFixed(2)}×)` : ''}; weights ${fmtBytes(m.weightBytes)} (not in the arena)${trace?.arenaBytes[mem] !== undefined ? `; allocated in the run: ${fmtBytes(trace.arenaBytes[mem])}` : ''}.${agree}</p>${chart}<h3>Arena layout</h3><p class="note">One rectangle per buffer: offset in the arena against the order positions it is alive${many ? ` (${m.buffers.length} buffers: drawn without tooltips)` : ''}.${bad?.size ? ` <span class="emulated">Outlined red: the buffers the plan verifier's finding names (${[...bad].map((k) => esc(m.buffers[k].value)).join(', ')}).</span>` : ''}</p>${layoutSvg}</div>`);
   }
   host.innerHTML = cards.join('');
   mark('memory-cards', Object.keys(plan.memory).length);

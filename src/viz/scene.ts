@@ -129,6 +129,12 @@ export function ownerKey(view: ViewModel, sg: number): string {
   return s.parent < 0 ? `n${s.node}` : subKey(s.parent, s.node);
 }
 
+/** The name of the node running subgraph `sg`. */
+export function ownerName(plan: Plan, view: ViewModel, sg: number): string {
+  const s = view.subgraphs[sg];
+  return s.parent < 0 ? plan.nodes[s.node].name : view.subgraphs[s.parent].nodes[s.node].name;
+}
+
 /** Keys of the control-flow nodes to expand for a node to be drawn, outermost first. */
 export function ancestorsOf(view: ViewModel, key: string): string[] {
   const out: string[] = [];
