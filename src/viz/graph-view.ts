@@ -14,7 +14,8 @@ import { $, h, mark, s } from './dom.js';
 import { gridLayout } from './layered.js';
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 import type { VizData } from './model.js';
-import { ancestorsOf, buildScene, controlKeys, ioLinks, originOf, ownerKey, ownerName, subgraphOrigins, subKey, type Scene, type SceneState } from './scene.js';
+import { ancestorsOf, buildScene, controlKeys, ioLinks, originOf, ownerKey, ownerName, subgraphOrigins, type Scene, type SceneState } from './scene.js';
+import { searchHits, searchIndex, type SearchEntry } from './search.js';
 
 /** Scenes up to this many boxes and clusters are drawn whole. */
 const FULL_LIMIT = 4000;
@@ -26,17 +27,6 @@ const WATCHDOG_MS = 20_000;
 export interface GraphView {
   /** Called when the graph tab is shown. */
   shown(): void;
-}
-
-interface SearchEntry {
-  key: string;
-  name: string;
-  op: string;
-  folded: boolean;
-  /** For nodes of subgraphs: the path of their owners. */
-  inside?: string;
-  /** Listed in this order among equal matches: 0 plan nodes and kept branches, 1 not inferred, 2 pruned. */
-  rank: number;
 }
 
 export function initGraphView(host: HTMLElement, data: VizData, t0: number): GraphView {
@@ -132,7 +122,7 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
       edges[2 * k] = e.a;
       edges[2 * k + 1] = e.b;
     });
-    return { seq, w, h: hh, parent, clusters: sc.clusters.map((c) => ({ parent: c.parent, label: c.key })), edges, engine: eng };
+    return { seq, w, h: hh, parent, clusters: sc.clusters.map((c) => ({ parent: c.parent })), edges, engine: eng };
   }
 
   function post(eng: LayoutRequest['engine']): void {
@@ -535,16 +525,6 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
 
   // ---------- search ----------
   let index: SearchEntry[] | undefined;
-  function searchIndex(): SearchEntry[] {
-    if (index) return index;
-    index = plan.nodes.map((n) => ({ key: `n${n.index}`, name: n.name, op: n.op, folded: !!n.folded, rank: 0 }));
-    view?.subgraphs.forEach((b, g) => {
-      const inside = ownerName(plan, view, g);
-      const rank = b.status === 'kept' ? 0 : b.status === 'not inferred' ? 1 : 2;
-      b.nodes.forEach((n, k) => index!.push({ key: subKey(g, k), name: n.name, op: n.op, folded: false, inside: `${inside} › ${b.attr}${b.status === 'kept' ? '' : `, ${b.status}`}`, rank }));
-    });
-    return index;
-  }
   let query = '';
   let hits: SearchEntry[] = [];
   /** Drawn boxes to highlight for the hits: the node itself, or what holds it when it is not drawn. */
@@ -552,14 +532,7 @@ export function initGraphView(host: HTMLElement, data: VizData, t0: number): Gra
   function applySearch(): void {
     matchDrawn = new Set();
     if (query) {
-      const q = query.toLowerCase();
-      const exact: SearchEntry[] = [], other: SearchEntry[] = [];
-      for (const x of searchIndex()) {
-        if (x.name.toLowerCase() === q) exact.push(x);
-        else if (x.name.toLowerCase().includes(q) || x.op.toLowerCase().includes(q)) other.push(x);
-      }
-      const byRank = (a: SearchEntry, b: SearchEntry) => a.rank - b.rank;
-      hits = [...exact.sort(byRank), ...other.sort(byRank)];
+      hits = searchHits((index ??= searchIndex(plan, view)), query);
       for (const x of hits) matchDrawn.add(drawnHolder(x.key));
     } else hits = [];
     viewport.classList.toggle('searching', !!query);

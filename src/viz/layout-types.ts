@@ -5,8 +5,8 @@ export interface LayoutRequest {
   w: Float32Array;
   h: Float32Array;
   parent: Int32Array;
-  /** Clusters (groups drawn around their boxes and clusters): the cluster each sits in (-1: none), and a label. */
-  clusters: { parent: number; label: string }[];
+  /** Clusters (groups drawn around their boxes and clusters): the cluster each sits in (-1: none). */
+  clusters: { parent: number }[];
   /** Edges as pairs of box indices [a0, b0, a1, b1, …]. */
   edges: Int32Array;
   /** 'auto': dagre for small shallow scenes, the layered layout otherwise; or one of them. A layout that fails falls back to the next simpler one. */

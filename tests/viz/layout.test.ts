@@ -14,7 +14,7 @@ function chain(n: number, group = 0): LayoutRequest {
   const w = new Float32Array(n).map((_, i) => 54 + (i % 3) * 10), h = new Float32Array(n).fill(24), parent = new Int32Array(n).fill(-1);
   const clusters: LayoutRequest['clusters'] = [];
   if (group) {
-    for (let c = 0; c < Math.ceil(n / group); c++) clusters.push({ parent: c % 2 ? c - 1 : -1, label: `c${c}` });
+    for (let c = 0; c < Math.ceil(n / group); c++) clusters.push({ parent: c % 2 ? c - 1 : -1 });
     for (let i = 0; i < n; i++) parent[i] = Math.floor(i / group);
   }
   const e: number[] = [];
