@@ -2,7 +2,8 @@
  * `tessera viz plan.json [--trace trace.json] [--model model.onnx] [-o plan.html]`: one self-contained
  * HTML page with the plan's graph, timeline, memory and summary. The plan does not hold the model's
  * edges, shapes, bytes, FLOPs or attributes: they are read here from the model (given, or found from
- * the plan's `model.file`; its sha256 must match) into a small view model inlined beside the plan.
+ * the path the plan records: src/viz/find-model.ts; its sha256 must match) into a small view model
+ * inlined beside the plan, with the plan verifier's finding (src/viz/check.ts).
  */
 import { applyRewrites } from '../passes/rewrite.js';
 import { readFileSync } from 'node:fs';
