@@ -65,11 +65,13 @@ function program(): Command {
       const { importOnnxFile } = await import('../ir/onnx-import.js');
       const { writeFilesAtomically } = await import('../atomic.js');
       const { serializePlan } = await import('../plan/schema.js');
+      const { withModelPath } = await import('../viz/find-model.js');
       const { formatCompile, formatExplain, summarize } = await import('./compile.js');
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
       const c = await compile(model, o.target, { inputShapes, sampleFeeds, placement, orderBudgetMs, split, inplace: o.inplace, rewrite: o.rewrite, bind, lower: false });
-      if (o.out) writeFilesAtomically([{ path: o.out, bytes: serializePlan(c.plan) }]);
+      // a plan written to a file records where the model is, relative to it (tessera viz finds it from there)
+      if (o.out) writeFilesAtomically([{ path: o.out, bytes: serializePlan(withModelPath(c.plan, o.out, model)) }]);
       const s = summarize(c);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
       if (o.explain && !o.json) console.log(formatExplain(c));
@@ -133,15 +135,16 @@ function program(): Command {
     });
 
   p.command('viz')
-    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary')
+    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary (exit 1 when the plan verifier finds the plan invalid; the page is written all the same)')
     .argument('<plan>', "a plan from 'tessera compile --out'")
     .option('--trace <trace.json>', "a measured trace from 'tessera run --plan … --trace' (measured times beside the predicted ones)")
-    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs and attributes (default: the plan's model.file, as written or beside the plan)")
+    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs, attributes, branches and the verifier (default: found from the path the plan records, relative to the plan, or beside it; its sha256 must match)")
     .option('-o, --out <plan.html>', 'the page to write (default: the plan path with .html)')
     .action(async (plan: string, o: { trace?: string; model?: string; out?: string }) => {
       const { vizPlan } = await import('./viz.js');
       const r = await vizPlan(plan, o);
-      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}`);
+      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}\nplan ${r.check.status}: ${r.check.message}`);
+      if (r.check.status === 'invalid') process.exitCode = 1;
     });
 
   p.command('trace')

@@ -38,13 +38,15 @@ export const planSchema = z.object({
   format: z.literal(PLAN_FORMAT),
   version: z.literal(PLAN_VERSION),
   /**
-   * The model file; `rewrites`: the memory rewrites (passes/rewrite.ts) applied to it before compiling,
+   * The model file (its base name); `path`: where it was, relative to the plan file's directory when the
+   * plan was written to a file (absolute when no relative path exists), for `tessera viz` to find it;
+   * `rewrites`: the memory rewrites (passes/rewrite.ts) applied to it before compiling,
    * which whoever runs the plan applies too; `tiles`: the spatial tiling chosen (node sets of the graph
    * before tiling, and their tile counts), applied as recorded instead of searched again.
    */
   model: z.object({
     /** `file` and the target's `name` are names, never paths (a plan is untrusted input; the viewer finds the model by this name). */
-    file: plainName, sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
+    file: plainName, path: z.string().optional(), sha256: z.string().regex(/^[0-9a-f]{64}$/), nodes: z.number().int().nonnegative(), rewrites: z.array(z.enum(REWRITES)).optional(),
     tiles: z.array(z.object({ nodes: z.array(z.number().int().nonnegative()), count: z.number().int().min(2) }).strict()).optional(),
   }).strict(),
   target: z.object({

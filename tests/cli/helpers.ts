@@ -31,7 +31,7 @@ export function tessera(...args: string[]): CliResult {
 
 /** The same, run in `cwd`. */
 export function tesseraIn(cwd: string, ...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

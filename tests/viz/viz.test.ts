@@ -4,14 +4,15 @@
  * measured trace. The page is opened in real headless Chromium (Debian's, driven by playwright-core);
  * screenshots of the views go to tests/viz/__output__/.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/index.js';
 import { serializePlan, type Plan } from '../../src/plan/schema.js';
 import { runModel } from '../../src/runtime/run-model.js';
 import { fmtBytes } from '../../src/viz/derive.js';
+import { withModelPath } from '../../src/viz/find-model.js';
 import { parseTraceFile, type TraceFile } from '../../src/viz/trace-file.js';
 import { CORPUS, tempDir, tessera } from '../cli/helpers.js';
 import { chromiumMissing, launch, open } from './browser.js';
@@ -33,7 +34,7 @@ function cli(...args: string[]): string {
 }
 
 beforeAll(async () => {
-  plan = (await compile(MODEL, 'snapdragon-8-gen-3', { lower: false })).plan;
+  plan = withModelPath((await compile(MODEL, 'snapdragon-8-gen-3', { lower: false })).plan, planPath, MODEL);
   writeFileSync(planPath, serializePlan(plan));
   await runModel(MODEL, { plan: planPath, target: 'snapdragon-8-gen-3', trace: tracePath });
   trace = parseTraceFile(readFileSync(tracePath, 'utf8'), tracePath, plan);
@@ -197,9 +198,16 @@ describe.skipIf(chromiumMissing)(`tessera viz in headless Chromium${chromiumMiss
     expect(existsSync(join(OUTPUT, 'graph.png'))).toBe(true);
   });
 
-  it('without the model (not found beside the plan), the page still opens and says why', async () => {
+  it('without the model (the plan moved away from it), the page still opens and says where it looked', async () => {
+    const moved = join(tmp.dir, 'moved', 'deeper', 'plan.json');
+    mkdirSync(dirname(moved), { recursive: true });
+    copyFileSync(planPath, moved);
     const bare = join(tmp.dir, 'bare.html');
-    expect(cli('viz', planPath, '-o', bare)).toMatch(/model: the model was not found/);
+    const out = cli('viz', moved, '-o', bare);
+    expect(out).toMatch(/not found/);
+    expect(out).toContain(`the recorded path ${plan.model.path}`);
+    expect(out).toContain('beside the plan');
+    expect(out).toContain('plan unchecked');
     const { page, errors, requests } = await open(browser, bare);
     await page.waitForSelector('body[data-graph-state=ready]', { timeout: 60_000 });
     expect(await page.locator('#viewport .node[data-node]').count()).toBe(plan.nodes.filter((n) => !n.folded).length);
