@@ -17,7 +17,7 @@ import { OrtBackend, ortProber } from '../src/backends/ort.js';
 import { OrtWebBackend } from '../src/backends/ort-web.js';
 import { TfjsBackend } from '../src/backends/tfjs.js';
 import { tensorFromWeight } from '../src/backends/tensor.js';
-import { readFeeds } from '../src/cli/run.js';
+import { readFeeds } from '../src/runtime/test-data.js';
 import { inferShapes } from '../src/ir/infer.js';
 import { exportOnnx } from '../src/ir/onnx-export.js';
 import { importOnnxFile } from '../src/ir/onnx-import.js';

@@ -10,11 +10,12 @@ import * as ort from 'onnxruntime-node';
 import { compareTensors } from '../src/backends/compare.js';
 import type { Tensor, TensorMap } from '../src/backends/tensor.js';
 import { corpusModels, realisticFeeds, SHAPES } from './corpus.js';
-import { compileModel, summarize } from '../src/cli/compile.js';
-import { formatBytes, formatUs } from '../src/cli/format.js';
+import { summarize } from '../src/cli/compile.js';
+import { compile } from '../src/compiler/index.js';
+import { formatBytes, formatUs } from '../src/format.js';
 import { importOnnxFile } from '../src/ir/onnx-import.js';
 import { resolveInputShapes } from '../src/ir/infer.js';
-import { Session } from '../src/scheduler/session.js';
+import { Session } from '../src/runtime/session.js';
 import { builtinTargetNames } from '../src/targets/index.js';
 
 const args = process.argv.slice(2);
@@ -37,7 +38,7 @@ for (const target of builtinTargetNames()) {
     const name = path.split('/').pop()!.replace('.onnx', '');
     const shapes = SHAPES[name] ?? {};
     const feeds = feedsFor(path, shapes);
-    const r = await compileModel(path, { target, inputShapes: shapes, sampleFeeds: feeds });
+    const r = await compile(path, target, { inputShapes: shapes, sampleFeeds: feeds, lower: false });
     const s = summarize(r);
     const by = (id: string) => s.processors.find((p) => p.id === id);
     const flops = s.processors.reduce((a, p) => a + p.flops, 0) || 1;

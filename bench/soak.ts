@@ -11,7 +11,7 @@ import { compareTensors } from '../src/backends/compare.js';
 import { randomFeeds } from '../src/backends/tensor.js';
 import { importOnnxFile } from '../src/ir/onnx-import.js';
 import { resolveInputShapes } from '../src/ir/infer.js';
-import { Session } from '../src/scheduler/session.js';
+import { Session } from '../src/runtime/session.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so the package needs no build step.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/main.ts');
+// The `tessera` command: the built CLI in dist/ (`npm run build`; npm ci and npm pack build it).
+// In the repository, `npm run tessera -- …` runs the TypeScript source instead, through tsx.
+import '../dist/cli/main.js';

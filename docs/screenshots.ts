@@ -3,7 +3,8 @@
  *
  *   npx tsx docs/screenshots.ts
  *
- * light_inception_v1 compiled for snapdragon-8-gen-3, run once here with --trace, then `tessera viz`.
+ * light_inception_v1 compiled for snapdragon-8-gen-3, run once here with --trace, then `tessera viz`;
+ * and silero-vad-v5 (input 1x576) with its If expanded into its branches (docs/viewer-control-flow.png).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { launch, open } from '../tests/viz/browser.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODEL = resolve(ROOT, '../shared/corpus/onnx-node/light/light_inception_v1.onnx');
+const SILERO = resolve(ROOT, '../shared/corpus/models/silero-vad-v5.onnx');
 const dir = mkdtempSync(join(tmpdir(), 'tessera-shots-'));
 const cli = (...a: string[]) => execFileSync(process.execPath, [join(ROOT, 'bin/tessera.js'), ...a], { cwd: ROOT, stdio: 'inherit' });
 try {
@@ -49,6 +51,19 @@ try {
       await page.screenshot({ path: join(ROOT, 'docs/viewer-memory.png') });
     } else await page.screenshot({ path: join(ROOT, `docs/viewer-${v}.png`) });
   }
+  // silero-vad-v5: the top-level If expanded (the kept branch in colour, the pruned one grey, outer values in purple), its details open
+  const vplan = join(dir, 'silero.json'), vhtml = join(dir, 'silero.html');
+  cli('compile', SILERO, '--target', 'snapdragon-8-gen-3', '--input-shape', 'input=1x576', '--out', vplan);
+  cli('viz', vplan, '-o', vhtml);
+  const silero = await open(browser, vhtml, { width: 1400, height: 1000 });
+  await silero.page.waitForSelector('body[data-graph-state=ready]');
+  await silero.page.click('#viewport .node.control .toggle');
+  await silero.page.waitForFunction(() => document.body.dataset.graphState === 'ready' && document.querySelectorAll('#viewport .branch').length > 0);
+  await silero.page.click('#viewport .node.control > rect');
+  await silero.page.click('#fit');
+  await silero.page.waitForTimeout(200);
+  await silero.page.screenshot({ path: join(ROOT, 'docs/viewer-control-flow.png') });
+  errors.push(...silero.errors);
   await browser.close();
   if (errors.length) throw new Error(errors.join('\n'));
 } finally {

@@ -12,6 +12,10 @@ export type ErrorCode =
   | 'UNKNOWN_DOMAIN'
   | 'UNSUPPORTED_OP'
   | 'BAD_MODEL'
+  /** A tensor's external data was refused: not a relative path to a regular file inside the model's directory, or past the file's end. */
+  | 'EXTERNAL_DATA'
+  /** A model beyond a resource limit (tensor bytes, nodes, subgraph depth: src/ir/limits.ts). */
+  | 'LIMIT_EXCEEDED'
   | 'SHAPE_INFERENCE'
   | 'BAD_INPUT_SHAPE'
   | 'MISSING_FEED'
@@ -43,4 +47,13 @@ export function asTesseraError(err: unknown, code: ErrorCode, context: string): 
   if (err instanceof TesseraError) return err;
   const detail = err instanceof Error ? err.message : String(err);
   return new TesseraError(code, `${context}: ${detail}`, { cause: err });
+}
+
+/**
+ * The exit status a failure gives the `tessera` command: 2 for a user error (bad input, usage: a
+ * TesseraError with its code), 3 for an internal one (a TesseraError with code INTERNAL, or anything
+ * else thrown). 0 and 1 (a check that failed) are the command's own.
+ */
+export function exitStatusOf(err: unknown): 2 | 3 {
+  return err instanceof TesseraError && err.code !== 'INTERNAL' ? 2 : 3;
 }

@@ -25,11 +25,12 @@ import { ortProber } from '../../src/backends/ort.js';
 import type { Graph } from '../../src/ir/graph.js';
 import { inferShapes, valueByteSize, type ShapedGraph } from '../../src/ir/infer.js';
 import { importOnnx, readModelFile } from '../../src/ir/onnx-import.js';
-import { fileOrder, inplaceCandidates, lifetimesOf, makeProblem, nodeLowerBound, simulate, type MemProblem, type MemValue } from '../../src/passes/memory-graph.js';
+import { inplaceCandidates } from '../../src/ir/ops/traits.js';
+import { fileOrder, lifetimesOf, makeProblem, nodeLowerBound, simulate, type MemProblem, type MemValue } from '../../src/passes/memory-graph.js';
 import { exactSizeReuse, placeBest, placeInSequence, ALGORITHMS, type Interval } from '../../src/passes/memory-offsets.js';
 import { orderForMemory } from '../../src/passes/order-search.js';
 import { rewriteForMemory } from '../../src/passes/rewrite.js';
-import { staticInfo } from '../../src/passes/static.js';
+import { staticInfo } from '../../src/ir/static.js';
 import { nasCells, randwire, toOnnx, toProblem, transformer, unet, type NetSpec } from './generate.js';
 import { formatRss, measureRss, type RssReport } from './rss.js';
 

@@ -15,20 +15,18 @@
 import { writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { corpusModels, realisticFeeds, SHAPES } from '../corpus.js';
-import { measureRanges, ortProber } from '../../src/backends/ort.js';
-import { inferShapes, resolveInputShapes, type ShapedGraph } from '../../src/ir/infer.js';
-import { importOnnxFile, readModelFile } from '../../src/ir/onnx-import.js';
+import { backendSpec } from '../../src/backends/registry.js';
+import { compile, loadModel } from '../../src/compiler/index.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-import { importOnnx } from '../../src/ir/onnx-import.js';
-import { storedDtype } from '../../src/passes/residency.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import { Session } from '../../src/scheduler/session.js';
-import { BACKEND_IDS } from '../../src/scheduler/runtime.js';
-import { placeByCost } from '../../src/scheduler/place.js';
-import { calibrateHost, fittedSummary } from '../../src/targets/calibrate.js';
+import { inferShapes, resolveInputShapes } from '../../src/ir/infer.js';
+import { importOnnx, importOnnxFile } from '../../src/ir/onnx-import.js';
+import { makeContext } from '../../src/passes/context.js';
+import { placeByCost } from '../../src/passes/place.js';
+import { calibrateHost, fittedSummary } from '../../src/runtime/calibrate.js';
+import { Session } from '../../src/runtime/session.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
-import { timeAlternating, waitQuiet } from './quiet.js';
 import type { Target } from '../../src/targets/schema.js';
+import { timeAlternating, waitQuiet } from './quiet.js';
 
 const args = process.argv.slice(2);
 const RUNS = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 20;
@@ -52,32 +50,29 @@ for (const path of models) {
   const g0 = importOnnxFile(path);
   const shapes = resolveInputShapes(g0, SHAPES[name] ?? {});
   const feeds = realisticFeeds(g0, shapes);
-  const graph = await inferShapes(g0, { inputShapes: shapes, prober: ortProber, feeds });
-  loaded.push({ path, name, graph, feeds, bytes: readModelFile(path), ranges: await measureRanges(graph, feeds) });
+  const model = await loadModel(path, { inputShapes: shapes, sampleFeeds: feeds });
+  loaded.push({ path, name, model, graph: model.graph, feeds });
 }
 
 const rows: Record<string, unknown>[] = [];
 for (const target of targets) {
-  const legal = target.processors.some((p) => storedDtype(p, 'float32') !== 'float32');
   console.log(`\n## ${target.name === 'host' ? 'host (calibrated in this run)' : target.name}`);
-  console.log('| model | baseline: parts / transfers / predicted | cost-based: parts / transfers / predicted | speed-up (predicted) | placement time |');
+  console.log('| model | baseline: parts / transfers / predicted | cost-based: parts / transfers / predicted | speed-up (predicted) | compile time (cost-based) |');
   console.log('|---|---|---|---|---|');
   const speedups: number[] = [];
   let worse = 0, moreParts = 0;
   for (const m of loaded) {
-    const ranges = legal ? m.ranges : undefined;
-    const base = compilePlan({ graph: m.graph, modelBytes: m.bytes, modelFile: m.path, target, ranges, placement: 'capability' });
+    const base = (await compile(m.model, target, { placement: 'capability', lower: false })).plan;
     const t0 = performance.now();
-    placeByCost(m.graph, target, ranges);
-    const placeMs = performance.now() - t0;
-    const cost = compilePlan({ graph: m.graph, modelBytes: m.bytes, modelFile: m.path, target, ranges });
+    const cost = (await compile(m.model, target, { lower: false })).plan;
+    const compileMs = performance.now() - t0;
     const sp = base.estimate.latencyUs / cost.estimate.latencyUs;
     if (Math.abs(sp - 1) > 1e-9) speedups.push(sp);
     if (cost.estimate.latencyUs > base.estimate.latencyUs + 1e-6) worse++;
     if (cost.partitions.length > base.partitions.length) moreParts++;
     const fmt = (p: typeof base) => `${p.partitions.length} / ${(p.estimate.transferBytes / 1e6).toFixed(2)} MB / ${ms(p.estimate.latencyUs)} ms`;
-    console.log(`| ${m.name} | ${fmt(base)} | ${fmt(cost)} | ${sp.toFixed(2)}× | ${placeMs.toFixed(0)} ms |`);
-    rows.push({ target: target.name, model: m.name, baseline: { partitions: base.partitions.length, transferBytes: base.estimate.transferBytes, latencyUs: base.estimate.latencyUs }, cost: { partitions: cost.partitions.length, transferBytes: cost.estimate.transferBytes, latencyUs: cost.estimate.latencyUs }, placeMs });
+    console.log(`| ${m.name} | ${fmt(base)} | ${fmt(cost)} | ${sp.toFixed(2)}× | ${compileMs.toFixed(0)} ms |`);
+    rows.push({ target: target.name, model: m.name, baseline: { partitions: base.partitions.length, transferBytes: base.estimate.transferBytes, latencyUs: base.estimate.latencyUs }, cost: { partitions: cost.partitions.length, transferBytes: cost.estimate.transferBytes, latencyUs: cost.estimate.latencyUs }, compileMs });
   }
   console.log(`\n${target.name}: cost-based predicted slower than the baseline on ${worse} models, more partitions on ${moreParts}; geometric-mean predicted speed-up over the ${speedups.length} models where the two differ: ${geomean(speedups).toFixed(2)}×`);
 }
@@ -129,7 +124,7 @@ console.log(`host profile (calibrated in this run): ${fittedSummary(cpu)}`);
 // not that backend's: not timed.
 const cpuOnly: Target = { ...host, processors: [cpu], links: [] };
 for (const backend of Object.keys(cpu.backends ?? {})) {
-  const bind = Object.entries(BACKEND_IDS).find(([, id]) => id === backend)?.[0];
+  const bind = backendSpec(backend)?.bindName;
   if (!bind) continue;
   console.log(`\n## host's CPU alone, bound to ${backend} (--bind cpu=${bind}): predicted vs measured`);
   console.log('| model | predicted | measured (lower quartile) | measured / predicted | measured median / predicted | runs |');
@@ -175,7 +170,7 @@ b.output(x, 'float32');
 const big = await inferShapes(importOnnx(b.toBytes()), {});
 const snap = await loadTarget('snapdragon-8-gen-3');
 const t0 = performance.now();
-const placed = placeByCost(big, snap);
+const placed = placeByCost(makeContext(big, snap));
 const bigMs = performance.now() - t0;
 console.log(`\nscale: placement of a generated ${big.nodes.length}-node graph on snapdragon-8-gen-3 (cpu, gpu, npu): ${(bigMs / 1000).toFixed(2)} s; ${placed.score.partitions} partitions, predicted ${ms(placed.score.latencyUs)} ms (baseline ${placed.baseline.partitions} partitions, ${ms(placed.baseline.latencyUs)} ms)`);
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ rows, bigNodes: big.nodes.length, bigPlaceMs: bigMs }, null, 1));

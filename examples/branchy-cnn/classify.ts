@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Tensor } from '../../src/backends/tensor.js';
-import { Session } from '../../src/scheduler/session.js';
+import { Session } from '../../src/runtime/session.js';
 
 const path = process.argv[2] ?? fileURLToPath(new URL('./model.onnx', import.meta.url));
 const session = await Session.create(path, { inputShapes: { image: [2, 3, 32, 32] } });

@@ -18,18 +18,14 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
-import { ortJsSupports } from '../ir/dtype.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { Prober, ShapedGraph } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
 import type { ValueInfo } from '../ir/ops/registry.js';
 import type { Backend, Executable, Subgraph, Support } from './backend.js';
+import { ortSupports } from './ort-capabilities.js';
 import { randomTensor, type Tensor, type TensorMap } from './tensor.js';
 import { probeWebGpu } from './webgpu.js';
-
-/** Ops onnxruntime 1.30's CPU EP has no kernel for (from the ONNX conformance baseline). */
-const CPU_UNSUPPORTED = new Set(['ImageDecoder', 'FlexAttention', 'Adam', 'Adagrad', 'Momentum', 'Gradient']);
-const DOMAINS = new Set(['', 'ai.onnx.ml', 'com.microsoft']);
 
 export type OrtProvider = 'cpu' | 'webgpu';
 
@@ -51,15 +47,7 @@ export class OrtBackend implements Backend {
   }
 
   supports(node: Node, graph: Graph): Support {
-    if (!DOMAINS.has(node.domain) && !graph.meta.functions.some((f) => f.domain === node.domain && f.name === node.op)) {
-      return { ok: false, reason: `domain '${node.domain}' has no kernels in onnxruntime` };
-    }
-    if (CPU_UNSUPPORTED.has(node.op)) return { ok: false, reason: `onnxruntime has no kernel for ${node.op}` };
-    for (const name of [...node.inputs, ...node.outputs]) {
-      const dt = name ? graph.values.get(name)?.dtype : null;
-      if (dt && !ortJsSupports(dt)) return { ok: false, reason: `value '${name}' is ${dt}, which onnxruntime's JavaScript API cannot pass` };
-    }
-    return { ok: true };
+    return ortSupports(node, graph);
   }
 
   async compile(part: Subgraph): Promise<Executable> {
@@ -184,9 +172,11 @@ export function sessionOptionsFor(onnx: Uint8Array, provider: OrtProvider): OrtM
   return prepareSession(onnx, provider).options;
 }
 
-export async function createSession(bytes: Uint8Array, provider: OrtProvider, where: string, options: OrtMemoryOptions = {}): Promise<ort.InferenceSession> {
+/** A session of a model's bytes, or of a model file (onnxruntime then reads its external data itself, by its own rules). */
+export async function createSession(model: Uint8Array | string, provider: OrtProvider, where: string, options: OrtMemoryOptions = {}): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(bytes, { executionProviders: [provider], logSeverityLevel: 4, ...options });
+    const opts = { executionProviders: [provider], logSeverityLevel: 4 as const, ...options };
+    return await (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
   } catch (err) {
     throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime (${provider}) could not load ${where}`);
   }

@@ -1,87 +1,12 @@
 /**
- * `tessera compile`: compiles a model for a target, writes the plan (atomically) and prints where every
- * op went, the predicted timeline and the peak memory against its lower bound.
+ * `tessera compile`, printed: per processor where the ops went, the predicted timeline and the peak memory
+ * against its lower bound (`summarize`, `formatCompile`), and with --explain why each partition went where
+ * it went (`formatExplain`). The compile itself is the compiler driver's (src/compiler).
  */
-import { measureRanges, ortProber } from '../backends/ort.js';
-import { randomFeeds, type TensorMap } from '../backends/tensor.js';
-import { inferShapes, type ShapedGraph } from '../ir/infer.js';
-import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { storedDtype, type Ranges } from '../passes/residency.js';
-import { compilePlan } from '../scheduler/compile.js';
-import { serializePlan, type Plan } from '../scheduler/plan.js';
-import { verifyPlan } from '../scheduler/verify.js';
-import { loadTarget, type Target } from '../targets/index.js';
-import { writeFilesAtomically } from './atomic.js';
-import { canRun } from '../passes/partition.js';
-import { staticInfo } from '../passes/static.js';
-import { applyRewrites, REWRITES, rewriteForMemory, type Rewrite } from '../passes/rewrite.js';
-import type { TileChoice } from '../passes/tile.js';
+import type { Compilation } from '../compiler/index.js';
+import { formatBytes, formatUs } from '../format.js';
+import type { Plan } from '../plan/schema.js';
 import { launchUs, nodeUs } from '../targets/cost.js';
-import { formatBytes, formatUs } from './format.js';
-
-export interface CompileOptions {
-  target: string;
-  inputShapes?: Record<string, number[]>;
-  out?: string;
-  /** Representative inputs (shape probe and calibration); seeded random data otherwise. */
-  sampleFeeds?: TensorMap;
-  placement?: 'cost' | 'capability';
-  /** Budget of the memory-aware order search, ms (default 2000). */
-  orderBudgetMs?: number;
-  /** 'memory': split partitions so the runtime follows the planned order where it lowers the peak. */
-  split?: 'memory' | 'none';
-  /** Elementwise ops may write over their input's buffer. */
-  inplace?: boolean;
-  /** Try the memory rewrites (Sum → chain of Adds, Conv over a Concat → per-part Convs, spatial tiling); kept when they give smaller arenas. */
-  rewrite?: boolean;
-}
-
-export interface CompileResult {
-  plan: Plan;
-  graph: ShapedGraph;
-  target: Target;
-  /** Things the user should know about this compile (e.g. a calibration run that failed). */
-  warnings: string[];
-  /** The placement search's account of itself (absent for the capability-only placement). */
-  placementLog: string[];
-}
-
-export async function compileModel(path: string, options: CompileOptions): Promise<CompileResult> {
-  const bytes = readModelFile(path);
-  const target = await loadTarget(options.target);
-  const graph = await inferShapes(importOnnx(bytes, { path }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
-  const warnings: string[] = [];
-  let ranges: Ranges | undefined;
-  if (target.processors.some((p) => storedDtype(p, 'float32') !== 'float32')) {
-    try {
-      ranges = await measureRanges(graph, options.sampleFeeds ?? randomFeeds(graph, graph.inputShapes));
-    } catch (err) {
-      warnings.push(`calibration run failed (${(err as Error).message.split('\n')[0]}); float32 values on float16 processors are legalized without range checks — give representative inputs with --data`);
-    }
-  }
-  let placementLog: string[] = [];
-  const compile = (g: ShapedGraph, rewrites?: Rewrite[], tiles?: readonly TileChoice[]) => {
-    let log: string[] = [];
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: path, target, ranges, placement: options.placement, onPlacement: (r) => (log = r.log), orderBudgetMs: options.orderBudgetMs, split: options.split, inplace: options.inplace, rewrites, tiles });
-    return { plan, graph: g, log };
-  };
-  let best = compile(graph);
-  if (options.rewrite) {
-    const { applied, tiles } = rewriteForMemory(graph);
-    const used = REWRITES.filter((r) => applied[r] > 0);
-    const arenas = (p: Plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
-    if (used.length) {
-      const rw = compile(await applyRewrites(graph, used, ortProber, tiles), used, tiles);
-      if (arenas(rw.plan) < arenas(best.plan)) best = rw;
-      else warnings.push(`the memory rewrites (${used.map((r) => `${r} ×${applied[r]}`).join(', ')}) did not make the arenas smaller (${formatBytes(arenas(rw.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
-    } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat, no region of row-local ops whose tiling shrinks the arena)');
-  }
-  const { plan } = best;
-  placementLog = best.log;
-  verifyPlan(plan, best.graph, target);
-  if (options.out) writeFilesAtomically([{ path: options.out, bytes: serializePlan(plan) }]);
-  return { plan, graph: best.graph, target, warnings, placementLog };
-}
 
 export interface CompileSummary {
   model: string;
@@ -101,7 +26,7 @@ export interface CompileSummary {
   fallbacks: { op: string; processor: string; count: number; reason: string }[];
 }
 
-export function summarize({ plan, graph, warnings }: CompileResult): CompileSummary {
+export function summarize({ plan, graph, warnings }: Pick<Compilation, 'plan' | 'graph' | 'warnings'>): CompileSummary {
   const processors = plan.target.processors.map((p) => {
     const nodes = plan.nodes.filter((n) => n.processor === p.id && !n.folded);
     const mem = plan.memory[p.id];
@@ -144,9 +69,10 @@ export function summarize({ plan, graph, warnings }: CompileResult): CompileSumm
 export function formatCompile(s: CompileSummary, out?: string): string {
   const lines = [`${s.model} → ${s.target}${out ? `: plan written to ${out}` : ''}`];
   const totalFlops = s.processors.reduce((a, p) => a + p.flops, 0) || 1;
-  lines.push(`  ${'processor'.padEnd(10)}${'nodes'.padStart(7)}${'parts'.padStart(7)}${'FLOPs'.padStart(8)}${'time*'.padStart(11)}${'arena'.padStart(11)}${'peak'.padStart(11)}${'lower bd'.padStart(11)}${'weights'.padStart(11)}`);
+  const w = Math.max(10, ...s.processors.map((p) => `${p.id} (${p.kind})`.length + 1));
+  lines.push(`  ${'processor'.padEnd(w)}${'nodes'.padStart(7)}${'parts'.padStart(7)}${'FLOPs'.padStart(8)}${'time*'.padStart(11)}${'arena'.padStart(11)}${'peak'.padStart(11)}${'lower bd'.padStart(11)}${'weights'.padStart(11)}`);
   for (const p of s.processors) {
-    lines.push(`  ${`${p.id} (${p.kind})`.padEnd(10)}${String(p.nodes).padStart(7)}${String(p.partitions).padStart(7)}${`${((100 * p.flops) / totalFlops).toFixed(0)}%`.padStart(8)}${formatUs(p.predictedUs).padStart(11)}${formatBytes(p.arenaBytes).padStart(11)}${formatBytes(p.peakBytes).padStart(11)}${formatBytes(p.lowerBoundBytes).padStart(11)}${formatBytes(p.weightBytes).padStart(11)}`);
+    lines.push(`  ${`${p.id} (${p.kind})`.padEnd(w)}${String(p.nodes).padStart(7)}${String(p.partitions).padStart(7)}${`${((100 * p.flops) / totalFlops).toFixed(0)}%`.padStart(8)}${formatUs(p.predictedUs).padStart(11)}${formatBytes(p.arenaBytes).padStart(11)}${formatBytes(p.peakBytes).padStart(11)}${formatBytes(p.lowerBoundBytes).padStart(11)}${formatBytes(p.weightBytes).padStart(11)}`);
   }
   if (s.order) {
     const o = s.order;
@@ -169,15 +95,14 @@ export function formatCompile(s: CompileSummary, out?: string): string {
 }
 
 /** `compile --explain`: why each partition went where it went (the costs compared), each boundary, the timeline. */
-export function formatExplain({ plan, graph, target, placementLog }: CompileResult): string {
-  const st = staticInfo(graph);
-  const lines = ['placement:', ...placementLog.map((l) => `  ${l}`), 'partitions (predicted compute time on each processor that takes all of the partition):'];
+export function formatExplain({ plan, graph, target, placementLog, context }: Compilation): string {
+  const lines = ['placement:', ...placementLog.map((l) => `  ${l}`), ...formatRefusals(plan, context), 'partitions (predicted compute time on each processor that takes all of the partition):'];
   for (const part of plan.partitions) {
     const nodes = part.nodes.filter((i) => !plan.nodes[i].folded);
     const ops = new Map<string, number>();
     for (const i of nodes) ops.set(graph.nodes[i].op, (ops.get(graph.nodes[i].op) ?? 0) + 1);
     const alternatives = target.processors.map((p) => {
-      const no = nodes.map((i) => canRun(p, graph.nodes[i], graph, st)).find((r) => !r.ok);
+      const no = nodes.map((i) => context.runs(p, graph.nodes[i])).find((r) => !r.ok);
       if (no && !no.ok) return `${p.id}: cannot (${no.reason})`;
       const us = launchUs(p, part.inputs.length + part.outputs.length) + nodes.reduce((a, i) => a + nodeUs(p, graph, i), 0);
       return `${p.id}${p.id === part.processor ? ' (chosen)' : ''}: ${formatUs(us)}`;
@@ -197,4 +122,25 @@ export function formatExplain({ plan, graph, target, placementLog }: CompileResu
   });
   lines.push(`  (all times predicted by the ${plan.estimate.source}, not measured)`);
   return lines.join('\n');
+}
+
+/**
+ * What each processor refuses that it would otherwise take: nodes its bound backend does not run, and a
+ * processor that gets no work here — grouped by reason, with where those nodes went instead.
+ */
+function formatRefusals(plan: Plan, context: Compilation['context']): string[] {
+  const lines: string[] = [];
+  for (const p of context.target.processors) {
+    const groups = new Map<string, { count: number; went: Set<string> }>();
+    for (const [i, reason] of context.refusedByBinding.get(p.id) ?? []) {
+      const g = groups.get(reason) ?? { count: 0, went: new Set<string>() };
+      g.count++;
+      g.went.add(plan.nodes[i].processor);
+      groups.set(reason, g);
+    }
+    if (!groups.size) continue;
+    lines.push(`${p.id} (bound to ${p.backend}) does not take:`);
+    for (const [reason, g] of [...groups].sort((a, b) => b[1].count - a[1].count)) lines.push(`  ${g.count} node(s) → ${[...g.went].join(', ')}: ${reason}`);
+  }
+  return lines;
 }

@@ -1,8 +1,5 @@
 /** `tessera targets` and `tessera backends`: what the compiler knows, and what this host really has. */
-import { OrtBackend } from '../backends/ort.js';
-import { OrtWebBackend } from '../backends/ort-web.js';
-import { TfjsBackend } from '../backends/tfjs.js';
-import { probeWebGpu } from '../backends/webgpu.js';
+import { probeBackend, registeredBackends } from '../backends/registry.js';
 import { builtinTargetNames, loadTarget } from '../targets/index.js';
 
 export interface TargetListing {
@@ -32,27 +29,18 @@ export interface BackendListing {
   detail: string;
 }
 
+/** Every registered backend, probed here. */
 export async function listBackends(): Promise<BackendListing[]> {
-  const cpu = await new OrtBackend('cpu').available();
-  const gpu = await probeWebGpu();
-  return [
-    { id: 'ort:cpu', available: cpu, detail: 'onnxruntime-node CPU execution provider' },
-    {
-      id: 'ort:webgpu', available: gpu.available,
-      detail: gpu.available
-        ? `onnxruntime-node WebGPU execution provider on ${gpu.adapter}${gpu.software ? ' — a software adapter: gpu processors bind to it only with --bind gpu=webgpu' : ''}`
-        : `unavailable: ${gpu.reason}`,
-    },
-    { id: 'ort-web:wasm', available: await new OrtWebBackend().available(), detail: "onnxruntime-web's wasm backend, one thread (bind a processor to it with --bind cpu=wasm)" },
-    await (async () => {
-      const tfjs = new TfjsBackend();
-      const ok = await tfjs.available();
-      return { id: 'tfjs', available: ok, detail: ok ? `TensorFlow.js on ${tfjs.detail} (pass a TfjsBackend in the Session's bind option)` : 'TensorFlow.js: no engine initialized' };
-    })(),
-    { id: 'npu', available: false, detail: 'no NPU on this host: npu processors are emulated on ort:cpu with their dtype legalization' },
-  ];
+  const out: BackendListing[] = [];
+  for (const spec of registeredBackends()) {
+    const probe = await probeBackend(spec);
+    const how = probe.software ? ` — a software adapter: ${spec.kind} processors bind to it only with --bind ${spec.kind}=${spec.bindName}` : ` (--bind PROCESSOR=${spec.bindName})`;
+    out.push({ id: spec.id, available: probe.available, detail: probe.available ? `${spec.description} on ${probe.detail}${how}` : `unavailable: ${probe.detail}` });
+  }
+  out.push({ id: 'npu', available: false, detail: 'no NPU on this host: npu processors are emulated on ort:cpu with their dtype legalization' });
+  return out;
 }
 
 export function formatBackends(list: BackendListing[]): string {
-  return list.map((b) => `${b.available ? 'yes' : 'no '} ${b.id.padEnd(11)} ${b.detail}`).join('\n');
+  return list.map((b) => `${b.available ? 'yes' : 'no '} ${b.id.padEnd(12)} ${b.detail}`).join('\n');
 }

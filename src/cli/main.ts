@@ -1,9 +1,20 @@
-/** The `tessera` command. */
+/**
+ * The `tessera` command: argument parsing, and for each command a call into the library (the compiler
+ * driver, the runtime, the viewer) and the printing of what it returns. Exit status: 0 ok; 1 a check
+ * failed; 2 a user error (bad input, usage); 3 an internal error.
+ */
 import { Command, CommanderError } from 'commander';
-import { TesseraError } from '../errors.js';
+import { exitStatusOf, TesseraError } from '../errors.js';
 import { parseInputShapes } from '../ir/infer.js';
 
 // Each command loads its own modules when it runs (tessera run does not load the viewer's bundler or tfjs).
+
+/** A compile option that must be one of a few words. */
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new TesseraError('BAD_ARGUMENT', `${flag} '${value}': expected ${allowed.map((a) => `'${a}'`).join(' or ')}`);
+  return value as T;
+}
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -21,7 +32,8 @@ function program(): Command {
     .option('--input-shape <spec>', 'concrete input shapes, e.g. x=1x3x640x640 (repeatable; default: symbolic dims = 1)', collect)
     .option('--json', 'print one JSON object')
     .action(async (model: string, o: { inputShape?: string[]; json?: boolean }) => {
-      const { formatInspect, inspectModel } = await import('./inspect.js');
+      const { inspectModel } = await import('../compiler/inspect.js');
+      const { formatInspect } = await import('./inspect.js');
       const r = await inspectModel(model, parseInputShapes(o.inputShape));
       console.log(o.json ? JSON.stringify(r, null, 2) : formatInspect(r));
     });
@@ -39,21 +51,30 @@ function program(): Command {
     .option('--split <how>', "'none' (default): one backend call per partition; 'memory': split partitions into chunks that follow the planned order where the backend's own order would raise the peak")
     .option('--inplace', 'let elementwise ops write their output over their input buffer')
     .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed; regions of row-local ops run in bands of rows) and keep them when the arenas get smaller')
+    .option('--bind <spec>', 'processor → backend, e.g. cpu=tfjs: a processor gets only the nodes its bound backend takes, priced with the figures measured through it (backends: cpu, webgpu, wasm, tfjs)')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean }) => {
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string }) => {
       const orderBudgetMs = Number(o.orderBudgetMs);
       if (!Number.isFinite(orderBudgetMs) || orderBudgetMs < 0) throw new TesseraError('BAD_ARGUMENT', `--order-budget-ms '${o.orderBudgetMs}': expected a number of milliseconds >= 0`);
-      if (o.split !== undefined && o.split !== 'none' && o.split !== 'memory') throw new TesseraError('BAD_ARGUMENT', `--split '${o.split}': expected 'none' or 'memory'`);
-      if (o.placement !== 'cost' && o.placement !== 'capability') throw new TesseraError('BAD_ARGUMENT', `--placement '${o.placement}': expected 'cost' or 'capability'`);
-      const { compileModel, formatCompile, formatExplain, summarize } = await import('./compile.js');
-      const { readFeeds } = await import('./run.js');
+      const split = oneOf('--split', o.split, ['none', 'memory'] as const);
+      const placement = oneOf('--placement', o.placement, ['cost', 'capability'] as const);
+      const { parseBind } = await import('../backends/binding.js');
+      const bind = parseBind(o.bind);
+      const { compile } = await import('../compiler/index.js');
+      const { readFeeds } = await import('../runtime/test-data.js');
       const { importOnnxFile } = await import('../ir/onnx-import.js');
+      const { writeFilesAtomically } = await import('../atomic.js');
+      const { serializePlan } = await import('../plan/schema.js');
+      const { withModelPath } = await import('../viz/find-model.js');
+      const { formatCompile, formatExplain, summarize } = await import('./compile.js');
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
-      const r = await compileModel(model, { target: o.target, inputShapes, out: o.out, sampleFeeds, placement: o.placement, orderBudgetMs, split: o.split as 'none' | 'memory' | undefined, inplace: o.inplace, rewrite: o.rewrite });
-      const s = summarize(r);
+      const c = await compile(model, o.target, { inputShapes, sampleFeeds, placement, orderBudgetMs, split, inplace: o.inplace, rewrite: o.rewrite, bind, lower: false });
+      // a plan written to a file records where the model is, relative to it (tessera viz finds it from there)
+      if (o.out) writeFilesAtomically([{ path: o.out, bytes: serializePlan(withModelPath(c.plan, o.out, model)) }]);
+      const s = summarize(c);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCompile(s, o.out));
-      if (o.explain && !o.json) console.log(formatExplain(r));
+      if (o.explain && !o.json) console.log(formatExplain(c));
     });
 
   p.command('calibrate')
@@ -64,8 +85,9 @@ function program(): Command {
     .option('--no-tfjs', 'leave out TensorFlow.js')
     .option('--json', 'print the measurements as JSON')
     .action(async (o: { out?: string; gpu: boolean; wasm: boolean; tfjs: boolean; json?: boolean }) => {
-      const { calibrateHost, calibratedHostPath } = await import('../targets/calibrate.js');
-      const { writeFilesAtomically } = await import('./atomic.js');
+      const { calibrateHost } = await import('../runtime/calibrate.js');
+      const { calibratedHostPath } = await import('../targets/host.js');
+      const { writeFilesAtomically } = await import('../atomic.js');
       const { formatCalibration, progressBar } = await import('./progress.js');
       const out = o.out ?? calibratedHostPath();
       const { target, measurements } = await calibrateHost({ gpu: o.gpu, wasm: o.wasm, tfjs: o.tfjs, progress: progressBar('calibrating') });
@@ -104,8 +126,9 @@ function program(): Command {
     .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
     .option('--json', 'print one JSON object')
     .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean }) => {
-      const { formatRun, runModel } = await import('./run.js');
-      const { parseBind } = await import('../scheduler/runtime.js');
+      const { runModel } = await import('../runtime/run-model.js');
+      const { formatRun } = await import('./run.js');
+      const { parseBind } = await import('../backends/binding.js');
       const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
@@ -133,15 +156,16 @@ function program(): Command {
     });
 
   p.command('viz')
-    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary')
+    .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary (exit 1 when the plan verifier finds the plan invalid; the page is written all the same)')
     .argument('<plan>', "a plan from 'tessera compile --out'")
     .option('--trace <trace.json>', "a measured trace from 'tessera run --plan … --trace' (measured times beside the predicted ones)")
-    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs and attributes (default: the plan's model.file, as written or beside the plan)")
+    .option('--model <model.onnx>', "the plan's model, for edges, shapes, bytes, FLOPs, attributes, branches and the verifier (default: found from the path the plan records, relative to the plan, or beside it; its sha256 must match)")
     .option('-o, --out <plan.html>', 'the page to write (default: the plan path with .html)')
     .action(async (plan: string, o: { trace?: string; model?: string; out?: string }) => {
       const { vizPlan } = await import('./viz.js');
       const r = await vizPlan(plan, o);
-      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}`);
+      console.log(`${r.out}: plan viewer written (${(r.bytes / 1024).toFixed(0)} KB, self-contained); model: ${r.model}\nplan ${r.check.status}: ${r.check.message}`);
+      if (r.check.status === 'invalid') process.exitCode = 1;
     });
 
   p.command('trace')
@@ -165,15 +189,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const verbose = argv.includes('--verbose');
-    if (err instanceof TesseraError) {
+    const status = exitStatusOf(err);
+    if (err instanceof TesseraError && status === 2) {
       console.error(`tessera: error [${err.code}]: ${err.message}`);
       if (verbose && err.stack) console.error(err.stack);
-      return 2;
+      return status;
     }
-    console.error(`tessera: internal error: ${(err as Error).message ?? err}`);
+    console.error(`tessera: internal error${err instanceof TesseraError ? ` [${err.code}]` : ''}: ${(err as Error).message ?? err}`);
     if (verbose) console.error((err as Error).stack);
     else console.error('(run with --verbose for the stack trace; please report this)');
-    return 3;
+    return status;
   }
 }
 

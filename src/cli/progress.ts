@@ -1,7 +1,7 @@
 /** Progress on long work (a bar on stderr, only when it is a terminal), and the calibration report. */
-import { fittedSummary, type Measurement } from '../targets/calibrate.js';
+import { fittedSummary, type Measurement } from '../runtime/calibrate.js';
 import type { Target } from '../targets/schema.js';
-import { BACKEND_IDS } from '../scheduler/runtime.js';
+import { backendSpec } from '../backends/registry.js';
 
 export function progressBar(label: string): (done: number, total: number, what: string) => void {
   const tty = process.stderr.isTTY;
@@ -22,7 +22,7 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
   for (const p of target.processors) {
     lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
     for (const [backend, figures] of Object.entries(p.backends ?? {})) {
-      const bind = Object.entries(BACKEND_IDS).find(([, id]) => id === backend)?.[0];
+      const bind = backendSpec(backend)?.bindName;
       lines.push(`  fitted ${p.id} bound to ${backend}${bind ? ` (--bind ${p.id}=${bind})` : ''}: ${fittedSummary(figures)}`);
     }
   }

@@ -1,7 +1,7 @@
 /** `tessera quantize`: argument checks, the atomic write, and the printed summary. */
 import { TesseraError } from '../errors.js';
 import type { QuantizeOptions, QuantizeReport, Scheme } from '../quantize/index.js';
-import { writeFilesAtomically } from './atomic.js';
+import { writeFilesAtomically } from '../atomic.js';
 
 export interface QuantizeCliOptions {
   scheme: string;

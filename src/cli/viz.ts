@@ -2,24 +2,20 @@
  * `tessera viz plan.json [--trace trace.json] [--model model.onnx] [-o plan.html]`: one self-contained
  * HTML page with the plan's graph, timeline, memory and summary. The plan does not hold the model's
  * edges, shapes, bytes, FLOPs or attributes: they are read here from the model (given, or found from
- * the plan's `model.file`; its sha256 must match) into a small view model inlined beside the plan.
+ * the path the plan records: src/viz/find-model.ts; its sha256 must match) into a small view model
+ * inlined beside the plan, with the plan verifier's finding (src/viz/check.ts).
  */
-import { applyRewrites } from '../passes/rewrite.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { ortProber } from '../backends/ort.js';
+import { readFileSync } from 'node:fs';
+import { writeFilesAtomically } from '../atomic.js';
+import { loadModel, planGraph, readPlanFile } from '../compiler/index.js';
 import { TesseraError } from '../errors.js';
-import type { Attribute } from '../ir/graph.js';
-import { inferShapes, valueByteSize, type ShapedGraph } from '../ir/infer.js';
-import { importOnnx, readModelFile } from '../ir/onnx-import.js';
-import { sha256 } from '../scheduler/compile.js';
-import { parsePlan, type Plan } from '../scheduler/plan.js';
-import { costSource, predictNode } from '../targets/cost.js';
-import { loadTarget, type Target } from '../targets/index.js';
+import { targetOfPlan, type Target } from '../targets/index.js';
+import { checkPlan } from '../viz/check.js';
+import { findModel } from '../viz/find-model.js';
 import { buildHtml } from '../viz/html.js';
-import type { ViewModel, ViewNode, ViewValue, VizData } from '../viz/model.js';
+import type { PlanCheck, VizData } from '../viz/model.js';
 import { parseTraceFile } from '../viz/trace-file.js';
-import { writeFilesAtomically } from './atomic.js';
+import { buildViewModel } from '../viz/view-model.js';
 
 export interface VizOptions {
   trace?: string;
@@ -32,6 +28,8 @@ export interface VizResult {
   bytes: number;
   /** Where the model came from, or why the graph view shows the order only. */
   model: string;
+  /** The plan verifier's finding, shown at the top of the page. */
+  check: PlanCheck;
 }
 
 export function readText(path: string, what: string): string {
@@ -42,81 +40,27 @@ export function readText(path: string, what: string): string {
   }
 }
 
-/** The model file of a plan: the one given (its sha256 must match), else the plan's model.file as written, relative to the plan, or beside it. */
-export function findModel(plan: Plan, planPath: string, given?: string): { path?: string; bytes?: Uint8Array; why: string } {
-  if (given) {
-    const bytes = readModelFile(given);
-    const sum = sha256(bytes);
-    if (sum !== plan.model.sha256) throw new TesseraError('PLAN_MISMATCH', `--model ${given} (sha256 ${sum.slice(0, 12)}…) is not the model the plan was compiled from (${plan.model.file}, sha256 ${plan.model.sha256.slice(0, 12)}…)`);
-    return { path: given, bytes, why: `${given} (given; sha256 matches the plan)` };
-  }
-  const candidates = [...new Set([plan.model.file, resolve(dirname(planPath), plan.model.file), join(dirname(planPath), basename(plan.model.file))])];
-  for (const c of candidates) {
-    if (!existsSync(c)) continue;
-    const bytes = readModelFile(c);
-    if (sha256(bytes) === plan.model.sha256) return { path: c, bytes, why: `${c} (found from the plan; sha256 matches)` };
-  }
-  return { why: `the model was not found (tried ${candidates.join(', ')} with the plan's sha256); give it with --model to see edges, shapes, bytes and FLOPs` };
-}
-
-function attrText(a: Attribute): string {
-  const list = (xs: readonly unknown[]) => (xs.length > 16 ? `[${xs.slice(0, 16).join(', ')}, … ${xs.length} values]` : `[${xs.join(', ')}]`);
-  switch (a.type) {
-    case 'float': case 'int': return String(a.value);
-    case 'string': return JSON.stringify(a.value.length > 200 ? `${a.value.slice(0, 200)}…` : a.value);
-    case 'floats': case 'ints': case 'strings': return list(a.value);
-    case 'tensor': return `tensor ${a.value.dtype} [${a.value.dims.join('×')}]`;
-    case 'tensors': return `${a.value.length} tensors`;
-    case 'graph': return `graph (${a.value.node.length} nodes)`;
-    case 'graphs': return `${a.value.length} graphs`;
-    default: return a.type;
-  }
-}
-
-/** The model-derived data the viewer needs, for the plan's input shapes. */
-export function buildViewModel(plan: Plan, graph: ShapedGraph, target: Target | undefined, source: string): ViewModel {
-  const procs = new Map(target?.processors.map((p) => [p.id, p]) ?? []);
-  const values: Record<string, ViewValue> = {};
-  const nodes: ViewNode[] = graph.nodes.map((n, i) => {
-    for (const name of [...n.inputs, ...n.outputs]) {
-      if (!name || values[name]) continue;
-      const v = graph.values.get(name);
-      if (!v) continue;
-      values[name] = { dtype: v.dtype, shape: v.shape ? [...v.shape] : null, bytes: valueByteSize(v), producer: v.producer, role: v.role };
-    }
-    const attrs: Record<string, string> = {};
-    for (const [k, a] of Object.entries(n.attrs)) attrs[k] = attrText(a);
-    const p = plan.nodes[i];
-    const proc = p && !p.folded ? procs.get(p.processor) : undefined;
-    const pred = proc ? predictNode(proc, graph, i) : undefined;
-    return {
-      inputs: [...n.inputs], outputs: [...n.outputs], attrs, flops: graph.costs[i].flops, bytes: graph.costs[i].bytes,
-      ...(pred ? { predictedUs: pred.us, basis: pred.basis } : {}),
-    };
-  });
-  return { source, nodes, values, costSource: target ? costSource(target) : `no per-node predictions: target '${plan.target.name}' is not a built-in target here` };
-}
-
 export async function vizPlan(planPath: string, options: VizOptions = {}): Promise<VizResult> {
-  const plan = parsePlan(readText(planPath, 'plan'), planPath);
+  const plan = readPlanFile(planPath);
   const trace = options.trace ? parseTraceFile(readText(options.trace, 'trace'), options.trace, plan) : undefined;
   const found = findModel(plan, planPath, options.model);
-  const data: VizData = { plan, files: { plan: planPath, ...(options.trace ? { trace: options.trace } : {}), ...(found.path ? { model: found.path } : {}) } };
+  const data: VizData = { plan, files: { plan: planPath, ...(options.trace ? { trace: options.trace } : {}), ...(found.path ? { model: found.path } : {}) }, check: checkPlan(plan, undefined, undefined, 'the verifier needs the model, which was not found') };
   if (trace) data.trace = trace;
   if (found.bytes) {
     const inputShapes = Object.fromEntries(Object.entries(plan.inputs).map(([k, v]) => [k, v.shape]));
-    const graph = await applyRewrites(await inferShapes(importOnnx(found.bytes, { path: found.path! }), { inputShapes, prober: ortProber }), plan.model.rewrites, ortProber, plan.model.tiles);
+    const graph = await planGraph(await loadModel(found.path!, { inputShapes }), plan);
     if (graph.nodes.length !== plan.nodes.length) throw new TesseraError('PLAN_MISMATCH', `${found.path} has ${graph.nodes.length} nodes, the plan ${plan.nodes.length}`);
     let target: Target | undefined;
     try {
-      target = await loadTarget(plan.target.name);
+      target = await targetOfPlan(plan.target.name); // a plan's name is never opened as a path
     } catch {
       target = undefined;
     }
     data.view = buildViewModel(plan, graph, target, `${found.why}; shapes for the plan's inputs`);
+    data.check = checkPlan(plan, graph, target, `target '${plan.target.name}' is not a built-in target here`);
   } else data.viewMissing = found.why;
   const html = await buildHtml(data);
   const out = options.out ?? planPath.replace(/\.json$/i, '') + '.html';
   writeFilesAtomically([{ path: out, bytes: html }]);
-  return { out, bytes: Buffer.byteLength(html), model: found.why };
+  return { out, bytes: Buffer.byteLength(html), model: found.why, check: data.check };
 }

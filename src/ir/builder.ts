@@ -9,6 +9,10 @@
  *
  * It checks nothing on purpose: tests use it to make broken models too (cycles, dangling values,
  * unknown domains). Import the bytes with `importOnnx` to have them checked.
+ *
+ * Large models: given an ExternalDataWriter (onnx-export.ts), initializers of at least its threshold
+ * are written to the external-data file as they are added, and `streamedInitializer` takes a tensor's
+ * bytes in chunks, so no weight need be held whole; `data.commit(b.toBytes())` writes the model.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
@@ -27,7 +31,7 @@ import {
 } from 'onnx-buf';
 import { onnxCode, type DType } from './dtype.js';
 import type { Attribute, Shape } from './graph.js';
-import { weightToProto } from './onnx-export.js';
+import { weightToProto, type ExternalDataWriter } from './onnx-export.js';
 import type { Weight } from './weight.js';
 
 /**
@@ -90,10 +94,12 @@ export class GraphBuilder {
   private readonly nodes: NodeProto[] = [];
   private readonly opsets = new Map<string, number>();
   private readonly irVersion: number;
+  private readonly externalData?: ExternalDataWriter;
 
-  constructor(readonly name = 'graph', options: { opset?: number; irVersion?: number } = {}) {
+  constructor(readonly name = 'graph', options: { opset?: number; irVersion?: number; externalData?: ExternalDataWriter } = {}) {
     this.opsets.set('', options.opset ?? 17);
     this.irVersion = options.irVersion ?? 8;
+    this.externalData = options.externalData;
   }
 
   /** Imports an operator set (the default domain '' is imported at the constructor's opset). */
@@ -108,9 +114,19 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds an initializer (a weight). Returns its name. */
+  /** Adds an initializer (a weight); to the external-data file when the builder has one and it is large enough. Returns its name. */
   initializer(name: string, data: TypedArray, dims: readonly number[], dtype?: DType): string {
-    this.initializers.push(weightToProto(tensor(name, data, dims, dtype)));
+    this.initializers.push(weightToProto(tensor(name, data, dims, dtype), name, this.externalData));
+    return name;
+  }
+
+  /**
+   * Adds an initializer whose little-endian bytes come in chunks, each written to the external-data
+   * file as it comes (a chunk's buffer may be reused for the next). Needs the builder's externalData.
+   */
+  streamedInitializer(name: string, dtype: DType, dims: readonly number[], chunks: Iterable<Uint8Array>): string {
+    if (!this.externalData) throw new Error(`GraphBuilder: streamedInitializer('${name}') needs the builder's externalData option`);
+    this.initializers.push(this.externalData.tensorProto(name, dtype, dims, chunks));
     return name;
   }
 

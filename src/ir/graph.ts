@@ -5,6 +5,7 @@
  */
 import type { FunctionProto, GraphProto, SparseTensorProto, TypeProto } from 'onnx-buf';
 import type { DType } from './dtype.js';
+import type { Limits } from './limits.js';
 import type { Weight } from './weight.js';
 
 /** A dimension: a concrete size, or a symbolic name when it is not known. */
@@ -82,6 +83,10 @@ export interface ModelMeta {
   readonly functions: readonly FunctionProto[];
   /** Where the model came from: a file path, or '<bytes>'. */
   readonly source: string;
+  /** The only directory external data (of subgraphs, read after import) may come from; null: none may. */
+  readonly dataDir: string | null;
+  /** The resource limits the model was imported under (inference keeps to them too). */
+  readonly limits: Limits;
 }
 
 export interface Graph {

@@ -13,7 +13,8 @@ import { graphFromProto } from './onnx-import.js';
 import './ops/all.js';
 import { CannotInfer, MAX_KNOWN, opRule, type Container, type Known, type OpContext, type ValueInfo } from './ops/registry.js';
 import { bytesToNumbers } from './tensor-data.js';
-import { weightBytes, weightElementCount } from './weight.js';
+import { checkTensorBytes } from './limits.js';
+import { subgraphSource, weightBytes, weightElementCount } from './weight.js';
 
 export interface NodeCost {
   flops: number;
@@ -94,6 +95,7 @@ export function resolveInputShapes(graph: Graph, given: Record<string, number[]>
     } else if (!v.typeProto) {
       throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' declares no shape: give one with --input-shape ${name}=...`);
     }
+    if (out[name]) checkTensorBytes(v.dtype, out[name], graph.meta.limits, `${graph.meta.source}: input '${name}'`);
   }
   return out;
 }
@@ -163,8 +165,7 @@ function makeContext(graph: Graph, nodeIndex: number, infos: Map<string, ValueIn
     subgraph(name) {
       const a = node.attrs[name];
       if (a?.type !== 'graph') throw new CannotInfer(`${node.op} '${node.name}': no subgraph '${name}'`);
-      const path = graph.meta.source === '<bytes>' ? null : graph.meta.source; // resolves external data in the subgraph
-      const sub = graphFromProto(a.value, graph.meta, { path, bytes: new Uint8Array(0) }, `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()), outerConstants(graph));
+      const sub = graphFromProto(a.value, graph.meta, subgraphSource(graph.meta), `${graph.meta.source}: ${node.name}.${name}`, new Set(infos.keys()), outerConstants(graph));
       const subInfos = new Map<string, ValueInfo>();
       for (const v of sub.values.values()) {
         if (v.role === 'input' && !sub.inputs.includes(v.name)) subInfos.set(v.name, infos.get(v.name) ?? { dtype: null, shape: null });
@@ -227,7 +228,7 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
       const ctx = makeContext(graph, i, infos);
       const outs = rule.infer(ctx);
       node.outputs.forEach((o, k) => {
-        if (o !== '' && outs[k]) infos.set(o, outs[k]);
+        if (o !== '' && outs[k]) infos.set(o, checkedInfo(graph, o, outs[k], 'inferred'));
       });
       if (process.env.TESSERA_DEBUG_INFER) {
         console.error(`infer ${node.op} ${node.name}: ${node.inputs.map((n) => JSON.stringify(infos.get(n)?.shape)).join(' ')} -> ${outs.map((o) => JSON.stringify(o.shape) + (o.known ? '=' + JSON.stringify(o.known.data.slice(0, 8)) : '')).join(' ')}`);
@@ -237,12 +238,19 @@ function inferPass(graph: Graph, infos: Map<string, ValueInfo>, inputShapes: Rec
       if (costs && branch) costs[i] = { ...branch }; // a control-flow node costs what its costlier branch runs
       branchCosts.delete(node);
     } catch (err) {
+      if (err instanceof TesseraError && err.code === 'LIMIT_EXCEEDED') throw err;
       if (err instanceof CannotInfer) pending.push({ node: i, why: err.message });
       else if (err instanceof TesseraError) pending.push({ node: i, why: err.message, infeasible: err.code === 'SHAPE_INFERENCE' });
       else pending.push({ node: i, why: `rule failed: ${(err as Error).message}` });
     }
   }
   return pending;
+}
+
+/** A value's inferred (or measured) type, refused beyond the model's tensor size limit. */
+function checkedInfo(graph: Graph, name: string, info: ValueInfo, how: string): ValueInfo {
+  if (info.shape) checkTensorBytes(info.dtype, info.shape, graph.meta.limits, `${graph.meta.source}: value '${name}' (${how})`);
+  return info;
 }
 
 /** A tensor with a known shape, or a sequence/optional (which has no shape of its own). */
@@ -299,7 +307,7 @@ export async function inferShapes(graph: Graph, options: InferOptions = {}): Pro
     }
     const measured = await options.prober(graph, unknown, inputShapes, options.feeds);
     for (const [name, info] of measured) {
-      infos.set(name, info);
+      infos.set(name, checkedInfo(graph, name, info, 'measured by the probe run'));
       probed.add(name);
     }
     pending = inferPass(graph, infos, inputShapes, costs, probed);

@@ -3,7 +3,13 @@
  * not produce become graph inputs; weights it reads come along (initializers as initializers, values
  * computed from weights with the nodes that compute them); values it produces that the rest of the
  * graph reads, or that are graph outputs, become graph outputs.
+ *
+ * Weights go inline (raw_data) unless an ExternalDataWriter is given: then initializers of at least its
+ * threshold go to one external-data file beside the model, streamed tensor by tensor (a model past
+ * protobuf's 2 GB limit needs this), with a location relative to the model's directory.
  */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { clone, create, toBinary } from '@bufbuild/protobuf';
 import {
   AttributeProto_AttributeType as AT,
@@ -12,6 +18,8 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
+  TensorProto_DataLocation,
   TensorProtoSchema,
   TensorShapeProtoSchema,
   TypeProtoSchema,
@@ -23,9 +31,9 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
-import { onnxCode } from './dtype.js';
-import { nodeReads, type Attribute, type Graph, type Node, type Value } from './graph.js';
-import { weightBytes, weightFromProto, type Weight } from './weight.js';
+import { byteSize, onnxCode } from './dtype.js';
+import { nodeReads, type Attribute, type Graph, type ModelMeta, type Node, type Value } from './graph.js';
+import { subgraphSource, weightByteLength, weightBytes, weightFromProto, type Weight } from './weight.js';
 
 export interface ExportOptions {
   /** Values to expose as outputs, in this order (default: the boundary outputs of the node set). */
@@ -33,6 +41,8 @@ export interface ExportOptions {
   /** Give inputs their full inferred shapes (default true); otherwise only the dtype. */
   inputShapes?: boolean;
   name?: string;
+  /** Write initializers of at least `externalData.threshold` bytes there (default: all inline). */
+  externalData?: ExternalDataWriter;
 }
 
 export interface ExportedModel {
@@ -46,7 +56,107 @@ export interface ExportedModel {
 
 const enc = new TextEncoder();
 
-export function weightToProto(w: Weight, name = w.name): TensorProto {
+/**
+ * Writes tensors into one external-data file beside an ONNX model, streaming: each tensor's bytes go
+ * to disk as they come, so a model of any size is written in little memory. Nothing appears at the
+ * final paths until `commit` writes the model: the data file is renamed into place first, then the
+ * model, so a model file never points at missing data; `abort` (or a failed commit) removes what was
+ * written.
+ *
+ *   const data = new ExternalDataWriter('out/model.onnx');            // → out/model.onnx.data
+ *   const b = new GraphBuilder('m', { externalData: data });
+ *   …
+ *   data.commit(b.toBytes());
+ */
+export class ExternalDataWriter {
+  /** The data file's name, relative to the model's directory, as written into the model. */
+  readonly location: string;
+  /** Tensors smaller than this stay inline (shape constants: engines and folding want them there). */
+  readonly threshold: number;
+  private readonly align: number;
+  private readonly dir: string;
+  private readonly tmpData: string;
+  private fd: number | null;
+  private size = 0;
+
+  constructor(readonly modelPath: string, options: { location?: string; threshold?: number; align?: number } = {}) {
+    this.location = options.location ?? `${basename(modelPath)}.data`;
+    if (this.location !== basename(this.location) || this.location === '' || this.location === '.' || this.location === '..') {
+      throw new TesseraError('BAD_ARGUMENT', `external data location '${this.location}' must be a plain file name (it is written beside ${modelPath}, and read relative to it)`);
+    }
+    this.threshold = options.threshold ?? 1024;
+    this.align = options.align ?? 4096; // page-aligned offsets let engines map the file instead of copying
+    this.dir = dirname(modelPath);
+    try {
+      if (!existsSync(this.dir)) mkdirSync(this.dir, { recursive: true });
+      this.tmpData = join(this.dir, `.${this.location}.${process.pid}.tmp`);
+      this.fd = openSync(this.tmpData, 'w');
+    } catch (err) {
+      throw new TesseraError('BAD_ARGUMENT', `cannot write external data beside ${modelPath}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Appends one tensor's bytes, whole or as chunks (each written as it comes); returns where they are. */
+  append(chunks: Uint8Array | Iterable<Uint8Array>): { offset: number; length: number } {
+    if (this.fd === null) throw new TesseraError('INTERNAL', `external data for ${this.modelPath} was already committed or aborted`);
+    const pad = (this.align - (this.size % this.align)) % this.align;
+    if (pad) this.write(new Uint8Array(pad));
+    const offset = this.size;
+    for (const c of chunks instanceof Uint8Array ? [chunks] : chunks) this.write(c);
+    return { offset, length: this.size - offset };
+  }
+
+  /** A TensorProto whose data is the next `chunks` appended to the file. */
+  tensorProto(name: string, dtype: Weight['dtype'], dims: readonly number[], chunks: Uint8Array | Iterable<Uint8Array>): TensorProto {
+    const { offset, length } = this.append(chunks);
+    const expected = byteSize(dtype, dims.reduce((a, b) => a * b, 1));
+    if (length !== expected) {
+      this.abort();
+      throw new TesseraError('INTERNAL', `external tensor '${name}': ${length} bytes written, but a ${dtype} tensor of dims [${dims}] holds ${expected}`);
+    }
+    const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+    return create(TensorProtoSchema, {
+      name, dims: dims.map((d) => BigInt(d)), dataType: onnxCode(dtype), dataLocation: TensorProto_DataLocation.EXTERNAL,
+      externalData: [entry('location', this.location), entry('offset', String(offset)), entry('length', String(length))],
+    });
+  }
+
+  /** Writes the model and moves both files into place. */
+  commit(modelBytes: Uint8Array): void {
+    if (this.fd === null) throw new TesseraError('INTERNAL', `external data for ${this.modelPath} was already committed or aborted`);
+    const tmpModel = join(this.dir, `.${basename(this.modelPath)}.${process.pid}.tmp`);
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = null;
+      writeFileSync(tmpModel, modelBytes);
+      renameSync(this.tmpData, join(this.dir, this.location));
+      renameSync(tmpModel, this.modelPath);
+    } catch (err) {
+      rmSync(tmpModel, { force: true });
+      this.abort();
+      throw new TesseraError('BAD_ARGUMENT', `cannot write ${this.modelPath} and its external data: ${(err as Error).message} (nothing was written)`);
+    }
+  }
+
+  /** Removes the temporary data file (after a failure). */
+  abort(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    rmSync(this.tmpData, { force: true });
+  }
+
+  private write(bytes: Uint8Array): void {
+    for (let done = 0; done < bytes.length; ) done += writeSync(this.fd!, bytes, done, bytes.length - done);
+    this.size += bytes.length;
+  }
+}
+
+/** A weight as a TensorProto: inline, or in the external-data file when one is given and the weight is large enough. */
+export function weightToProto(w: Weight, name = w.name, external?: ExternalDataWriter): TensorProto {
+  if (external && w.source.kind !== 'strings' && weightByteLength(w) >= external.threshold) {
+    return external.tensorProto(name, w.dtype, w.dims, weightBytes(w));
+  }
   const t = create(TensorProtoSchema, { name, dims: w.dims.map((d) => BigInt(d)), dataType: onnxCode(w.dtype) });
   if (w.source.kind === 'strings') t.stringData = w.source.values.map((s) => enc.encode(s));
   else t.rawData = weightBytes(w) as Uint8Array<ArrayBuffer>;
@@ -67,12 +177,12 @@ function hasExternalData(g: GraphProto): boolean {
  * A copy of a subgraph with every external-data tensor read into raw_data, so the exported model is
  * self-contained (it is handed to engines as bytes, with no directory to resolve a location against).
  */
-function inlineExternalData(g: GraphProto, modelPath: string | null): GraphProto {
+function inlineExternalData(g: GraphProto, meta: ModelMeta): GraphProto {
   if (!hasExternalData(g)) return g;
   const copy = clone(GraphProtoSchema, g);
   const fix = (t: TensorProto) => {
     if (t.dataLocation !== 1) return;
-    const w = weightFromProto(t, { path: modelPath, bytes: new Uint8Array(0) }, `subgraph '${g.name}' tensor '${t.name}'`);
+    const w = weightFromProto(t, subgraphSource(meta), `${meta.source}: subgraph '${g.name}' tensor '${t.name}'`);
     t.rawData = weightBytes(w) as Uint8Array<ArrayBuffer>;
     t.externalData = [];
     t.dataLocation = 0;
@@ -92,7 +202,7 @@ function inlineExternalData(g: GraphProto, modelPath: string | null): GraphProto
   return copy;
 }
 
-function attributeToProto(name: string, a: Attribute, modelPath: string | null): AttributeProto {
+function attributeToProto(name: string, a: Attribute, meta: ModelMeta): AttributeProto {
   const p = create(AttributeProtoSchema, { name });
   // Clamped values at the edge of the safe range stand for the int64 sentinels, unless the exact value is known.
   const int = (v: number, exact?: bigint) => {
@@ -105,26 +215,26 @@ function attributeToProto(name: string, a: Attribute, modelPath: string | null):
     case 'int': p.type = AT.INT; p.i = int(a.value, a.exact); break;
     case 'string': p.type = AT.STRING; p.s = enc.encode(a.value); break;
     case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value); break;
-    case 'graph': p.type = AT.GRAPH; p.g = inlineExternalData(a.value, modelPath); break;
+    case 'graph': p.type = AT.GRAPH; p.g = inlineExternalData(a.value, meta); break;
     case 'floats': p.type = AT.FLOATS; p.floats = [...a.value]; break;
     case 'ints': p.type = AT.INTS; p.ints = a.value.map((v, i) => int(v, a.exact?.length === a.value.length ? a.exact[i] : undefined)); break;
     case 'strings': p.type = AT.STRINGS; p.strings = a.value.map((s) => enc.encode(s)); break;
     case 'tensors': p.type = AT.TENSORS; p.tensors = a.value.map((w) => weightToProto(w)); break;
-    case 'graphs': p.type = AT.GRAPHS; p.graphs = a.value.map((g) => inlineExternalData(g, modelPath)); break;
+    case 'graphs': p.type = AT.GRAPHS; p.graphs = a.value.map((g) => inlineExternalData(g, meta)); break;
     case 'sparse_tensor': p.type = AT.SPARSE_TENSOR; p.sparseTensor = a.value; break;
     case 'type_proto': p.type = AT.TYPE_PROTO; p.tp = a.value; break;
   }
   return p;
 }
 
-function nodeToProto(n: Node, modelPath: string | null) {
+function nodeToProto(n: Node, meta: ModelMeta) {
   return create(NodeProtoSchema, {
     name: n.name,
     opType: n.op,
     domain: n.domain,
     input: [...n.inputs],
     output: [...n.outputs],
-    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, modelPath)),
+    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, meta)),
   });
 }
 
@@ -145,11 +255,6 @@ function typeOf(v: Value, withShape: boolean): TypeProto | undefined {
 
 function valueInfo(v: Value, withShape: boolean): ValueInfoProto {
   return create(ValueInfoProtoSchema, { name: v.name, type: typeOf(v, withShape) });
-}
-
-/** The file a graph was imported from (external data is resolved against its directory); null for bytes. */
-export function modelPathOf(graph: Graph): string | null {
-  return graph.meta.source === '<bytes>' ? null : graph.meta.source;
 }
 
 /** Adds to `set` the nodes computing the weights that the nodes in `set` read, transitively. */
@@ -226,8 +331,8 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
   const graphInputs = inputNames.map((n) => valueInfo(graph.values.get(n)!, options.inputShapes ?? true));
   const g = create(GraphProtoSchema, {
     name: options.name ?? graph.name ?? 'tessera',
-    node: indices.map((i) => nodeToProto(graph.nodes[i], modelPathOf(graph))),
-    initializer: initializers.map((w) => weightToProto(w)),
+    node: indices.map((i) => nodeToProto(graph.nodes[i], graph.meta)),
+    initializer: initializers.map((w) => weightToProto(w, w.name, options.externalData)),
     input: graphInputs,
     output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),
   });

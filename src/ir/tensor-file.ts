@@ -7,6 +7,7 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { TensorProtoSchema } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { weightToProto } from './onnx-export.js';
+import { DEFAULT_LIMITS } from './limits.js';
 import { weightFromProto, type Weight } from './weight.js';
 
 export function readTensorFile(path: string): Weight {
@@ -19,7 +20,7 @@ export function readTensorFile(path: string): Weight {
   }
   try {
     const t = fromBinary(TensorProtoSchema, bytes);
-    return weightFromProto(t, { path: null, bytes: new Uint8Array(0) }, path);
+    return weightFromProto(t, { path: null, bytes: new Uint8Array(0), dataDir: null, limits: DEFAULT_LIMITS }, path); // no external data
   } catch (err) {
     if (err instanceof TesseraError) throw new TesseraError('BAD_TEST_DATA', err.message);
     throw new TesseraError('BAD_TEST_DATA', `${path} is not a serialized ONNX TensorProto (${(err as Error).message})`);

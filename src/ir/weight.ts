@@ -3,11 +3,12 @@
  * backend needs the bytes. Small tensors decoded from typed protobuf fields, or computed by folding,
  * are held inline.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { TensorProto } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { byteSize, dtypeBits, dtypeFromOnnx, type DType } from './dtype.js';
+import { confineExternalData, type ExternalRange } from './external-data.js';
+import { checkTensorBytes, type Limits } from './limits.js';
 
 export type WeightSource =
   | { readonly kind: 'file'; readonly path: string; readonly offset: number; readonly length: number }
@@ -24,8 +25,17 @@ export interface Weight {
 
 /** Where the model bytes came from, so raw_data views can become (file, offset, length) references. */
 export interface ModelBytes {
+  /** The file the bytes were read from (raw_data becomes references into it), or null. */
   readonly path: string | null;
   readonly bytes: Uint8Array;
+  /** The only directory external data may come from (see external-data.ts); null: none may. */
+  readonly dataDir: string | null;
+  readonly limits: Limits;
+}
+
+/** What a subgraph's tensors are read with, after import: no model bytes, the model's data directory and limits. */
+export function subgraphSource(meta: { readonly dataDir: string | null; readonly limits: Limits }): ModelBytes {
+  return { path: null, bytes: new Uint8Array(0), dataDir: meta.dataDir, limits: meta.limits };
 }
 
 export function weightElementCount(w: Weight): number {
@@ -42,11 +52,16 @@ function readRange(path: string, offset: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // the path was resolved (links followed) and checked at import: a link put in its place since is not followed
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   } catch (err) {
     throw new TesseraError('FILE_UNREADABLE', `cannot open weight data file ${path}: ${(err as Error).message}`);
   }
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || offset + length > st.size) {
+      throw new TesseraError('EXTERNAL_DATA', `${path}: weight data at offset ${offset} (+${length} bytes) is no longer inside a regular file of that size (the file changed after the model was loaded)`);
+    }
     let done = 0;
     while (done < length) {
       const n = readSync(fd, out, done, length - done, offset + done);
@@ -86,6 +101,11 @@ function bigintsToBytes(values: readonly bigint[], signed: boolean): Uint8Array 
 /** Encodes a TensorProto's typed *_data fields as dense little-endian bytes. */
 function typedFieldBytes(t: TensorProto, dtype: DType, count: number, where: string): Uint8Array {
   const bits = dtypeBits(dtype);
+  // the values must be in the file before their dense copy is allocated (no small file allocates gigabytes)
+  const entries = Math.max(t.floatData.length, t.doubleData.length, t.int32Data.length, t.int64Data.length, t.uint64Data.length);
+  if (entries < (bits < 8 ? byteSize(dtype, count) : count)) {
+    throw new TesseraError('BAD_MODEL', `${where}: the tensor holds ${entries} values but dims say ${count}`);
+  }
   const out = new Uint8Array(byteSize(dtype, count));
   const view = new DataView(out.buffer);
   const need = (n: number, field: string) => {
@@ -103,9 +123,11 @@ function typedFieldBytes(t: TensorProto, dtype: DType, count: number, where: str
       t.doubleData.forEach((v, i) => view.setFloat64(i * 8, v, true));
       return out;
     case 'complex64':
+      need(t.floatData.length / 2, 'float_data (pairs)');
       t.floatData.forEach((v, i) => view.setFloat32(i * 4, v, true));
       return out;
     case 'complex128':
+      need(t.doubleData.length / 2, 'double_data (pairs)');
       t.doubleData.forEach((v, i) => view.setFloat64(i * 8, v, true));
       return out;
     case 'int64':
@@ -150,41 +172,50 @@ function typedFieldBytes(t: TensorProto, dtype: DType, count: number, where: str
 }
 
 /**
- * Turns a decoded TensorProto into a Weight. `model` is the buffer the proto was decoded from:
- * raw_data is a view into it, so its position becomes a (file, offset, length) reference.
+ * A TensorProto's element type and dims, checked against the limits, and where its external data is
+ * (confined to the model's directory: see external-data.ts). Reads nothing.
  */
-export function weightFromProto(t: TensorProto, model: ModelBytes, where: string): Weight {
+export function checkTensorProto(t: TensorProto, model: ModelBytes, where: string): { dtype: DType; dims: number[]; range?: ExternalRange } {
   const dtype = dtypeFromOnnx(t.dataType, where);
   const dims = t.dims.map((d) => {
     const n = Number(d);
     if (!Number.isSafeInteger(n) || n < 0) throw new TesseraError('BAD_MODEL', `${where}: bad dimension ${d}`);
     return n;
   });
+  if (dtype === 'string') return { dtype, dims };
+  checkTensorBytes(dtype, dims, model.limits, where);
+  if (t.dataLocation !== 1) return { dtype, dims };
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const location = kv.get('location') ?? '';
+  const figure = (key: string, d: number) => {
+    const text = kv.get(key);
+    if (text === undefined) return d;
+    const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n)) throw new TesseraError('EXTERNAL_DATA', `${where}: external data '${location}' refused: its ${key} '${text}' is not a non-negative decimal integer`);
+    return n;
+  };
+  const expected = byteSize(dtype, dims.reduce((a, b) => a * b, 1));
+  const range = confineExternalData(location, figure('offset', 0), figure('length', expected), model.dataDir, where);
+  if (range.length !== expected) {
+    throw new TesseraError('BAD_MODEL', `${where}: external data '${location}' holds ${range.length} bytes, but a ${dtype} tensor of dims [${dims}] needs ${expected}`);
+  }
+  return { dtype, dims, range };
+}
+
+/**
+ * Turns a decoded TensorProto into a Weight. `model` is the buffer the proto was decoded from:
+ * raw_data is a view into it, so its position becomes a (file, offset, length) reference.
+ */
+export function weightFromProto(t: TensorProto, model: ModelBytes, where: string): Weight {
+  const { dtype, dims, range } = checkTensorProto(t, model, where);
   const name = t.name;
   const count = dims.reduce((a, b) => a * b, 1);
   if (dtype === 'string') {
     const dec = new TextDecoder();
     return { name, dtype, dims, source: { kind: 'strings', values: t.stringData.map((s) => dec.decode(s)) } };
   }
+  if (range) return { name, dtype, dims, source: { kind: 'file', ...range } };
   const expected = byteSize(dtype, count);
-  if (t.dataLocation === 1) {
-    const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-    const location = kv.get('location');
-    if (!location) throw new TesseraError('BAD_MODEL', `${where}: external data without a location`);
-    if (!model.path) {
-      throw new TesseraError('BAD_MODEL', `${where}: external data '${location}' needs the model to be loaded from a file path, not bytes`);
-    }
-    const path = isAbsolute(location) ? location : join(dirname(model.path), location);
-    const offset = Number(kv.get('offset') ?? 0);
-    const length = kv.has('length') ? Number(kv.get('length')) : expected;
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-      throw new TesseraError('BAD_MODEL', `${where}: external data '${location}' has a bad offset/length (${kv.get('offset')}, ${kv.get('length')})`);
-    }
-    if (length !== expected) {
-      throw new TesseraError('BAD_MODEL', `${where}: external data '${location}' holds ${length} bytes, but a ${dtype} tensor of dims [${dims}] needs ${expected}`);
-    }
-    return { name, dtype, dims, source: { kind: 'file', path, offset, length } };
-  }
   if (t.rawData.length > 0 || count === 0) {
     if (t.rawData.length !== expected) {
       throw new TesseraError('BAD_MODEL', `${where}: raw_data has ${t.rawData.length} bytes but a ${dtype} tensor of dims [${dims}] needs ${expected}`);

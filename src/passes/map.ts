@@ -14,13 +14,12 @@ import { onnxCode, type DType } from '../ir/dtype.js';
 import { nodeReads, type Value } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
+import { opTraits } from '../ir/ops/traits.js';
 import { floatToHalf, halfToFloat, numbersToBytes } from '../ir/tensor-data.js';
 import type { Processor } from '../targets/schema.js';
-import type { PartitionSpec } from './partition.js';
-import { storedDtype, type Storage } from './residency.js';
-import type { StaticInfo } from './static.js';
-
-export type Precision = 'native' | 'float16';
+import type { StaticInfo } from '../ir/static.js';
+import type { PartitionSpec } from '../plan/partitioning.js';
+import { partitionPrecision, type Precision, type Storage } from '../targets/storage.js';
 
 export interface LoweredPartition {
   bytes: Uint8Array;
@@ -28,10 +27,6 @@ export interface LoweredPartition {
   inputs: { name: string; dtype: DType }[];
   outputs: { name: string; dtype: DType }[];
   precision: Precision;
-}
-
-export function partitionPrecision(proc: Processor): Precision {
-  return storedDtype(proc, 'float32') === 'float16' ? 'float16' : 'native';
 }
 
 /** The graph with every folded (known) value that the nodes read turned into an initializer. */
@@ -122,10 +117,10 @@ function legalizeStorage(model: ModelProto, opset: number, storageOf: (name: str
   for (const n of g.node) for (const i of n.input) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   const producers = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n.opType] as const)));
   for (const n of g.node) {
-    if (n.opType !== 'BatchNormalization') continue;
+    if (opTraits(n.opType).fusible !== 'batchnorm') continue;
     n.input.slice(1, 5).forEach((i) => bnParams.add(i));
     const x = n.input[0];
-    if (['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(producers.get(x) ?? '') && consumers.get(x) === 1) fused.add(x);
+    if (opTraits(producers.get(x) ?? '').linear && consumers.get(x) === 1) fused.add(x);
   }
   for (const t of g.initializer) if (!bnParams.has(t.name)) roundTensorToHalf(t);
   const consts = new Map<number, string>();

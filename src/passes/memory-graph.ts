@@ -11,18 +11,6 @@
  * consumer, the input is not kept, and the sizes are equal — the output then costs nothing extra.
  */
 
-/** Elementwise ops whose output may overwrite their (first) input when that input is read for the last time. */
-export const INPLACE_OPS: ReadonlySet<string> = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Clip', 'Elu', 'Selu', 'HardSigmoid', 'HardSwish', 'Softplus', 'Neg', 'Abs', 'Exp', 'Sqrt', 'Reciprocal', 'Erf', 'Gelu', 'Mish']);
-/** Elementwise ops of several inputs whose output may overwrite any input of the output's size (each element is read before it is written). */
-export const INPLACE_ANY_INPUT: ReadonlySet<string> = new Set(['Add', 'Sum', 'Sub', 'Mul', 'Div', 'Max', 'Min']);
-
-/** The inputs (by name, in order of preference) a node's single output may overwrite. */
-export function inplaceCandidates(op: string, inputs: readonly string[]): string[] {
-  if (INPLACE_OPS.has(op)) return inputs[0] ? [inputs[0]] : [];
-  if (INPLACE_ANY_INPUT.has(op)) return [...new Set(inputs.filter((x) => x !== ''))];
-  return [];
-}
-
 export interface MemValue {
   bytes: number;
   /** Producing node; -1 when alive from the start. */

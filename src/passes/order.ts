@@ -11,30 +11,13 @@
  */
 import { TesseraError } from '../errors.js';
 import { predecessors, type Graph } from '../ir/graph.js';
-import type { ShapedGraph } from '../ir/infer.js';
-import type { Target } from '../targets/schema.js';
-import { INPLACE_OPS, inplaceCandidates, makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
+import { inplaceCandidates } from '../ir/ops/traits.js';
+import { align } from '../plan/lifetimes.js';
+import type { Partitioning } from '../plan/partitioning.js';
+import { bytesOn } from '../targets/storage.js';
+import type { CompileContext } from './context.js';
+import { makeProblem, MinHeap, type MemProblem, type MemValue } from './memory-graph.js';
 import { orderBlocks, type OrderOptions, type OrderResult } from './order-search.js';
-import type { Partitioning } from './partition.js';
-import { bytesOn, type Ranges, type Residency } from './residency.js';
-import type { StaticInfo } from './static.js';
-
-/** The partitioner's walk, checked (each partition's nodes contiguous, partitions in sequence). */
-export function order(graph: Graph, parts: Partitioning): number[] {
-  const pos = new Array<number>(graph.nodes.length).fill(-1);
-  parts.walk.forEach((n, i) => (pos[n] = i));
-  for (const node of graph.nodes) {
-    if (pos[node.index] < 0) throw new TesseraError('INTERNAL', `order: node '${node.name}' missing from the partition walk`);
-    for (const p of predecessors(graph, node)) {
-      if (pos[p] > pos[node.index]) throw new TesseraError('INTERNAL', `order: walk puts '${node.name}' before its producer`);
-    }
-  }
-  return [...parts.walk];
-}
-
-export { INPLACE_OPS };
-
-const align = (n: number) => Math.ceil(n / 64) * 64; // plan-memory's ALIGNMENT
 
 export interface RuntimeProblem {
   problem: MemProblem;
@@ -44,7 +27,9 @@ export interface RuntimeProblem {
 }
 
 /** The ordering problem of a compiled graph's run-time nodes. */
-export function runtimeProblem(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, ranges?: Ranges, inplaceOps = true): RuntimeProblem {
+export function runtimeProblem(ctx: CompileContext, parts: Partitioning, inplaceOps = true): RuntimeProblem {
+  const { graph, st, ranges } = ctx;
+  const res = ctx.residency(parts);
   const nodeOf: number[] = [];
   const indexOf = new Int32Array(graph.nodes.length).fill(-1);
   for (const node of graph.nodes) {
@@ -52,7 +37,7 @@ export function runtimeProblem(graph: ShapedGraph, target: Target, parts: Partit
     indexOf[node.index] = nodeOf.length;
     nodeOf.push(node.index);
   }
-  const proc = (id: string) => target.processors.find((p) => p.id === id)!;
+  const proc = ctx.proc;
   const outputs = new Set(graph.outputs);
   const values: MemValue[] = [];
   const valueId = new Map<string, number>();
@@ -116,12 +101,12 @@ export interface MemoryOrder {
 }
 
 /** Orders the nodes inside each partition (partitions in sequence) for the smallest peak. */
-export function memoryOrder(graph: ShapedGraph, target: Target, parts: Partitioning, st: StaticInfo, res: ReadonlyMap<string, Residency>, opts: OrderOptions = {}, ranges?: Ranges, inplace = true): MemoryOrder {
-  const rt = runtimeProblem(graph, target, parts, st, res, ranges, inplace);
+export function memoryOrder(ctx: CompileContext, parts: Partitioning, opts: OrderOptions = {}, inplace = true): MemoryOrder {
+  const rt = runtimeProblem(ctx, parts, inplace);
   const blocks: number[][] = parts.partitions.map(() => []);
   for (const i of parts.walk) if (rt.indexOf[i] >= 0) blocks[parts.partitionOf[i]].push(rt.indexOf[i]);
   const result = orderBlocks(rt.problem, blocks.filter((b) => b.length), opts);
-  return { order: completeOrder(graph, rt, result.order), runtime: rt, result, runtimeOrder: result.order };
+  return { order: completeOrder(ctx.graph, rt, result.order), runtime: rt, result, runtimeOrder: result.order };
 }
 
 /** All nodes: folded ones as soon as they are ready, run-time ones in the given sequence. */

@@ -2,66 +2,20 @@
  * Partition: every node goes to a processor that supports it, then nodes are grouped into partitions
  * per processor so that contracting the partitions leaves the graph acyclic.
  *
- * Placement: the capability-only baseline is here; the cost-based search is in scheduler/place.ts.
+ * Placement: the capability-only baseline is here; the cost-based search is in place.ts. Which processor
+ * can run which node comes from the compile context (context.ts).
  * Grouping: walk a topological order that stays on the current processor while it has ready nodes,
  * and opens a new partition only when it must switch. Each partition is then an interval of one
  * topological order, so contracting partitions can never create a cycle.
  */
-import { predecessors, type Graph, type Node } from '../ir/graph.js';
+import { predecessors, type Graph } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import type { StaticInfo } from '../ir/static.js';
+import type { PartitionSpec, Partitioning, PlacedNode } from '../plan/partitioning.js';
 import { costSource } from '../targets/cost.js';
-import type { Processor, Target } from '../targets/schema.js';
-import { checkSupport, type SupportResult } from '../targets/support.js';
-import { storable, type Ranges } from './residency.js';
-import { staticInfo, type StaticInfo } from './static.js';
+import type { CompileContext } from './context.js';
 
-export interface PlacedNode {
-  processor: string;
-  /** For runtime nodes: why faster processors were not used (empty when the first choice was taken). */
-  rejected: { processor: string; reason: string }[];
-  folded: boolean;
-}
-
-export interface PartitionSpec {
-  id: number;
-  processor: string;
-  /** Every node of the partition (folded ones too), ascending. */
-  nodes: number[];
-  inputs: string[];
-  outputs: string[];
-}
-
-export interface Partitioning {
-  placement: PlacedNode[];
-  partitions: PartitionSpec[];
-  /** Partition id of each node. */
-  partitionOf: number[];
-  /** The topological walk that formed the partitions (every node once). */
-  walk: number[];
-  source: string;
-}
-
-/** Support from the processor's table, and room for the node's values in the processor's types. */
-export function canRun(proc: Processor, node: Node, graph: ShapedGraph, st: StaticInfo, ranges?: Ranges): SupportResult {
-  const s = checkSupport(proc, node, graph, st.isStatic);
-  if (!s.ok) return s;
-  for (const name of [...st.runtimeReads(node), ...node.outputs.filter((o) => o !== '')]) {
-    const v = graph.values.get(name)!;
-    if (!storable(proc, v, ranges)) {
-      return { ok: false, reason: `value '${name}' reaches ${ranges!.get(name)!.toExponential(2)} in calibration, beyond float16's range, and the ${proc.name} has no int16` };
-    }
-  }
-  return s;
-}
-
-/** For each node, whether each processor can run it (folded nodes: no entry). */
-export type SupportTable = (Map<string, SupportResult> | null)[];
-
-export function supportTable(graph: ShapedGraph, target: Target, st: StaticInfo, ranges?: Ranges): SupportTable {
-  return graph.nodes.map((node) =>
-    st.folded.has(node.index) ? null : new Map(target.processors.map((p) => [p.id, canRun(p, node, graph, st, ranges)])),
-  );
-}
+export type { PartitionSpec, Partitioning, PlacedNode };
 
 /** Kinds in the order onnxruntime users list execution providers: the accelerator first. */
 const PRIORITY: Record<string, number> = { npu: 0, gpu: 1, cpu: 2 };
@@ -69,10 +23,11 @@ const PRIORITY: Record<string, number> = { npu: 0, gpu: 1, cpu: 2 };
 /**
  * The capability-only placement, as onnxruntime assigns nodes to execution providers: each node goes to
  * the first processor, in priority order (NPU, GPU, CPU), whose table takes it. No cost is consulted.
- * It is the baseline the cost-based placement (scheduler/place.ts) is measured against.
+ * It is the baseline the cost-based placement (place.ts) is measured against.
  */
-export function capabilityPlacement(graph: ShapedGraph, target: Target, st: StaticInfo, support: SupportTable): PlacedNode[] {
-  const cpu = target.processors.find((p) => p.kind === 'cpu' && p.support.ops === '*')!;
+export function capabilityPlacement(ctx: CompileContext): PlacedNode[] {
+  const { graph, target, support } = ctx;
+  const cpu = ctx.proc(ctx.host);
   const byPriority = [...target.processors].sort((a, b) => PRIORITY[a.kind] - PRIORITY[b.kind] || target.processors.indexOf(a) - target.processors.indexOf(b));
   return graph.nodes.map((node) => {
     const s = support[node.index];
@@ -201,11 +156,10 @@ export function partitionSpecs(graph: ShapedGraph, st: StaticInfo, placement: re
 }
 
 /** Groups a placement into partitions (the capability-only placement when none is given). */
-export function partition(graph: ShapedGraph, target: Target, ranges?: Ranges, placement?: PlacedNode[]): Partitioning {
-  const st = staticInfo(graph);
-  const placed = placement ?? capabilityPlacement(graph, target, st, supportTable(graph, target, st, ranges));
+export function partition(ctx: CompileContext, placement?: PlacedNode[]): Partitioning {
+  const placed = placement ?? capabilityPlacement(ctx);
   const copy = placed.map((p) => ({ ...p, rejected: [...p.rejected] }));
-  return { placement: copy, ...groupPartitions(graph, copy, st), source: costSource(target) };
+  return { placement: copy, ...groupPartitions(ctx.graph, copy, ctx.st), source: costSource(ctx.target) };
 }
 
 /**

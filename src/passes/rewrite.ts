@@ -20,11 +20,11 @@ import { TesseraError } from '../errors.js';
 import { earliestFirstOrder, nodeReads, topoOrder, type Graph, type Node, type Value } from '../ir/graph.js';
 import { inferShapes, type Prober, type ShapedGraph } from '../ir/infer.js';
 import { weightBytes, type Weight } from '../ir/weight.js';
-import { INPLACE_OPS } from './memory-graph.js';
+import { opTraits } from '../ir/ops/traits.js';
+import { REWRITES, type Rewrite } from '../plan/schema.js';
 import { tileForMemory, type NewNode, type TileChoice, type ValueType } from './tile.js';
 
-export const REWRITES = ['sum-chain', 'concat-conv', 'spatial-tile'] as const;
-export type Rewrite = (typeof REWRITES)[number];
+export { REWRITES, type Rewrite };
 
 export interface RewriteResult {
   graph: Graph;
@@ -155,7 +155,7 @@ function rewrite(graph: ShapedGraph, which: readonly Rewrite[], tileCount: numbe
       const chainOf = (u: Node): { conv: Node; unary?: Node } | null => {
         const direct = asConv(u, y.name);
         if (direct) return { conv: direct };
-        if (!INPLACE_OPS.has(u.op) || u.domain !== '' || u.inputs.length !== 1 || u.outputs.length !== 1 || replace.has(u.index)) return null;
+        if (opTraits(u.op).inplace !== 'first' || u.domain !== '' || u.inputs.length !== 1 || u.outputs.length !== 1 || replace.has(u.index)) return null;
         const v = graph.values.get(u.outputs[0])!;
         if (outputs.has(v.name) || v.consumers.length !== 1) return null;
         const conv = asConv(graph.nodes[v.consumers[0]], v.name);

@@ -18,7 +18,7 @@ import type { ShapedGraph } from '../ir/infer.js';
 import { MinHeap, type MemProblem } from './memory-graph.js';
 import type { RuntimeProblem } from './order.js';
 import { firstRuntimePartition, partitionSpecs, type Partitioning } from './partition.js';
-import type { StaticInfo } from './static.js';
+import type { StaticInfo } from '../ir/static.js';
 
 export interface SplitOptions {
   /** Tolerated excess over the planned peak before a partition is split (0.1 = 10%). */

@@ -26,7 +26,8 @@ import { byteSize, FLOAT_TYPES, type DType } from '../ir/dtype.js';
 import { isConcrete, opsetOf, topoOrder, type Attribute, type Graph, type Node } from '../ir/graph.js';
 import type { Weight } from '../ir/weight.js';
 import { TesseraError } from '../errors.js';
-import { INPLACE_ANY_INPUT, INPLACE_OPS, inplaceCandidates, lifetimesOf, makeProblem, type MemValue } from './memory-graph.js';
+import { inplaceCandidates, opTraits } from '../ir/ops/traits.js';
+import { lifetimesOf, makeProblem, type MemValue } from './memory-graph.js';
 import { placeBest } from './memory-offsets.js';
 import { orderForMemory } from './order-search.js';
 
@@ -77,7 +78,6 @@ interface Tileable {
 const ints = (n: Node, k: string) => (n.attrs[k]?.type === 'ints' ? (n.attrs[k] as { value: number[] }).value : undefined);
 const int = (n: Node, k: string, d: number) => (n.attrs[k]?.type === 'int' ? (n.attrs[k] as { value: number }).value : d);
 const str = (n: Node, k: string, d: string) => (n.attrs[k]?.type === 'string' ? (n.attrs[k] as { value: string }).value : d);
-const POINTWISE = new Set([...INPLACE_OPS, ...INPLACE_ANY_INPUT, 'BatchNormalization', 'PRelu', 'Concat']);
 
 /** How `node` maps rows, or null when it is not a spatially local op on rank-4 float tensors this pass handles. */
 function tileable(graph: Graph, node: Node, isStatic: (name: string) => boolean): Tileable | null {
@@ -92,11 +92,12 @@ function tileable(graph: Graph, node: Node, isStatic: (name: string) => boolean)
   const ins = node.inputs.filter((x) => x !== '');
   const H = y.shape[AXIS];
   // run-time inputs are tiled, except those an elementwise op broadcasts along H (a gate of shape [N,C,1,1]): read whole
-  const broadcast = (x: string) => H > 1 && shape(x)?.[AXIS] === 1 && POINTWISE.has(node.op) && node.op !== 'Concat';
+  const rowLocal = opTraits(node.op).rowLocal;
+  const broadcast = (x: string) => H > 1 && shape(x)?.[AXIS] === 1 && rowLocal === 'pointwise';
   const spatial = [...new Set(ins.filter((x) => !isStatic(x) && !broadcast(x)))];
   if (spatial.some((x) => shape(x)?.length !== 4)) return null;
   const done = (map: RowMap): Tileable => ({ node, map, spatial, out: y.name });
-  if (node.op === 'Conv' || node.op === 'MaxPool' || node.op === 'AveragePool') {
+  if (rowLocal === 'window') {
     if (spatial.length !== 1 || spatial[0] !== node.inputs[0] || int(node, 'ceil_mode', 0) !== 0) return null;
     const autoPad = str(node, 'auto_pad', 'NOTSET');
     if (autoPad !== 'NOTSET' && autoPad !== 'VALID') return null;
@@ -106,7 +107,7 @@ function tileable(graph: Graph, node: Node, isStatic: (name: string) => boolean)
     const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : ints(node, 'pads') ?? [0, 0, 0, 0];
     return done({ kind: 'window', k: (k - 1) * d + 1, s: ints(node, 'strides')?.[0] ?? 1, pt: pads[0], pb: pads[2] });
   }
-  if (node.op === 'ConvTranspose') {
+  if (rowLocal === 'upsample') {
     const w = shape(node.inputs[1]);
     const s = ints(node, 'strides')?.[0] ?? 1;
     const k = ints(node, 'kernel_shape')?.[0] ?? w?.[2];
@@ -115,8 +116,8 @@ function tileable(graph: Graph, node: Node, isStatic: (name: string) => boolean)
       && !node.attrs.output_shape && (ints(node, 'dilations')?.[0] ?? 1) === 1 && str(node, 'auto_pad', 'NOTSET') === 'NOTSET' && shape(spatial[0])![AXIS] * s === H;
     return ok ? done({ kind: 'upsample', s }) : null;
   }
-  if (!POINTWISE.has(node.op)) return null;
-  if (node.op === 'Concat' && (ins.length !== spatial.length || ((int(node, 'axis', 0) + 4) % 4) !== 1)) return null;
+  if (rowLocal !== 'pointwise' && rowLocal !== 'concat') return null;
+  if (rowLocal === 'concat' && (ins.length !== spatial.length || ((int(node, 'axis', 0) + 4) % 4) !== 1)) return null;
   if (node.op === 'BatchNormalization' && spatial.length !== 1) return null;
   // run-time inputs have the output's rows; weights must not vary along H (broadcast over it)
   if (spatial.some((x) => shape(x)![AXIS] !== H)) return null;
@@ -386,7 +387,8 @@ export function tileForMemory(graph: Graph, isStatic: (name: string) => boolean,
     return rebuild(replace, names.weights, types);
   };
   if (given) {
-    const fits = given.every((c) => c.nodes.length >= 2 && c.nodes.every((u) => tiles.has(u)) && new Set(c.nodes).size === c.nodes.length);
+    // (never more tiles than rows: a plan is untrusted input, and each tile is nodes of its own)
+    const fits = given.every((c) => c.nodes.length >= 2 && c.nodes.every((u) => tiles.has(u)) && new Set(c.nodes).size === c.nodes.length && c.count <= Math.max(...c.nodes.map((u) => rowsOf(tiles.get(u)!.out))));
     const g = fits && given.length ? build(given, false) : given.length ? null : graph;
     if (!g) throw new TesseraError('BAD_PLAN', `${graph.meta.source}: the plan's spatial tiling (${given.map((c) => `${c.nodes.length} nodes in ${c.count} tiles`).join(', ')}) does not fit this model's row-local regions`);
     return { graph: g, regions: given.length, chosen: given.map((c) => ({ nodes: [...c.nodes], count: c.count })) };

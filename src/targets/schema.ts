@@ -3,12 +3,20 @@
  * links between them. Every figure carries the public source it comes from.
  */
 import { z } from 'zod';
+import { TesseraError } from '../errors.js';
 
-const figure = z.object({
-  value: z.number().nonnegative(),
+const figureOf = (value: z.ZodNumber) => z.object({
+  value,
   /** Where the figure comes from: a public document, a measurement command, or "estimate: why". */
   source: z.string().min(1),
 }).strict();
+/** A size or a fixed cost: zero or more (zod numbers are finite: no NaN, no Infinity from 1e999). */
+const figure = figureOf(z.number().nonnegative());
+/** A rate (GFLOP/s, GB/s, a fraction of peak): above zero, since times divide by it. */
+const rate = figureOf(z.number().positive());
+
+/** A name that is not a path (no / or \\, not . or ..): target names, and the names a plan records. */
+export const plainName = z.string().regex(/^(?!\.\.?$)[^/\\\0]+$/, 'a name, not a path (no / or \\)');
 
 const dtypeName = z.enum(['float32', 'float16', 'bfloat16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string']);
 
@@ -40,12 +48,12 @@ export const supportSchema = z.object({
 /** How fast a processor is, through the backend that runs it: every figure the cost model reads. */
 const figureFields = {
   /** Peak throughput in GFLOP/s (or GOP/s for integer types), per element type. */
-  peakGflops: z.record(z.string(), figure),
+  peakGflops: z.record(z.string(), rate),
   /** Memory bandwidth in GB/s as the processor sees it. */
-  bandwidthGBs: figure,
+  bandwidthGBs: rate,
   /** A node whose bytes fit this cache moves them at `cacheBandwidthGBs` instead (absent: no cache level is modelled). */
   cacheBytes: figure.optional(),
-  cacheBandwidthGBs: figure.optional(),
+  cacheBandwidthGBs: rate.optional(),
   /** Fixed cost per partition launch, in microseconds. */
   launchOverheadUs: figure,
   /** Fixed cost of each tensor a launch takes in or gives back beyond the one of each `launchOverheadUs` includes, in microseconds (0 when absent). */
@@ -61,7 +69,7 @@ const figureFields = {
   /** Set-up one node of an op type costs beyond its dispatch and its roofline (a recurrent kernel's scratch buffers), in microseconds, by op type. */
   kernelSetupUs: z.record(z.string(), figure).optional(),
   /** Fraction of the peak rate each class of op reaches (1 when absent): see targets/cost.ts opClass. */
-  efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), figure).optional(),
+  efficiency: z.record(z.enum(['conv', 'dwconv', 'matmul', 'elementwise', 'reduce', 'copy']), rate).optional(),
 };
 
 /** A processor's figures through one backend. */
@@ -75,6 +83,8 @@ export const processorSchema = z.object({
   name: z.string(),
   /** The backend this processor's partitions are lowered for (bound to what this host has at run time). */
   backend: z.string(),
+  /** A CPU's instruction set: an engine that runs differently per architecture (onnxruntime's blocked x86-64 convolutions) reads it. */
+  arch: z.enum(['x86-64', 'arm64']).optional(),
   /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
   onChipBytes: figure.optional(),
   ...figureFields,
@@ -89,14 +99,15 @@ export const processorSchema = z.object({
 export const linkSchema = z.object({
   from: z.string(),
   to: z.string(),
-  bandwidthGBs: figure,
+  bandwidthGBs: rate,
   latencyUs: figure,
 }).strict();
 
 export const targetSchema = z.object({
   format: z.literal('tessera.target'),
   version: z.literal(1),
-  name: z.string().min(1),
+  /** A name, not a path: plans record it, and find a built-in target by it. */
+  name: plainName,
   description: z.string(),
   processors: z.array(processorSchema).min(1),
   /** Links between processors' memories; both directions unless listed separately. */
@@ -109,3 +120,28 @@ export type Processor = z.infer<typeof processorSchema>;
 export type Figures = z.infer<typeof figuresSchema>;
 export type Link = z.infer<typeof linkSchema>;
 export type Target = z.infer<typeof targetSchema>;
+
+/** Validates target JSON, with messages that name the field. */
+export function parseTarget(json: unknown, where: string): Target {
+  const r = targetSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
+    throw new TesseraError('BAD_TARGET', `${where} is not a valid Tessera target: ${issues.join('; ')}`);
+  }
+  const t = r.data;
+  const ids = new Set<string>();
+  for (const p of t.processors) {
+    if (ids.has(p.id)) throw new TesseraError('BAD_TARGET', `${where}: processor id '${p.id}' appears twice`);
+    ids.add(p.id);
+    if (Object.keys(p.peakGflops).length === 0) throw new TesseraError('BAD_TARGET', `${where}: processor '${p.id}' gives no peakGflops`);
+  }
+  if (!t.processors.some((p) => p.kind === 'cpu' && p.support.ops === '*')) {
+    throw new TesseraError('BAD_TARGET', `${where}: a target needs a cpu processor that takes every op ("ops": "*"), for what nothing else runs`);
+  }
+  for (const l of t.links) {
+    for (const end of [l.from, l.to]) {
+      if (!ids.has(end)) throw new TesseraError('BAD_TARGET', `${where}: link ${l.from} -> ${l.to} names unknown processor '${end}'`);
+    }
+  }
+  return t;
+}

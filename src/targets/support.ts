@@ -4,26 +4,17 @@
  */
 import type { DType } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
+import { opTraits } from '../ir/ops/traits.js';
 import type { Processor } from './schema.js';
 
 export type SupportResult = { ok: true } | { ok: false; reason: string };
 
-const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
-/** Ops whose output shape depends on the data. */
-const DATA_DEPENDENT = new Set(['NonZero', 'Unique', 'NonMaxSuppression', 'Compress', 'StringSplit']);
-/** Inputs that are parameters (shapes, axes, pads, scales…): they must be compile-time constants on a static-shape processor, and their int types do not count as compute types. */
-export const PARAM_INPUTS: Readonly<Record<string, readonly number[]>> = {
-  Reshape: [1], Expand: [1], Tile: [1], Slice: [1, 2, 3, 4], Resize: [1, 2, 3], Upsample: [1], Pad: [1, 2, 3],
-  ConstantOfShape: [0], Range: [0, 1, 2], TopK: [1], Squeeze: [1], Unsqueeze: [1], Split: [1], Gather: [1],
-  ReduceMean: [1], ReduceSum: [1], ReduceMax: [1], ReduceMin: [1], ReduceProd: [1], Clip: [1, 2], CumSum: [1],
-  OneHot: [1], GatherElements: [1], ScatterND: [1], ScatterElements: [1], Trilu: [1],
-};
-
 /** A value fixed at compile time: a weight, or folded from shapes (the plan is compiled for concrete shapes). */
 export type IsStatic = (name: string) => boolean;
 
+/** Inputs that are parameters (shapes, axes, pads, scales…): they must be compile-time constants on a static-shape processor. */
 function isParam(node: Node, i: number): boolean {
-  return PARAM_INPUTS[node.op]?.includes(i) ?? false;
+  return opTraits(node.op).paramInputs?.includes(i) ?? false;
 }
 
 export function dtypeAccepted(proc: Processor, dtype: DType): boolean {
@@ -37,9 +28,9 @@ export function checkSupport(proc: Processor, node: Node, graph: Graph, isStatic
   if (s.ops !== '*' && (node.domain !== '' || !s.ops.includes(node.op))) {
     return no(`${node.domain ? node.domain + '::' : ''}${node.op} is not in the ${proc.name} op table`);
   }
-  if (CONTROL_FLOW.has(node.op) && !s.controlFlow) return no(`control flow (${node.op}) does not run on the ${proc.name}`);
+  if (opTraits(node.op).controlFlow && !s.controlFlow) return no(`control flow (${node.op}) does not run on the ${proc.name}`);
   if (!s.dynamicShapes) {
-    if (DATA_DEPENDENT.has(node.op)) return no(`${node.op} has a data-dependent output shape; the ${proc.name} needs static shapes`);
+    if (opTraits(node.op).dataDependentShape) return no(`${node.op} has a data-dependent output shape; the ${proc.name} needs static shapes`);
     for (const [i, name] of node.inputs.entries()) {
       if (name !== '' && isParam(node, i) && !isStatic(name)) {
         return no(`input '${name}' of ${node.op} sets a shape at run time; the ${proc.name} needs static shapes`);

@@ -3,7 +3,7 @@
  * alive bytes over the order, where each order position falls in time. No DOM here: the page, the
  * trace export and the tests share these.
  */
-import type { Plan } from '../scheduler/plan.js';
+import type { Plan } from '../plan/schema.js';
 import type { ViewModel } from './model.js';
 
 export const PROCESSOR_COLORS: Record<string, string> = { cpu: '#4e79a7', gpu: '#59a14f', npu: '#e15759' };

@@ -1,47 +1,117 @@
 /**
- * The graph layout, in a web worker so the page never freezes: dagre's layered layout, with partitions
- * as compound (cluster) nodes. Bundled into the page by src/viz/html.ts.
+ * The graph layout, in a web worker so the page never freezes. dagre's layered layout (clusters as
+ * compound nodes) for scenes up to DAGRE_MAX_BOXES boxes; the linear layered layout of layered.ts above
+ * that. A layout that fails falls back to the next simpler one (dagre → layered → grid) and says so in
+ * the reply's notes. Bundled into the page by src/viz/html.ts.
  */
 import dagre from '@dagrejs/dagre';
+import { gridLayout, insideOut, layerFlat, layeredLayout, type Placed } from './layered.js';
 import type { LayoutReply, LayoutRequest } from './layout-types.js';
 
-/** The worker's global scope, typed by hand (the project compiles without the DOM/webworker libs). */
-const ctx = globalThis as unknown as { onmessage: ((ev: { data: LayoutRequest }) => void) | null; postMessage(m: LayoutReply): void };
-ctx.onmessage = (ev) => {
-  const req = ev.data;
-  const t0 = performance.now();
-  // One group: a flat layout (much faster in dagre) and the group's box drawn around its nodes.
-  const compound = req.clusters.length > 1;
+/**
+ * dagre's cost grows much faster than linearly, with the depth most, and it recurses along paths: here
+ * light_densenet121's 670 boxes in 670 layers take it 1.2 s, a chain of 1,000 with skips 6 s, and a chain
+ * of 2,000 overflows its stack. Above these, the layered layout.
+ */
+export const DAGRE_MAX_BOXES = 1200, DAGRE_MAX_LAYERS = 800;
+
+function dagreLayout(req: LayoutRequest): Placed & { routes: Float32Array[] } {
+  const nb = req.w.length, nc = req.clusters.length;
+  const nesting = insideOut(req.clusters.map((c) => c.parent)); // (dagre itself loops forever on clusters nested in a cycle)
+  // Clusters holding no box are left out (dagre cannot size them); one flat cluster is drawn around its boxes.
+  const holds = new Uint8Array(nc);
+  for (let i = 0; i < nb; i++) for (let c = req.parent[i]; c >= 0 && !holds[c]; c = req.clusters[c].parent) holds[c] = 1;
+  const nested = req.clusters.some((c, k) => holds[k] && c.parent >= 0);
+  const compound = nested || req.clusters.filter((_, k) => holds[k]).length > 1;
   const g = new dagre.graphlib.Graph({ compound, multigraph: false });
   g.setGraph({ rankdir: 'TB', nodesep: 14, ranksep: 26, edgesep: 6, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
-  if (compound) for (const c of req.clusters) g.setNode(c.id, { label: c.label, paddingTop: 24 });
-  for (const n of req.nodes) {
-    g.setNode(n.id, { width: n.w, height: n.h });
-    if (n.parent && compound) g.setParent(n.id, n.parent);
+  if (compound) {
+    for (let c = 0; c < nc; c++) if (holds[c]) g.setNode(`c${c}`, {});
+    for (let c = 0; c < nc; c++) if (holds[c] && req.clusters[c].parent >= 0) g.setParent(`c${c}`, `c${req.clusters[c].parent}`);
   }
-  for (const [a, b] of req.edges) g.setEdge(a, b);
+  for (let i = 0; i < nb; i++) {
+    g.setNode(`b${i}`, { width: req.w[i], height: req.h[i] });
+    if (compound && req.parent[i] >= 0) g.setParent(`b${i}`, `c${req.parent[i]}`);
+  }
+  for (let e = 0; e < req.edges.length; e += 2) g.setEdge(`b${req.edges[e]}`, `b${req.edges[e + 1]}`);
   dagre.layout(g);
-  const nodes: LayoutReply['nodes'] = {};
-  for (const n of req.nodes) {
-    const l = g.node(n.id);
-    nodes[n.id] = { x: l.x, y: l.y, w: n.w, h: n.h };
+  const box = new Float32Array(4 * nb);
+  for (let i = 0; i < nb; i++) {
+    const l = g.node(`b${i}`);
+    box.set([l.x, l.y, req.w[i], req.h[i]], 4 * i);
   }
-  const clusters: LayoutReply['clusters'] = {};
-  for (const c of req.clusters) {
+  const cluster = new Float32Array(4 * nc);
+  for (let c = 0; c < nc; c++) {
+    if (!holds[c]) continue;
     if (compound) {
-      const l = g.node(c.id);
-      if (l && l.width !== undefined) clusters[c.id] = { x: l.x, y: l.y, w: l.width, h: l.height };
+      const l = g.node(`c${c}`);
+      if (l?.width !== undefined) cluster.set([l.x, l.y, l.width, l.height], 4 * c);
       continue;
     }
-    const kids = req.nodes.filter((n) => n.parent === c.id).map((n) => nodes[n.id]);
-    if (!kids.length) continue;
-    const x0 = Math.min(...kids.map((k) => k.x - k.w / 2)) - 12, x1 = Math.max(...kids.map((k) => k.x + k.w / 2)) + 12;
-    const y0 = Math.min(...kids.map((k) => k.y - k.h / 2)) - 26, y1 = Math.max(...kids.map((k) => k.y + k.h / 2)) + 10;
-    clusters[c.id] = { x: (x0 + x1) / 2, y: (y0 + y1) / 2, w: x1 - x0, h: y1 - y0 };
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (let i = 0; i < nb; i++) {
+      if (req.parent[i] !== c) continue;
+      x0 = Math.min(x0, box[4 * i] - req.w[i] / 2 - 12);
+      x1 = Math.max(x1, box[4 * i] + req.w[i] / 2 + 12);
+      y0 = Math.min(y0, box[4 * i + 1] - req.h[i] / 2 - 26);
+      y1 = Math.max(y1, box[4 * i + 1] + req.h[i] / 2 + 10);
+    }
+    cluster.set([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 4 * c);
   }
-  const edges = req.edges.map(([a, b]) => (g.edge(a, b)?.points ?? []).map((p: { x: number; y: number }) => [p.x, p.y] as [number, number]));
+  if (compound) {
+    // dagre leaves no room for a cluster's label: each cluster's top rises to 18 px above its inner clusters' tops
+    for (const c of nesting) {
+      const p = req.clusters[c].parent;
+      if (p < 0 || !holds[c] || !holds[p]) continue;
+      const top = cluster[4 * c + 1] - cluster[4 * c + 3] / 2 - 18, ptop = cluster[4 * p + 1] - cluster[4 * p + 3] / 2;
+      if (top >= ptop) continue;
+      const bottom = cluster[4 * p + 1] + cluster[4 * p + 3] / 2;
+      cluster[4 * p + 1] = (top + bottom) / 2;
+      cluster[4 * p + 3] = bottom - top;
+    }
+  }
+  const routes: Float32Array[] = [];
+  for (let e = 0; e < req.edges.length; e += 2) {
+    const pts = (g.edge(`b${req.edges[e]}`, `b${req.edges[e + 1]}`)?.points ?? []) as { x: number; y: number }[];
+    routes.push(Float32Array.from(pts.flatMap((p) => [p.x, p.y])));
+  }
   const gg = g.graph();
-  const reply: LayoutReply = { seq: req.seq, nodes, clusters, edges, width: gg.width ?? 0, height: gg.height ?? 0, ms: performance.now() - t0 };
-  ctx.postMessage(reply);
+  return { box, cluster, routes, width: gg.width ?? 0, height: gg.height ?? 0 };
+}
+
+/** The layout a request asks for, falling back to simpler ones when one throws. */
+export function layout(req: LayoutRequest): Omit<LayoutReply, 'seq' | 'ms'> {
+  const notes: string[] = [];
+  let engine: LayoutReply['engine'] = req.engine === 'auto' ? 'dagre' : req.engine;
+  if (req.engine === 'auto' && req.w.length > DAGRE_MAX_BOXES) {
+    engine = 'layered';
+    notes.push(`${req.w.length} boxes: the layered layout (dagre lays out up to ${DAGRE_MAX_BOXES})`);
+  } else if (req.engine === 'auto') {
+    const layers = layerFlat(req.w, req.h, req.edges).layers;
+    if (layers > DAGRE_MAX_LAYERS) {
+      engine = 'layered';
+      notes.push(`${layers} layers deep: the layered layout (dagre lays out up to ${DAGRE_MAX_LAYERS})`);
+    }
+  }
+  for (;;) {
+    try {
+      const placed = engine === 'dagre' ? dagreLayout(req) : engine === 'layered' ? layeredLayout(req) : gridLayout(req);
+      return { engine, notes, ...placed };
+    } catch (err) {
+      if (engine === 'grid') throw err;
+      const next = engine === 'dagre' ? 'layered' : 'grid';
+      notes.push(`the ${engine} layout failed (${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}); drawn with the ${next} layout instead`);
+      engine = next;
+    }
+  }
+}
+
+/** The worker's global scope, typed by hand (the project compiles without the DOM/webworker libs). */
+const ctx = globalThis as unknown as { onmessage: ((ev: { data: LayoutRequest }) => void) | null; postMessage(m: LayoutReply, transfer?: unknown[]): void };
+ctx.onmessage = (ev) => {
+  const t0 = performance.now();
+  const r = layout(ev.data);
+  const reply: LayoutReply = { seq: ev.data.seq, ...r, ms: performance.now() - t0 };
+  ctx.postMessage(reply, [reply.box.buffer, reply.cluster.buffer, ...(reply.routes ?? []).map((x) => x.buffer)]);
 };

@@ -4,7 +4,7 @@
  * model is built by `tessera viz` from the model file (src/cli/viz.ts); the viewer itself reads only
  * this data.
  */
-import type { Plan } from '../scheduler/plan.js';
+import type { Plan } from '../plan/schema.js';
 import type { TraceFile } from './trace-file.js';
 
 export interface ViewValue {
@@ -28,6 +28,54 @@ export interface ViewNode {
   /** Predicted time of this node alone on its processor, from the cost model, and how it was reached. */
   predictedUs?: number;
   basis?: string;
+  /** A control-flow node: the values of enclosing graphs its subgraphs read, and its subgraphs (indices into ViewModel.subgraphs). */
+  implicit?: string[];
+  subgraphs?: number[];
+}
+
+/** A value of a subgraph; 'outer' when it is read from an enclosing graph (look it up there). */
+export interface ViewSubValue {
+  dtype: string | null;
+  shape: (number | string)[] | null;
+  bytes: number;
+  /** Producing node's index in this subgraph; -1 otherwise. */
+  producer: number;
+  role: 'input' | 'initializer' | 'activation' | 'outer';
+}
+
+export interface ViewSubNode {
+  name: string;
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, string>;
+  /** From inference, when the subgraph was inferred. */
+  flops?: number;
+  bytes?: number;
+  implicit?: string[];
+  subgraphs?: number[];
+}
+
+/** A branch or body of a control-flow node (If, Loop, Scan), drawn when the node is expanded. */
+export interface ViewSubgraph {
+  /** The node running it: a plan node (`parent` -1, `node` its index) or node `node` of subgraph `parent`. */
+  parent: number;
+  node: number;
+  /** The attribute holding it: then_branch, else_branch, body. */
+  attr: string;
+  /**
+   * 'kept': inference kept it (it can run with the plan's input shapes); 'pruned': it never runs with
+   * them (the condition is known, or its shapes provably fail); 'not inferred': shapes as declared.
+   */
+  status: 'kept' | 'pruned' | 'not inferred';
+  why: string;
+  /** Formal inputs (a Loop's iteration number and carried values, a Scan's slices; none for If) and outputs. */
+  inputs: string[];
+  outputs: string[];
+  /** Values of enclosing graphs its nodes read. */
+  outer: string[];
+  nodes: ViewSubNode[];
+  values: Record<string, ViewSubValue>;
 }
 
 export interface ViewModel {
@@ -39,6 +87,16 @@ export interface ViewModel {
   values: Record<string, ViewValue>;
   /** The cost model's source (for per-node predictions), or why there are none. */
   costSource: string;
+  /** Branches and bodies of the control-flow nodes, nested ones included. */
+  subgraphs: ViewSubgraph[];
+}
+
+/** The plan verifier's finding, run by `tessera viz` (src/viz/check.ts). */
+export interface PlanCheck {
+  status: 'valid' | 'invalid' | 'unchecked';
+  message: string;
+  /** Buffers the finding names (index into plan.memory[memory].buffers). */
+  buffers: { memory: string; index: number; value: string }[];
 }
 
 export interface VizData {
@@ -47,6 +105,7 @@ export interface VizData {
   view?: ViewModel;
   /** Why the view model is missing, when it is. */
   viewMissing?: string;
+  check: PlanCheck;
   /** Files the page was made from, for the header. */
   files: { plan: string; trace?: string; model?: string };
 }

@@ -5,7 +5,7 @@
  * the predicted ones in its args; predicted times otherwise), flow events (`s`/`f`) from a producer step
  * through each transfer to its consumer, and a `C` counter of alive bytes per memory.
  */
-import type { Plan } from '../scheduler/plan.js';
+import type { Plan } from '../plan/schema.js';
 import { aliveBytes, positionTimes } from './derive.js';
 import type { TraceFile } from './trace-file.js';
 

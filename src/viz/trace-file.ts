@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { TesseraError } from '../errors.js';
-import type { Plan } from '../scheduler/plan.js';
-import type { Trace } from '../scheduler/runtime.js';
+import type { Plan } from '../plan/schema.js';
+import type { Trace } from '../plan/trace.js';
 
 export const TRACE_FORMAT = 'tessera.trace';
 export const TRACE_VERSION = 1;

@@ -12,9 +12,12 @@ import { toOnnx } from '../../bench/memory/generate.js';
 import { intermediatesOf, OrtBackend, prepareSession, sessionOptionsFor } from '../../src/backends/ort.js';
 import { randomFeeds, randomTensor, Tensor } from '../../src/backends/tensor.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import { PlanRunner } from '../../src/scheduler/runtime.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
+import { PlanRunner } from '../../src/runtime/runner.js';
 import { cosine, makeTarget, runOrt, shapeBytes, valuesOf } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
+import { staticInfo } from '../../src/ir/static.js';
+import { lowerPlan } from '../../src/compiler/lower.js';
 
 const SHAPE = [1, 4, 8, 8];
 
@@ -76,7 +79,7 @@ describe('onnxruntime session options per partition', () => {
     const bytes = toOnnx(spec);
     const graph = await shapeBytes(bytes);
     const cpu = makeTarget('one-cpu', [{ id: 'cpu', kind: 'cpu', ops: '*' }]);
-    const plan = compilePlan({ graph, modelBytes: bytes, modelFile: `${spec.name}.onnx`, target: cpu, split: 'memory', inplace: true, orderBudgetMs: 200 });
+    const plan = compilePlan(makeContext(graph, cpu), { modelBytes: bytes, modelFile: `${spec.name}.onnx`, split: 'memory', inplace: true, orderBudgetMs: 200 });
     expect(plan.partitions.length).toBeGreaterThan(1);
     for (const part of plan.partitions) {
       for (const n of part.nodes) {
@@ -87,7 +90,7 @@ describe('onnxruntime session options per partition', () => {
       }
     }
     const create = vi.spyOn(ort.InferenceSession, 'create');
-    const runner = await PlanRunner.create(graph, plan, cpu);
+    const runner = await PlanRunner.create({ graph, plan, target: cpu, partitions: lowerPlan(graph, plan, cpu, staticInfo(graph)) });
     try {
       expect(create.mock.calls.length).toBeLessThan(plan.partitions.length);
       const feeds = randomFeeds(graph, graph.inputShapes);

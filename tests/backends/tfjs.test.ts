@@ -19,12 +19,13 @@ import { compareTensors, DEFAULT_TOLERANCE } from '../../src/backends/compare.js
 import { OrtWebBackend } from '../../src/backends/ort-web.js';
 import { OrtBackend } from '../../src/backends/ort.js';
 import { rng, Tensor, tensorFromWeight, type TensorMap } from '../../src/backends/tensor.js';
-import { TFJS_CAPABILITIES, TfjsBackend } from '../../src/backends/tfjs.js';
+import { TfjsBackend } from '../../src/backends/tfjs.js';
+import { TFJS_CAPABILITIES } from '../../src/backends/tfjs-capabilities.js';
 import { backendContract } from '../helpers/backend-contract.js';
 import { inferShapes } from '../../src/ir/infer.js';
 import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { decodeModel, importOnnx } from '../../src/ir/onnx-import.js';
-import { Session } from '../../src/scheduler/session.js';
+import { Session } from '../../src/runtime/session.js';
 import { expectConcurrentEqualsSequential } from '../helpers/concurrency.js';
 import { corpusCases, feedsFor, makeTarget, runOrt, shapesOf } from '../helpers/models.js';
 

@@ -9,7 +9,9 @@ import { TensorProtoSchema } from 'onnx-buf';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CORPUS = resolve(ROOT, '../shared/corpus');
-const BIN = join(ROOT, 'bin/tessera.js');
+// The CLI's TypeScript source, run through tsx: the suite tests the code as it is, never a stale dist/.
+// The built command (bin/tessera.js → dist/) is tested as users get it by tests/package (pack, install, run).
+const CLI = ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/cli/main.ts')]; // resolved here: a test may run it in any directory
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `tessera-${prefix}-`));
@@ -22,9 +24,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node bin/tessera.js ...args` as a user would, with no stdin. */
+/** Runs the `tessera` command (its source, through tsx) with ...args, as a user would, with no stdin. */
 export function tessera(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return tesseraIn(ROOT, ...args);
+}
+
+/** The same, run in `cwd`. */
+export function tesseraIn(cwd: string, ...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

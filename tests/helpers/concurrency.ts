@@ -1,7 +1,7 @@
 /** 16 (or more) concurrent `run` calls on one Session must return what the same runs return one after another. */
 import { expect } from 'vitest';
 import type { TensorMap } from '../../src/backends/tensor.js';
-import type { Session } from '../../src/scheduler/session.js';
+import type { Session } from '../../src/runtime/session.js';
 
 export async function expectConcurrentEqualsSequential(session: Session, feeds: TensorMap[], output: string): Promise<void> {
   const sequential: number[][] = [];

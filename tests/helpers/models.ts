@@ -13,10 +13,11 @@ import type { Graph, Node } from '../../src/ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../../src/ir/infer.js';
 import { feedsFor as corpusFeeds, runOrt, shapesOf } from '../ir/corpus.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import type { Plan, PlanStep } from '../../src/scheduler/plan.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
+import type { Plan, PlanStep } from '../../src/plan/schema.js';
 import { parseTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
+import { makeContext } from '../../src/passes/context.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CORPUS = join(ROOT, '../shared/corpus');
@@ -86,7 +87,7 @@ export function legalizes(target: Target): boolean {
 /** Compile only, as Session.create does: calibration ranges when a processor legalizes float32. */
 export async function compileFor(l: Loaded, target: Target, file: string): Promise<Plan> {
   const ranges = legalizes(target) ? await measureRanges(l.graph, l.feeds) : undefined;
-  return compilePlan({ graph: l.graph, modelBytes: l.bytes, modelFile: file, target, ranges });
+  return compilePlan(makeContext(l.graph, target, { ranges }), { modelBytes: l.bytes, modelFile: file });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ortProber } from '../../src/backends/ort.js';
-import { inspectModel } from '../../src/cli/inspect.js';
+import { inspectModel } from '../../src/compiler/inspect.js';
 import { isConcrete, type Value } from '../../src/ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../../src/ir/infer.js';
 import { importOnnxFile } from '../../src/ir/onnx-import.js';

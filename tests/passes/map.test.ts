@@ -13,11 +13,12 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { lowerPartition } from '../../src/passes/map.js';
 import { partition, type Partitioning } from '../../src/passes/partition.js';
-import type { Storage } from '../../src/passes/residency.js';
-import { staticInfo, type StaticInfo } from '../../src/passes/static.js';
+import type { Storage } from '../../src/targets/storage.js';
+import { staticInfo, type StaticInfo } from '../../src/ir/static.js';
 import { loadTarget } from '../../src/targets/index.js';
 import type { Processor, Target } from '../../src/targets/schema.js';
 import { cosine, fromHalfBits, lcgValues, makeTarget, runOrt, shapeBytes, toHalfBits, valuesOf } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
 
 const FLOAT = 1, INT16 = 5, FLOAT16 = 10;
 
@@ -57,7 +58,7 @@ describe('lowerPartition on a float16 NPU partition', () => {
     g = await shapeBytes(bytes);
     snap = await loadTarget('snapdragon-8-gen-3');
     npu = snap.processors.find((p) => p.id === 'npu')!;
-    parts = partition(g, snap);
+    parts = partition(makeContext(g, snap));
     st = staticInfo(g);
     x = new Tensor('float32', lcgValues(3 * 16 * 16, 9).map((v) => v * 2), [1, 3, 16, 16]);
     reference = (await runOrt(bytes, { x })).y.data as Float32Array;
@@ -145,7 +146,7 @@ describe('lowered partitions chained by hand reproduce the whole model', () => {
     b.output(b.node('Conv', [l, w], 'y', { pads: [1, 1, 1, 1] }), 'float32');
     const bytes = b.toBytes();
     const g = await shapeBytes(bytes);
-    const parts = partition(g, t);
+    const parts = partition(makeContext(g, t));
     expect(parts.partitions.map((p) => p.processor)).toEqual(['npu', 'cpu', 'npu']);
     const st = staticInfo(g);
     const feeds = { x: new Tensor('float32', lcgValues(4 * 64, 8), [1, 4, 8, 8]) };

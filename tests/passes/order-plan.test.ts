@@ -9,16 +9,19 @@
 import { describe, expect, it } from 'vitest';
 import { nasCells, randwire, toOnnx } from '../../bench/memory/generate.js';
 import { randomFeeds } from '../../src/backends/tensor.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import type { Plan } from '../../src/scheduler/plan.js';
-import { PlanRunner } from '../../src/scheduler/runtime.js';
-import { verifyPlan } from '../../src/scheduler/verify.js';
-import { placeByCost } from '../../src/scheduler/place.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
+import type { Plan } from '../../src/plan/schema.js';
+import { PlanRunner } from '../../src/runtime/runner.js';
+import { verifyPlan } from '../../src/plan/verify.js';
+import { placeByCost } from '../../src/passes/place.js';
 import { partition } from '../../src/passes/partition.js';
-import { greedyBySize, lifetimes } from '../../src/passes/plan-memory.js';
-import { residency } from '../../src/passes/residency.js';
-import { staticInfo } from '../../src/passes/static.js';
+import { greedyBySize } from '../../src/passes/plan-memory.js';
+import { lifetimes } from '../../src/plan/lifetimes.js';
+import { residency } from '../../src/plan/residency.js';
+import { staticInfo } from '../../src/ir/static.js';
 import { cosine, makeTarget, orderProblems, overlappingPairs, runOrt, shapeBytes, valuesOf } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
+import { lowerPlan } from '../../src/compiler/lower.js';
 
 const cpu = makeTarget('one-cpu', [{ id: 'cpu', kind: 'cpu', ops: '*' }]);
 const mixed = makeTarget('cpu-npu', [
@@ -35,8 +38,8 @@ describe('compiled plans with the memory-aware order, split partitions and in-pl
       const graph = await shapeBytes(bytes);
       let inplaceSeen = 0, splitSeen = 0;
       for (const target of [cpu, mixed]) {
-        const base = compilePlan({ graph, modelBytes: bytes, modelFile: `${spec.name}.onnx`, target, split: 'none', orderBudgetMs: 200 });
-        const plan = compilePlan({ graph, modelBytes: bytes, modelFile: `${spec.name}.onnx`, target, split: 'memory', inplace: true, orderBudgetMs: 200 });
+        const base = compilePlan(makeContext(graph, target), { modelBytes: bytes, modelFile: `${spec.name}.onnx`, split: 'none', orderBudgetMs: 200 });
+        const plan = compilePlan(makeContext(graph, target), { modelBytes: bytes, modelFile: `${spec.name}.onnx`, split: 'memory', inplace: true, orderBudgetMs: 200 });
         expect(() => verifyPlan(plan, graph, target)).not.toThrow();
         expect(orderProblems(graph, plan.order)).toEqual([]);
         // every partition's run-time nodes contiguous in the order, on one processor
@@ -60,9 +63,9 @@ describe('compiled plans with the memory-aware order, split partitions and in-pl
       }
       expect(inplaceSeen).toBeGreaterThan(0);
       console.log(`${spec.name}: ${inplaceSeen} in-place buffers, split on ${splitSeen}/2 targets`);
-      const plan = compilePlan({ graph, modelBytes: bytes, modelFile: `${spec.name}.onnx`, target: mixed, split: 'memory', inplace: true, orderBudgetMs: 200 });
+      const plan = compilePlan(makeContext(graph, mixed), { modelBytes: bytes, modelFile: `${spec.name}.onnx`, split: 'memory', inplace: true, orderBudgetMs: 200 });
       const feeds = randomFeeds(graph, graph.inputShapes);
-      const runner = await PlanRunner.create(graph, plan, mixed);
+      const runner = await PlanRunner.create({ graph, plan, target: mixed, partitions: lowerPlan(graph, plan, mixed, staticInfo(graph)) });
       try {
         const outputs = await runner.run(feeds);
         const trace = runner.lastTrace!;
@@ -85,9 +88,9 @@ describe('compiled plans with the memory-aware order, split partitions and in-pl
       const bytes = toOnnx(spec);
       const graph = await shapeBytes(bytes);
       for (const target of [cpu, mixed]) {
-        const plan = compilePlan({ graph, modelBytes: bytes, modelFile: 'm.onnx', target, orderBudgetMs: 100 });
+        const plan = compilePlan(makeContext(graph, target), { modelBytes: bytes, modelFile: 'm.onnx', orderBudgetMs: 100 });
         const st = staticInfo(graph);
-        const parts = partition(graph, target, undefined, placeByCost(graph, target).placement);
+        const parts = partition(makeContext(graph, target), placeByCost(makeContext(graph, target)).placement);
         const lives = lifetimes(graph, target, parts, st, residency(graph, target, parts, st), parts.walk);
         for (const [id, items] of lives) {
           const before = Math.max(0, ...greedyBySize(items).map((b) => b.offset + b.bytes));
@@ -101,7 +104,7 @@ describe('compiled plans with the memory-aware order, split partitions and in-pl
     const spec = randwire(8, { C: 8, H: 16, seed: 3 });
     const bytes = toOnnx(spec);
     const graph = await shapeBytes(bytes);
-    const plan = compilePlan({ graph, modelBytes: bytes, modelFile: 'm.onnx', target: cpu, split: 'memory', inplace: true, orderBudgetMs: 100 });
+    const plan = compilePlan(makeContext(graph, cpu), { modelBytes: bytes, modelFile: 'm.onnx', split: 'memory', inplace: true, orderBudgetMs: 100 });
     const mem = plan.memory.cpu;
     // a Conv's output claimed to be written over the Conv's input
     const conv = graph.nodes.find((n) => n.op === 'Conv' && mem.buffers.some((b) => b.value === n.inputs[0]))!;

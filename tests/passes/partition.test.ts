@@ -15,14 +15,15 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { lowerPartition } from '../../src/passes/map.js';
 import { partition, type Partitioning } from '../../src/passes/partition.js';
-import { staticInfo } from '../../src/passes/static.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
+import { staticInfo } from '../../src/ir/static.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
 import { checkSupport } from '../../src/targets/support.js';
 import {
   contractedCycle, corpusCases, crossingValues, isStaticValue, lcgValues, loadCase, makeTarget, orderProblems, runtimeReadsOf, seeded, shapeBytes, type Loaded,
 } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
 
 const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
 
@@ -150,7 +151,7 @@ describe('partition on generated graphs', () => {
   it.each(SEEDS)('seed %i: sound on every built-in target', (seed) => {
     const g = graphs.get(seed)!;
     for (const t of targets) {
-      const parts = partition(g, t);
+      const parts = partition(makeContext(g, t));
       expect(problems(g, t, parts), `${t.name}`).toEqual([]);
     }
   });
@@ -160,7 +161,7 @@ describe('partition on generated graphs', () => {
     const used = new Set<string>();
     let multi = 0;
     for (const g of graphs.values()) {
-      const parts = partition(g, snap);
+      const parts = partition(makeContext(g, snap));
       for (const p of parts.partitions) used.add(p.processor);
       if (parts.partitions.length >= 3) multi++;
     }
@@ -172,7 +173,7 @@ describe('partition on generated graphs', () => {
     const g = graphs.get(SEEDS[0])!;
     const before = JSON.stringify([...g.values.values()].map((v) => [v.name, v.dtype, v.shape, v.consumers, v.isConst]));
     const snap = targets.find((t) => t.name === 'snapdragon-8-gen-3')!;
-    const a = partition(g, snap), b = partition(g, snap);
+    const a = partition(makeContext(g, snap)), b = partition(makeContext(g, snap));
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
     expect(JSON.stringify([...g.values.values()].map((v) => [v.name, v.dtype, v.shape, v.consumers, v.isConst]))).toBe(before);
   });
@@ -188,7 +189,7 @@ describe('partition on the corpus', () => {
   it.each(cases.map((c) => c.name))('%s: sound on every built-in target', (name) => {
     const { graph } = loaded.get(name)!;
     for (const t of targets) {
-      const parts = partition(graph, t);
+      const parts = partition(makeContext(graph, t));
       expect(problems(graph, t, parts), `${t.name}`).toEqual([]);
     }
   });
@@ -197,7 +198,7 @@ describe('partition on the corpus', () => {
     const snap = targets.find((t) => t.name === 'snapdragon-8-gen-3')!;
     let onCpu = 0;
     for (const [name, { graph }] of loaded) {
-      const parts = partition(graph, snap);
+      const parts = partition(makeContext(graph, snap));
       for (const node of graph.nodes) {
         const pl = parts.placement[node.index];
         if (pl.folded || pl.processor !== 'cpu') continue;
@@ -215,7 +216,7 @@ describe('partition on the corpus', () => {
       const ifs = graph.nodes.filter((n) => n.op === 'If');
       expect(ifs.length, name).toBeGreaterThan(0);
       for (const t of targets) {
-        const parts = partition(graph, t);
+        const parts = partition(makeContext(graph, t));
         const kinds = new Map(t.processors.map((p) => [p.id, p.kind]));
         for (const n of ifs) {
           const pl = parts.placement[n.index];
@@ -239,7 +240,7 @@ describe('partition on the corpus', () => {
   it('shape arithmetic in ppocr-v4-rec (Shape → Cast/Slice/Concat → Reshape) is folded and never NPU work', () => {
     const { graph } = loaded.get('ppocr-v4-rec')!;
     const snap = targets.find((t) => t.name === 'snapdragon-8-gen-3')!;
-    const parts = partition(graph, snap);
+    const parts = partition(makeContext(graph, snap));
     const shapes = graph.nodes.filter((n) => n.op === 'Shape');
     expect(shapes.length).toBeGreaterThan(0);
     for (const n of shapes) expect(parts.placement[n.index].folded, n.name).toBe(true);
@@ -278,7 +279,7 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
 
   it('an LRN between two convs leaves the NPU, with a reason naming LRN', async () => {
     const { g, bytes } = await sandwich((b, x) => b.node('LRN', [x], 'mid', { size: 3 }, { name: 'lrn' }));
-    const parts = partition(g, snap);
+    const parts = partition(makeContext(g, snap));
     expect(problems(g, snap, parts)).toEqual([]);
     const at = (name: string) => parts.placement[g.nodes.find((n) => n.name === name)!.index];
     expect(at('lrn').processor).not.toBe('npu');
@@ -289,14 +290,14 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
       if (at(c).processor !== 'npu') expect(at(c).rejected.find((r) => r.processor === 'npu')?.reason, c).toMatch(/moved to .* beside its neighbours/);
     }
     // and the plan file carries the reason
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'sandwich.onnx', target: snap, placement: 'capability' });
+    const plan = compilePlan(makeContext(g, snap), { modelBytes: bytes, modelFile: 'sandwich.onnx', placement: 'capability' });
     const pn = plan.nodes.find((n) => n.name === 'lrn')!;
     expect(pn.rejected?.find((r) => r.processor === 'npu')?.reason).toContain('LRN');
   });
 
   it('an op neither accelerator has (Softplus) goes to the CPU with reasons for both', async () => {
     const { g } = await sandwich((b, x) => b.node('Softplus', [x], 'mid', {}, { name: 'softplus' }));
-    const parts = partition(g, snap);
+    const parts = partition(makeContext(g, snap));
     expect(problems(g, snap, parts)).toEqual([]);
     const pl = parts.placement[g.nodes.find((n) => n.name === 'softplus')!.index];
     expect(pl.processor).toBe('cpu');
@@ -309,7 +310,7 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
       const scales = b.initializer('scales', new Float32Array([1, 1, 1, 1]), [4]);
       return b.node('Resize', [x, '', scales], 'mid', { mode: 'cubic' }, { name: 'resize' });
     });
-    const parts = partition(g, snap);
+    const parts = partition(makeContext(g, snap));
     expect(problems(g, snap, parts)).toEqual([]);
     const pl = parts.placement[g.nodes.find((n) => n.name === 'resize')!.index];
     expect(pl.processor).toBe('cpu');
@@ -332,7 +333,7 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
     b.output(b.node('Conv', [iff, w], 'y', { pads: [1, 1, 1, 1] }, { name: 'conv2' }), 'float32');
     const feeds = { x: new Tensor('float32', new Float32Array(64 * 32 * 32), [1, 64, 32, 32]), cond: new Tensor('bool', Uint8Array.from([1]), []) };
     const g = await shapeBytes(b.toBytes(), undefined, feeds);
-    const parts = partition(g, snap);
+    const parts = partition(makeContext(g, snap));
     expect(problems(g, snap, parts)).toEqual([]);
     const ifNode = g.nodes.find((n) => n.name === 'if')!;
     expect(parts.placement[ifNode.index].processor).toBe('cpu');
@@ -356,12 +357,12 @@ describe('placement rules on hand-made graphs (snapdragon-8-gen-3)', () => {
     b.output(b.node('Relu', [flat], 'y'), 'float32');
     const bytes = b.toBytes();
     const g = await shapeBytes(bytes);
-    const parts = partition(g, snap);
+    const parts = partition(makeContext(g, snap));
     expect(problems(g, snap, parts)).toEqual([]);
     const idxOf = (name: string) => g.nodes.find((n) => n.name === name)!.index;
     for (const name of ['shape', 'gather', 'concat']) expect(parts.placement[idxOf(name)].folded, name).toBe(true);
     expect(parts.placement[idxOf('reshape')]).toMatchObject({ folded: false, processor: 'npu' });
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'chain.onnx', target: snap, placement: 'capability' });
+    const plan = compilePlan(makeContext(g, snap), { modelBytes: bytes, modelFile: 'chain.onnx', placement: 'capability' });
     for (const name of ['shape', 'gather', 'concat']) expect(plan.nodes[idxOf(name)].folded, name).toBe(true);
     expect(plan.partitions.length).toBe(1);
     const st = staticInfo(g);
@@ -394,7 +395,7 @@ describe('placement by calibrated range', () => {
 
     const apple = targets.find((t) => t.name === 'apple-m3')!;
     expect(apple.processors.find((p) => p.kind === 'npu')!.support.dtypes).not.toContain('int16');
-    const parts = partition(g, apple, ranges);
+    const parts = partition(makeContext(g, apple, { ranges: ranges }));
     expect(problems(g, apple, parts)).toEqual([]);
     for (const name of ['scale_up', 'conv2']) {
       const pl = parts.placement[g.nodes.find((n) => n.name === name)!.index];
@@ -403,7 +404,7 @@ describe('placement by calibrated range', () => {
     }
 
     const snap = targets.find((t) => t.name === 'snapdragon-8-gen-3')!;
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'big.onnx', target: snap, ranges, placement: 'capability' });
+    const plan = compilePlan(makeContext(g, snap, { ranges }), { modelBytes: bytes, modelFile: 'big.onnx', placement: 'capability' });
     const pn = plan.nodes.find((n) => n.name === 'scale_up')!;
     expect(pn.processor).toBe('npu');
     const buf = plan.memory.npu.buffers.find((q) => q.value === 'big')!;
@@ -423,7 +424,7 @@ describe('the independent checks themselves', () => {
     const l = b.node('LRN', [c1], 'l', { size: 3 });
     b.output(b.node('Conv', [l, w], 'y', { pads: [1, 1, 1, 1] }), 'float32');
     const g = await shapeBytes(b.toBytes());
-    const parts = partition(g, t);
+    const parts = partition(makeContext(g, t));
     expect(parts.partitions.map((p) => p.processor)).toEqual(['acc', 'cpu', 'acc']);
     expect(problems(g, t, parts)).toEqual([]);
 

@@ -9,11 +9,13 @@ import { TesseraError } from '../../src/errors.js';
 import { GraphBuilder, tensor } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { partition, type Partitioning } from '../../src/passes/partition.js';
-import { greedyBySize, lifetimes, peakOf, planMemory, verifyNoOverlap, type Buffer, type Lifetime } from '../../src/passes/plan-memory.js';
-import { residency } from '../../src/passes/residency.js';
-import { staticInfo } from '../../src/passes/static.js';
+import { greedyBySize, peakOf, planMemory } from '../../src/passes/plan-memory.js';
+import { lifetimes, verifyNoOverlap, type Buffer, type Lifetime } from '../../src/plan/lifetimes.js';
+import { residency } from '../../src/plan/residency.js';
+import { staticInfo } from '../../src/ir/static.js';
 import type { Target } from '../../src/targets/schema.js';
 import { brutePeak, makeTarget, overlappingPairs, seeded, shapeBytes } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
 
 function randomLifetimes(r: () => number, n: number, positions: number): Lifetime[] {
   return Array.from({ length: n }, (_, i) => {
@@ -160,7 +162,7 @@ describe('the lifetime rule on a hand-built graph', () => {
     const c = b.node('Add', [a, bb], 'c');
     b.output(b.node('Mul', [c, w], 'y'), 'float32');
     g = await shapeBytes(b.toBytes());
-    parts = partition(g, target);
+    parts = partition(makeContext(g, target));
   });
 
   it('places the nodes as the drawing says (precondition)', () => {
@@ -173,7 +175,7 @@ describe('the lifetime rule on a hand-built graph', () => {
     const res = residency(g, target, parts, st);
     const lives = lifetimes(g, target, parts, st, res, order);
     const table = (id: string): Table => Object.fromEntries(lives.get(id)!.map((l) => [l.value, [l.start, l.end, l.bytes, l.dtype] as Table[string]]));
-    return { cpu: table('cpu'), npu: table('npu'), memory: planMemory(g, target, parts, st, res, order) };
+    return { cpu: table('cpu'), npu: table('npu'), memory: planMemory(makeContext(g, target), parts, order) };
   };
 
   /*
@@ -264,7 +266,7 @@ describe('alignment and sizes', () => {
     const x = b.input('x', 'float32', [3, 7]); // 21 elements: 84 bytes, 42 as float16
     b.output(b.node('Relu', [b.node('Relu', [x], 'r1')], 'y'), 'float32');
     const g = await shapeBytes(b.toBytes());
-    const parts = partition(g, t);
+    const parts = partition(makeContext(g, t));
     const st = staticInfo(g);
     const res = residency(g, t, parts, st);
     const lives = lifetimes(g, t, parts, st, res, [0, 1]);

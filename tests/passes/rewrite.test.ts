@@ -14,8 +14,8 @@ import { corpusCases, loadCase, runOrt, shapeBytes } from '../helpers/models.js'
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileModel } from '../../src/cli/compile.js';
-import { Session } from '../../src/scheduler/session.js';
+import { compile } from '../../src/compiler/index.js';
+import { Session } from '../../src/runtime/session.js';
 
 async function checkSame(bytes: Uint8Array, shapes: Record<string, number[]>, which: readonly Rewrite[] = REWRITES) {
   const graph = await shapeBytes(bytes, shapes);
@@ -95,8 +95,8 @@ describe('memory rewrites', () => {
     const path = join(dir, 'unet.onnx');
     const bytes = toOnnx(unet(2, { C: 8, H: 32 }));
     writeFileSync(path, bytes);
-    const plain = await compileModel(path, { target: 'host' });
-    const rw = await compileModel(path, { target: 'host', rewrite: true });
+    const plain = await compile(path, 'host', { lower: false });
+    const rw = await compile(path, 'host', { rewrite: true, lower: false });
     const arena = (p: typeof plain.plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
     expect(plain.plan.model.rewrites).toBeUndefined();
     expect(rw.plan.model.rewrites).toEqual(['concat-conv', 'spatial-tile']);

@@ -18,16 +18,17 @@ import { TesseraError } from '../../src/errors.js';
 import type { DType } from '../../src/ir/dtype.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import { parsePlan, serializePlan, type Plan } from '../../src/scheduler/plan.js';
-import { Session } from '../../src/scheduler/session.js';
-import { verifyPlan } from '../../src/scheduler/verify.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
+import { parsePlan, serializePlan, type Plan } from '../../src/plan/schema.js';
+import { Session } from '../../src/runtime/session.js';
+import { verifyPlan } from '../../src/plan/verify.js';
 import { builtinTargetNames, loadTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
 import { checkSupport } from '../../src/targets/support.js';
 import {
   contractedCycle, corpusCases, crossingValues, isStaticValue, lcgValues, legalizes, loadCase, orderProblems, overlappingPairs, runOrt, scheduleProblems, type Loaded,
 } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
 
 const ELEMENT_BYTES: Partial<Record<DType, number>> = {
   float32: 4, float16: 2, float64: 8, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1,
@@ -136,7 +137,7 @@ describe.each(corpusCases())('$name', (m) => {
       const needRanges = targets.some(legalizes);
       const ranges = needRanges ? await measureRanges(l.graph, l.feeds) : undefined;
       for (const t of targets) {
-        const plan = compilePlan({ graph: l.graph, modelBytes: l.bytes, modelFile: m.path, target: t, ranges: legalizes(t) ? ranges : undefined });
+        const plan = compilePlan(makeContext(l.graph, t, { ranges: legalizes(t) ? ranges : undefined }), { modelBytes: l.bytes, modelFile: m.path });
         if (round === 0) plans.set(t.name, plan);
         else again.set(t.name, serializePlan(plan));
       }

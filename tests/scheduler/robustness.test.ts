@@ -11,7 +11,7 @@ import { compareTensors } from '../../src/backends/compare.js';
 import { OrtBackend } from '../../src/backends/ort.js';
 import { Tensor, rng, type TensorMap } from '../../src/backends/tensor.js';
 import { buildBranchyCnn } from '../../examples/branchy-cnn/model.js';
-import { Session } from '../../src/scheduler/session.js';
+import { Session } from '../../src/runtime/session.js';
 
 const TARGET = 'snapdragon-8-gen-3';
 const bytes = buildBranchyCnn();

@@ -16,7 +16,7 @@ import { Tensor, type TensorMap } from '../../src/backends/tensor.js';
 import { probeWebGpu } from '../../src/backends/webgpu.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { importOnnx } from '../../src/ir/onnx-import.js';
-import { Session } from '../../src/scheduler/session.js';
+import { Session } from '../../src/runtime/session.js';
 import { corpusCases, feedsFor, lcgValues, makeTarget, ROOT, runOrt, shapesOf, targetJson, type ModelCase } from '../helpers/models.js';
 
 const TARGET = 'snapdragon-8-gen-3';
@@ -229,8 +229,8 @@ describe('bind: { gpu: "webgpu" } where no adapter exists', () => {
     writeFileSync(targetPath, JSON.stringify(targetJson('cpu-gpu', [{ id: 'cpu', kind: 'cpu', ops: '*' }, { id: 'gpu', kind: 'gpu', ops: ['Relu'], backend: 'ort:webgpu' }])));
     const script = join(dir, 'child.mts');
     writeFileSync(script, `
-      import { Session } from ${JSON.stringify(join(ROOT, 'src/scheduler/session.ts'))};
-      import { bindProcessors } from ${JSON.stringify(join(ROOT, 'src/scheduler/runtime.ts'))};
+      import { Session } from ${JSON.stringify(join(ROOT, 'src/runtime/session.ts'))};
+      import { bindProcessors } from ${JSON.stringify(join(ROOT, 'src/runtime/bind.ts'))};
       import { loadTarget } from ${JSON.stringify(join(ROOT, 'src/targets/index.ts'))};
       const out = {};
       try { const s = await Session.create(${JSON.stringify(modelPath)}, { target: ${JSON.stringify(targetPath)}, bind: { gpu: 'webgpu' } }); await s.release(); out.error = null; }

@@ -7,11 +7,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
-import { compilePlan } from '../../src/scheduler/compile.js';
-import type { Plan, PlanStep } from '../../src/scheduler/plan.js';
+import { compilePlan } from '../../src/compiler/pipeline.js';
+import type { Plan, PlanStep } from '../../src/plan/schema.js';
 import { loadTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
 import { lcgValues, makeTarget, scheduleProblems, shapeBytes, type ProcSpec } from '../helpers/models.js';
+import { makeContext } from '../../src/passes/context.js';
 
 const C = 16, H = 32;
 const GPU_GFLOPS = 200, CPU_GBS = 10, GPU_GBS = 100, LINK_GBS = 50, LINK_US = 2, LAUNCH = 1;
@@ -43,7 +44,7 @@ async function twoBranches(merge: boolean): Promise<{ g: ShapedGraph; bytes: Uin
   return { g: await shapeBytes(bytes), bytes };
 }
 
-const compile = (g: ShapedGraph, bytes: Uint8Array, t: Target) => compilePlan({ graph: g, modelBytes: bytes, modelFile: 'branches.onnx', target: t, placement: 'capability' });
+const compile = (g: ShapedGraph, bytes: Uint8Array, t: Target) => compilePlan(makeContext(g, t), { modelBytes: bytes, modelFile: 'branches.onnx', placement: 'capability' });
 const computeSteps = (plan: Plan) => plan.steps.filter((s): s is Extract<PlanStep, { kind: 'compute' }> => s.kind === 'compute');
 const overlap = (a: PlanStep, b: PlanStep) => a.startUs < b.endUs && b.startUs < a.endUs;
 const dur = (s: PlanStep) => s.endUs - s.startUs;
@@ -167,7 +168,7 @@ describe('independent branches on snapdragon-8-gen-3', () => {
     b.output(a, 'float32').output(l, 'float32');
     const bytes = b.toBytes();
     const g = await shapeBytes(bytes);
-    const plan = compilePlan({ graph: g, modelBytes: bytes, modelFile: 'snap.onnx', target: snap, placement: 'capability' });
+    const plan = compilePlan(makeContext(g, snap), { modelBytes: bytes, modelFile: 'snap.onnx', placement: 'capability' });
     expect(scheduleProblems(plan, g)).toEqual([]);
     const conv = stepOf(plan, 'conv0'), lrn = stepOf(plan, 'lrn');
     expect(plan.partitions[conv.partition].processor).toBe('npu');

@@ -9,8 +9,10 @@ import { ModelProtoSchema } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
-import { fitProcessor, hostCpuName, predictedCopyUs, type Sample } from '../../src/targets/calibrate.js';
-import { blockedLayout, launchUs, nodeWork, opClass, predictNode } from '../../src/targets/cost.js';
+import { engineCost } from '../../src/backends/registry.js';
+import { fitProcessor, predictedCopyUs, type Sample } from '../../src/runtime/calibrate.js';
+import { launchUs, nodeWork, opClass, predictNode } from '../../src/targets/cost.js';
+import { archOf } from '../../src/targets/host.js';
 import { parseTarget } from '../../src/targets/index.js';
 import type { Processor } from '../../src/targets/schema.js';
 import { shapeBytes } from '../helpers/models.js';
@@ -27,8 +29,8 @@ function cpu(name: string, extra: Partial<Processor> = {}): Processor {
     ...extra,
   };
 }
-const ARM = cpu('Kryo CPU (1x X4 + 5x A720 + 2x A520)');
-const X86 = cpu('host CPU: Intel(R) Xeon(R) Processor (x64, onnxruntime CPU EP)');
+const ARM = cpu('Kryo CPU (1x X4 + 5x A720 + 2x A520)', { arch: 'arm64' });
+const X86 = cpu('host CPU: Intel(R) Xeon(R) Processor (x64, onnxruntime CPU EP)', { arch: 'x86-64' });
 
 const w = (n: number, s = 0.05) => Float32Array.from({ length: n }, (_, i) => (((i * 7919) % 1000) / 1000 - 0.5) * s);
 
@@ -77,10 +79,13 @@ describe('the cost model', () => {
     expect(nodeWork(g, byName(g, 'pool')).bytes).toBe(4 * 16 * 64 * 64 + 4 * 16 * 32 * 32);
   });
 
-  it('charges layout conversions only on an onnxruntime CPU named x86-64: a tensor leaving and re-entering the blocked layout around a standalone op', async () => {
-    expect(blockedLayout(X86)).toBe(true);
-    expect(blockedLayout(ARM)).toBe(false);
-    expect(blockedLayout(cpu(hostCpuName()))).toBe(process.arch === 'x64' || /intel|amd|xeon|epyc|ryzen/i.test(hostCpuName()));
+  it('charges layout conversions only on an onnxruntime CPU whose profile says x86-64 (its cost hooks): a tensor leaving and re-entering the blocked layout around a standalone op', async () => {
+    const blocked = (p: Processor) => !!engineCost(p)?.layoutBytes;
+    expect(blocked(X86)).toBe(true);
+    expect(blocked(ARM)).toBe(false);
+    expect(blocked(cpu('no architecture given'))).toBe(false);
+    expect(blocked({ ...X86, backend: 'ort-web:wasm' })).toBe(false);
+    expect(blocked(cpu('this host', archOf()))).toBe(process.arch === 'x64');
     const g = await graphOf((b) => {
       const x = b.input('x', 'float32', [1, 32, 28, 28]);
       const c = b.node('Conv', [x, b.initializer('k', w(32 * 32), [32, 32, 1, 1])], 'c', {}, { name: 'conv' });
@@ -143,11 +148,11 @@ describe('fixed costs of small kernels', () => {
     expect(p.basis).toMatch(/costlier of its branches \(4 nodes/);
     expect(p.us).toBeCloseTo(0.3 + flatUs, 6); // its own dispatch, then the heavy branch's Gemm, Relu, Gemm
     // and running a subgraph at all, where a profile measured it
-    expect(predictNode(cpu(X86.name, { kernelSetupUs: { If: fig(1) } }), g, byName(g, 'if')).us).toBeCloseTo(1.3 + flatUs, 6);
+    expect(predictNode(cpu(X86.name, { arch: 'x86-64', kernelSetupUs: { If: fig(1) } }), g, byName(g, 'if')).us).toBeCloseTo(1.3 + flatUs, 6);
   });
 
   it('an onnxruntime CPU computes a 1-D depthwise convolution one group at a time, a 2-D one in one kernel', async () => {
-    const X = cpu(X86.name, { convGroupUs: fig(0.1) });
+    const X = cpu(X86.name, { arch: 'x86-64', convGroupUs: fig(0.1) });
     const g = await graphOf((b) => {
       b.output(conv1d(b, b.input('x', 'float32', [1, 64, 8]), 64, 64, 'dw1d'), 'float32');
       b.output(conv1d(b, b.input('x2', 'float32', [1, 64, 8]), 64, 1, 'dense1d'), 'float32');
@@ -215,11 +220,12 @@ describe('the calibration fit', () => {
 
   it('recovers known figures from what the cost model says a processor with them would measure, and writes a valid profile', async () => {
     const truth = cpu('truth: x86-64', {
+      arch: 'x86-64',
       peakGflops: { float32: fig(250) }, bandwidthGBs: fig(30), cacheBandwidthGBs: fig(120), nodeOverheadUs: fig(0.4), convGroupUs: fig(0.08), kernelSetupUs: { Softmax: fig(2) },
       efficiency: { conv: fig(1), dwconv: fig(0.3), matmul: fig(0.8), elementwise: fig(0.05), reduce: fig(0.003), copy: fig(0.5) },
     });
     const data = await samples(truth);
-    const base = cpu('host CPU (test, x86-64)');
+    const base = cpu('host CPU (test, x86-64)', { arch: 'x86-64' });
     const fitted = fitProcessor(base, data, (what) => `test: ${what}`, { bytes: 4 << 20, source: 'test cache' });
     const within = (got: number, want: number, tol = 0.1) => expect(Math.abs(Math.log(got / want)), `${got} vs ${want}`).toBeLessThan(tol);
     for (const s of data) within(predictedCopyUs(fitted, s), s.us, 0.05);

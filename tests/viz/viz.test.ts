@@ -4,18 +4,17 @@
  * measured trace. The page is opened in real headless Chromium (Debian's, driven by playwright-core);
  * screenshots of the views go to tests/viz/__output__/.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runModel } from '../../src/cli/run.js';
-import { exportTrace } from '../../src/cli/trace.js';
-import { vizPlan } from '../../src/cli/viz.js';
-import { compileModel } from '../../src/cli/compile.js';
-import type { Plan } from '../../src/scheduler/plan.js';
+import { compile } from '../../src/compiler/index.js';
+import { serializePlan, type Plan } from '../../src/plan/schema.js';
+import { runModel } from '../../src/runtime/run-model.js';
 import { fmtBytes } from '../../src/viz/derive.js';
+import { withModelPath } from '../../src/viz/find-model.js';
 import { parseTraceFile, type TraceFile } from '../../src/viz/trace-file.js';
-import { CORPUS, tempDir } from '../cli/helpers.js';
+import { CORPUS, tempDir, tessera } from '../cli/helpers.js';
 import { chromiumMissing, launch, open } from './browser.js';
 
 const MODEL = join(CORPUS, 'onnx-node/light/light_inception_v1.onnx');
@@ -27,11 +26,19 @@ const htmlPath = join(tmp.dir, 'plan.html');
 let plan: Plan;
 let trace: TraceFile;
 
+/** Runs `tessera` and returns its standard output, failing on a non-zero exit. */
+function cli(...args: string[]): string {
+  const r = tessera(...args);
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+}
+
 beforeAll(async () => {
-  plan = (await compileModel(MODEL, { target: 'snapdragon-8-gen-3', out: planPath })).plan;
+  plan = withModelPath((await compile(MODEL, 'snapdragon-8-gen-3', { lower: false })).plan, planPath, MODEL);
+  writeFileSync(planPath, serializePlan(plan));
   await runModel(MODEL, { plan: planPath, target: 'snapdragon-8-gen-3', trace: tracePath });
   trace = parseTraceFile(readFileSync(tracePath, 'utf8'), tracePath, plan);
-  await vizPlan(planPath, { trace: tracePath, model: MODEL, out: htmlPath });
+  cli('viz', planPath, '--trace', tracePath, '--model', MODEL, '-o', htmlPath);
   mkdirSync(OUTPUT, { recursive: true });
 });
 afterAll(() => tmp.cleanup());
@@ -56,8 +63,8 @@ describe('tessera trace: Chrome Trace Event Format', () => {
   for (const withTrace of [false, true]) {
     it(`${withTrace ? 'measured' : 'predicted'}: required fields, one X per step, flows for transfers, alive-bytes counters`, () => {
       const out = join(tmp.dir, `events-${withTrace}.json`);
-      const r = exportTrace(planPath, { out, ...(withTrace ? { trace: tracePath } : {}) });
-      expect(r.steps).toBe(plan.steps.length);
+      const stdout = cli('trace', planPath, '-o', out, ...(withTrace ? ['--trace', tracePath] : []));
+      expect(Number(/(\d+) steps/.exec(stdout)?.[1])).toBe(plan.steps.length);
       const file = JSON.parse(readFileSync(out, 'utf8')) as { traceEvents: Record<string, unknown>[] };
       expect(Array.isArray(file.traceEvents)).toBe(true);
       for (const e of file.traceEvents) {
@@ -191,10 +198,16 @@ describe.skipIf(chromiumMissing)(`tessera viz in headless Chromium${chromiumMiss
     expect(existsSync(join(OUTPUT, 'graph.png'))).toBe(true);
   });
 
-  it('without the model (not found beside the plan), the page still opens and says why', async () => {
+  it('without the model (the plan moved away from it), the page still opens and says where it looked', async () => {
+    const moved = join(tmp.dir, 'moved', 'deeper', 'plan.json');
+    mkdirSync(dirname(moved), { recursive: true });
+    copyFileSync(planPath, moved);
     const bare = join(tmp.dir, 'bare.html');
-    const r = await vizPlan(planPath, { out: bare });
-    expect(r.model).toMatch(/not found/);
+    const out = cli('viz', moved, '-o', bare);
+    expect(out).toMatch(/not found/);
+    expect(out).toContain(`the recorded path ${plan.model.path}`);
+    expect(out).toContain('beside the plan');
+    expect(out).toContain('plan unchecked');
     const { page, errors, requests } = await open(browser, bare);
     await page.waitForSelector('body[data-graph-state=ready]', { timeout: 60_000 });
     expect(await page.locator('#viewport .node[data-node]').count()).toBe(plan.nodes.filter((n) => !n.folded).length);

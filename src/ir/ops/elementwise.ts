@@ -1,7 +1,7 @@
 /** Elementwise ops: unary, binary with broadcasting, variadic, and those that keep their input's shape. */
 import { isDType, type DType } from '../dtype.js';
 import { dtypeFromOnnx } from '../dtype.js';
-import { broadcast, fail, knownOf, numel, registerOp, same, strides, tensor, type Known, type OpContext, type ValueInfo } from './registry.js';
+import { broadcast, fail, knownOf, MAX_KNOWN, numel, registerOp, same, strides, tensor, type Known, type OpContext, type ValueInfo } from './registry.js';
 
 const UNARY_FOLD: Record<string, ((x: number) => number) | undefined> = {
   Identity: (x) => x,
@@ -79,6 +79,7 @@ const BINARY_FOLD: Record<string, ((a: number, b: number) => number) | undefined
 /** Evaluates a broadcasting n-ary op on known inputs. */
 function foldBroadcast(dtype: DType, outDims: number[], inputs: Known[], f: (...xs: number[]) => number): Known | undefined {
   const n = outDims.reduce((a, b) => a * b, 1);
+  if (!(n <= MAX_KNOWN)) return undefined; // folded values stay small
   const outStr = strides(outDims);
   const inStr = inputs.map((k) => {
     const s = strides(k.dims);

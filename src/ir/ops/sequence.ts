@@ -6,7 +6,7 @@
 import { TesseraError } from '../../errors.js';
 import { dtypeFromOnnx, type DType } from '../dtype.js';
 import type { Dim } from '../graph.js';
-import { fail, knownOf, normAxis, registerOp, same, tensor, type Container, type OpContext, type ValueInfo } from './registry.js';
+import { fail, knownOf, MAX_KNOWN, normAxis, registerOp, same, tensor, type Container, type OpContext, type ValueInfo } from './registry.js';
 
 function sequence(dtype: DType | null, elements: readonly ValueInfo[] | null): ValueInfo {
   return { dtype: null, shape: null, container: { kind: 'sequence', dtype, elements } };
@@ -152,7 +152,7 @@ registerOp('SplitToSequence', {
     let sizes: number[] | undefined;
     let keep = true;
     if (!ctx.has(1)) {
-      if (typeof d !== 'number') return [sequence(x.dtype, null)];
+      if (typeof d !== 'number' || d > MAX_KNOWN) return [sequence(x.dtype, null)];
       sizes = new Array<number>(d).fill(1);
       keep = ctx.int('keepdims', 1) === 1;
     } else {

@@ -5,7 +5,7 @@ import type { Dim, Shape } from '../graph.js';
 import { bytesToNumbers, canDecode } from '../tensor-data.js';
 import { weightBytes, weightElementCount } from '../weight.js';
 import { dtypeFromOnnx } from '../dtype.js';
-import { fail, knownOf, normAxis, numel, registerOp, same, strides, tensor, type Known, type OpContext, type ValueInfo } from './registry.js';
+import { fail, knownOf, MAX_KNOWN, normAxis, numel, registerOp, same, strides, tensor, type Known, type OpContext, type ValueInfo } from './registry.js';
 
 /** The contents of an int input (shape, axes, pads, …) that must be known at compile time. */
 function ints(ctx: OpContext, i: number, what: string): number[] {
@@ -27,6 +27,7 @@ function concreteShape(ctx: OpContext, i: number): number[] {
 /** Gathers elements of a known tensor at the given multi-indices (row-major over `outDims`). */
 function take(k: Known, outDims: number[], index: (out: number[]) => number[]): Known | undefined {
   const n = outDims.reduce((a, b) => a * b, 1);
+  if (!(n <= MAX_KNOWN)) return undefined; // folded values stay small (an Expand or Tile of a constant can be huge)
   const ks = strides(k.dims);
   const os = strides(outDims);
   const data = new Array<number>(n);
@@ -381,8 +382,10 @@ registerOp('Range', {
     const [limit] = ints(ctx, 1, 'limit');
     const [delta] = ints(ctx, 2, 'delta');
     const n = Math.max(Math.ceil((limit - start) / delta), 0);
-    const data = Array.from({ length: n }, (_, i) => start + i * delta);
-    return [tensor(ctx.input(0).dtype, [n], knownOf(ctx.input(0).dtype as DType, [n], data))];
+    if (!Number.isFinite(n)) fail(ctx, `delta ${delta} gives no element count`);
+    // (a count beyond 2^53 stays a number: the tensor size limit refuses it, with its name)
+    const data = n <= MAX_KNOWN ? Array.from({ length: n }, (_, i) => start + i * delta) : undefined;
+    return [tensor(ctx.input(0).dtype, [n], data && knownOf(ctx.input(0).dtype as DType, [n], data))];
   },
 });
 

@@ -1,0 +1,28 @@
+/**
+ * Lowering a plan: each partition becomes what its backend receives — a standalone ONNX model whose edge
+ * values are stored as the plan's buffers say (the dtype policy was applied when the memory was planned;
+ * passes/map.ts rewrites the partition to it). Done by the compiler, before anything runs: the runtime
+ * binds, allocates and runs what it is given.
+ */
+import type { Subgraph } from '../backends/backend.js';
+import type { DType } from '../ir/dtype.js';
+import type { ShapedGraph } from '../ir/infer.js';
+import type { StaticInfo } from '../ir/static.js';
+import { lowerPartition } from '../passes/map.js';
+import type { Plan } from '../plan/schema.js';
+import type { Target } from '../targets/schema.js';
+import { storedDtype } from '../targets/storage.js';
+
+export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: StaticInfo): Subgraph[] {
+  return plan.partitions.map((part) => {
+    const proc = target.processors.find((p) => p.id === part.processor)!;
+    const slots = new Map(plan.memory[part.processor].buffers.map((b) => [b.value, b]));
+    const storage = (name: string) => {
+      const b = slots.get(name);
+      // values with no buffer are weights computed inside the partition: stored in the legalized type
+      return { dtype: (b?.dtype ?? storedDtype(proc, graph.values.get(name)!.dtype!)) as DType, ...(b?.scale !== undefined ? { scale: b.scale } : {}) };
+    };
+    const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage);
+    return { name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) };
+  });
+}

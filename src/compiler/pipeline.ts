@@ -1,0 +1,94 @@
+/**
+ * The pass pipeline, assembled once: place → partition → order → split → plan memory → schedule, then
+ * the Plan. Every pass gets the compile context (passes/context.ts): the graph, the target as bound, the
+ * support tables and the residency of each partitioning, computed once.
+ */
+import { basename } from 'node:path';
+import type { CompileContext } from '../passes/context.js';
+import { fileOrder, simulate } from '../passes/memory-graph.js';
+import { memoryOrder } from '../passes/order.js';
+import { partition } from '../passes/partition.js';
+import { placeByCost, type PlacementResult } from '../passes/place.js';
+import { planMemory } from '../passes/plan-memory.js';
+import { schedule } from '../passes/schedule.js';
+import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.js';
+import type { TileChoice } from '../passes/tile.js';
+import { PLAN_FORMAT, PLAN_VERSION, sha256, type Plan, type Rewrite } from '../plan/schema.js';
+import { costSource } from '../targets/cost.js';
+import { partitionPrecision } from '../targets/storage.js';
+
+/** How the passes run: every compile option that changes the plan of a given graph. */
+export interface PlanOptions {
+  /** 'cost' (default): placement by predicted latency; 'capability': onnxruntime-style first fit by priority. */
+  placement?: 'cost' | 'capability';
+  /** Budget of the memory-aware order search (ms, counted as work so plans stay deterministic; default 2000). */
+  orderBudgetMs?: number;
+  /** 'memory': split partitions into chunks that follow the planned order where the backend's own order would defeat the planned peak; 'none' (default). */
+  split?: SplitOptions['mode'];
+  /** Let elementwise ops write their output over their input's buffer (plan buffers then share storage; default off). */
+  inplace?: boolean;
+}
+
+export interface PlanInput extends PlanOptions {
+  /** The .onnx file's bytes (for the plan's sha256) and its name. */
+  modelBytes: Uint8Array;
+  modelFile: string;
+  /** Receives the placement search's result (its log explains the choice). */
+  onPlacement?: (result: PlacementResult) => void;
+  /** The memory rewrites the context's graph went through (recorded in the plan, so the runtime applies them too), and the spatial tiling among them. */
+  rewrites?: readonly Rewrite[];
+  tiles?: readonly TileChoice[];
+}
+
+/** Runs the passes on the context's graph and target and assembles the Plan. */
+export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles }: PlanInput): Plan {
+  const { graph, target, st } = ctx;
+  const placed = placement === 'capability' ? undefined : placeByCost(ctx);
+  if (placed) onPlacement?.(placed);
+  const walkParts = partition(ctx, placed?.placement);
+  // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
+  const budgetMs = orderBudgetMs ?? 2000;
+  const mo = memoryOrder(ctx, walkParts, { budgetMs }, inplace ?? false);
+  let order = mo.order;
+  const chunks = chunkOrder(mo.runtime.problem, mo.runtimeOrder, (u) => walkParts.partitionOf[mo.runtime.nodeOf[u]], mo.result.peak, { mode: split ?? 'none' });
+  let parts = splitPartitions(graph, walkParts, st, mo.runtime, chunks, order);
+  let memory = planMemory(ctx, parts, order, inplace ?? false);
+  let kept: 'search' | 'walk' = 'search';
+  if ((split ?? 'none') === 'none') {
+    // the arenas are never larger than with the partitioner's walk: keep the walk when its layout is smaller
+    const walkMemory = planMemory(ctx, walkParts, walkParts.walk, inplace ?? false);
+    const total = (m: typeof memory) => Object.values(m).reduce((a, x) => a + x.arenaBytes, 0);
+    if (total(walkMemory) < total(memory)) {
+      [order, parts, memory, kept] = [[...walkParts.walk], walkParts, walkMemory, 'walk'];
+    }
+  }
+  const sched = schedule(ctx, parts);
+  return {
+    format: PLAN_FORMAT,
+    version: PLAN_VERSION,
+    model: { file: basename(modelFile), sha256: sha256(modelBytes), nodes: graph.nodes.length, ...(rewrites?.length ? { rewrites: [...rewrites] } : {}), ...(rewrites?.includes('spatial-tile') && tiles?.length ? { tiles: tiles.map((t) => ({ nodes: [...t.nodes], count: t.count })) } : {}) },
+    target: { name: target.name, processors: target.processors.map((p) => ({ id: p.id, kind: p.kind, name: p.name, backend: p.backend })) },
+    inputs: Object.fromEntries(graph.inputs.map((n) => [n, { dtype: graph.values.get(n)!.dtype ?? 'unknown', shape: graph.inputShapes[n] }])),
+    outputs: [...graph.outputs],
+    nodes: graph.nodes.map((n) => {
+      const p = parts.placement[n.index];
+      return {
+        index: n.index, name: n.name, op: n.op, processor: p.processor, partition: parts.partitionOf[n.index],
+        ...(p.folded ? { folded: true } : {}),
+        ...(p.rejected.length ? { rejected: p.rejected } : {}),
+      };
+    }),
+    partitions: parts.partitions.map((p) => ({
+      id: p.id, processor: p.processor, backend: ctx.proc(p.processor).backend, precision: partitionPrecision(ctx.proc(p.processor)),
+      nodes: p.nodes, inputs: p.inputs, outputs: p.outputs,
+    })),
+    order,
+    steps: sched.steps,
+    memory,
+    orderSearch: {
+      peakBytes: mo.result.peak, lowerBoundBytes: mo.result.lowerBound, exact: mo.result.exact, segments: mo.result.segments, exactSegments: mo.result.exactSegments, budgetMs,
+      fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length, kept,
+    },
+    estimate: { latencyUs: sched.latencyUs, transferBytes: sched.transferBytes, source: costSource(target) },
+  };
+}

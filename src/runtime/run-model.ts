@@ -1,0 +1,148 @@
+/**
+ * Running a model as `tessera run` does: on given test data (or deterministic random inputs), through a
+ * Session; optionally checking the outputs against onnxruntime running the original file and against
+ * expected output files, and writing the outputs and the measured trace (atomically). The command prints
+ * what this returns; the conformance tests call it.
+ */
+import { join } from 'node:path';
+import { compareTensors, DEFAULT_TOLERANCE, type Comparison } from '../backends/compare.js';
+import { createSession, runSession } from '../backends/ort.js';
+import { randomFeeds, tensorFromWeight, weightFromTensor, type TensorMap } from '../backends/tensor.js';
+import { TesseraError } from '../errors.js';
+import { formatShape } from '../ir/graph.js';
+import { resolveInputShapes } from '../ir/infer.js';
+import { importOnnxFile } from '../ir/onnx-import.js';
+import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
+import { writeFilesAtomically } from '../atomic.js';
+import { readPlanFile } from '../compiler/index.js';
+import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
+import { Session } from './session.js';
+import { readFeeds } from './test-data.js';
+
+export interface RunOptions {
+  data?: string;
+  inputShapes?: Record<string, number[]>;
+  out?: string;
+  check?: boolean;
+  tolerance?: { rtol: number; atol: number };
+  /** A built-in target name or a target JSON file (default: 'host'). */
+  target?: string;
+  /** A plan file to run (compiled by `tessera compile`) instead of compiling one. */
+  plan?: string;
+  /** Processor → backend overrides, e.g. { gpu: 'webgpu' }. */
+  bind?: Record<string, string>;
+  /** Write the measured trace of the run there (`tessera viz --trace`, `tessera trace --trace`). */
+  trace?: string;
+}
+
+export interface OutputReport {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Against onnxruntime running the original file, and against the expected output file. */
+  vsOnnxruntime?: Comparison;
+  vsExpected?: Comparison;
+}
+
+export interface RunReport {
+  model: string;
+  inputs: { name: string; dtype: string; shape: number[]; source: string }[];
+  outputs: OutputReport[];
+  /** False when a check was asked for and an output is outside tolerance. */
+  ok: boolean;
+  /** Measured wall time of one session.run, in ms. */
+  runMs: number;
+  /** The target the plan was compiled for, its partition count, and what runs each processor here. */
+  target: string;
+  partitions: number;
+  /** How outputs are judged against the references. */
+  criterion: string;
+  bindings: { processor: string; backend: string; emulated: boolean; note: string }[];
+  /** Partitions whose backend failed and that ran on the CPU instead. */
+  fallbacks: { partition: number; processor: string; from: string; to: string; when: string; reason: string }[];
+}
+
+export async function runModel(path: string, options: RunOptions = {}): Promise<RunReport> {
+  const graph = importOnnxFile(path);
+  const tol = options.tolerance ?? DEFAULT_TOLERANCE;
+  let feeds: TensorMap;
+  let inputShapes: Record<string, number[]>;
+  if (options.data) {
+    feeds = readFeeds(graph, options.data);
+    inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
+    for (const [name, shape] of Object.entries(options.inputShapes ?? {})) {
+      if (formatShape(shape) !== formatShape(inputShapes[name] ?? null)) {
+        throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape ${name}=${shape.join('x')} contradicts the test data, whose '${name}' is ${formatShape(inputShapes[name] ?? null)}`);
+      }
+    }
+  } else {
+    // a plan brings the shapes it was compiled for
+    const planned = options.plan ? Object.fromEntries(Object.entries(readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
+    inputShapes = resolveInputShapes(graph, planned ?? options.inputShapes);
+    feeds = randomFeeds(graph, inputShapes);
+  }
+  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds, target: options.target, bind: options.bind, plan: options.plan });
+  // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
+  const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
+  let outputs: TensorMap;
+  let runMs: number;
+  try {
+    const t0 = performance.now();
+    outputs = await session.run(feeds);
+    runMs = performance.now() - t0;
+  } finally {
+    await session.release();
+  }
+
+  const reports: OutputReport[] = session.outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
+  let ok = true;
+  if (options.check) {
+    const ref = await createSession(path, 'cpu', `${path} (reference)`); // by path: external data resolves beside the model
+    try {
+      const expected = await runSession(ref, feeds, session.outputNames, `${path} (reference)`);
+      for (const r of reports) {
+        r.vsOnnxruntime = judge(compareTensors(outputs[r.name], expected[r.name], tol), lowered);
+        ok &&= r.vsOnnxruntime.ok;
+      }
+    } finally {
+      await ref.release();
+    }
+    if (options.data) {
+      const files = listTensorFiles(options.data, 'output');
+      files.forEach((f, i) => {
+        const r = reports[i];
+        if (!r) return;
+        r.vsExpected = judge(compareTensors(outputs[r.name], tensorFromWeight(readTensorFile(f)), tol), lowered);
+        ok &&= r.vsExpected.ok;
+      });
+    }
+  }
+  if (options.out) {
+    writeFilesAtomically(reports.map((r, i) => ({ path: join(options.out!, `output_${i}.pb`), bytes: tensorFileBytes(weightFromTensor(outputs[r.name], r.name)) })));
+  }
+  if (options.trace && session.lastTrace) {
+    const host = `${process.platform}-${process.arch}, node ${process.version}`;
+    writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(session.plan, session.lastTrace, host)) }]);
+  }
+  return {
+    model: path,
+    inputs: graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' })),
+    outputs: reports,
+    ok,
+    runMs,
+    target: session.target.name,
+    partitions: session.plan.partitions.length,
+    criterion: lowered ? `cosine similarity ≥ ${MIN_COSINE} (a partition runs with float16/int16 storage)` : `rtol ${tol.rtol} / atol ${tol.atol}`,
+    bindings: session.bindings.map((b) => ({ ...b })),
+    fallbacks: session.fallbacks.map((f) => ({ ...f })),
+  };
+}
+
+/** Outputs of a run whose partitions store float32 as float16/int16 must reach this cosine similarity. */
+export const MIN_COSINE = 0.999;
+
+function judge(c: Comparison, lowered: boolean): Comparison {
+  if (!lowered || c.reason?.startsWith('shape')) return c;
+  const ok = Number.isNaN(c.cosine) ? c.ok : c.cosine >= MIN_COSINE;
+  return { ...c, ok, reason: ok ? undefined : `cosine ${c.cosine} below ${MIN_COSINE}` };
+}
