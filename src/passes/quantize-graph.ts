@@ -6,6 +6,7 @@
 import { TesseraError } from '../errors.js';
 import type { DType } from '../ir/dtype.js';
 import { earliestFirstOrder, nodeReads, type Attribute, type Graph, type ModelMeta, type Node, type Value } from '../ir/graph.js';
+import { opTraits } from '../ir/ops/traits.js';
 import type { Weight } from '../ir/weight.js';
 
 /** A node as a pass writes it: `outputTypes` gives the dtypes of outputs that are new values. */
@@ -43,8 +44,6 @@ export function nameMaker(graph: Graph): (base: string) => string {
   };
 }
 
-const NONDETERMINISTIC = new Set(['RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Multinomial', 'Bernoulli', 'Dropout']);
-const CONTROL_FLOW = new Set(['If', 'Loop', 'Scan']);
 
 /**
  * The graph with these nodes and weights (weights no node reads are dropped). Values keep what the old
@@ -95,7 +94,7 @@ export function rebuildGraph(graph: Graph, list: readonly EditNode[], weights: R
   }
   for (const n of nodes) for (const r of new Set(nodeReads(n))) values.get(r)!.consumers.push(n.index);
   for (const n of nodes) {
-    if (n.domain !== '' || NONDETERMINISTIC.has(n.op) || CONTROL_FLOW.has(n.op)) continue;
+    if (n.domain !== '' || opTraits(n.op).nondeterministic || opTraits(n.op).controlFlow) continue;
     if (nodeReads(n).every((r) => values.get(r)!.isConst)) for (const o of n.outputs) if (o) values.get(o)!.isConst = true;
   }
   return { name: graph.name, nodes, values, inputs: graph.inputs, outputs: graph.outputs, meta: { ...graph.meta, ...meta } };
@@ -107,15 +106,3 @@ export function inlineWeight(name: string, dtype: DType, dims: readonly number[]
 }
 
 export const intAttr = (value: number): Attribute => ({ type: 'int', value });
-export const intsAttr = (value: number[]): Attribute => ({ type: 'ints', value });
-
-/** An int attribute's value, or the default. */
-export function attrInt(attrs: Readonly<Record<string, Attribute>>, name: string, dflt: number): number {
-  const a = attrs[name];
-  return a?.type === 'int' ? a.value : dflt;
-}
-
-export function attrInts(attrs: Readonly<Record<string, Attribute>>, name: string): number[] | undefined {
-  const a = attrs[name];
-  return a?.type === 'ints' ? a.value : undefined;
-}

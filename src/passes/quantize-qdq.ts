@@ -7,23 +7,14 @@
  * Which ops are quantized follows onnxruntime's QDQ registry; everything else stays float and is listed.
  */
 import type { Graph, Node } from '../ir/graph.js';
+import { hasChannelBias, qdqDataInputs, qdqSharesInputScale, QDQ_OPS } from '../ir/ops/quantization.js';
 import type { Weight } from '../ir/weight.js';
 import { affineParams, integerBytes, quantizeValue, qrange, roundHalfEven, type QParams, type QuantType } from './quantize-math.js';
 import { floatsOf } from './quantize-prepare.js';
 import { editable, initializers, inlineWeight, intAttr, nameMaker, rebuildGraph, type EditNode } from './quantize-graph.js';
 import { quantizeWeight, weightUse, type QuantizedWeight } from './quantize-weights.js';
 
-/** The float inputs of each quantized op that carry data (the rest — shapes, axes, Clip bounds, sizes — stay as they are). */
-const DATA_INPUTS: Record<string, number[] | 'all'> = {
-  Conv: [0], ConvTranspose: [0], Gemm: [0], MatMul: [0, 1], Add: [0, 1], Mul: [0, 1], Relu: [0], Clip: [0], LeakyRelu: [0],
-  Sigmoid: [0], Tanh: [0], MaxPool: [0], AveragePool: [0], GlobalAveragePool: [0], Concat: 'all', Softmax: [0],
-  Reshape: [0], Transpose: [0], Squeeze: [0], Unsqueeze: [0], Flatten: [0], Resize: [0], Slice: [0], Split: [0], Pad: [0],
-  Gather: [0], Where: [1, 2],
-};
-/** Ops that only move or select data: their output takes their input's scale and zero point (no requantization). */
-const SAME_AS_INPUT = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Flatten', 'Slice', 'Split', 'Gather', 'MaxPool', 'Resize', 'Pad']);
-
-export const QDQ_OPS: readonly string[] = Object.keys(DATA_INPUTS);
+export { QDQ_OPS };
 
 export interface Range { min: number; max: number }
 
@@ -54,13 +45,13 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
   const weights = initializers(graph);
   const fresh = nameMaker(graph);
   const aType: QuantType = options.activationType;
-  const dataInputs = (n: Node) => { const d = DATA_INPUTS[n.op]; return (d === 'all' ? n.inputs.map((_, i) => i) : d).filter((i) => n.inputs[i] && isFloat(graph, n.inputs[i])); };
+  const dataInputs = (n: Node) => { const d = qdqDataInputs(n.op) ?? []; return (d === 'all' ? n.inputs.map((_, i) => i) : d).filter((i) => n.inputs[i] && isFloat(graph, n.inputs[i])); };
 
   // 1. which nodes are quantized, and why the others are not
   const floatNodes: FloatNode[] = [];
   const quantized: Node[] = [];
   const whyFloat = (n: Node): string | null => {
-    if (n.domain !== '' || !DATA_INPUTS[n.op]) return `${n.op} is not among the quantized ops`;
+    if (n.domain !== '' || !qdqDataInputs(n.op)) return `${n.op} is not among the quantized ops`;
     if (options.exclude?.has(n.name) || options.exclude?.has(n.op)) return 'kept float as asked';
     if (n.outputs.some((o) => o && !isFloat(graph, o))) return 'an output is not float32';
     if (dataInputs(n).length === 0) return 'no float data input';
@@ -93,7 +84,7 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
     for (let v = graph.values.get(t); v; ) {
       if (options.wide?.has(v.name)) return 'uint16';
       const p = v.producer >= 0 ? graph.nodes[v.producer] : undefined;
-      v = p && quantizedSet.has(p.index) && SAME_AS_INPUT.has(p.op) ? graph.values.get(p.inputs[0]) : undefined;
+      v = p && quantizedSet.has(p.index) && qdqSharesInputScale(p.op) ? graph.values.get(p.inputs[0]) : undefined;
     }
     return options.activationType;
   };
@@ -103,7 +94,7 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
     for (const o of n.outputs) if (o && isFloat(graph, o)) toQuantize.add(o);
   }
   for (const n of graph.nodes) { // node order is topological: an input's parameters are settled before its output's
-    if (!quantizedSet.has(n.index) || !SAME_AS_INPUT.has(n.op)) continue;
+    if (!quantizedSet.has(n.index) || !qdqSharesInputScale(n.op)) continue;
     const p = paramsOf(n.inputs[0]);
     if (p) for (const o of n.outputs) if (o && isFloat(graph, o) && typeOf(o) === typeOf(n.inputs[0])) params.set(o, p);
   }
@@ -170,7 +161,7 @@ export function insertQdq(graph: Graph, options: QdqOptions): QdqResult {
         }
         e.inputs[1] = wq.output;
       }
-      const bias = (n.op === 'Conv' || n.op === 'ConvTranspose' || n.op === 'Gemm') ? n.inputs[2] : undefined;
+      const bias = hasChannelBias(n.op) ? n.inputs[2] : undefined;
       const inScale = paramsOf(n.inputs[0])?.scale;
       if (bias && wq && inScale !== undefined && weights.get(bias)?.dtype === 'float32' && weights.get(bias)!.dims.length === 1) {
         e.inputs[2] = quantizeBias(weights.get(bias)!, inScale, wq, fresh, weights, list);

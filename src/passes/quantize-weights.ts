@@ -9,7 +9,8 @@ import type { Graph, Node } from '../ir/graph.js';
 import type { Weight } from '../ir/weight.js';
 import { dequantizeSymmetric, integerBytes, quantizeSymmetric, relativeError, type QuantType } from './quantize-math.js';
 import { floatsOf } from './quantize-prepare.js';
-import { attrInt, editable, initializers, inlineWeight, intAttr, nameMaker, rebuildGraph, type EditNode } from './quantize-graph.js';
+import { weightAxes } from '../ir/ops/quantization.js';
+import { editable, initializers, inlineWeight, intAttr, nameMaker, rebuildGraph, type EditNode } from './quantize-graph.js';
 
 export type WeightBits = 4 | 8 | 16;
 
@@ -28,17 +29,10 @@ export interface WeightUse {
 
 /** The weight input (index 1) of Conv, ConvTranspose, Gemm and MatMul, when it is a float32 weight of rank ≥ 2. */
 export function weightUse(node: Pick<Node, 'op' | 'domain' | 'name' | 'inputs' | 'attrs'>, weights: ReadonlyMap<string, Weight>): WeightUse | null {
-  if (node.domain !== '' || !['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(node.op)) return null;
+  const axes = node.domain === '' ? weightAxes(node.op, node.attrs, weights.get(node.inputs[1] ?? '')?.dims.length ?? 0) : null;
   const w = weights.get(node.inputs[1] ?? '');
-  if (!w || w.dtype !== 'float32' || w.dims.length < 2) return null;
-  const r = w.dims.length;
-  const base = { node: node.name, op: node.op, weight: w.name, dims: w.dims };
-  switch (node.op) {
-    case 'Conv': return { ...base, channelAxis: 0, blockAxis: 1 };
-    case 'ConvTranspose': return { ...base, channelAxis: attrInt(node.attrs, 'group', 1) === 1 ? 1 : -1, blockAxis: 0 };
-    case 'Gemm': return attrInt(node.attrs, 'transB', 0) ? { ...base, channelAxis: 0, blockAxis: 1 } : { ...base, channelAxis: 1, blockAxis: 0 };
-    default: return { ...base, channelAxis: r - 1, blockAxis: r - 2 };
-  }
+  if (!axes || !w || w.dtype !== 'float32' || w.dims.length < 2) return null;
+  return { node: node.name, op: node.op, weight: w.name, dims: w.dims, ...axes };
 }
 
 /** Whether int4 blocks of `blockSize` fit the weight's reduction axis (otherwise int4 could only be per channel). */

@@ -11,6 +11,8 @@ import { inferShapes, resolveInputShapes } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { weightByteLength } from '../ir/weight.js';
+import { isQuantizedOp } from '../ir/ops/quantization.js';
+import { opTraits } from '../ir/ops/traits.js';
 import { initializers } from '../passes/quantize-graph.js';
 import { prepareForQuantization } from '../passes/quantize-prepare.js';
 import { insertQdq, type FloatNode } from '../passes/quantize-qdq.js';
@@ -73,7 +75,6 @@ export interface QuantizeResult {
   report: QuantizeReport;
 }
 
-const QUANTIZED_OPS = /^(QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|MatMulNBits|MatMulInteger|ConvInteger|QLinear\w+|QGemm|DynamicQuantize\w+)$/;
 
 function checkOptions(o: QuantizeOptions): void {
   if (!SCHEMES.includes(o.scheme)) throw new TesseraError('BAD_ARGUMENT', `unknown quantization scheme '${o.scheme}': expected one of ${SCHEMES.join(', ')}`);
@@ -85,7 +86,7 @@ function checkOptions(o: QuantizeOptions): void {
 }
 
 function checkNotQuantized(graph: Graph): void {
-  const q = graph.nodes.find((n) => QUANTIZED_OPS.test(n.op));
+  const q = graph.nodes.find((n) => isQuantizedOp(n.op));
   if (q) throw new TesseraError('ALREADY_QUANTIZED', `${graph.meta.source} is already quantized: node '${q.name}' is a ${q.op}; quantize the float model instead`);
 }
 
@@ -150,8 +151,8 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
   report.weightBytes = {
     float: weightBytesOf(g),
     quantized: weightBytesOf(out),
-    matmulFloat: report.layers.filter((l) => l.op === 'MatMul' || l.op === 'Gemm').reduce((a, l) => a + l.floatBytes, 0),
-    matmulQuantized: report.layers.filter((l) => l.op === 'MatMul' || l.op === 'Gemm').reduce((a, l) => a + l.bytes, 0),
+    matmulFloat: report.layers.filter((l) => opTraits(l.op).class === 'matmul').reduce((a, l) => a + l.floatBytes, 0),
+    matmulQuantized: report.layers.filter((l) => opTraits(l.op).class === 'matmul').reduce((a, l) => a + l.bytes, 0),
   };
   if (samples.length) {
     const check = samples.slice(0, 4);
