@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'BAD_TARGET'
   | 'BAD_PLAN'
   | 'PLAN_MISMATCH'
+  | 'BAD_CALIBRATION'
+  | 'ALREADY_QUANTIZED'
   | 'INTERNAL';
 
 export class TesseraError extends Error {

@@ -134,6 +134,27 @@ function program(): Command {
       if (!r.ok) process.exitCode = 1;
     });
 
+  p.command('quantize')
+    .description('quantize a model: int8 static QDQ from calibration data, w8/w4 weight-only, or mixed bits per layer from measured sensitivity')
+    .argument('<model>', 'a float32 .onnx file')
+    .requiredOption('--scheme <scheme>', 'int8 | w8 | w4 | mixed')
+    .requiredOption('--out <q.onnx>', 'the quantized model (written atomically: nothing on failure)')
+    .option('--calibration <dir>', 'an ONNX test-data directory (input_0.pb, …) or a directory of them; required for int8 and mixed')
+    .option('--method <method>', 'int8 activation ranges: percentile (default), minmax or entropy')
+    .option('--percentile <p>', 'for --method percentile: the share of values kept (default 99.999)')
+    .option('--activations <type>', 'int8 activation type: uint8 (default) or uint16')
+    .option('--block-size <n>', 'w4/mixed: int4 block size along the reduction axis (default 32, at least 16)')
+    .option('--keep-float <names>', 'int8: node names or op types to keep float (repeatable, comma-separated)', collect)
+    .option('--target-error <e>', 'mixed: the largest output error (relative squared, on the calibration data; default 1e-3); int8: raise activations to uint16 in measured groups until the error is within it')
+    .option('--target-size <bytes>', 'mixed: the largest size of the quantized layers\' weights, e.g. 2MB')
+    .option('--report <file.json>', 'also write the full report as JSON')
+    .option('--json', 'print the report as one JSON object')
+    .action(async (model: string, o: import('./quantize.js').QuantizeCliOptions & { json?: boolean }) => {
+      const { formatQuantize, quantizeCommand } = await import('./quantize.js');
+      const r = await quantizeCommand(model, o);
+      console.log(o.json ? JSON.stringify(r, null, 2) : formatQuantize(r, o.out));
+    });
+
   p.command('viz')
     .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary (exit 1 when the plan verifier finds the plan invalid; the page is written all the same)')
     .argument('<plan>', "a plan from 'tessera compile --out'")
