@@ -17,6 +17,7 @@ import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
+import type { Graph } from '../ir/graph.js';
 import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
@@ -108,9 +109,10 @@ function modelBytes(model: string | Uint8Array): { bytes: Uint8Array; file: stri
 }
 
 /** Imports a model (a path or its bytes) and infers every shape, probing on onnxruntime what no rule infers. */
-export async function loadModel(model: string | Uint8Array | { bytes: Uint8Array; file: string; path?: string }, options: LoadOptions = {}): Promise<LoadedModel> {
-  const { bytes, file, path } = typeof model === 'object' && !(model instanceof Uint8Array) ? model : modelBytes(model);
-  const graph = await inferShapes(importOnnx(bytes, { ...(path ? { path } : {}), externalDataDir: options.externalDataDir, limits: options.limits }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
+export async function loadModel(model: string | Uint8Array | { bytes: Uint8Array; file: string; path?: string; imported?: Graph }, options: LoadOptions = {}): Promise<LoadedModel> {
+  const { bytes, file, path, imported } = typeof model === 'object' && !(model instanceof Uint8Array) ? model : { ...modelBytes(model), imported: undefined };
+  // a model imported before (an any-shape session imports once and shapes it for each input signature)
+  const graph = await inferShapes(imported ?? importOnnx(bytes, { ...(path ? { path } : {}), externalDataDir: options.externalDataDir, limits: options.limits }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
   return { bytes, file, graph, ...(options.sampleFeeds ? { sampleFeeds: options.sampleFeeds } : {}) };
 }
 
