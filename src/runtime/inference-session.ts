@@ -230,7 +230,8 @@ function metadata(graph: Graph, name: string): ValueMetadata {
   const v = graph.values.get(name)!;
   if (!v.dtype) return { name, isTensor: false };
   const shape = v.declaredShape ?? v.shape ?? [];
-  return { name, isTensor: true, type: v.dtype as Tensor.Type, shape: shape.map((d) => (typeof d === 'number' ? d : (d ?? ''))) };
+  // the importer names an unnamed dim '?<axis>'; onnxruntime gives ''
+  return { name, isTensor: true, type: v.dtype as Tensor.Type, shape: shape.map((d) => (typeof d === 'number' ? d : /^\?\d+$/.test(d) ? '' : d)) };
 }
 
 /** The options split into the compiler's, the target to load, and the cache size; onnxruntime's checked. */
