@@ -18,7 +18,7 @@ import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import type { Graph } from '../ir/graph.js';
-import { inferShapes, type ShapedGraph } from '../ir/infer.js';
+import { fixedDims, inferShapes, type FixedDim, type ShapedGraph } from '../ir/infer.js';
 import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { makeContext, type CompileContext } from '../passes/context.js';
@@ -90,6 +90,8 @@ export interface Compilation {
   warnings: string[];
   /** The placement search's account of itself (empty for the capability-only placement and a given plan). */
   placementLog: string[];
+  /** Each symbolic dim of the model's inputs and the size the plan has for it (given, or 1 by default). */
+  fixedDims: FixedDim[];
 }
 
 /** Reads a plan file; a missing file or an invalid plan is a clear error before anything runs. */
@@ -210,5 +212,8 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   for (const [id, why] of context.idle) warnings.push(`${id} gets no work: ${why}`);
   verifyPlan(plan, graph, context.target, { st: context.st, canRun: context.runs });
   const partitions = options.lower === false ? undefined : lowerPlan(graph, plan, context.target, context.st);
-  return { plan, graph, target: context.target, bind, context, ...(partitions ? { partitions } : {}), warnings, placementLog };
+  // shapes come from a plan, sample feeds, inputShapes, or (a model loaded before) its caller; else symbolic dims are 1
+  const givenShapes = given || 'graph' in raw ? loaded.graph.inputShapes : (options.sampleFeeds ?? options.inputShapes ?? {});
+  const fixed = fixedDims(loaded.graph, loaded.graph.inputShapes, givenShapes);
+  return { plan, graph, target: context.target, bind, context, ...(partitions ? { partitions } : {}), warnings, placementLog, fixedDims: fixed };
 }
