@@ -2,7 +2,7 @@
  * onnxruntime's `InferenceSession`, as Tessera: a script written against onnxruntime-node runs with only
  * its import changed.
  *
- *   import { InferenceSession, Tensor } from 'tessera';
+ *   // InferenceSession and Tensor imported from tessera instead of onnxruntime-node
  *   const session = await InferenceSession.create('model.onnx');            // target 'host' by default
  *   const out = await session.run({ x: new Tensor('float32', data, [1, 3, 48, 320]) });
  *

@@ -1,0 +1,10 @@
+import { Session } from '../src/index.js';
+import { randomFeeds } from '../src/backends/tensor.js';
+const m = process.argv[2];
+const t0 = performance.now();
+const s = await Session.create(m);
+const t1 = performance.now();
+const feeds = randomFeeds(s.graph, s.graph.inputShapes);
+await s.run(feeds);
+const t2 = performance.now();
+console.log(m.split('/').pop(), 'create', (t1-t0).toFixed(0), 'run', (t2-t1).toFixed(0), s.plan.partitions.length, s.plan.target.processors.map(p=>p.id).join(','), s.plan.partitions.map(p=>p.processor).join(','));

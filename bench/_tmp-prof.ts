@@ -1,0 +1,16 @@
+import { readFileSync } from 'node:fs';
+const T = (l: string, t: number) => console.log(l, (performance.now() - t).toFixed(0));
+let t = performance.now();
+const idx = await import('../src/index.js'); T('import index', t);
+t = performance.now(); const ort = await import('onnxruntime-node'); T('import ort', t);
+const m = process.argv[2];
+const bytes = readFileSync(m);
+t = performance.now(); const g = idx.importOnnx(bytes); T('importOnnx', t);
+t = performance.now(); const tg = await idx.loadTarget('host'); T('loadTarget host', t);
+const shapes = JSON.parse(process.argv[3] ?? '{}');
+t = performance.now(); const lm = await idx.loadModel(m, { inputShapes: shapes }); T('loadModel', t);
+t = performance.now(); const c = await idx.compile(lm, 'host', { lower: false }); T('compile (no lower)', t);
+t = performance.now(); const c2 = await idx.compile(lm, 'host', { lower: true }); T('compile again (lower)', t);
+t = performance.now(); const c3 = await idx.compile(lm, 'host', { lower: true, orderBudgetMs: 0 }); T('compile budget 0', t);
+t = performance.now(); const s = await ort.InferenceSession.create(m); T('ort create', t);
+console.log(c.plan.orderSearch, c.placementLog.slice(0,5));
