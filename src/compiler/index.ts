@@ -154,6 +154,22 @@ async function rangesFor(model: LoadedModel, target: Target, warnings: string[])
 }
 
 /**
+ * Whether a compile would have nothing to decide: the target as bound leaves one processor with work, the
+ * host's CPU on onnxruntime's CPU EP taking every op in native precision, and no option asks to rewrite
+ * the model. Its plan is then always one partition on that processor — one engine call that orders the
+ * nodes and manages the memory itself, for any input shape — so a runtime may run the model as that
+ * call without compiling (an any-shape InferenceSession does).
+ */
+export async function nothingToPlan(target: Target, options: Pick<CompileOptions, 'bind' | 'rewrite' | 'split' | 'inplace' | 'plan'> = {}): Promise<boolean> {
+  if (options.plan !== undefined || options.rewrite || (options.split ?? 'none') !== 'none' || options.inplace) return false;
+  const binding = await bindForCompile(target, options.bind ?? {});
+  const working = binding.target.processors.filter((p) => !binding.context.idle?.has(p.id));
+  if (working.length !== 1) return false;
+  const [p] = working;
+  return p.kind === 'cpu' && p.backend === 'ort:cpu' && p.support.ops === '*' && storedDtype(p, 'float32') === 'float32';
+}
+
+/**
  * Compiles a model for a target (a built-in name, a target file, or a Target; default: the target a given
  * plan was compiled for, else 'host'), or checks and lowers a plan compiled before.
  */

@@ -9,6 +9,10 @@
  * Any input shape. Created without `inputShapes` (or a `plan`), a session compiles on the first run of
  * each input shape signature and keeps what it compiled in a bounded cache (least recently used out;
  * `shapeCacheSize`, default 8): a repeated shape costs no compile. What depends on the shape, per plan:
+ *  - when the target as bound leaves one processor with work, the host's CPU EP taking every op
+ *    (`nothingToPlan`: the host target on a machine whose only GPU is a software one), every plan would be
+ *    one partition there: nothing is compiled, and the model runs as that one onnxruntime session for
+ *    every shape (`plan` stays undefined, `compiles` 0);
  *  - a plan that is one partition on the host CPU, as the model is (no rewrite, native precision, no
  *    external data), is one engine call that manages its own memory: its placement holds for every
  *    shape, so the session runs the model in that one onnxruntime session for every shape, compiling once;
@@ -23,7 +27,7 @@
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
 import { createSession, runSession } from '../backends/ort.js';
 import { Tensor, type TensorMap } from '../backends/tensor.js';
-import { compile, loadModel } from '../compiler/index.js';
+import { compile, loadModel, nothingToPlan } from '../compiler/index.js';
 import { TesseraError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
@@ -74,7 +78,8 @@ export type ValueMetadata = OrtSession.ValueMetadata;
 
 /** How a session runs a signature: a Session with its plan, or the one engine call of a one-partition host plan. */
 interface Compiled {
-  plan: Plan;
+  /** Absent when nothing was compiled (see `nothingToPlan`). */
+  plan?: Plan;
   run: (feeds: TensorMap) => Promise<TensorMap>;
   release: () => Promise<void>;
 }
@@ -96,6 +101,8 @@ export class InferenceSession {
   readonly inputMetadata: readonly ValueMetadata[];
   readonly outputMetadata: readonly ValueMetadata[];
 
+  /** Nothing to plan (see `nothingToPlan`): the engine call was made without compiling. */
+  private planless = false;
   /** A plan given: the only signature it runs (null when it runs every shape). */
   private fixed: string | null = null;
   /** The engine call that runs every shape, once the first compile found the plan to be one (see above). */
@@ -149,17 +156,24 @@ export class InferenceSession {
       return { plan: c.plan, run: (feeds) => s.run(feeds), release: () => s.release() };
     };
     session = new InferenceSession(imported, compileFor, cache);
-    if (compileOptions.plan !== undefined || shapes) {
+    const t = await targetReady;
+    if (!external && !shapes && t && (await nothingToPlan(t, compileOptions))) {
+      // one processor takes everything: the model runs as one engine call for every shape, nothing compiled
+      const ort = await createSession(src.bytes, 'cpu', where);
+      const outputs = [...imported.outputs];
+      session.generic = { run: (feeds) => runSession(ort, feeds, outputs, where), release: () => ort.release() };
+      session.planless = true;
+    } else if (compileOptions.plan !== undefined || shapes) {
       // ahead of time: the signature of the shapes given (or the plan's)
       const first = await compileFor(shapes ?? {});
-      const sig = shapeSignature(imported.inputs, (n) => first.plan.inputs[n]?.shape ?? []);
+      const sig = shapeSignature(imported.inputs, (n) => first.plan!.inputs[n]?.shape ?? []);
       await cache.use(sig, async () => first, async () => undefined);
       if (compileOptions.plan !== undefined && !session.generic) session.fixed = sig;
     }
     return session;
   }
 
-  /** How many compiles this session has done (a repeated shape adds none; a one-partition host plan compiles once). */
+  /** How many compiles this session has done (a repeated shape adds none; a one-partition host plan compiles once; nothing to plan, none). */
   get compiles(): number {
     return this.cache.made;
   }
@@ -200,8 +214,9 @@ export class InferenceSession {
   }
 
   async release(): Promise<void> {
-    // the engine call that runs every shape is the cache's entry for the first signature
+    // the engine call that runs every shape is the cache's entry for the first signature, unless nothing was compiled
     await this.cache.clear();
+    if (this.planless) await this.generic?.release();
     this.generic = undefined;
   }
 
