@@ -16,7 +16,7 @@
  * The result is kept between processes (the two children take 0.3–1 s, the largest part of a session's
  * start on the host target): in the user's cache directory, keyed by what decides it — node and
  * onnxruntime-node, the Vulkan drivers and device nodes present (names and modification times) and the
- * environment variables that pick them — and for a day at most. TESSERA_PROBE_CACHE=off probes every
+ * environment variables that pick them — and for a day at most (the last few setups, each by its key). TESSERA_PROBE_CACHE=off probes every
  * time; TESSERA_PROBE_CACHE=<file> keeps it there.
  */
 import { execFile } from 'node:child_process';
@@ -87,14 +87,29 @@ function probeKey(): string {
   return JSON.stringify({ node: process.version, platform: process.platform, arch: process.arch, ort: `${ort}@${existsSync(ort) ? statSync(ort).mtimeMs : 0}`, devices: ['/dev/nvidia0', '/dev/dxg'].filter((f) => existsSync(f)), drivers: Object.fromEntries(dirs.map((d) => [d, entries(d)])), env: Object.fromEntries(vars.map((v) => [v, process.env[v] ?? null])) });
 }
 
+/** How many setups the file keeps (several installs of onnxruntime-node on one machine each have their own). */
+const KEPT_SETUPS = 8;
+
+type KeptProbe = { key?: unknown; at?: unknown; probe?: Partial<WebGpuProbe> };
+
+function keptProbes(path: string): KeptProbe[] {
+  try {
+    const kept = JSON.parse(readFileSync(path, 'utf8')) as { setups?: unknown };
+    return Array.isArray(kept.setups) ? (kept.setups as KeptProbe[]) : [];
+  } catch {
+    return [];
+  }
+}
+
 /** The probe kept for this setup, when there is one of less than a day. */
 function keptProbe(): Promise<WebGpuProbe> | undefined {
   const path = probeCachePath();
   if (!path || !existsSync(path)) return undefined;
   try {
-    const kept = JSON.parse(readFileSync(path, 'utf8')) as { key?: unknown; at?: unknown; probe?: Partial<WebGpuProbe> };
-    const p = kept.probe;
-    if (kept.key !== probeKey() || typeof kept.at !== 'number' || !(Date.now() - kept.at < DAY_MS && kept.at <= Date.now())) return undefined;
+    const key = probeKey();
+    const kept = keptProbes(path).find((k) => k.key === key);
+    const p = kept?.probe;
+    if (!kept || typeof kept.at !== 'number' || !(Date.now() - kept.at < DAY_MS && kept.at <= Date.now())) return undefined;
     if (!p || typeof p.available !== 'boolean' || typeof p.software !== 'boolean' || typeof p.adapter !== 'string' || (p.reason !== undefined && typeof p.reason !== 'string')) return undefined;
     return Promise.resolve({ available: p.available, software: p.software, adapter: p.adapter, ...(p.reason !== undefined ? { reason: p.reason } : {}) });
   } catch {
@@ -105,7 +120,11 @@ function keptProbe(): Promise<WebGpuProbe> | undefined {
 function keepProbe(p: WebGpuProbe): WebGpuProbe {
   const path = probeCachePath();
   try {
-    if (path) writeFilesAtomically([{ path, bytes: JSON.stringify({ key: probeKey(), at: Date.now(), probe: p }) }]);
+    if (path) {
+      const key = probeKey();
+      const others = (existsSync(path) ? keptProbes(path) : []).filter((k) => k.key !== key).slice(-(KEPT_SETUPS - 1));
+      writeFilesAtomically([{ path, bytes: JSON.stringify({ setups: [...others, { key, at: Date.now(), probe: p }] }) }]);
+    }
   } catch {
     // a cache directory that cannot be written: the next process probes again
   }

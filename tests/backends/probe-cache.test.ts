@@ -22,27 +22,31 @@ function probeInChild(cache: string): { available: boolean; adapter: string } {
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-type Kept = { key: string; at: number; probe: { available: boolean; adapter: string } };
-const kept = (): Kept => JSON.parse(readFileSync(file, 'utf8'));
+type Kept = { key: string; at: number; probe: { available: boolean; software: boolean; adapter: string } };
+/** The file keeps one entry per setup; these tests have one setup. */
+const kept = (): Kept => (JSON.parse(readFileSync(file, 'utf8')) as { setups: Kept[] }).setups.at(-1)!;
+const keep = (k: Kept) => writeFileSync(file, JSON.stringify({ setups: [k] }));
 
 describe('the WebGPU probe kept between processes', () => {
   it('a probe writes its result; the next process of the same setup reads it instead of probing', () => {
     const first = probeInChild(file);
     expect(kept().probe).toEqual(first);
-    writeFileSync(file, JSON.stringify({ ...kept(), probe: { ...kept().probe, adapter: 'marker: read from the file' } }));
+    keep({ ...kept(), probe: { ...kept().probe, adapter: 'marker: read from the file' } });
     expect(probeInChild(file).adapter).toBe('marker: read from the file');
   }, 120_000);
 
   it('a result older than a day, or from another setup, is probed again', () => {
     const k = kept();
-    writeFileSync(file, JSON.stringify({ ...k, at: Date.now() - 25 * 3600 * 1000 }));
+    keep({ ...k, at: Date.now() - 25 * 3600 * 1000 });
     expect(probeInChild(file).adapter).not.toBe('marker: read from the file');
-    writeFileSync(file, JSON.stringify({ ...k, key: k.key.replace('"node"', '"node-other"'), at: Date.now() }));
+    keep({ ...k, key: k.key.replace('"node"', '"node-other"'), at: Date.now() });
     expect(probeInChild(file).adapter).not.toBe('marker: read from the file');
+    // the other setup's entry is kept beside this one's
+    expect((JSON.parse(readFileSync(file, 'utf8')) as { setups: Kept[] }).setups.map((x) => x.key.includes('"node-other"'))).toEqual([true, false]);
   }, 120_000);
 
   it('TESSERA_PROBE_CACHE=off probes and keeps nothing', () => {
-    writeFileSync(file, JSON.stringify({ ...kept(), at: Date.now(), probe: { available: false, software: false, adapter: 'marker' } }));
+    keep({ ...kept(), at: Date.now(), probe: { available: false, software: false, adapter: 'marker' } });
     const before = readFileSync(file, 'utf8');
     expect(probeInChild('off').adapter).not.toBe('marker');
     expect(readFileSync(file, 'utf8')).toBe(before);
