@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'BACKEND_FAILED'
   | 'BAD_ARGUMENT'
+  /** An onnxruntime session or run option Tessera does not honour (refused rather than ignored). */
+  | 'UNSUPPORTED_OPTION'
   | 'BAD_TARGET'
   | 'BAD_PLAN'
   | 'PLAN_MISMATCH'

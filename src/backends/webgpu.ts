@@ -12,10 +12,19 @@
  * "llvmpipe" there, or SwiftShader) when the best device is of Vulkan type CPU. Without Mesa's layer
  * the name is unknown and a host with no GPU device node (/dev/dri/renderD*, /dev/nvidia0, /dev/dxg)
  * counts as software.
+ *
+ * The result is kept between processes (the two children take 0.3–1 s, the largest part of a session's
+ * start on the host target): in the user's cache directory, keyed by what decides it — node and
+ * onnxruntime-node, the Vulkan drivers and device nodes present (names and modification times) and the
+ * environment variables that pick them — and for a day at most (the last few setups, each by its key). TESSERA_PROBE_CACHE=off probes every
+ * time; TESSERA_PROBE_CACHE=<file> keeps it there.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { writeFilesAtomically } from '../atomic.js';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 
@@ -50,9 +59,76 @@ const DAWN_PREFERENCE = ['discrete GPU', 'integrated GPU', 'CPU'];
 
 let cached: Promise<WebGpuProbe> | undefined;
 
-/** Probes once per process (~0.3 s, two child processes); never throws. */
+/** Probes once per process (~0.3 s, two child processes) unless a probe of this setup is kept (see above); never throws. */
 export async function probeWebGpu(): Promise<WebGpuProbe> {
-  return (cached ??= probe().catch((err) => ({ available: false, software: false, adapter: '', reason: `probe failed: ${err}` })));
+  return (cached ??= keptProbe() ?? probe().then(keepProbe, (err) => ({ available: false, software: false, adapter: '', reason: `probe failed: ${err}` })));
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function probeCachePath(): string | null {
+  const env = process.env.TESSERA_PROBE_CACHE;
+  if (env === 'off') return null;
+  return env || join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tessera', 'webgpu-probe.json');
+}
+
+/** What decides the probe's answer: node, onnxruntime-node, the Vulkan drivers and GPU device nodes, and the variables that choose among them. */
+function probeKey(): string {
+  const entries = (dir: string) => {
+    try {
+      return readdirSync(dir).sort().map((f) => `${f}@${statSync(join(dir, f)).mtimeMs}`);
+    } catch {
+      return [];
+    }
+  };
+  const ort = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const dirs = ['/dev/dri', '/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/share/vulkan/implicit_layer.d'];
+  const vars = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES', 'MESA_VK_DEVICE_SELECT', 'NODEVICE_SELECT', 'LD_LIBRARY_PATH'];
+  return JSON.stringify({ node: process.version, platform: process.platform, arch: process.arch, ort: `${ort}@${existsSync(ort) ? statSync(ort).mtimeMs : 0}`, devices: ['/dev/nvidia0', '/dev/dxg'].filter((f) => existsSync(f)), drivers: Object.fromEntries(dirs.map((d) => [d, entries(d)])), env: Object.fromEntries(vars.map((v) => [v, process.env[v] ?? null])) });
+}
+
+/** How many setups the file keeps (several installs of onnxruntime-node on one machine each have their own). */
+const KEPT_SETUPS = 8;
+
+type KeptProbe = { key?: unknown; at?: unknown; probe?: Partial<WebGpuProbe> };
+
+function keptProbes(path: string): KeptProbe[] {
+  try {
+    const kept = JSON.parse(readFileSync(path, 'utf8')) as { setups?: unknown };
+    return Array.isArray(kept.setups) ? (kept.setups as KeptProbe[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The probe kept for this setup, when there is one of less than a day. */
+function keptProbe(): Promise<WebGpuProbe> | undefined {
+  const path = probeCachePath();
+  if (!path || !existsSync(path)) return undefined;
+  try {
+    const key = probeKey();
+    const kept = keptProbes(path).find((k) => k.key === key);
+    const p = kept?.probe;
+    if (!kept || typeof kept.at !== 'number' || !(Date.now() - kept.at < DAY_MS && kept.at <= Date.now())) return undefined;
+    if (!p || typeof p.available !== 'boolean' || typeof p.software !== 'boolean' || typeof p.adapter !== 'string' || (p.reason !== undefined && typeof p.reason !== 'string')) return undefined;
+    return Promise.resolve({ available: p.available, software: p.software, adapter: p.adapter, ...(p.reason !== undefined ? { reason: p.reason } : {}) });
+  } catch {
+    return undefined;
+  }
+}
+
+function keepProbe(p: WebGpuProbe): WebGpuProbe {
+  const path = probeCachePath();
+  try {
+    if (path) {
+      const key = probeKey();
+      const others = (existsSync(path) ? keptProbes(path) : []).filter((k) => k.key !== key).slice(-(KEPT_SETUPS - 1));
+      writeFilesAtomically([{ path, bytes: JSON.stringify({ setups: [...others, { key, at: Date.now(), probe: p }] }) }]);
+    }
+  } catch {
+    // a cache directory that cannot be written: the next process probes again
+  }
+  return p;
 }
 
 async function probe(): Promise<WebGpuProbe> {

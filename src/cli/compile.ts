@@ -5,6 +5,7 @@
  */
 import type { Compilation } from '../compiler/index.js';
 import { formatBytes, formatUs } from '../format.js';
+import { describeFixedDims, type FixedDim } from '../ir/infer.js';
 import type { Plan } from '../plan/schema.js';
 import { launchUs, nodeUs } from '../targets/cost.js';
 
@@ -13,6 +14,8 @@ export interface CompileSummary {
   /** The memory rewrites the plan applies to the model (absent: none). */
   rewrites?: string[];
   warnings: string[];
+  /** Each symbolic input dim and the size the plan has for it (given, or 1 by default). */
+  fixedDims: FixedDim[];
   target: string;
   processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number; onChipBytes?: number; spillBytes?: number }[];
   /** The memory-aware order: its peak, lower bound, and whether the search proved it optimal. */
@@ -26,7 +29,7 @@ export interface CompileSummary {
   fallbacks: { op: string; processor: string; count: number; reason: string }[];
 }
 
-export function summarize({ plan, graph, warnings }: Pick<Compilation, 'plan' | 'graph' | 'warnings'>): CompileSummary {
+export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation, 'plan' | 'graph' | 'warnings' | 'fixedDims'>): CompileSummary {
   const processors = plan.target.processors.map((p) => {
     const nodes = plan.nodes.filter((n) => n.processor === p.id && !n.folded);
     const mem = plan.memory[p.id];
@@ -54,6 +57,7 @@ export function summarize({ plan, graph, warnings }: Pick<Compilation, 'plan' | 
     model: plan.model.file,
     ...(plan.model.rewrites ? { rewrites: plan.model.rewrites } : {}),
     warnings,
+    fixedDims,
     target: plan.target.name,
     processors,
     ...(plan.orderSearch ? { order: plan.orderSearch } : {}),
@@ -90,6 +94,8 @@ export function formatCompile(s: CompileSummary, out?: string): string {
     if (s.fallbacks.length > 12) lines.push(`    … and ${s.fallbacks.length - 12} more groups (see the plan's nodes[].rejected)`);
   }
   lines.push(`  * predicted by the ${s.source} (figures from the target profile), not measured`);
+  const dims = formatFixedDims(s.fixedDims);
+  if (dims) lines.push(`  ${dims}`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
 }
@@ -143,4 +149,11 @@ function formatRefusals(plan: Plan, context: Compilation['context']): string[] {
     for (const [reason, g] of [...groups].sort((a, b) => b[1].count - a[1].count)) lines.push(`  ${g.count} node(s) → ${[...g.went].join(', ')}: ${reason}`);
   }
   return lines;
+}
+
+/** The symbolic input dims a compile fixed, and to what; a hint when some were set to 1 by default. */
+export function formatFixedDims(dims: readonly FixedDim[]): string {
+  if (dims.length === 0) return '';
+  const defaulted = dims.filter((d) => !d.given);
+  return `symbolic dims fixed: ${describeFixedDims(dims)}${defaulted.length ? ` — the plan is for these sizes only; give --input-shape ${[...new Set(defaulted.map((d) => d.input))].map((i) => `${i}=…`).join(' ')} for the sizes you will run` : ''}`;
 }

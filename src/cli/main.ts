@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { exitStatusOf, TesseraError } from '../errors.js';
-import { parseInputShapes } from '../ir/infer.js';
+import { parseInputShapes } from '../ir/input-shapes.js';
 
 // Each command loads its own modules when it runs (tessera run does not load the viewer's bundler or tfjs).
 

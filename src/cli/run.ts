@@ -2,6 +2,7 @@
 import type { Comparison } from '../backends/compare.js';
 import { formatShape } from '../ir/graph.js';
 import type { RunReport } from '../runtime/run-model.js';
+import { formatFixedDims } from './compile.js';
 
 function fmtCmp(label: string, c: Comparison): string {
   return `${label}: max abs ${c.maxAbs.toExponential(2)}, max rel ${c.maxRel.toExponential(2)}, cosine ${Number.isNaN(c.cosine) ? '-' : c.cosine.toFixed(6)} ${c.ok ? 'ok' : 'FAIL'}`;
@@ -12,6 +13,8 @@ export function formatRun(r: RunReport): string {
   for (const b of r.bindings) lines.push(`  ${b.processor} → ${b.backend}${b.emulated ? ' (emulated)' : ''}: ${b.note}`);
   for (const f of r.fallbacks) lines.push(`  FALLBACK: partition #${f.partition} (${f.processor}) failed on ${f.from} at ${f.when} time and ran on ${f.to}: ${f.reason}`);
   for (const i of r.inputs) lines.push(`  input  ${i.name} ${i.dtype} ${formatShape(i.shape)} (${i.source})`);
+  const dims = formatFixedDims(r.fixedDims);
+  if (dims) lines.push(`  ${dims}`);
   for (const o of r.outputs) {
     lines.push(`  output ${o.name} ${o.dtype} ${formatShape(o.shape)}`);
     if (o.vsOnnxruntime) lines.push(`    ${fmtCmp('vs onnxruntime (original model)', o.vsOnnxruntime)}`);

@@ -17,7 +17,8 @@ import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { inferShapes, type ShapedGraph } from '../ir/infer.js';
+import type { Graph } from '../ir/graph.js';
+import { fixedDims, inferShapes, type FixedDim, type ShapedGraph } from '../ir/infer.js';
 import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { makeContext, type CompileContext } from '../passes/context.js';
@@ -89,6 +90,8 @@ export interface Compilation {
   warnings: string[];
   /** The placement search's account of itself (empty for the capability-only placement and a given plan). */
   placementLog: string[];
+  /** Each symbolic dim of the model's inputs and the size the plan has for it (given, or 1 by default). */
+  fixedDims: FixedDim[];
 }
 
 /** Reads a plan file; a missing file or an invalid plan is a clear error before anything runs. */
@@ -108,9 +111,10 @@ function modelBytes(model: string | Uint8Array): { bytes: Uint8Array; file: stri
 }
 
 /** Imports a model (a path or its bytes) and infers every shape, probing on onnxruntime what no rule infers. */
-export async function loadModel(model: string | Uint8Array | { bytes: Uint8Array; file: string; path?: string }, options: LoadOptions = {}): Promise<LoadedModel> {
-  const { bytes, file, path } = typeof model === 'object' && !(model instanceof Uint8Array) ? model : modelBytes(model);
-  const graph = await inferShapes(importOnnx(bytes, { ...(path ? { path } : {}), externalDataDir: options.externalDataDir, limits: options.limits }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
+export async function loadModel(model: string | Uint8Array | { bytes: Uint8Array; file: string; path?: string; imported?: Graph }, options: LoadOptions = {}): Promise<LoadedModel> {
+  const { bytes, file, path, imported } = typeof model === 'object' && !(model instanceof Uint8Array) ? model : { ...modelBytes(model), imported: undefined };
+  // a model imported before (an any-shape session imports once and shapes it for each input signature)
+  const graph = await inferShapes(imported ?? importOnnx(bytes, { ...(path ? { path } : {}), externalDataDir: options.externalDataDir, limits: options.limits }), { inputShapes: options.inputShapes, prober: ortProber, feeds: options.sampleFeeds });
   return { bytes, file, graph, ...(options.sampleFeeds ? { sampleFeeds: options.sampleFeeds } : {}) };
 }
 
@@ -147,6 +151,22 @@ async function rangesFor(model: LoadedModel, target: Target, warnings: string[])
   const { ranges, warning } = await run;
   if (warning) warnings.push(warning);
   return ranges;
+}
+
+/**
+ * Whether a compile would have nothing to decide: the target as bound leaves one processor with work, the
+ * host's CPU on onnxruntime's CPU EP taking every op in native precision, and no option asks to rewrite
+ * the model. Its plan is then always one partition on that processor — one engine call that orders the
+ * nodes and manages the memory itself, for any input shape — so a runtime may run the model as that
+ * call without compiling (an any-shape InferenceSession does).
+ */
+export async function nothingToPlan(target: Target, options: Pick<CompileOptions, 'bind' | 'rewrite' | 'split' | 'inplace' | 'plan'> = {}): Promise<boolean> {
+  if (options.plan !== undefined || options.rewrite || (options.split ?? 'none') !== 'none' || options.inplace) return false;
+  const binding = await bindForCompile(target, options.bind ?? {});
+  const working = binding.target.processors.filter((p) => !binding.context.idle?.has(p.id));
+  if (working.length !== 1) return false;
+  const [p] = working;
+  return p.kind === 'cpu' && p.backend === 'ort:cpu' && p.support.ops === '*' && storedDtype(p, 'float32') === 'float32';
 }
 
 /**
@@ -208,5 +228,8 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   for (const [id, why] of context.idle) warnings.push(`${id} gets no work: ${why}`);
   verifyPlan(plan, graph, context.target, { st: context.st, canRun: context.runs });
   const partitions = options.lower === false ? undefined : lowerPlan(graph, plan, context.target, context.st);
-  return { plan, graph, target: context.target, bind, context, ...(partitions ? { partitions } : {}), warnings, placementLog };
+  // shapes come from a plan, sample feeds, inputShapes, or (a model loaded before) its caller; else symbolic dims are 1
+  const givenShapes = given || 'graph' in raw ? loaded.graph.inputShapes : (options.sampleFeeds ?? options.inputShapes ?? {});
+  const fixed = fixedDims(loaded.graph, loaded.graph.inputShapes, givenShapes);
+  return { plan, graph, target: context.target, bind, context, ...(partitions ? { partitions } : {}), warnings, placementLog, fixedDims: fixed };
 }

@@ -13,6 +13,7 @@ import { planMemory } from '../passes/plan-memory.js';
 import { schedule } from '../passes/schedule.js';
 import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.js';
 import type { TileChoice } from '../passes/tile.js';
+import type { Partitioning } from '../plan/partitioning.js';
 import { PLAN_FORMAT, PLAN_VERSION, sha256, type Plan, type Rewrite } from '../plan/schema.js';
 import { costSource } from '../targets/cost.js';
 import { partitionPrecision } from '../targets/storage.js';
@@ -21,7 +22,11 @@ import { partitionPrecision } from '../targets/storage.js';
 export interface PlanOptions {
   /** 'cost' (default): placement by predicted latency; 'capability': onnxruntime-style first fit by priority. */
   placement?: 'cost' | 'capability';
-  /** Budget of the memory-aware order search (ms, counted as work so plans stay deterministic; default 2000). */
+  /**
+   * Budget of the memory-aware order search (ms, counted as work so plans stay deterministic; default
+   * 2000). Without a budget given, a plan that is one partition on the host CPU (one engine call, which
+   * orders its nodes and manages its memory itself) gets no search: the partitioner's walk is its order.
+   */
   orderBudgetMs?: number;
   /** 'memory': split partitions into chunks that follow the planned order where the backend's own order would defeat the planned peak; 'none' (default). */
   split?: SplitOptions['mode'];
@@ -42,10 +47,15 @@ export interface PlanInput extends PlanOptions {
 
 /** Runs the passes on the context's graph and target and assembles the Plan. */
 export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles }: PlanInput): Plan {
-  const { graph, target, st } = ctx;
+  const { graph, st } = ctx;
   const placed = placement === 'capability' ? undefined : placeByCost(ctx);
   if (placed) onPlacement?.(placed);
   const walkParts = partition(ctx, placed?.placement);
+  if (orderBudgetMs === undefined && (split ?? 'none') === 'none' && !inplace && oneEngineCall(ctx, walkParts)) {
+    // no order search for a memory no one plans: the engine runs the partition in its own order, in its own memory
+    const memory = planMemory(ctx, walkParts, walkParts.walk, false);
+    return assemble({ ctx, parts: walkParts, order: [...walkParts.walk], memory, sched: schedule(ctx, walkParts), modelBytes, modelFile, rewrites, tiles });
+  }
   // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
   const budgetMs = orderBudgetMs ?? 2000;
   const mo = memoryOrder(ctx, walkParts, { budgetMs }, inplace ?? false);
@@ -62,7 +72,36 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
       [order, parts, memory, kept] = [[...walkParts.walk], walkParts, walkMemory, 'walk'];
     }
   }
-  const sched = schedule(ctx, parts);
+  const orderSearch: Plan['orderSearch'] = {
+    peakBytes: mo.result.peak, lowerBoundBytes: mo.result.lowerBound, exact: mo.result.exact, segments: mo.result.segments, exactSegments: mo.result.exactSegments, budgetMs,
+    fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length, kept,
+  };
+  return assemble({ ctx, parts, order, memory, sched: schedule(ctx, parts), orderSearch, modelBytes, modelFile, rewrites, tiles });
+}
+
+/** One partition on a host CPU that takes every op, in native precision: one engine call, ordering and allocating for itself. */
+function oneEngineCall(ctx: CompileContext, parts: Partitioning): boolean {
+  if (parts.partitions.length !== 1) return false;
+  const proc = ctx.proc(parts.partitions[0].processor);
+  return proc.kind === 'cpu' && proc.support.ops === '*' && partitionPrecision(proc) === 'native';
+}
+
+interface Assembly {
+  ctx: CompileContext;
+  parts: Partitioning;
+  order: number[];
+  memory: Plan['memory'];
+  sched: ReturnType<typeof schedule>;
+  orderSearch?: Plan['orderSearch'];
+  modelBytes: Uint8Array;
+  modelFile: string;
+  rewrites?: readonly Rewrite[];
+  tiles?: readonly TileChoice[];
+}
+
+/** The Plan from what the passes decided. */
+function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, modelFile, rewrites, tiles }: Assembly): Plan {
+  const { graph, target } = ctx;
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -85,10 +124,7 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
     order,
     steps: sched.steps,
     memory,
-    orderSearch: {
-      peakBytes: mo.result.peak, lowerBoundBytes: mo.result.lowerBound, exact: mo.result.exact, segments: mo.result.segments, exactSegments: mo.result.exactSegments, budgetMs,
-      fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length, kept,
-    },
+    ...(orderSearch ? { orderSearch } : {}),
     estimate: { latencyUs: sched.latencyUs, transferBytes: sched.transferBytes, source: costSource(target) },
   };
 }

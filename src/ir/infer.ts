@@ -50,23 +50,36 @@ export interface InferOptions {
   feeds?: ProbeFeeds;
 }
 
-/** Parses `x=1x3x640x640,y=1x10` (or several such strings) into input shapes. */
-export function parseInputShapes(specs: string | string[] | undefined): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const spec of ([] as string[]).concat(specs ?? [])) {
-    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const eq = part.lastIndexOf('=');
-      if (eq <= 0) throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape '${part}': expected NAME=DxDxD, e.g. x=1x3x224x224`);
-      const name = part.slice(0, eq);
-      const dimsText = part.slice(eq + 1);
-      const dims = dimsText === '' || dimsText === 'scalar' ? [] : dimsText.split(/[x×]/).map(Number);
-      if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-        throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape '${part}': dimensions must be non-negative integers`);
-      }
-      out[name] = dims;
-    }
+export { parseInputShapes } from './input-shapes.js';
+
+/** A symbolic dim of a graph input, as a compile fixed it: to a size given (by the user or a plan), or to 1 by default. */
+export interface FixedDim {
+  input: string;
+  axis: number;
+  /** The dim's name in the file ('' for an unnamed one). */
+  dim: string;
+  value: number;
+  given: boolean;
+}
+
+/** Every symbolic dim of the graph's inputs and the size `shapes` gives it; `given` for the inputs whose shape was given. */
+export function fixedDims(graph: Graph, shapes: Readonly<Record<string, readonly number[] | undefined>>, given: Readonly<Record<string, unknown>> = {}): FixedDim[] {
+  const out: FixedDim[] = [];
+  for (const input of graph.inputs) {
+    const v = graph.values.get(input)!;
+    const declared = v.declaredShape ?? v.shape;
+    const shape = shapes[input];
+    if (!declared || !shape) continue;
+    declared.forEach((d, axis) => {
+      if (typeof d !== 'number') out.push({ input, axis, dim: /^\?\d+$/.test(d) ? '' : d, value: shape[axis], given: input in given });
+    });
   }
   return out;
+}
+
+/** "x[0] (batch) = 1 by default, x[3] = 640" — what a compile did with symbolic dims, for a message. */
+export function describeFixedDims(dims: readonly FixedDim[]): string {
+  return dims.map((d) => `${d.input}[${d.axis}]${d.dim ? ` (${d.dim})` : ''} = ${d.value}${d.given ? '' : ' by default'}`).join(', ');
 }
 
 /** The concrete shape of each graph input: given ones checked against the file, symbolic dims = 1. */

@@ -10,7 +10,7 @@ import { createSession, runSession } from '../backends/ort.js';
 import { randomFeeds, tensorFromWeight, weightFromTensor, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
-import { resolveInputShapes } from '../ir/infer.js';
+import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnxFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
@@ -47,6 +47,8 @@ export interface OutputReport {
 export interface RunReport {
   model: string;
   inputs: { name: string; dtype: string; shape: number[]; source: string }[];
+  /** Each symbolic input dim and the size it ran with (given by --input-shape, the test data or the plan; else 1 by default). */
+  fixedDims: FixedDim[];
   outputs: OutputReport[];
   /** False when a check was asked for and an output is outside tolerance. */
   ok: boolean;
@@ -76,11 +78,17 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
       }
     }
   } else {
-    // a plan brings the shapes it was compiled for
+    // a plan brings the shapes it was compiled for: an --input-shape must agree with them
     const planned = options.plan ? Object.fromEntries(Object.entries(readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
+    for (const [name, shape] of Object.entries(planned ? (options.inputShapes ?? {}) : {})) {
+      if (formatShape(shape) !== formatShape(planned![name] ?? null)) {
+        throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape ${name}=${shape.join('x')} contradicts the plan ${options.plan}, compiled for '${name}' ${formatShape(planned![name] ?? null)}; compile a plan for this shape (tessera compile --input-shape ${name}=${shape.join('x')}) or leave --input-shape out`);
+      }
+    }
     inputShapes = resolveInputShapes(graph, planned ?? options.inputShapes);
     feeds = randomFeeds(graph, inputShapes);
   }
+  const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
   const session = await Session.create(path, { inputShapes, sampleFeeds: feeds, target: options.target, bind: options.bind, plan: options.plan });
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
@@ -127,6 +135,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   return {
     model: path,
     inputs: graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' })),
+    fixedDims: fixedDims(graph, inputShapes, given),
     outputs: reports,
     ok,
     runMs,

@@ -8,7 +8,7 @@
  */
 import type { BindSpec } from '../backends/binding.js';
 import type { Tensor, TensorMap } from '../backends/tensor.js';
-import { compile, type Compilation, type CompileOptions } from '../compiler/index.js';
+import { compile, lowerPlan, type Compilation, type CompileOptions } from '../compiler/index.js';
 import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
@@ -41,8 +41,13 @@ export class Session {
   private readonly expected: readonly ExpectedFeed[];
 
   static async create(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
-    const c = await compile(model, options.target, { ...options, lower: true });
-    const runner = await PlanRunner.create({ graph: c.graph, plan: c.plan, target: c.target, partitions: c.partitions! }, c.bind);
+    return Session.of(await compile(model, options.target, { ...options, lower: true }));
+  }
+
+  /** A session running a compilation (lowered here when it was compiled with `lower: false`). */
+  static async of(c: Compilation): Promise<Session> {
+    const partitions = c.partitions ?? lowerPlan(c.graph, c.plan, c.context.target, c.context.st);
+    const runner = await PlanRunner.create({ graph: c.graph, plan: c.plan, target: c.target, partitions }, c.bind);
     return new Session(c, runner);
   }
 

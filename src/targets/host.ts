@@ -56,26 +56,24 @@ const cpuHost = (): Processor => ({
 
 /**
  * This machine: the profile `tessera calibrate` wrote, when there is one; otherwise the CPU EP, plus the
- * WebGPU EP when an adapter exists, with uncalibrated default figures.
+ * WebGPU EP when an adapter exists, with uncalibrated default figures. `gpu: false` leaves the GPU out
+ * without probing for it (the probe is a child process: ~0.3 s).
  */
-export async function hostTarget(): Promise<Target> {
+export async function hostTarget(options: { gpu?: boolean } = {}): Promise<Target> {
+  const noGpu: WebGpuProbe = { available: false, software: false, adapter: '', reason: 'left out (gpu: false)' };
   const calibrated = readCalibratedHost();
   if (calibrated) {
     const parsed = parseTarget(calibrated, `calibrated host profile ${calibratedHostPath()}`);
     // a profile written before processors said their instruction set is this host's
     const t = { ...parsed, processors: parsed.processors.map((p) => (p.kind === 'cpu' && !p.arch ? { ...p, ...archOf() } : p)) };
-    const gpu = await probeWebGpu();
+    const gpu = options.gpu === false ? noGpu : await probeWebGpu();
     // a GPU measured once but absent now (no driver) is dropped, with its links
     if (!gpu.available && t.processors.some((p) => p.id === 'gpu')) {
       return { ...t, processors: t.processors.filter((p) => p.id !== 'gpu'), links: t.links.filter((l) => l.from !== 'gpu' && l.to !== 'gpu') };
     }
     return t;
   }
-  return defaultHostTarget();
-}
-
-async function defaultHostTarget(): Promise<Target> {
-  return uncalibratedHost(await probeWebGpu());
+  return uncalibratedHost(options.gpu === false ? noGpu : await probeWebGpu());
 }
 
 /** The host profile with uncalibrated default figures: the CPU EP, and the WebGPU EP on the adapter the probe found (if any). */

@@ -26,6 +26,7 @@ const devPkg = (name: string) => `${name}@${pkg.devDependencies[name]}`;
 /** The ways an app creates a session, each run by its own app.mjs (`create` is the whole difference); InferenceSession joins as one more line. */
 const ENTRY_POINTS = [
   { name: 'Session', create: 'await Session.create(model, { inputShapes: { x: dims } })' },
+  { name: 'InferenceSession', create: 'await InferenceSession.create(model)' },
 ];
 
 /** An app written as a user would write it: the library by name, the reference run beside it. */
@@ -48,7 +49,7 @@ for (const [name, t] of Object.entries(reference)) {
 writeFileSync(\`\${outDir}/meta.json\`, JSON.stringify(meta));
 `;
 
-const TS_APP = `import { Session, Tensor, TesseraError, type Plan, type SessionOptions, type TensorMap } from 'tessera';
+const TS_APP = `import { InferenceSession, Session, Tensor, TesseraError, type InferenceSessionOptions, type Plan, type SessionOptions, type TensorMap } from 'tessera';
 
 const options: SessionOptions = { target: 'host', inputShapes: { x: [1, 3, 48, 320] } };
 const session: Session = await Session.create('model.onnx', options);
@@ -56,9 +57,17 @@ const outputs: TensorMap = await session.run({ x: new Tensor('float32', new Floa
 const first: Tensor = outputs[session.outputNames[0]];
 const plan: Plan = session.plan;
 console.log(first.dims, plan.target.name, new TesseraError('BAD_ARGUMENT', 'x').code);
+// onnxruntime's options and Tessera's in one object; metadata as onnxruntime types it
+const any: InferenceSession = await InferenceSession.create('model.onnx', { executionProviders: ['cpu'], graphOptimizationLevel: 'all', shapeCacheSize: 4 } satisfies InferenceSessionOptions);
+const meta = any.inputMetadata[0];
+if (meta.isTensor) console.log(meta.shape.join('x'), meta.type);
+const picked: TensorMap = await any.run({ x: new Tensor('float32', new Float32Array(3 * 48 * 64), [1, 3, 48, 64]) }, [any.outputNames[0]]);
+console.log(Object.keys(picked), any.compiles);
 // The types are real, not any: a wrong option is a type error.
 // @ts-expect-error inputShapes takes name → dims
 await Session.create('model.onnx', { inputShapes: 3 });
+// @ts-expect-error shapeCacheSize is a number
+await InferenceSession.create('model.onnx', { shapeCacheSize: '4' });
 `;
 
 const TS_CONFIG = {
