@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, ValueInfoProtoSchema, TypeProtoSchema } from 'onnx-buf';
+import { ensureDecoder, PRESETS } from '../bench/models/decoder.js';
+import { decodeModel } from '../src/ir/onnx-import.js';
+const c = PRESETS.tiny;
+const w = ensureDecoder(c, '/tmp/t16/tiny');
+const proto = decodeModel(new Uint8Array(readFileSync(w.modelPath)), 'tiny');
+const g = proto.graph!;
+for (const n of g.node) if (n.opType === 'Concat' && n.output[0].startsWith('present.')) { n.opType = 'ScatterND'; n.input = [n.input[0], 'tessera_kv_index', n.input[1]]; n.attribute = []; n.output = ['tessera.' + n.output[0]];
+  for (const m of g.node) m.input = m.input.map((x) => (x === n.output[0].slice(8) ? n.output[0] : x)); }
+g.output = g.output.filter((o) => o.name === 'logits');
+g.input.push(create(ValueInfoProtoSchema, { name: 'tessera_kv_index', type: create(TypeProtoSchema, { value: { case: 'tensorType', value: { elemType: 7 } } }) }));
+const s = await ort.InferenceSession.create(toBinary(ModelProtoSchema, proto), { logSeverityLevel: 3, extra: { session: { model_external_initializers_file_folder_path: '/tmp/t16/tiny' } } } as any);
+const MAX = 32, kvh = c.kvHeads, hd = c.headDim;
+const cache = Array.from({ length: c.layers * 2 }, () => new Float32Array(kvh * MAX * hd));
+const i64 = (v: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), dims);
+const pos = 3;
+const feeds: Record<string, ort.Tensor> = { input_ids: i64([1], [1, 1]), attention_mask: i64(Array.from({ length: MAX }, (_, j) => (j <= pos ? 1 : 0)), [1, MAX]), position_ids: i64([pos], [1, 1]), tessera_kv_index: i64(Array.from({ length: kvh }, (_, h) => [0, h, pos]).flat(), [1, kvh, 1, 3]) };
+for (let l = 0; l < c.layers; l++) for (const [k, kv] of ['key', 'value'].entries()) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', cache[2 * l + k], [1, kvh, MAX, hd]);
+await s.run(feeds);
+console.log('in place without fetch:', cache[0].subarray(3 * hd, 4 * hd).some((x) => x !== 0));
