@@ -116,16 +116,9 @@ export async function ortGreedy(session: ort.InferenceSession, prompt: readonly 
   return { prompt: [...prompt], tokens, logits, prefillMs: first.ms, decodeMs };
 }
 
-/** `n` seeded token ids below `vocab` (a reproducible prompt). */
-export function seededPrompt(n: number, vocab: number, seed = 1): number[] {
-  let s = (seed >>> 0) || 1;
-  return Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) % vocab;
-  });
-}
+/** `n` seeded token ids below `vocab` (a reproducible prompt): the library's, so a prompt given by length is the same everywhere. */
+export { seededPrompt } from '../../src/generate/sampling.js';
+import { seededPrompt } from '../../src/generate/sampling.js';
 
 async function main(argv: string[]): Promise<void> {
   const model = argv.find((a, i) => !a.startsWith('--') && !argv[i - 1]?.match(/^--(prompt-length|steps|seed)$/));

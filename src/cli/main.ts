@@ -155,6 +155,26 @@ function program(): Command {
       console.log(o.json ? JSON.stringify(r, null, 2) : formatQuantize(r, o.out));
     });
 
+  p.command('generate')
+    .description('generate tokens with a decoder (Optimum past/present signature): the KV cache held by Tessera and written in place; prints the tokens, time to first token, tokens/s and peak memory')
+    .argument('<model>', 'a decoder .onnx file')
+    .option('--prompt-tokens <ids>', 'the prompt as token ids, e.g. 17,4,99')
+    .option('--prompt-length <n>', 'a seeded prompt of n token ids (see --seed)')
+    .option('--seed <s>', 'seed of the --prompt-length prompt and of the sampler (default 1)')
+    .requiredOption('--steps <k>', 'tokens to generate (the first comes from the prefill)')
+    .option('--memory-budget <bytes>', 'weights + KV cache + working memory, e.g. 2GB: the cache length is chosen from it, or refused')
+    .option('--max-length <n>', 'KV cache length in tokens (default: prompt + steps, checked against the budget)')
+    .option('--prefill-chunk <n>', 'tokens per prefill run (default 128)')
+    .option('--temperature <t>', 'sample at this temperature (default greedy)')
+    .option('--top-k <k>', 'sample among the k most likely tokens')
+    .option('--eos <ids>', 'stop after one of these token ids')
+    .option('--json', 'print {tokens, ttftMs, tokensPerS, peakRssBytes}')
+    .action(async (model: string, o: import('./generate.js').GenerateCliOptions) => {
+      const { formatGenerate, generateCommand } = await import('./generate.js');
+      const r = await generateCommand(model, o);
+      console.log(o.json ? JSON.stringify(r.result) : formatGenerate(model, r));
+    });
+
   p.command('viz')
     .description('write the plan viewer: one self-contained HTML page with the graph, timeline, memory and summary (exit 1 when the plan verifier finds the plan invalid; the page is written all the same)')
     .argument('<plan>', "a plan from 'tessera compile --out'")

@@ -3,4 +3,4 @@ export { Generator, type GeneratorOptions, type GenerationStats, type Generation
 export { decoderSignature, type DecoderSignature } from './signature.js';
 export { rewriteForInPlaceKv, KV_INDEX } from './kv-rewrite.js';
 export { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
-export { argmax, makeSampler, type SamplingOptions } from './sampling.js';
+export { argmax, makeSampler, seededPrompt, type SamplingOptions } from './sampling.js';

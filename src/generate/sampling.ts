@@ -43,3 +43,14 @@ export function makeSampler(o: SamplingOptions = {}): Sampler {
     return ids[ids.length - 1];
   };
 }
+
+/** `n` seeded token ids below `vocab` (a reproducible prompt; xorshift32). */
+export function seededPrompt(n: number, vocab: number, seed = 1): number[] {
+  let s = (seed >>> 0) || 1;
+  return Array.from({ length: n }, () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) % vocab;
+  });
+}
