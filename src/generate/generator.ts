@@ -10,8 +10,8 @@
  * - prefill runs the model as exported, in chunks of `prefillChunk` tokens; each chunk's new rows are
  *   written into the cache's slots (the first chunk reads an empty past; a later one reads the cache's
  *   filled rows, gathered — counted in `stats.prefillKvCopyBytes`);
- * - decode runs the in-place graph (kv-rewrite.ts): past and present of a layer are bound to the same
- *   buffer, so the step's new rows are written into their slots and nothing of the cache is copied
+ * - decode runs the in-place graph (kv-rewrite.ts): a layer's cache input and its present output are
+ *   bound to the same buffer, so the step's new rows are written into their slots and nothing of the cache is copied
  *   (`stats.decodeKvCopyBytes` stays 0). onnxruntime-node's binding copies every fetched output back
  *   into a new JavaScript buffer after the run, the bound ones included; that copy (of the bound
  *   cache, discarded) is outside the engine and counted apart in `stats.bindingCopyBackBytesPerStep`.
@@ -26,7 +26,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
-import { KV_INDEX, rewriteForInPlaceKv } from './kv-rewrite.js';
+import { KV_INDEX, kvInput, rewriteForInPlaceKv } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
 import { decoderSignature, type DecoderSignature } from './signature.js';
 
@@ -135,8 +135,10 @@ export class Generator {
     this.cache.forEach((c, l) => {
       for (const kv of ['key', 'value'] as const) {
         const t = new T('float32', c[kv], dims);
-        this.decodeFeeds[`past_key_values.${l}.${kv}`] = t;
+        this.decodeFeeds[kvInput(l, kv)] = t;
         this.decodeFetches[`present.${l}.${kv}`] = t; // the same buffer: written in place
+        // the original past input, for graphs that read its length: max_length − 1 rows (a view, never read as data)
+        this.decodeFeeds[`past_key_values.${l}.${kv}`] = new T('float32', c[kv].subarray(0, sig.kvHeads * (maxLength - 1) * sig.headDim), [1, sig.kvHeads, maxLength - 1, sig.headDim]);
       }
     });
   }
