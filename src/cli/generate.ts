@@ -87,3 +87,30 @@ export function formatGenerate(model: string, r: Awaited<ReturnType<typeof gener
     `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
   ].join('\n');
 }
+
+export async function predictCommand(model: string, o: { target: string; maxLength?: string; prefillChunk?: string; orderBudgetMs?: string }) {
+  const { predictDecoder, roofline, ANCHORS, LLAMA_1B_INT4 } = await import('../generate/predict.js');
+  const { loadTarget } = await import('../targets/index.js');
+  const maxLength = int(o.maxLength, '--max-length', 2) ?? 1024;
+  const prediction = await predictDecoder(model, o.target, { maxLength, prefillChunk: int(o.prefillChunk, '--prefill-chunk', 1), orderBudgetMs: o.orderBudgetMs === undefined ? undefined : Number(o.orderBudgetMs) });
+  // the 1B INT4 reference point: the same arithmetic for a model of that shape (w4a16: float16 compute)
+  const int4 = { shape: LLAMA_1B_INT4, roofline: roofline(await loadTarget(o.target), LLAMA_1B_INT4, maxLength, 'float16') };
+  return { prediction, int4, anchors: ANCHORS };
+}
+
+export function formatPrediction(r: Awaited<ReturnType<typeof predictCommand>>): string {
+  const { prediction: p, int4 } = r;
+  const procs = (ph: typeof p.decode) => ph.processors.filter((x) => x.nodes > 0).map((x) => `${x.id} ${x.nodes} nodes ${(x.predictedUs / 1000).toFixed(2)} ms`).join(', ');
+  return [
+    `decoder on ${p.target} (predicted by the cost model from the target profile, not measured):`,
+    `  decode plan (1 token, KV cache of ${p.maxLength} in place): ${(p.decode.latencyUs / 1000).toFixed(2)} ms a token = ${p.decode.tokensPerS.toFixed(1)} tokens/s* [${procs(p.decode)}]`,
+    `  prefill plan (chunks of ${p.prefillChunk}): ${(p.prefill.latencyUs / 1000).toFixed(2)} ms a chunk = ${p.prefill.tokensPerS.toFixed(1)} tokens/s* [${procs(p.prefill)}]`,
+    `  roofline of this model:`,
+    ...p.roofline.arithmetic.map((a) => `    ${a}`),
+    `${int4.shape.name} on ${p.target}, the same arithmetic (predicted, not measured; no plan: there is no such model file here):`,
+    ...int4.roofline.arithmetic.map((a) => `    ${a}`),
+    `published figures, measured by others (beside the predictions above, not by Tessera):`,
+    ...r.anchors.map((a) => `    ${a.what}: decode ${a.decode} tokens/s${a.prefill ? `, prefill ${a.prefill} tokens/s` : ''}${a.note ? ` (${a.note})` : ''}`),
+    `  * predicted by the cost model, not measured`,
+  ].join('\n');
+}

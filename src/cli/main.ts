@@ -53,7 +53,16 @@ function program(): Command {
     .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed; regions of row-local ops run in bands of rows) and keep them when the arenas get smaller')
     .option('--bind <spec>', 'processor → backend, e.g. cpu=tfjs: a processor gets only the nodes its bound backend takes, priced with the figures measured through it (backends: cpu, webgpu, wasm, tfjs)')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string }) => {
+    .option('--decode', 'the model is a decoder (Optimum past/present): compile a decode plan (one token, KV cache in place) and a prefill plan (chunks of --prefill-chunk) and predict tokens/s of each, beside the roofline arithmetic and published figures')
+    .option('--max-length <n>', 'with --decode: KV cache length the decode plan reads (default 1024)')
+    .option('--prefill-chunk <n>', 'with --decode: tokens per prefill run (default 128)')
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string; decode?: boolean; maxLength?: string; prefillChunk?: string }) => {
+      if (o.decode) {
+        const { formatPrediction, predictCommand } = await import('./generate.js');
+        const r = await predictCommand(model, o);
+        console.log(o.json ? JSON.stringify(r, null, 2) : formatPrediction(r));
+        return;
+      }
       const orderBudgetMs = Number(o.orderBudgetMs);
       if (!Number.isFinite(orderBudgetMs) || orderBudgetMs < 0) throw new TesseraError('BAD_ARGUMENT', `--order-budget-ms '${o.orderBudgetMs}': expected a number of milliseconds >= 0`);
       const split = oneOf('--split', o.split, ['none', 'memory'] as const);
