@@ -44,6 +44,12 @@ export interface GeneratorOptions {
   /** Generation stops after this many tokens (the prefill's first included). Default: until the cache is full. */
   maxSteps?: number;
   sampling?: SamplingOptions;
+  /**
+   * Let onnxruntime prepack MatMul weights (default true): faster prefill and decode, but each of the two
+   * sessions holds its own packed copy; false keeps one memory-mapped copy of external weights (pages
+   * shared, though counted in RSS once per session).
+   */
+  prepack?: boolean;
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
 }
@@ -157,8 +163,8 @@ export class Generator {
     const sessionOptions = {
       logSeverityLevel: 3 as const,
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-      // weights are memory-mapped from the external data file, shared by the two sessions (prepacking would copy them per session)
-      extra: { session: { model_external_initializers_file_folder_path: dirname(path), disable_prepacking: '1' } },
+      // prepacked MatMul weights are faster but a copy per session; without, both sessions read the memory-mapped external data
+      extra: { session: { model_external_initializers_file_folder_path: dirname(path), disable_prepacking: options.prepack === false ? '1' : '0' } },
     };
     try {
       const prefill = await ort.InferenceSession.create(toBinary(ModelProtoSchema, proto), sessionOptions);
@@ -192,7 +198,7 @@ export class Generator {
 
   /** Runs the prompt into an empty cache; returns the first generated token. */
   async prefill(tokens: readonly number[]): Promise<number> {
-    if (this.position !== 0) throw new TesseraError('BAD_ARGUMENT', 'prefill: the cache is not empty (one prompt per generator)');
+    if (this.position !== 0) throw new TesseraError('BAD_ARGUMENT', 'prefill: the cache is not empty (reset() first)');
     if (tokens.length === 0) throw new TesseraError('BAD_ARGUMENT', 'prefill: the prompt is empty');
     this.checkTokens(tokens);
     if (tokens.length >= this.maxLength) {
@@ -267,6 +273,17 @@ export class Generator {
     const out = [await this.prefill(prompt)];
     while (out.length < steps && !this.stopReason) out.push(await this.next());
     return out;
+  }
+
+  /** Empties the cache (its slots are masked out again, not cleared) for another prompt; the stats start over. */
+  reset(): void {
+    this.mask.fill(0n);
+    this.position = 0;
+    this.pending = null;
+    this.steps = 0;
+    this.stopReason = null;
+    this.logits = null;
+    Object.assign(this.stats, { prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, events: [] });
   }
 
   async release(): Promise<void> {
