@@ -57,6 +57,8 @@ export function chooseMaxLength(
   const budgetBytes = o.memoryBudget ?? (o.maxLength === undefined ? Math.floor(freemem() / 2) : null);
   const source = o.memoryBudget !== undefined ? `memory budget ${mb(o.memoryBudget)}` : 'half the free memory';
   if (budgetBytes === null) return { maxLength: o.maxLength!, budgetBytes, bytesPerPosition, workingBytes, why: `max length ${o.maxLength} as given` };
+  // HOOK (weight streaming, issue 14): a runtime that streams weights from storage would hold only its
+  // resident window here instead of `weightBytes`; the generator keeps all weights resident.
   const room = budgetBytes - weightBytes - workingBytes;
   const fits = Math.floor(room / (2 * bytesPerPosition));
   const account = `${source}: weights ${mb(weightBytes)} + working memory ${mb(workingBytes)} leave ${mb(Math.max(0, room))} for the KV cache at ${mb(2 * bytesPerPosition)} a position (${sig.layers} layers × key and value × ${sig.kvHeads} heads × ${sig.headDim} × 4 bytes, counted twice: the cache and the binding's copy of it)`;

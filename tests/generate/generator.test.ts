@@ -191,3 +191,31 @@ describe('tessera generate', () => {
     expect(both.stderr).toContain('one of them');
   });
 });
+
+describe('tessera compile --decode', () => {
+  it('compiles a decode and a prefill plan and predicts both; the roofline is bytes over the profile bandwidth, FLOPs over its peak', async () => {
+    const r = tessera('compile', TINY, '--target', 'snapdragon-8-gen-3', '--decode', '--max-length', '256', '--prefill-chunk', '32', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const { prediction: p, int4, anchors } = JSON.parse(r.stdout);
+    expect(p.decode.tokens).toBe(1);
+    expect(p.prefill.tokens).toBe(32);
+    expect(p.decode.tokensPerS).toBeCloseTo(1e6 / p.decode.latencyUs, 6);
+    expect(p.prefill.tokensPerS).toBeCloseTo(32e6 / p.prefill.latencyUs, 6);
+    expect(p.decode.processors.reduce((a: number, x: { nodes: number }) => a + x.nodes, 0)).toBeGreaterThan(50);
+    // independent arithmetic: the target file's largest bandwidth, the config's parameters (+ rotary tables) in float32
+    const { readFileSync } = await import('node:fs');
+    const target = JSON.parse(readFileSync(new URL('../../src/targets/builtin/snapdragon-8-gen-3.json', import.meta.url), 'utf8'));
+    const bw = Math.max(...target.processors.map((x: { bandwidthGBs: { value: number } }) => x.bandwidthGBs.value));
+    const { parameterCount } = await import('../../bench/models/decoder.js');
+    const c = PRESETS.tiny;
+    const weights = 4 * (parameterCount(c) + 2 * c.maxPositions * c.headDim);
+    expect(p.roofline.weightBytes / weights).toBeGreaterThan(0.999);
+    expect(p.roofline.weightBytes / weights).toBeLessThan(1.001);
+    expect(p.roofline.kvBytes).toBe(2 * c.layers * c.kvHeads * c.headDim * 4 * 256);
+    expect(p.roofline.decodeTokensPerS).toBeCloseTo((bw * 1e9) / (p.roofline.weightBytes + p.roofline.kvBytes), 3);
+    // a Llama-3.2-1B-shaped INT4 decoder: 1.236 B × 0.5625 bytes + fp16 KV at 256 tokens, over the same bandwidth
+    expect(int4.roofline.decodeTokensPerS).toBeCloseTo((bw * 1e9) / (1.236e9 * 0.5625 + 2 * 16 * 8 * 64 * 2 * 256), 3);
+    expect(anchors.map((a: { decode: number }) => a.decode)).toEqual([50.2, 23.5, 38.8]);
+  }, 120_000);
+});
