@@ -118,8 +118,8 @@ for (const preset of presets) {
     const floor = (bytes: number) => (bw.gbs * 1e9) / bytes;
     console.log(`\n${preset} ${precision}: ${model} (weights ${mb(weights)})`);
     console.log(`  same tokens as onnxruntime over ${runs} runs: ${tokensEqual}; largest logit difference ${maxDiff.toExponential(2)}`);
-    console.log(`  time to first token: tessera ${range(tTtft)} ms, onnxruntime ${range(ortTtft)} ms (median ratio ${(median(ortTtft) / median(tTtft)).toFixed(2)}× onnxruntime's time)`);
-    console.log(`  decode tokens/s: tessera ${range(tTps, 2)}, onnxruntime ${range(ortTps, 2)} (ratio ${(median(tTps) / median(ortTps)).toFixed(2)})`);
+    console.log(`  time to first token: tessera ${range(tTtft)} ms, onnxruntime ${range(ortTtft)} ms (tessera / onnxruntime time: ${(median(tTtft) / median(ortTtft)).toFixed(2)}; ≤ 1 is tessera first)`);
+    console.log(`  decode tokens/s: tessera ${range(tTps, 2)}, onnxruntime ${range(ortTps, 2)} (tessera / onnxruntime: ${(median(tTps) / median(ortTps)).toFixed(2)})`);
     console.log(`  bandwidth floor: tessera reads ${mb(tBytes)} a token → ${floor(tBytes).toFixed(2)} tokens/s at most, reached ${(median(tTps) / floor(tBytes)).toFixed(2)}×; onnxruntime ${mb(oBytes)} → ${floor(oBytes).toFixed(2)}, reached ${(median(ortTps) / floor(oBytes)).toFixed(2)}×`);
     console.log(`  KV copies in decode: tessera ${g.stats.decodeKvCopyBytes} bytes a step (in place; onnxruntime-node's binding copies the bound cache back, ${mb(g.stats.bindingCopyBackBytesPerStep)} a step); onnxruntime's loop: a new present of the whole cache each step`);
     await g.release();
