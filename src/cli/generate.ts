@@ -14,6 +14,7 @@ export interface GenerateCliOptions {
   temperature?: string;
   topK?: string;
   eos?: string;
+  trace?: string;
   json?: boolean;
 }
 
@@ -66,6 +67,10 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
     }
     if (prompt.length + steps - 1 > g.maxLength) throw new TesseraError('LIMIT_EXCEEDED', `a prompt of ${prompt.length} tokens and ${steps} steps need ${prompt.length + steps - 1} cache positions; the cache holds ${g.maxLength} (${g.stats.budget.why})`);
     const tokens = await g.generate(prompt, steps);
+    if (o.trace) {
+      const { writeFilesAtomically } = await import('../atomic.js');
+      writeFilesAtomically([{ path: o.trace, bytes: `${JSON.stringify({ traceEvents: g.traceEvents(), displayTimeUnit: 'ms' })}\n` }]);
+    }
     const decodeS = g.stats.decodeMs.reduce((a, b) => a + b, 0) / 1000;
     const result = { tokens, ttftMs: g.stats.prefillMs, tokensPerS: g.stats.decodeMs.length ? g.stats.decodeMs.length / decodeS : 0, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
     return { result, stats: g.stats, stop: g.done, prompt };

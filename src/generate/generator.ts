@@ -59,6 +59,8 @@ export type StopReason = 'eos' | 'max-steps' | 'max-length';
 /** One run of the trace: a prefill chunk or a decode step. */
 export interface GenerationEvent {
   phase: 'prefill' | 'decode';
+  /** Start, in ms since the generator was created. */
+  startMs: number;
   /** First position written, tokens run. */
   position: number;
   tokens: number;
@@ -103,6 +105,7 @@ export class Generator {
   private readonly ids = new BigInt64Array(1);
   private readonly pos = new BigInt64Array(1);
   private readonly index: BigInt64Array;
+  private readonly created = performance.now();
 
   private constructor(
     private readonly ort: Ort,
@@ -240,7 +243,7 @@ export class Generator {
       const vocab = logits.length / S;
       last = logits.subarray((S - 1) * vocab);
       this.stats.prefillKvCopyBytes += copied;
-      this.stats.events.push({ phase: 'prefill', position: P, tokens: S, ms: performance.now() - r0, kvCopyBytes: copied });
+      this.stats.events.push({ phase: 'prefill', startMs: r0 - this.created, position: P, tokens: S, ms: performance.now() - r0, kvCopyBytes: copied });
     }
     this.position = tokens.length;
     for (let i = 0; i < this.position; i++) this.mask[i] = 1n;
@@ -264,7 +267,7 @@ export class Generator {
     const token = this.emit(out.logits.data as Float32Array);
     const ms = performance.now() - t0;
     this.stats.decodeMs.push(ms);
-    this.stats.events.push({ phase: 'decode', position: p, tokens: 1, ms, kvCopyBytes: 0 });
+    this.stats.events.push({ phase: 'decode', startMs: t0 - this.created, position: p, tokens: 1, ms, kvCopyBytes: 0 });
     return token;
   }
 
@@ -284,6 +287,15 @@ export class Generator {
     this.stopReason = null;
     this.logits = null;
     Object.assign(this.stats, { prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, events: [] });
+  }
+
+  /** The trace as Chrome Trace Event Format (ui.perfetto.dev, chrome://tracing): one slice per prefill chunk and decode step. */
+  traceEvents(): object[] {
+    return this.stats.events.map((e) => ({
+      name: e.phase === 'prefill' ? `prefill ${e.tokens} tokens at ${e.position}` : `decode at ${e.position}`,
+      cat: e.phase, ph: 'X', pid: 1, tid: e.phase === 'prefill' ? 1 : 2, ts: Math.round(e.startMs * 1000), dur: Math.max(1, Math.round(e.ms * 1000)),
+      args: { position: e.position, tokens: e.tokens, kvCopyBytes: e.kvCopyBytes },
+    }));
   }
 
   async release(): Promise<void> {

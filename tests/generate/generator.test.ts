@@ -180,6 +180,13 @@ describe('tessera generate', () => {
     expect(text.status).toBe(0);
     expect(text.stdout).toContain(`tokens: ${(await reference(TINY, [17, 4, 99], 3)).tokens.join(',')}`);
     expect(text.stdout).toMatch(/KV copies: decode 0 bytes per step/);
+    // the trace: a prefill in chunks of 8, then decode steps, none copying the cache
+    const trace = join(tmp, 'generate.trace.json');
+    expect(tessera('generate', TINY, '--prompt-length', '20', '--prefill-chunk', '8', '--steps', '4', '--trace', trace).status).toBe(0);
+    const { readFileSync } = await import('node:fs');
+    const events = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as { cat: string; args: { tokens: number; kvCopyBytes: number } }[];
+    expect(events.map((e) => [e.cat, e.args.tokens])).toEqual([['prefill', 8], ['prefill', 8], ['prefill', 4], ['decode', 1], ['decode', 1], ['decode', 1]]);
+    expect(events.filter((e) => e.cat === 'decode').every((e) => e.args.kvCopyBytes === 0)).toBe(true);
   });
 
   it('exits 2 with the reason on a budget too small or a bad prompt', () => {
