@@ -50,6 +50,8 @@ export interface GeneratorOptions {
    * shared, though counted in RSS once per session).
    */
   prepack?: boolean;
+  /** Extra onnxruntime session config entries, e.g. { 'session.qdq_matmulnbits_accuracy_level': '0' } (float compute in int4 MatMuls). */
+  ortConfig?: Record<string, string>;
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
 }
@@ -84,6 +86,16 @@ export interface GenerationStats {
 }
 
 type Ort = typeof ortTypes;
+
+/** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
+function configTree(entries: Record<string, string>): Record<string, Record<string, string>> {
+  const tree: Record<string, Record<string, string>> = {};
+  for (const [k, v] of Object.entries(entries)) {
+    const dot = k.indexOf('.');
+    (tree[k.slice(0, dot)] ??= {})[k.slice(dot + 1)] = v;
+  }
+  return tree;
+}
 
 export class Generator {
   readonly signature: DecoderSignature;
@@ -167,7 +179,7 @@ export class Generator {
       logSeverityLevel: 3 as const,
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
       // prepacked MatMul weights are faster but a copy per session; without, both sessions read the memory-mapped external data
-      extra: { session: { model_external_initializers_file_folder_path: dirname(path), disable_prepacking: options.prepack === false ? '1' : '0' } },
+      extra: { ...configTree(options.ortConfig ?? {}), session: { ...configTree(options.ortConfig ?? {}).session, model_external_initializers_file_folder_path: dirname(path), disable_prepacking: options.prepack === false ? '1' : '0' } },
     };
     try {
       const prefill = await ort.InferenceSession.create(toBinary(ModelProtoSchema, proto), sessionOptions);
