@@ -12,16 +12,10 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { TesseraError } from '../../src/errors.js';
+import type { DecoderSignature } from '../../src/generate/signature.js';
 
-/** What a decoder's signature says about its KV cache, read from the session's input metadata. */
-export interface DecoderSignature {
-  layers: number;
-  kvHeads: number;
-  headDim: number;
-  /** null when the logits output does not declare it. */
-  vocab: number | null;
-  hasPositionIds: boolean;
-}
+/** What a decoder's signature says about its KV cache (the library's type), read here from the session's input metadata. */
+export type { DecoderSignature };
 
 export function decoderSignature(session: ort.InferenceSession): DecoderSignature {
   const meta = new Map(session.inputMetadata.map((m) => [m.name, m]));
