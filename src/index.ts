@@ -17,3 +17,4 @@ export { importOnnx, importOnnxFile, type ImportOptions } from './ir/onnx-import
 export { DEFAULT_LIMITS, type Limits } from './ir/limits.js';
 export { inferShapes } from './ir/infer.js';
 export { GraphBuilder } from './ir/builder.js';
+export { Generator, type GeneratorOptions, type GenerationStats, type SamplingOptions } from './generate/index.js';

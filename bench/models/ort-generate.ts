@@ -12,16 +12,10 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { TesseraError } from '../../src/errors.js';
+import type { DecoderSignature } from '../../src/generate/signature.js';
 
-/** What a decoder's signature says about its KV cache, read from the session's input metadata. */
-export interface DecoderSignature {
-  layers: number;
-  kvHeads: number;
-  headDim: number;
-  /** null when the logits output does not declare it. */
-  vocab: number | null;
-  hasPositionIds: boolean;
-}
+/** What a decoder's signature says about its KV cache (the library's type), read here from the session's input metadata. */
+export type { DecoderSignature };
 
 export function decoderSignature(session: ort.InferenceSession): DecoderSignature {
   const meta = new Map(session.inputMetadata.map((m) => [m.name, m]));
@@ -116,16 +110,9 @@ export async function ortGreedy(session: ort.InferenceSession, prompt: readonly 
   return { prompt: [...prompt], tokens, logits, prefillMs: first.ms, decodeMs };
 }
 
-/** `n` seeded token ids below `vocab` (a reproducible prompt). */
-export function seededPrompt(n: number, vocab: number, seed = 1): number[] {
-  let s = (seed >>> 0) || 1;
-  return Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) % vocab;
-  });
-}
+/** `n` seeded token ids below `vocab` (a reproducible prompt): the library's, so a prompt given by length is the same everywhere. */
+export { seededPrompt } from '../../src/generate/sampling.js';
+import { seededPrompt } from '../../src/generate/sampling.js';
 
 async function main(argv: string[]): Promise<void> {
   const model = argv.find((a, i) => !a.startsWith('--') && !argv[i - 1]?.match(/^--(prompt-length|steps|seed)$/));

@@ -53,7 +53,16 @@ function program(): Command {
     .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed; regions of row-local ops run in bands of rows) and keep them when the arenas get smaller')
     .option('--bind <spec>', 'processor → backend, e.g. cpu=tfjs: a processor gets only the nodes its bound backend takes, priced with the figures measured through it (backends: cpu, webgpu, wasm, tfjs)')
     .option('--json', 'print the summary as one JSON object')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string }) => {
+    .option('--decode', 'the model is a decoder (Optimum past/present): compile a decode plan (one token, KV cache in place) and a prefill plan (chunks of --prefill-chunk) and predict tokens/s of each, beside the roofline arithmetic and published figures')
+    .option('--max-length <n>', 'with --decode: KV cache length the decode plan reads (default 1024)')
+    .option('--prefill-chunk <n>', 'with --decode: tokens per prefill run (default 128)')
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string; decode?: boolean; maxLength?: string; prefillChunk?: string }) => {
+      if (o.decode) {
+        const { formatPrediction, predictCommand } = await import('./generate.js');
+        const r = await predictCommand(model, o);
+        console.log(o.json ? JSON.stringify(r, null, 2) : formatPrediction(r));
+        return;
+      }
       const orderBudgetMs = Number(o.orderBudgetMs);
       if (!Number.isFinite(orderBudgetMs) || orderBudgetMs < 0) throw new TesseraError('BAD_ARGUMENT', `--order-budget-ms '${o.orderBudgetMs}': expected a number of milliseconds >= 0`);
       const split = oneOf('--split', o.split, ['none', 'memory'] as const);
@@ -153,6 +162,27 @@ function program(): Command {
       const { formatQuantize, quantizeCommand } = await import('./quantize.js');
       const r = await quantizeCommand(model, o);
       console.log(o.json ? JSON.stringify(r, null, 2) : formatQuantize(r, o.out));
+    });
+
+  p.command('generate')
+    .description('generate tokens with a decoder (Optimum past/present signature): the KV cache held by Tessera and written in place; prints the tokens, time to first token, tokens/s and peak memory')
+    .argument('<model>', 'a decoder .onnx file')
+    .option('--prompt-tokens <ids>', 'the prompt as token ids, e.g. 17,4,99')
+    .option('--prompt-length <n>', 'a seeded prompt of n token ids (see --seed)')
+    .option('--seed <s>', 'seed of the --prompt-length prompt and of the sampler (default 1)')
+    .requiredOption('--steps <k>', 'tokens to generate (the first comes from the prefill)')
+    .option('--memory-budget <bytes>', 'weights + KV cache + working memory, e.g. 2GB: the cache length is chosen from it, or refused')
+    .option('--max-length <n>', 'KV cache length in tokens (default: prompt + steps, checked against the budget)')
+    .option('--prefill-chunk <n>', 'tokens per prefill run (default 128)')
+    .option('--temperature <t>', 'sample at this temperature (default greedy)')
+    .option('--top-k <k>', 'sample among the k most likely tokens')
+    .option('--eos <ids>', 'stop after one of these token ids')
+    .option('--trace <trace.json>', 'write the prefill chunks and decode steps as Chrome Trace Event Format (ui.perfetto.dev)')
+    .option('--json', 'print {tokens, ttftMs, tokensPerS, peakRssBytes}')
+    .action(async (model: string, o: import('./generate.js').GenerateCliOptions) => {
+      const { formatGenerate, generateCommand } = await import('./generate.js');
+      const r = await generateCommand(model, o);
+      console.log(o.json ? JSON.stringify(r.result) : formatGenerate(model, r));
     });
 
   p.command('viz')

@@ -1,0 +1,342 @@
+/**
+ * Stateful generation over a decoder with the Optimum past/present signature (signature.ts):
+ *
+ *   const g = await Generator.create('model.onnx', { memoryBudget: 2e9 });
+ *   let t = await g.prefill([17, 4, 99]);   // the first generated token
+ *   while (!g.done) t = await g.next();      // one decode step each
+ *
+ * The KV cache is Tessera's: one buffer per layer (its key and value halves), each half
+ * [1, kv_heads, max_length, head_dim] float32, allocated once. Two onnxruntime sessions share it:
+ * - prefill runs the model as exported, in chunks of `prefillChunk` tokens; each chunk's new rows are
+ *   written into the cache's slots (the first chunk reads an empty past; a later one reads the cache's
+ *   filled rows, gathered — counted in `stats.prefillKvCopyBytes`);
+ * - decode runs the in-place graph (kv-rewrite.ts): a layer's cache input and its present output are
+ *   bound to the same buffer, so the step's new rows are written into their slots and nothing of the cache is copied
+ *   (`stats.decodeKvCopyBytes` stays 0). onnxruntime-node's binding copies every fetched output back
+ *   into a new JavaScript buffer after the run, the bound ones included; that copy (of the bound
+ *   cache, discarded) is outside the engine and counted apart in `stats.bindingCopyBackBytesPerStep`.
+ * The max length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit
+ * is refused.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { clone, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
+import type * as ortTypes from 'onnxruntime-node';
+import { asTesseraError, TesseraError } from '../errors.js';
+import { decodeModel, readModelFile } from '../ir/onnx-import.js';
+import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
+import { KV_INDEX, kvInput, rewriteForInPlaceKv } from './kv-rewrite.js';
+import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
+import { decoderSignature, type DecoderSignature } from './signature.js';
+
+export interface GeneratorOptions {
+  /** Cache length in tokens (prompt + generated). Default: chosen from `memoryBudget`. */
+  maxLength?: number;
+  /** Bytes for weights, KV cache and working memory; default: half the free memory. */
+  memoryBudget?: number;
+  /** No more than this many slots even when the budget allows more (default 4096). */
+  maxLengthCap?: number;
+  /** Tokens per prefill run (default 128): a longer prompt is prefilled in chunks of this length. */
+  prefillChunk?: number;
+  /** Generation stops after emitting one of these. */
+  eosTokenIds?: readonly number[];
+  /** Generation stops after this many tokens (the prefill's first included). Default: until the cache is full. */
+  maxSteps?: number;
+  sampling?: SamplingOptions;
+  /**
+   * Let onnxruntime prepack MatMul weights (default true): faster prefill and decode, but each of the two
+   * sessions holds its own packed copy; false keeps one memory-mapped copy of external weights (pages
+   * shared, though counted in RSS once per session).
+   */
+  prepack?: boolean;
+  /** Extra onnxruntime session config entries, e.g. { 'session.qdq_matmulnbits_accuracy_level': '0' } (float compute in int4 MatMuls). */
+  ortConfig?: Record<string, string>;
+  /** onnxruntime threads within an op (default: onnxruntime's). */
+  intraOpThreads?: number;
+}
+
+export type StopReason = 'eos' | 'max-steps' | 'max-length';
+
+/** One run of the trace: a prefill chunk or a decode step. */
+export interface GenerationEvent {
+  phase: 'prefill' | 'decode';
+  /** Start, in ms since the generator was created. */
+  startMs: number;
+  /** First position written, tokens run. */
+  position: number;
+  tokens: number;
+  ms: number;
+  /** Bytes of the KV cache Tessera copied for this run. */
+  kvCopyBytes: number;
+}
+
+export interface GenerationStats {
+  maxLength: number;
+  kvBytes: number;
+  weightBytes: number;
+  budget: KvBudget;
+  prefillMs: number;
+  decodeMs: number[];
+  prefillKvCopyBytes: number;
+  /** Always 0: decode writes the new rows in place. */
+  decodeKvCopyBytes: number;
+  bindingCopyBackBytesPerStep: number;
+  events: GenerationEvent[];
+}
+
+type Ort = typeof ortTypes;
+
+/** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
+function configTree(entries: Record<string, string>): Record<string, Record<string, string>> {
+  const tree: Record<string, Record<string, string>> = {};
+  for (const [k, v] of Object.entries(entries)) {
+    const dot = k.indexOf('.');
+    (tree[k.slice(0, dot)] ??= {})[k.slice(dot + 1)] = v;
+  }
+  return tree;
+}
+
+export class Generator {
+  readonly signature: DecoderSignature;
+  readonly maxLength: number;
+  /** Per layer: key then value, each [1, kv_heads, max_length, head_dim]. */
+  private readonly cache: { key: Float32Array; value: Float32Array }[];
+  private position = 0;
+  private pending: number | null = null;
+  private steps = 0;
+  private stopReason: StopReason | null = null;
+  private logits: Float32Array | null = null;
+  private readonly sample: Sampler;
+  private readonly eos: Set<number>;
+  readonly stats: GenerationStats;
+  // decode feeds, allocated once and refilled each step
+  private readonly mask: BigInt64Array;
+  private readonly decodeFeeds: Record<string, ortTypes.Tensor>;
+  private readonly decodeFetches: Record<string, ortTypes.Tensor | null>;
+  private readonly ids = new BigInt64Array(1);
+  private readonly pos = new BigInt64Array(1);
+  private readonly index: BigInt64Array;
+  private readonly created = performance.now();
+
+  private constructor(
+    private readonly ort: Ort,
+    private readonly prefillSession: ortTypes.InferenceSession,
+    private readonly decodeSession: ortTypes.InferenceSession,
+    sig: DecoderSignature,
+    maxLength: number,
+    budget: KvBudget,
+    weightBytes: number,
+    private readonly options: GeneratorOptions,
+  ) {
+    this.signature = sig;
+    this.maxLength = maxLength;
+    const half = sig.kvHeads * maxLength * sig.headDim;
+    this.cache = Array.from({ length: sig.layers }, () => {
+      const buffer = new ArrayBuffer(2 * half * 4); // one buffer per layer
+      return { key: new Float32Array(buffer, 0, half), value: new Float32Array(buffer, half * 4, half) };
+    });
+    this.sample = makeSampler(options.sampling);
+    this.eos = new Set(options.eosTokenIds ?? []);
+    this.stats = {
+      maxLength, kvBytes: 2 * half * 4 * sig.layers, weightBytes, budget, prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, decodeKvCopyBytes: 0,
+      bindingCopyBackBytesPerStep: 2 * half * 4 * sig.layers, events: [],
+    };
+    const T = ort.Tensor;
+    this.mask = new BigInt64Array(maxLength);
+    this.index = new BigInt64Array(sig.kvHeads * 3);
+    this.decodeFeeds = {
+      input_ids: new T('int64', this.ids, [1, 1]),
+      attention_mask: new T('int64', this.mask, [1, maxLength]),
+      [KV_INDEX]: new T('int64', this.index, [1, sig.kvHeads, 1, 3]),
+    };
+    if (sig.hasPositionIds) this.decodeFeeds.position_ids = new T('int64', this.pos, [1, 1]);
+    this.decodeFetches = { logits: null };
+    const dims = [1, sig.kvHeads, maxLength, sig.headDim];
+    this.cache.forEach((c, l) => {
+      for (const kv of ['key', 'value'] as const) {
+        const t = new T('float32', c[kv], dims);
+        this.decodeFeeds[kvInput(l, kv)] = t;
+        this.decodeFetches[`present.${l}.${kv}`] = t; // the same buffer: written in place
+        // the original past input, for graphs that read its length: max_length − 1 rows (a view, never read as data)
+        this.decodeFeeds[`past_key_values.${l}.${kv}`] = new T('float32', c[kv].subarray(0, sig.kvHeads * (maxLength - 1) * sig.headDim), [1, sig.kvHeads, maxLength - 1, sig.headDim]);
+      }
+    });
+  }
+
+  static async create(modelPath: string, options: GeneratorOptions = {}): Promise<Generator> {
+    const path = resolve(modelPath);
+    const proto = decodeModel(readModelFile(path), modelPath);
+    const sig = decoderSignature(proto, modelPath);
+    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath);
+    const weightBytes = modelWeightBytes(proto);
+    const chunk = options.prefillChunk ?? 128;
+    if (!Number.isSafeInteger(chunk) || chunk < 1) throw new TesseraError('BAD_ARGUMENT', `prefillChunk ${chunk}: expected a positive integer`);
+    if (options.maxSteps !== undefined && (!Number.isSafeInteger(options.maxSteps) || options.maxSteps < 1)) throw new TesseraError('BAD_ARGUMENT', `maxSteps ${options.maxSteps}: expected a positive integer`);
+    const budget = chooseMaxLength(sig, weightBytes, { ...options, prefillChunk: chunk }, modelPath);
+    const ort = await import('onnxruntime-node');
+    const sessionOptions = {
+      logSeverityLevel: 3 as const,
+      ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      // prepacked MatMul weights are faster but a copy per session; without, both sessions read the memory-mapped external data
+      extra: { ...configTree(options.ortConfig ?? {}), session: { ...configTree(options.ortConfig ?? {}).session, model_external_initializers_file_folder_path: dirname(path), disable_prepacking: options.prepack === false ? '1' : '0' } },
+    };
+    try {
+      const prefill = await ort.InferenceSession.create(toBinary(ModelProtoSchema, proto), sessionOptions);
+      const decode = await ort.InferenceSession.create(toBinary(ModelProtoSchema, decodeProto), sessionOptions);
+      return new Generator(ort, prefill, decode, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk });
+    } catch (err) {
+      throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder`);
+    }
+  }
+
+  /** The next position to be written (tokens in the cache). */
+  get length(): number {
+    return this.position;
+  }
+
+  /** Why generation stopped, or null while it goes on. */
+  get done(): StopReason | null {
+    return this.stopReason;
+  }
+
+  /** The logits row that chose the last token returned (a view, valid until the next call). */
+  get lastLogits(): Float32Array {
+    if (!this.logits) throw new TesseraError('BAD_ARGUMENT', 'no logits yet: call prefill first');
+    return this.logits;
+  }
+
+  /** The cache halves of layer `l` (for inspection: rows 0 … length − 1 of each head are filled). */
+  kvOf(l: number): { key: Float32Array; value: Float32Array } {
+    return this.cache[l];
+  }
+
+  /** Runs the prompt into an empty cache; returns the first generated token. */
+  async prefill(tokens: readonly number[]): Promise<number> {
+    if (this.position !== 0) throw new TesseraError('BAD_ARGUMENT', 'prefill: the cache is not empty (reset() first)');
+    if (tokens.length === 0) throw new TesseraError('BAD_ARGUMENT', 'prefill: the prompt is empty');
+    this.checkTokens(tokens);
+    if (tokens.length >= this.maxLength) {
+      throw new TesseraError('LIMIT_EXCEEDED', `prefill: a prompt of ${tokens.length} tokens leaves no room in a cache of max length ${this.maxLength} (${this.stats.budget.why})`);
+    }
+    const { layers, kvHeads: H, headDim: D } = this.signature;
+    const T = this.ort.Tensor;
+    const chunk = this.options.prefillChunk!;
+    const t0 = performance.now();
+    let last: Float32Array | null = null;
+    for (let start = 0; start < tokens.length; start += chunk) {
+      const part = tokens.slice(start, start + chunk);
+      const S = part.length, P = start;
+      const i64 = (v: number[]) => new T('int64', BigInt64Array.from(v, BigInt), [1, v.length]);
+      const feeds: Record<string, ortTypes.Tensor> = { input_ids: i64(part), attention_mask: i64(new Array(P + S).fill(1)) };
+      if (this.signature.hasPositionIds) feeds.position_ids = i64(part.map((_, i) => P + i));
+      let copied = 0;
+      for (let l = 0; l < layers; l++) {
+        for (const kv of ['key', 'value'] as const) {
+          const past = new Float32Array(H * P * D);
+          for (let h = 0; h < H; h++) past.set(this.cache[l][kv].subarray(h * this.maxLength * D, (h * this.maxLength + P) * D), h * P * D);
+          copied += past.byteLength;
+          feeds[`past_key_values.${l}.${kv}`] = new T('float32', past, [1, H, P, D]);
+        }
+      }
+      const r0 = performance.now();
+      const out = await this.run(this.prefillSession, feeds);
+      for (let l = 0; l < layers; l++) {
+        for (const kv of ['key', 'value'] as const) {
+          const present = out[`present.${l}.${kv}`];
+          if (present.dims.length !== 4 || present.dims[1] !== H || present.dims[2] !== P + S || present.dims[3] !== D) {
+            throw new TesseraError('BAD_MODEL', `prefill: 'present.${l}.${kv}' came out [${present.dims.join(', ')}], expected [1, ${H}, ${P + S}, ${D}] (past followed by the new rows)`);
+          }
+          const data = present.data as Float32Array;
+          for (let h = 0; h < H; h++) this.cache[l][kv].set(data.subarray((h * (P + S) + P) * D, (h + 1) * (P + S) * D), (h * this.maxLength + P) * D);
+        }
+      }
+      const logits = out.logits.data as Float32Array;
+      const vocab = logits.length / S;
+      last = logits.subarray((S - 1) * vocab);
+      this.stats.prefillKvCopyBytes += copied;
+      this.stats.events.push({ phase: 'prefill', startMs: r0 - this.created, position: P, tokens: S, ms: performance.now() - r0, kvCopyBytes: copied });
+    }
+    this.position = tokens.length;
+    for (let i = 0; i < this.position; i++) this.mask[i] = 1n;
+    const first = this.emit(last!);
+    this.stats.prefillMs = performance.now() - t0;
+    return first;
+  }
+
+  /** One decode step: runs the last token, returns the next. */
+  async next(): Promise<number> {
+    if (this.pending === null) throw new TesseraError('BAD_ARGUMENT', 'next: call prefill first');
+    if (this.stopReason) throw new TesseraError('BAD_ARGUMENT', `next: generation has stopped (${this.stopReason})`);
+    const p = this.position;
+    const t0 = performance.now();
+    this.ids[0] = BigInt(this.pending);
+    this.pos[0] = BigInt(p);
+    this.mask[p] = 1n;
+    for (let h = 0; h < this.signature.kvHeads; h++) this.index.set([0n, BigInt(h), BigInt(p)], h * 3);
+    const out = await this.run(this.decodeSession, this.decodeFeeds, this.decodeFetches);
+    this.position = p + 1;
+    const token = this.emit(out.logits.data as Float32Array);
+    const ms = performance.now() - t0;
+    this.stats.decodeMs.push(ms);
+    this.stats.events.push({ phase: 'decode', startMs: t0 - this.created, position: p, tokens: 1, ms, kvCopyBytes: 0 });
+    return token;
+  }
+
+  /** prefill then next() until a stop condition or `steps` tokens (the first from the prefill included). */
+  async generate(prompt: readonly number[], steps: number): Promise<number[]> {
+    const out = [await this.prefill(prompt)];
+    while (out.length < steps && !this.stopReason) out.push(await this.next());
+    return out;
+  }
+
+  /** Empties the cache (its slots are masked out again, not cleared) for another prompt; the stats start over. */
+  reset(): void {
+    this.mask.fill(0n);
+    this.position = 0;
+    this.pending = null;
+    this.steps = 0;
+    this.stopReason = null;
+    this.logits = null;
+    Object.assign(this.stats, { prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, events: [] });
+  }
+
+  /** The trace as Chrome Trace Event Format (ui.perfetto.dev, chrome://tracing): one slice per prefill chunk and decode step. */
+  traceEvents(): object[] {
+    return this.stats.events.map((e) => ({
+      name: e.phase === 'prefill' ? `prefill ${e.tokens} tokens at ${e.position}` : `decode at ${e.position}`,
+      cat: e.phase, ph: 'X', pid: 1, tid: e.phase === 'prefill' ? 1 : 2, ts: Math.round(e.startMs * 1000), dur: Math.max(1, Math.round(e.ms * 1000)),
+      args: { position: e.position, tokens: e.tokens, kvCopyBytes: e.kvCopyBytes },
+    }));
+  }
+
+  async release(): Promise<void> {
+    await this.prefillSession.release();
+    await this.decodeSession.release();
+  }
+
+  private emit(row: Float32Array): number {
+    this.logits = row;
+    const token = this.sample(row);
+    this.pending = token;
+    this.steps++;
+    if (this.eos.has(token)) this.stopReason = 'eos';
+    else if (this.options.maxSteps !== undefined && this.steps >= this.options.maxSteps) this.stopReason = 'max-steps';
+    else if (this.position >= this.maxLength) this.stopReason = 'max-length';
+    return token;
+  }
+
+  private checkTokens(tokens: readonly number[]): void {
+    const vocab = this.signature.vocab;
+    const bad = tokens.findIndex((t) => !Number.isSafeInteger(t) || t < 0 || (vocab !== null && t >= vocab));
+    if (bad >= 0) throw new TesseraError('BAD_ARGUMENT', `prompt token ${bad} is ${tokens[bad]}: expected an integer id in 0 … ${vocab === null ? 'vocab' : vocab - 1}`);
+  }
+
+  private async run(s: ortTypes.InferenceSession, feeds: Record<string, ortTypes.Tensor>, fetches?: Record<string, ortTypes.Tensor | null>) {
+    try {
+      return await (fetches ? s.run(feeds, fetches) : s.run(feeds));
+    } catch (err) {
+      throw asTesseraError(err, 'BACKEND_FAILED', 'onnxruntime run of the decoder');
+    }
+  }
+}
