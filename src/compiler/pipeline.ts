@@ -15,7 +15,7 @@ import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.
 import type { TileChoice } from '../passes/tile.js';
 import { PLAN_FORMAT, PLAN_VERSION, sha256, type Plan, type Rewrite } from '../plan/schema.js';
 import { costSource } from '../targets/cost.js';
-import { partitionPrecision } from '../targets/storage.js';
+import { nodePrecision, partitionPrecision } from '../targets/storage.js';
 
 /** How the passes run: every compile option that changes the plan of a given graph. */
 export interface PlanOptions {
@@ -63,6 +63,9 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
     }
   }
   const sched = schedule(ctx, parts);
+  // a QDQ group computes on integers when its Q/DQ nodes run in the same backend call (weights' are folded into it)
+  const precisionOf = (i: number) => parts.placement[i].folded ? undefined
+    : nodePrecision(ctx.proc(parts.placement[i].processor), graph, i, (m) => parts.placement[m].folded || parts.partitionOf[m] === parts.partitionOf[i]);
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -72,9 +75,11 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
     outputs: [...graph.outputs],
     nodes: graph.nodes.map((n) => {
       const p = parts.placement[n.index];
+      const precision = precisionOf(n.index);
       return {
         index: n.index, name: n.name, op: n.op, processor: p.processor, partition: parts.partitionOf[n.index],
         ...(p.folded ? { folded: true } : {}),
+        ...(precision ? { precision } : {}),
         ...(p.rejected.length ? { rejected: p.rejected } : {}),
       };
     }),
