@@ -62,7 +62,8 @@ function analyse(graph: Graph): QdqGraph {
     const outputs = n.outputs.filter((o) => o && isFloat(o));
     const dq = inputs.map((i) => producer(n.inputs[i]));
     const readers = outputs.map((o) => graph.values.get(o)!.consumers.map((c) => graph.nodes[c]));
-    const touches = dq.some((p) => p && role(p) === 'dequantize') || readers.some((rs) => rs.some((c) => role(c) === 'quantize'));
+    // quantized: it reads something dequantized (a weight too) or its output is quantized
+    const touches = n.inputs.some((x) => { const p = x ? producer(x) : undefined; return p && role(p) === 'dequantize'; }) || readers.some((rs) => rs.some((c) => role(c) === 'quantize'));
     if (!touches || inputs.length === 0) continue;
     const floatIn = inputs.find((_, k) => !dq[k] || role(dq[k]!) !== 'dequantize');
     const floatOut = outputs.find((o, k) => graph.outputs.includes(o) || readers[k].length === 0 || readers[k].some((c) => role(c) !== 'quantize'));

@@ -93,7 +93,7 @@ function quantizedSupport(proc: Processor, node: Node, graph: Graph): SupportRes
     const t = x?.dtype;
     if (!x?.isConst) return t && (rules.activations as string[]).includes(t) ? { ok: true } : no(`DequantizeLinear of ${t ?? 'an unknown type'}: the ${proc.name} takes ${rules.activations.join('/')} activations`);
     const block = node.attrs.block_size?.type === 'int' ? node.attrs.block_size.value : 0;
-    if (block > 0 && !rules.blockedWeights) return no(`a ${t} weight quantized in blocks of ${block} (DequantizeLinear block_size): the ${proc.name} takes per-channel weights only, so it falls back to the CPU`);
+    if (block > 0 && !rules.blockedWeights) return no(`its ${t} weight is quantized in blocks of ${block} (DequantizeLinear block_size): the ${proc.name} takes per-channel weights only`);
     // a constant: a weight, an int32 bias, or another constant operand quantized as an activation
     return t && (t === 'int32' || (rules.weights as string[]).includes(t) || (rules.activations as string[]).includes(t)) ? { ok: true } : no(`a ${t ?? 'constant of unknown type'} constant: the ${proc.name} takes ${rules.weights.join('/')} weights and ${rules.activations.join('/')} activations`);
   }
