@@ -82,6 +82,13 @@ function analyse(graph: Graph): QdqGraph {
   return { values, groups, partial };
 }
 
+/** The tensors a constant is held as where it is read: a dequantized weight as its integer tensor, scale and zero point (lowering keeps its DequantizeLinear); any other constant as itself. */
+export function heldAs(graph: Graph, name: string): string[] {
+  const v = graph.values.get(name);
+  const p = v && v.isConst && v.producer >= 0 ? graph.nodes[v.producer] : undefined;
+  return p && qdqRole(p.op, p.domain) === 'dequantize' ? p.inputs.filter(Boolean) : [name];
+}
+
 /** A group's precision as Qualcomm writes it: activation bits and weight bits ('a8w8', 'a16w8', 'a8w4'; 'a8' without a weight). */
 export function groupPrecision(g: QdqGroup): string {
   const wbits = g.weights === 'int4' || g.weights === 'uint4' ? 4 : g.weights ? width(g.weights) : 0;
