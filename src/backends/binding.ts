@@ -81,7 +81,8 @@ async function resolveDefault(target: Target, p: Processor): Promise<{ binding: 
     return { binding: { processor: p.id, backend: spec.id, emulated: false, note } };
   }
   const legal = storedDtype(p, 'float32');
-  const how = legal !== 'float32' ? ` with its ${legal} legalization (float32 values stored as ${legal}, arithmetic in float32)` : '';
+  const how = (legal !== 'float32' ? ` with its ${legal} legalization (float32 values stored as ${legal}, arithmetic in float32)` : '')
+    + (p.support.quantized ? `${legal !== 'float32' ? ';' : ' with'} QDQ groups on their quantized numerics` : '');
   const why = !spec || !probe ? `no ${p.kind.toUpperCase()} backend on this host`
     : probe.available ? `${spec.description} has only ${probe.detail} here, a software adapter far slower than the CPU; bind it with --bind ${p.id}=${spec.bindName}`
     : probe.detail;

@@ -17,7 +17,9 @@ export interface CompileSummary {
   /** Each symbolic input dim and the size the plan has for it (given, or 1 by default). */
   fixedDims: FixedDim[];
   target: string;
-  processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number; onChipBytes?: number; spillBytes?: number }[];
+  processors: { id: string; kind: string; nodes: number; partitions: number; flops: number; predictedUs: number; arenaBytes: number; peakBytes: number; lowerBoundBytes: number; weightBytes: number; onChipBytes?: number; spillBytes?: number;
+    /** Run-time nodes per precision they compute in ('a8w8', 'float16', …: the plan's nodes[].precision). */
+    precision: Record<string, number> }[];
   /** The memory-aware order: its peak, lower bound, and whether the search proved it optimal. */
   order?: Plan['orderSearch'];
   partitions: number;
@@ -40,6 +42,7 @@ export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation
       predictedUs: plan.steps.filter((s) => s.kind === 'compute' && s.lane === p.id).reduce((a, s) => a + s.endUs - s.startUs, 0),
       arenaBytes: mem.arenaBytes, peakBytes: mem.peakBytes, lowerBoundBytes: mem.lowerBoundBytes, weightBytes: mem.weightBytes,
       ...(mem.onChipBytes !== undefined ? { onChipBytes: mem.onChipBytes, spillBytes: mem.spillBytes } : {}),
+      precision: nodes.reduce<Record<string, number>>((a, n) => (n.precision ? { ...a, [n.precision]: (a[n.precision] ?? 0) + 1 } : a), {}),
     };
   });
   const transfers = plan.steps.filter((s) => s.kind === 'transfer');
@@ -85,6 +88,11 @@ export function formatCompile(s: CompileSummary, out?: string): string {
     if (s.rewrites) lines.push(`  memory rewrites applied (the plan runs the rewritten graph): ${s.rewrites.join(', ')}`);
   }
   for (const p of s.processors) if (p.onChipBytes !== undefined) lines.push(`  ${p.id}: ${formatBytes(p.spillBytes ?? 0)} of buffers beyond its ${formatBytes(p.onChipBytes)} on-chip memory (would spill to DRAM)`);
+  // a quantized model: what each processor computes in (QDQ groups on integers, 'a8w8': 8-bit activations, 8-bit weights)
+  if (s.processors.some((p) => Object.keys(p.precision).some((k) => k.startsWith('a')))) {
+    const each = s.processors.filter((p) => p.nodes).map((p) => `${p.id} ${Object.entries(p.precision).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ×${v}`).join(', ')}`);
+    lines.push(`  precision (run-time nodes; aNwM: QDQ groups on N-bit activations, M-bit weights): ${each.join('; ')}`);
+  }
   lines.push(`  folded at compile time: ${s.folded} nodes (weights computed from weights, shape arithmetic)`);
   lines.push(`  transfers: ${s.transfers.count} (${formatBytes(s.transfers.bytes)}), ${formatUs(s.transfers.predictedUs)} on links*`);
   lines.push(`  predicted latency: ${formatUs(s.latencyUs)}*`);

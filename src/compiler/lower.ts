@@ -11,7 +11,8 @@ import type { StaticInfo } from '../ir/static.js';
 import { lowerPartition } from '../passes/map.js';
 import type { Plan } from '../plan/schema.js';
 import type { Target } from '../targets/schema.js';
-import { storedDtype } from '../targets/storage.js';
+import { qdqGraph } from '../ir/qdq.js';
+import { storageOn } from '../targets/storage.js';
 
 export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: StaticInfo): Subgraph[] {
   return plan.partitions.map((part) => {
@@ -20,7 +21,7 @@ export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: St
     const storage = (name: string) => {
       const b = slots.get(name);
       // values with no buffer are weights computed inside the partition: stored in the legalized type
-      return { dtype: (b?.dtype ?? storedDtype(proc, graph.values.get(name)!.dtype!)) as DType, ...(b?.scale !== undefined ? { scale: b.scale } : {}) };
+      return b ? { dtype: b.dtype as DType, ...(b.scale !== undefined ? { scale: b.scale } : {}) } : storageOn(proc, graph.values.get(name)!, undefined, qdqGraph(graph).values);
     };
     const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage);
     return { name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) };

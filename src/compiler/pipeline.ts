@@ -16,7 +16,7 @@ import type { TileChoice } from '../passes/tile.js';
 import type { Partitioning } from '../plan/partitioning.js';
 import { PLAN_FORMAT, PLAN_VERSION, sha256, type Plan, type Rewrite } from '../plan/schema.js';
 import { costSource } from '../targets/cost.js';
-import { partitionPrecision } from '../targets/storage.js';
+import { nodePrecision, partitionPrecision } from '../targets/storage.js';
 
 /** How the passes run: every compile option that changes the plan of a given graph. */
 export interface PlanOptions {
@@ -102,6 +102,9 @@ interface Assembly {
 /** The Plan from what the passes decided. */
 function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, modelFile, rewrites, tiles }: Assembly): Plan {
   const { graph, target } = ctx;
+  // a QDQ group computes on integers when its Q/DQ nodes run in the same backend call (weights' are folded into it)
+  const precisionOf = (i: number) => parts.placement[i].folded ? undefined
+    : nodePrecision(ctx.proc(parts.placement[i].processor), graph, i, (m) => parts.placement[m].folded || parts.partitionOf[m] === parts.partitionOf[i]);
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -111,9 +114,11 @@ function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, m
     outputs: [...graph.outputs],
     nodes: graph.nodes.map((n) => {
       const p = parts.placement[n.index];
+      const precision = precisionOf(n.index);
       return {
         index: n.index, name: n.name, op: n.op, processor: p.processor, partition: parts.partitionOf[n.index],
         ...(p.folded ? { folded: true } : {}),
+        ...(precision ? { precision } : {}),
         ...(p.rejected.length ? { rejected: p.rejected } : {}),
       };
     }),

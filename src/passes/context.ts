@@ -11,6 +11,7 @@
  */
 import type { Node } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { qdqGraph } from '../ir/qdq.js';
 import { staticInfo, type StaticInfo } from '../ir/static.js';
 import type { Partitioning } from '../plan/partitioning.js';
 import { hostProcessor, residency, type Residency } from '../plan/residency.js';
@@ -63,7 +64,7 @@ function capability(proc: Processor, node: Node, graph: ShapedGraph, st: StaticI
   const ranges = options.ranges;
   for (const name of [...st.runtimeReads(node), ...node.outputs.filter((o) => o !== '')]) {
     const v = graph.values.get(name)!;
-    if (!storable(proc, v, ranges)) {
+    if (!storable(proc, v, ranges, qdqGraph(graph).values)) {
       return { ok: false, reason: `value '${name}' reaches ${ranges!.get(name)!.toExponential(2)} in calibration, beyond float16's range, and the ${proc.name} has no int16` };
     }
   }

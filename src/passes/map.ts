@@ -7,6 +7,10 @@
  *
  * The float16 lowering is an emulation built for onnxruntime's CPU EP, which has no fp16 kernels on
  * x86: storage is float16 or int16 (edges, weights, every intermediate), arithmetic is float32.
+ *
+ * A quantized graph's QDQ groups are lowered as they are: their QuantizeLinear/DequantizeLinear nodes, the
+ * integer weights and the float32 scales stay, and the values inside the groups are not rounded (the
+ * storage policy keeps them float32), so onnxruntime runs each group on the quantized numerics.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { AttributeProto_AttributeType, AttributeProtoSchema, ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
@@ -14,6 +18,7 @@ import { onnxCode, type DType } from '../ir/dtype.js';
 import { nodeReads, type Value } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
+import { qdqRole } from '../ir/ops/quantization.js';
 import { opTraits } from '../ir/ops/traits.js';
 import { floatToHalf, halfToFloat, numbersToBytes } from '../ir/tensor-data.js';
 import type { Processor } from '../targets/schema.js';
@@ -67,7 +72,8 @@ export function lowerPartition(graph: ShapedGraph, part: PartitionSpec, proc: Pr
   }
   const model = fromBinary(ModelProtoSchema, exported.bytes);
   const opset = Number(model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13);
-  legalizeStorage(model, opset, (n) => (graph.values.get(n)?.dtype === 'float32' ? storage(n) : null));
+  // values whose storage keeps them float32 (inside QDQ groups) are left as they are
+  legalizeStorage(model, opset, (n) => { if (graph.values.get(n)?.dtype !== 'float32') return null; const s = storage(n); return s.dtype === 'float32' ? null : s; });
   const edge = (name: string) => ({ name, dtype: dtypeOf(name) === 'float32' ? (storage(name).dtype as DType) : dtypeOf(name) });
   return { bytes: toBinary(ModelProtoSchema, model), precision, inputs: exported.inputs.map(edge), outputs: exported.outputs.map(edge) };
 }
@@ -112,17 +118,19 @@ function legalizeStorage(model: ModelProto, opset: number, storageOf: (name: str
   // variance and scale lose everything in float16): keep the statistics in float32, and round the
   // product's output only after the normalization.
   const fused = new Set<string>();
-  const bnParams = new Set<string>();
+  const keptFloat32 = new Set<string>();
   const consumers = new Map<string, number>();
   for (const n of g.node) for (const i of n.input) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   const producers = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n.opType] as const)));
   for (const n of g.node) {
     if (opTraits(n.opType).fusible !== 'batchnorm') continue;
-    n.input.slice(1, 5).forEach((i) => bnParams.add(i));
+    n.input.slice(1, 5).forEach((i) => keptFloat32.add(i));
     const x = n.input[0];
     if (opTraits(producers.get(x) ?? '').linear && consumers.get(x) === 1) fused.add(x);
   }
-  for (const t of g.initializer) if (!bnParams.has(t.name)) roundTensorToHalf(t);
+  // the scales of QuantizeLinear/DequantizeLinear are the quantization itself: kept float32, as every value inside a QDQ group
+  for (const n of g.node) if (qdqRole(n.opType, n.domain)) n.input.slice(1).forEach((i) => keptFloat32.add(i));
+  for (const t of g.initializer) if (!keptFloat32.has(t.name)) roundTensorToHalf(t);
   const consts = new Map<number, string>();
   const scalar = (v: number): string => {
     let name = consts.get(v);
@@ -163,10 +171,10 @@ function legalizeStorage(model: ModelProto, opset: number, storageOf: (name: str
   const body: NodeProto[] = [];
   for (const n of g.node) {
     n.input = n.input.map((x) => rename.get(x) ?? x);
-    if (!(n.opType === 'Constant' && n.output.some((o) => bnParams.has(o)))) for (const a of n.attribute) if (a.t) roundTensorToHalf(a.t);
+    if (!(n.opType === 'Constant' && n.output.some((o) => keptFloat32.has(o)))) for (const a of n.attribute) if (a.t) roundTensorToHalf(a.t);
     const after: NodeProto[] = [];
     n.output = n.output.map((o) => {
-      const st = o === '' || fused.has(o) || bnParams.has(o) ? null : storageOf(o);
+      const st = o === '' || fused.has(o) || keptFloat32.has(o) ? null : storageOf(o);
       if (!st) return o;
       const raw = `${o}__raw`;
       if (outputs.has(o)) {

@@ -8,6 +8,7 @@
  * 2. Local moves, each judged by the real schedule (group into partitions, schedule over lanes and
  *    links): move a whole partition to another processor that takes all of it, or move the nodes at a
  *    partition's edge to the neighbouring partition's processor; keep a move when the latency drops.
+ * A quantized op on a processor with rules for quantized work takes its QDQ group along (`withQdqGroups`).
  * 3. The capability-only placement, and every placement of all run-time nodes on one processor that
  *    takes them all, are scored the same way; the fastest of these and the search's is kept (fewer
  *    partitions breaking a tie), so the result is never predicted slower than the baseline nor than the
@@ -15,6 +16,7 @@
  *    let a plan 20× slower stand: the whole model on a software GPU.)
  */
 import { topoOrder } from '../ir/graph.js';
+import { qdqGraph } from '../ir/qdq.js';
 import { valueByteSize } from '../ir/infer.js';
 import type { PlacedNode } from '../plan/partitioning.js';
 import { residency } from '../plan/residency.js';
@@ -81,6 +83,25 @@ function chainDp(ctx: CompileContext): PlacedNode[] {
   return graph.nodes.map((n) => (support[n.index] ? { processor: chosen.get(n.index)!, rejected: [], folded: false } : { processor: host, rejected: [], folded: true }));
 }
 
+/**
+ * A quantized op placed on a processor with rules for quantized work (an NPU) takes its QDQ group along:
+ * the group's run-time QuantizeLinear/DequantizeLinear nodes go where it goes (its support there says they
+ * can), so the group runs whole, on integers. Returns the placement itself when nothing moves.
+ */
+export function withQdqGroups(ctx: CompileContext, placement: PlacedNode[]): PlacedNode[] {
+  let out = placement;
+  for (const [i, g] of qdqGraph(ctx.graph).groups) {
+    const p = placement[i];
+    if (p.folded || !ctx.proc(p.processor).support.quantized) continue;
+    for (const m of [...g.dequantize, ...g.quantize]) {
+      if (out[m].folded || out[m].processor === p.processor) continue;
+      if (out === placement) out = placement.map((x) => ({ ...x }));
+      out[m].processor = p.processor;
+    }
+  }
+  return out;
+}
+
 export interface PlaceOptions {
   /** Stop improving after this long (default 5 s). */
   budgetMs?: number;
@@ -94,14 +115,15 @@ export function placeByCost(ctx: CompileContext, options: PlaceOptions = {}): Pl
   const baseline = scorePlacement(ctx, baselinePlacement);
   log.push(`capability-only placement: ${baseline.partitions} partitions, ${baseline.latencyUs.toFixed(1)} µs predicted`);
 
-  let placement = chainDp(ctx);
+  let placement = withQdqGroups(ctx, chainDp(ctx));
   let score = scorePlacement(ctx, placement);
   log.push(`dynamic program over the chain: ${score.partitions} partitions, ${score.latencyUs.toFixed(1)} µs`);
 
   const tryMove = (nodes: number[], to: string): boolean => {
     if (!nodes.every((i) => support[i]!.get(to)!.ok)) return false;
-    const cand = placement.map((p) => ({ ...p }));
+    let cand = placement.map((p) => ({ ...p }));
     for (const i of nodes) cand[i].processor = to;
+    cand = withQdqGroups(ctx, cand);
     const s = scorePlacement(ctx, cand);
     if (!better(s, score)) return false;
     placement = cand;

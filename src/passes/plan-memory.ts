@@ -8,6 +8,7 @@
 import type { ShapedGraph } from '../ir/infer.js';
 import { align, lifetimes, verifyNoOverlap, type Buffer, type Lifetime } from '../plan/lifetimes.js';
 import type { Partitioning } from '../plan/partitioning.js';
+import { heldAs } from '../ir/qdq.js';
 import { bytesOn } from '../targets/storage.js';
 import type { CompileContext } from './context.js';
 import { placeBest } from './memory-offsets.js';
@@ -83,7 +84,7 @@ export function planMemory(ctx: CompileContext, parts: Partitioning, order: read
       let ws = 0;
       for (const n of names) ws += align(bytesOn(proc, graph.values.get(n)!));
       lower = Math.max(lower, ws);
-      for (const r of node.inputs) if (r && graph.values.get(r)?.isConst) weights.add(r);
+      for (const r of node.inputs) if (r && graph.values.get(r)?.isConst) heldAs(graph, r).forEach((w) => weights.add(w));
     }
     let weightBytes = 0;
     for (const w of [...weights].sort()) weightBytes += bytesOn(proc, graph.values.get(w)!);

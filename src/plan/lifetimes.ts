@@ -10,6 +10,7 @@
  */
 import { TesseraError } from '../errors.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { qdqGraph } from '../ir/qdq.js';
 import type { StaticInfo } from '../ir/static.js';
 import type { Target } from '../targets/schema.js';
 import { bytesOn, storageOn, type Ranges } from '../targets/storage.js';
@@ -53,6 +54,7 @@ export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitionin
   }
   const out = new Map<string, Lifetime[]>(target.processors.map((p) => [p.id, []]));
   const outputs = new Set(graph.outputs);
+  const inGroups = qdqGraph(graph).values;
   for (const [name, r] of res) {
     const v = graph.values.get(name)!;
     const home = v.producer >= 0 ? parts.partitionOf[v.producer] : -1;
@@ -71,8 +73,8 @@ export function lifetimes(graph: ShapedGraph, target: Target, parts: Partitionin
     const homeEnd = outputs.has(name) ? end : last();
     const buffer = (procId: string, e: number): Lifetime => {
       const p = target.processors.find((x) => x.id === procId)!;
-      const s = storageOn(p, v, ranges);
-      return { value: name, bytes: align(bytesOn(p, v, ranges)), dtype: s.dtype, ...(s.scale !== undefined ? { scale: s.scale } : {}), start, end: e };
+      const s = storageOn(p, v, ranges, inGroups);
+      return { value: name, bytes: align(bytesOn(p, v, ranges, inGroups)), dtype: s.dtype, ...(s.scale !== undefined ? { scale: s.scale } : {}), start, end: e };
     };
     out.get(r.home)!.push(buffer(r.home, homeEnd));
     for (const q of r.copies) out.get(q)!.push(buffer(q, outputs.has(name) && q === hostProcessor(target) ? end : last(q)));

@@ -58,6 +58,11 @@ export const planSchema = z.object({
   nodes: z.array(z.object({
     index: z.number().int().nonnegative(), name: z.string(), op: z.string(), processor: z.string(), partition: z.number().int().nonnegative(),
     folded: z.boolean().optional(),
+    /**
+     * What a run-time node computes in (targets/storage.ts nodePrecision): 'float32', 'float16', or a QDQ
+     * group's integers as Qualcomm writes them — activation and weight bits, 'a8w8', 'a16w8', 'a8w4', 'a8'.
+     */
+    precision: z.string().optional(),
     /** Faster processors that could not take the node, and why. */
     rejected: z.array(z.object({ processor: z.string(), reason: z.string() }).strict()).optional(),
   }).strict()),

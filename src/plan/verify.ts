@@ -20,7 +20,8 @@ import type { ShapedGraph } from '../ir/infer.js';
 import { inplaceCandidates } from '../ir/ops/traits.js';
 import { staticInfo, type StaticInfo } from '../ir/static.js';
 import type { Processor, Target } from '../targets/schema.js';
-import { partitionPrecision, storedDtype } from '../targets/storage.js';
+import { partitionPrecision, storageOn } from '../targets/storage.js';
+import { qdqGraph } from '../ir/qdq.js';
 import { checkSupport, type SupportResult } from '../targets/support.js';
 import { lifetimes, verifyNoOverlap } from './lifetimes.js';
 import type { Partitioning } from './partitioning.js';
@@ -207,7 +208,7 @@ function checkMemory(s: Subject, parts: Partitioning, res: ReadonlyMap<string, R
       const b = byValue.get(need.value);
       if (!b) fail(s, `memory '${procId}' has no buffer for '${need.value}'`);
       const v = graph.values.get(need.value)!;
-      const stored = v.dtype ? storedDtype(proc, v.dtype) : null;
+      const stored = v.dtype ? storageOn(proc, v, undefined, qdqGraph(graph).values).dtype : null;
       const int16 = stored === 'float16' && b.dtype === 'int16' && (proc.support.dtypes as string[]).includes('int16');
       if (v.dtype && b.dtype !== stored && !int16) fail(s, `memory '${procId}': buffer for '${need.value}' is ${b.dtype}, but ${procId} stores this ${v.dtype} value as ${stored}`);
       if (int16 !== (b.scale !== undefined)) fail(s, `memory '${procId}': buffer for '${need.value}' ${int16 ? 'is int16 without a scale' : 'has a scale but is not int16'}`);

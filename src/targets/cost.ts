@@ -21,6 +21,9 @@
  *    element) — orders of magnitude slower per element than anything else, whether the tensor is in
  *    cache or not; efficiency = fraction of the peak their arithmetic reaches;
  *  - view (Reshape, Flatten…): dispatch only; control (If, Loop, Scan): see `predictNode`.
+ * A quantized op in a full QDQ group (ir/qdq.ts) on a processor with rules for quantized work (an NPU) is
+ * priced at the processor's integer rate — `peakGflops.int8` for 8-bit activations, `int16` for 16-bit —
+ * moving one (two) bytes per element; its QuantizeLinear/DequantizeLinear nodes are inside its kernel.
  * An op's class is a trait of the op registry (ir/ops/traits.ts). Where an engine runs a node otherwise
  * (onnxruntime's blocked x86-64 layout, its convolutions computed group by group), the cost hooks of the
  * backend the processor is lowered for (backends/ort-cost.ts, keyed by backend id) say how, and the cost
@@ -31,7 +34,9 @@ import type { DType } from '../ir/dtype.js';
 import { fusedRoot } from '../ir/fusion.js';
 import type { Node } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { qdqRole } from '../ir/ops/quantization.js';
 import { opTraits, type OpClass } from '../ir/ops/traits.js';
+import { qdqGraph } from '../ir/qdq.js';
 import { numel, valueBytes } from '../ir/sizes.js';
 import type { Link, Processor, Target } from './schema.js';
 import { storedDtype } from './storage.js';
@@ -128,11 +133,15 @@ function predictWork(proc: Processor, engine: EngineCost | undefined, graph: Sha
     const setup = proc.kernelSetupUs?.[node.op]?.value ?? 0;
     return { us: overhead + setup + each[k], basis: `${node.op}: the costlier of its branches (${branches[k].nodes.length} nodes, priced one by one), assuming the data takes it` };
   }
+  // a processor with rules for quantized work runs a full QDQ group on integers, its Q/DQ nodes inside the group's kernel
+  const quantized = proc.support.quantized ? qdqGraph(graph) : undefined;
+  if (quantized && qdqRole(node.op, node.domain)) return { us: overhead, basis: 'fused into its QDQ group (integer kernel)' };
+  const group = quantized?.groups.get(index);
   const work = nodeWork(graph, index);
   const c = engineWork ? { ...work, flops: work.flops * engineWork.flopsFactor } : work;
   const dtype = nodeDtype(graph, node);
-  const cd = dtype && storedDtype(proc, dtype);
-  const bytes = cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
+  const cd: DType | null = group ? (group.activations === 'uint16' ? 'int16' : 'int8') : dtype && storedDtype(proc, dtype);
+  const bytes = group ? (c.bytes * (cd === 'int16' ? 2 : 1)) / 4 : cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
   // arithmetic classes reach a fraction of the peak rate; streaming ones a fraction of the bandwidth
   const eff = proc.efficiency?.[cls]?.value ?? 1;
   const streaming = cls === 'copy';
@@ -143,7 +152,7 @@ function predictWork(proc: Processor, engine: EngineCost | undefined, graph: Sha
   const fixed = setup + groups * (proc.convGroupUs?.value ?? 0);
   return {
     us: overhead + fixed + Math.max(computeUs, memoryUs),
-    basis: `${cls}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline${setup ? `, plus ${setup.toFixed(1)} µs of kernel set-up` : ''}${groups ? `, plus ${groups} groups computed one at a time` : ''}`,
+    basis: `${cls}${group ? ` (${cd}, a QDQ group)` : ''}: ${computeUs >= memoryUs ? 'compute' : 'memory'}-bound roofline${setup ? `, plus ${setup.toFixed(1)} µs of kernel set-up` : ''}${groups ? `, plus ${groups} groups computed one at a time` : ''}`,
   };
 }
 

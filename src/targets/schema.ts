@@ -43,6 +43,18 @@ export const supportSchema = z.object({
   /** Whether shapes may depend on data (NonZero, data-dependent Reshape…). */
   dynamicShapes: z.boolean(),
   rejectAttributes: z.array(rejectRule).default([]),
+  /**
+   * Quantized (QDQ) work the processor computes on integers, by its vendor's rules: the activation and
+   * weight types it takes (int32 biases always), whether weights quantized in blocks are among them. A
+   * quantized op runs here only in a full QDQ group (ir/qdq.ts), with its QuantizeLinear/DequantizeLinear
+   * nodes. Absent: no rules (a table that takes those ops runs them as they are).
+   */
+  quantized: z.object({
+    activations: z.array(z.enum(['uint8', 'int8', 'uint16', 'int16'])).min(1),
+    weights: z.array(z.enum(['int8', 'uint8', 'int4', 'uint4', 'int16'])).min(1),
+    blockedWeights: z.boolean(),
+    source: z.string().min(1),
+  }).strict().optional(),
 }).strict();
 
 /** How fast a processor is, through the backend that runs it: every figure the cost model reads. */

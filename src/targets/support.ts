@@ -4,7 +4,9 @@
  */
 import type { DType } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
+import { qdqRole } from '../ir/ops/quantization.js';
 import { opTraits } from '../ir/ops/traits.js';
+import { qdqGraph } from '../ir/qdq.js';
 import type { Processor } from './schema.js';
 
 export type SupportResult = { ok: true } | { ok: false; reason: string };
@@ -57,6 +59,8 @@ export function checkSupport(proc: Processor, node: Node, graph: Graph, isStatic
     const r = check(graph.values.get(name));
     if (r) return r;
   }
+  const q = quantizedSupport(proc, node, graph);
+  if (!q.ok) return q;
   for (const rule of s.rejectAttributes) {
     if (rule.op !== node.op) continue;
     const a = node.attrs[rule.attr];
@@ -65,5 +69,43 @@ export function checkSupport(proc: Processor, node: Node, graph: Graph, isStatic
     const hit = rule.values ? vals.some((v) => rule.values!.includes(v)) : rule.above !== undefined ? vals.some((v) => typeof v === 'number' && v > rule.above!) : true;
     if (hit) return no(`${node.op} with ${rule.attr}=${vals.join(',')}: ${rule.reason}`);
   }
+  return { ok: true };
+}
+
+/**
+ * A processor's rules for quantized work (its `support.quantized`): a QuantizeLinear makes an activation
+ * type it takes; a DequantizeLinear reads one, or a constant weight of a type it takes (an int32 bias), not
+ * quantized in blocks unless it takes those; a quantized op runs only in a full QDQ group whose every
+ * QuantizeLinear/DequantizeLinear it takes. Float ops are left to the processor's other rules.
+ */
+function quantizedSupport(proc: Processor, node: Node, graph: Graph): SupportResult {
+  const rules = proc.support.quantized;
+  if (!rules) return { ok: true };
+  const no = (reason: string): SupportResult => ({ ok: false, reason });
+  const role = qdqRole(node.op, node.domain);
+  const dtypeOf = (name: string) => graph.values.get(name)?.dtype;
+  if (role === 'quantize') {
+    const t = dtypeOf(node.outputs[0]);
+    return t && (rules.activations as string[]).includes(t) ? { ok: true } : no(`QuantizeLinear to ${t ?? 'an unknown type'}: the ${proc.name} takes ${rules.activations.join('/')} activations`);
+  }
+  if (role === 'dequantize') {
+    const x = graph.values.get(node.inputs[0]);
+    const t = x?.dtype;
+    if (!x?.isConst) return t && (rules.activations as string[]).includes(t) ? { ok: true } : no(`DequantizeLinear of ${t ?? 'an unknown type'}: the ${proc.name} takes ${rules.activations.join('/')} activations`);
+    const block = node.attrs.block_size?.type === 'int' ? node.attrs.block_size.value : 0;
+    if (block > 0 && !rules.blockedWeights) return no(`its ${t} weight is quantized in blocks of ${block} (DequantizeLinear block_size): the ${proc.name} takes per-channel weights only`);
+    // a constant: a weight, an int32 bias, or another constant operand quantized as an activation
+    return t && (t === 'int32' || (rules.weights as string[]).includes(t) || (rules.activations as string[]).includes(t)) ? { ok: true } : no(`a ${t ?? 'constant of unknown type'} constant: the ${proc.name} takes ${rules.weights.join('/')} weights and ${rules.activations.join('/')} activations`);
+  }
+  const qdq = qdqGraph(graph);
+  const partial = qdq.partial.get(node.index);
+  const group = qdq.groups.get(node.index);
+  // a weight the processor cannot take says so first: that is why the op is not here
+  const members = group ? [...group.dequantize, ...group.quantize] : node.inputs.map((x) => graph.values.get(x)?.producer ?? -1).filter((p) => p >= 0 && qdqRole(graph.nodes[p].op, graph.nodes[p].domain) === 'dequantize');
+  for (const m of members) {
+    const r = quantizedSupport(proc, graph.nodes[m], graph);
+    if (!r.ok) return no(`its ${graph.nodes[m].op} '${graph.nodes[m].name}' cannot run here: ${r.reason}`);
+  }
+  if (partial) return no(`${node.op} is partly quantized (${partial}); the ${proc.name} runs quantized ops only in full QDQ groups`);
   return { ok: true };
 }

@@ -97,6 +97,7 @@ export function detailsOf(ctx: DetailsContext, key: string): { title: string; wh
     row('processor', h('span', { 'data-field': 'processor' }, h('i', { class: 'swatch', style: `background:${ctx.colors[n.processor]}` }), n.processor), proc && ' ', proc && note(proc.name)),
     row('partition', h('span', { 'data-field': 'partition' }, String(n.partition)), ' ', note(`${part.backend}, ${part.precision}, ${part.nodes.filter((x) => !plan.nodes[x].folded).length} run-time nodes`)),
   ];
+  if (n.precision) rows.push(row('precision', h('span', { 'data-field': 'precision' }, n.precision), ' ', note(n.precision.startsWith('a') ? 'a QDQ group on integers: activation bits, weight bits' : 'float values stored as this type')));
   if (binding) rows.push(row('bound to', `${binding.backend} `, h('span', { class: binding.emulated ? 'emulated' : 'real' }, binding.emulated ? 'emulated' : 'real')));
   if (n.folded) rows.push(row('folded', 'computed at compile time (constant); never runs'));
   if (vn) {

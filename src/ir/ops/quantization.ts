@@ -43,6 +43,12 @@ export function hasChannelBias(op: string): boolean {
   return weightAxes(op, {}, 2) !== null && op !== 'MatMul';
 }
 
+/** The role of an op in a QDQ graph: it quantizes (float → integer) or dequantizes (integer → float); undefined for any other op. */
+export function qdqRole(op: string, domain = ''): 'quantize' | 'dequantize' | undefined {
+  if (domain !== '' && domain !== 'ai.onnx') return undefined;
+  return op === 'QuantizeLinear' ? 'quantize' : op === 'DequantizeLinear' ? 'dequantize' : undefined;
+}
+
 const QUANTIZED_OPS = /^(QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|MatMulNBits|MatMulInteger|ConvInteger|QLinear\w+|QGemm|DynamicQuantize\w+)$/;
 export function isQuantizedOp(op: string): boolean {
   return QUANTIZED_OPS.test(op);
