@@ -8,7 +8,7 @@ import type { WebGpuProbe } from './webgpu.js';
 
 export type { WebGpuProbe };
 
-interface GpuAdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string }
+interface GpuAdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
 interface GpuAdapter { info?: GpuAdapterInfo; isFallbackAdapter?: boolean; requestAdapterInfo?(): Promise<GpuAdapterInfo> }
 interface Gpu { requestAdapter(options?: { powerPreference?: string }): Promise<GpuAdapter | null> }
 
@@ -26,6 +26,6 @@ async function probe(): Promise<WebGpuProbe> {
   if (!adapter) return { available: false, software: false, adapter: '', reason: 'navigator.gpu.requestAdapter() gave no adapter' };
   const info = adapter.info ?? (await adapter.requestAdapterInfo?.()) ?? {};
   const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
-  const software = Boolean(adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(name);
+  const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(name);
   return { available: true, software, adapter: name };
 }
