@@ -3,7 +3,10 @@
  * (InferenceSession, Tensor, env), so the adapter written for onnxruntime-node (src/backends/ort.ts: lean
  * sessions, preallocated outputs) runs unchanged in a page: `ort:cpu` on onnxruntime-web's wasm (CPU)
  * execution provider, `ort:webgpu` on its WebGPU one. One copy of the Tensor class serves the whole
- * bundle. What onnxruntime-node has and onnxruntime-web lacks is added here.
+ * bundle. What onnxruntime-node has and onnxruntime-web lacks is added here, and one difference is
+ * made good: onnxruntime-node writes a run's outputs into the tensors given for them (ort.ts hands
+ * planned arena views over that way), while onnxruntime-web's WebGPU EP returns new tensors and leaves
+ * the given ones untouched; its results are copied into them.
  */
 import * as ort from 'onnxruntime-web';
 import { configureOrtWeb } from '../backends/engine-files.browser.js';
@@ -26,6 +29,26 @@ export const InferenceSession = {
       ort.env.logLevel = 'error';
       configured = true;
     }
-    return (ort.InferenceSession.create as (...a: unknown[]) => ReturnType<typeof ort.InferenceSession.create>)(...args);
+    return (ort.InferenceSession.create as (...a: unknown[]) => ReturnType<typeof ort.InferenceSession.create>)(...args).then(writingIntoGiven);
   },
 };
+
+type Session = ort.InferenceSession;
+
+/** A session whose runs leave every output in the tensor given for it, as onnxruntime-node's do. */
+function writingIntoGiven(session: Session): Session {
+  const run = session.run.bind(session) as (feeds: unknown, fetches?: unknown, options?: unknown) => Promise<ort.InferenceSession.ReturnType>;
+  (session as { run: unknown }).run = async (feeds: unknown, fetches?: unknown, options?: unknown) => {
+    const res = await run(feeds, fetches, options);
+    if (fetches && typeof fetches === 'object' && !Array.isArray(fetches)) {
+      for (const [name, given] of Object.entries(fetches as Record<string, ort.Tensor | null>)) {
+        const got = res[name];
+        if (!given || !got || got === given) continue;
+        const a = got.data as Uint8Array, b = given.data as Uint8Array;
+        if (a.buffer !== b.buffer || a.byteOffset !== b.byteOffset) new Uint8Array(b.buffer, b.byteOffset, b.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      }
+    }
+    return res;
+  };
+  return session;
+}
