@@ -5,8 +5,7 @@
  * execution provider, `ort:webgpu` on its WebGPU one. One copy of the Tensor class serves the whole
  * bundle. What onnxruntime-node has and onnxruntime-web lacks is added here, and one difference is
  * made good: onnxruntime-node writes a run's outputs into the tensors given for them (ort.ts hands
- * planned arena views over that way), while onnxruntime-web's WebGPU EP returns new tensors and leaves
- * the given ones untouched; its results are copied into them.
+ * planned arena views over that way), onnxruntime-web does not (`writingIntoGiven`).
  */
 import * as ort from 'onnxruntime-web';
 import { configureOrtWeb } from '../backends/engine-files.browser.js';
@@ -35,18 +34,25 @@ export const InferenceSession = {
 
 type Session = ort.InferenceSession;
 
-/** A session whose runs leave every output in the tensor given for it, as onnxruntime-node's do. */
+/**
+ * A session whose runs leave every output in the tensor given for it, as onnxruntime-node's do:
+ * onnxruntime-web (1.30, wasm and WebGPU EPs alike) returns a pre-allocated output tensor as given but
+ * does not write it (seen with wakeword-hello-deepa: zeros for 0.998). So the outputs are fetched by
+ * name and copied into the given tensors.
+ */
 function writingIntoGiven(session: Session): Session {
   const run = session.run.bind(session) as (feeds: unknown, fetches?: unknown, options?: unknown) => Promise<ort.InferenceSession.ReturnType>;
   (session as { run: unknown }).run = async (feeds: unknown, fetches?: unknown, options?: unknown) => {
-    const res = await run(feeds, fetches, options);
-    if (fetches && typeof fetches === 'object' && !Array.isArray(fetches)) {
-      for (const [name, given] of Object.entries(fetches as Record<string, ort.Tensor | null>)) {
-        const got = res[name];
-        if (!given || !got || got === given) continue;
-        const a = got.data as Uint8Array, b = given.data as Uint8Array;
-        if (a.buffer !== b.buffer || a.byteOffset !== b.byteOffset) new Uint8Array(b.buffer, b.byteOffset, b.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-      }
+    if (!fetches || typeof fetches !== 'object' || Array.isArray(fetches)) return run(feeds, fetches, options);
+    const given = fetches as Record<string, ort.Tensor | null>;
+    const res = await run(feeds, Object.keys(given), options);
+    for (const [name, into] of Object.entries(given)) {
+      const got = res[name];
+      if (!into || !got) continue;
+      if (got.type !== into.type || got.size !== into.size) throw new Error(`output '${name}' is ${got.type}[${got.dims.join(',')}], the tensor given for it ${into.type}[${into.dims.join(',')}]`);
+      const a = got.data as Uint8Array, b = into.data as Uint8Array;
+      new Uint8Array(b.buffer, b.byteOffset, b.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      (res as Record<string, ort.Tensor>)[name] = into;
     }
     return res;
   };

@@ -11,12 +11,8 @@ import type { Target } from '../../src/targets/schema.js';
 import { corpusCases, loadCase, runOrt, shapesOf } from '../helpers/models.js';
 import { chromiumMissing, fromWire, openExample, runInPage, SOFTWARE_WEBGPU, type ExamplePage } from './page.js';
 
-/**
- * ppocr-v4-det: its convolutions on SwiftShader's WebGPU match onnxruntime-node to 5.7e-4 on the sigmoid
- * map (float32 math done differently: a tolerance of 1e-3 absolute). ppocr-v4-rec and wakeword-hello-deepa
- * do not match when placed this way (max abs error 0.83 and 0.998): not understood yet, see the README.
- */
-const DET = corpusCases().find((m) => m.name === 'ppocr-v4-det')!;
+/** ppocr-v4-rec: convolutions, attention (MatMul, Softmax), LayerNormalization. */
+const REC = corpusCases().find((m) => m.name === 'ppocr-v4-rec')!;
 
 describe.skipIf(chromiumMissing)(`WebGPU in the page${chromiumMissing ? ` (skipped: ${chromiumMissing})` : ''}`, () => {
   let p: ExamplePage;
@@ -44,9 +40,9 @@ describe.skipIf(chromiumMissing)(`WebGPU in the page${chromiumMissing ? ` (skipp
     gpu.bandwidthGBs = { value: 500, source: 'test' };
     gpu.launchOverheadUs = { value: 1, source: 'test' };
     target.links = target.links.map((l) => ({ ...l, bandwidthGBs: { value: 100, source: 'test' }, latencyUs: { value: 1, source: 'test' } }));
-    const { feeds } = await loadCase(DET);
-    const ref = await runOrt(DET.path, feeds);
-    const r = await runInPage(p, `/models/${DET.name}.onnx`, feeds, { target, bind: { gpu: 'webgpu' }, inputShapes: shapesOf(feeds) });
+    const { feeds } = await loadCase(REC);
+    const ref = await runOrt(REC.path, feeds);
+    const r = await runInPage(p, `/models/${REC.name}.onnx`, feeds, { target, bind: { gpu: 'webgpu' }, inputShapes: shapesOf(feeds) });
     expect(r.processors).toContain('gpu');
     expect(r.fallbacks).toEqual([]);
     const g = r.bindings.find((b) => b.processor === 'gpu')!;
@@ -55,7 +51,7 @@ describe.skipIf(chromiumMissing)(`WebGPU in the page${chromiumMissing ? ` (skipp
     const got = fromWire(r.outputs);
     for (const [name, t] of Object.entries(ref)) {
       expect([...got[name].dims], name).toEqual([...t.dims]);
-      const c = compareTensors(got[name], t, { rtol: 1e-3, atol: 1e-3 });
+      const c = compareTensors(got[name], t, { rtol: 1e-3, atol: 1e-4 });
       expect(c.ok, `${name}: ${c.reason}`).toBe(true);
     }
   });
