@@ -7,7 +7,8 @@
  *    by onnxruntime-web (src/browser/onnxruntime-node.ts);
  *  - onnxruntime-web's build that loads its wasm glue from the URL the page sets (not inlined), and
  *    TensorFlow.js' wasm backend fetching its files the same way;
- *  - the plan viewer's page and layout worker bundled first and defined as strings (src/viz/scripts.browser.ts).
+ *  - the plan viewer's page and layout worker bundled first and defined as strings (src/viz/scripts.browser.ts);
+ *  - `process.env` defined as {}: a page has no environment variables.
  * Used by scripts/build.mjs (dist/browser/tessera.js) and by the browser example's server, which bundles
  * the current source when it starts.
  */
@@ -60,7 +61,8 @@ export async function bundleBrowser({ outfile, minify = true } = {}) {
     entryPoints: [join(src, 'browser/index.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
     outfile: outfile ?? join(root, 'dist/browser/tessera.js'), write: Boolean(outfile), metafile: true, minify, legalComments: 'none', logLevel: 'silent',
     conditions: ['onnxruntime-web-use-extern-wasm'],
-    define: { TESSERA_VIEWER_PAGE: JSON.stringify(page), TESSERA_VIEWER_WORKER: JSON.stringify(worker) },
+    // a page has no environment variables (the library reads debugging switches from process.env)
+    define: { TESSERA_VIEWER_PAGE: JSON.stringify(page), TESSERA_VIEWER_WORKER: JSON.stringify(worker), 'process.env': '{}' },
     plugins: [browserVariants],
   });
   const text = outfile ? undefined : r.outputFiles[0].text;

@@ -126,10 +126,19 @@ export class InferenceSession {
   }
 }
 
+/** What the built-in backends are in the browser bundle (their registered descriptions speak of Node). */
+const IN_PAGE: Record<string, string> = {
+  'ort:cpu': "onnxruntime-web's wasm (CPU) execution provider, through the onnxruntime adapter",
+  'ort:webgpu': "onnxruntime-web's WebGPU execution provider",
+  'ort-web:wasm': "onnxruntime-web's wasm execution provider, through its own adapter",
+  tfjs: 'TensorFlow.js',
+};
+
 /** One registered backend as this page found it. */
 export interface BackendReport {
   id: string;
   bindName: string;
+  /** What it is in this page. */
   description: string;
   available: boolean;
   software: boolean;
@@ -140,7 +149,7 @@ export interface BackendReport {
 export async function backendsInPage(): Promise<BackendReport[]> {
   return Promise.all(registeredBackends().map(async (b) => {
     const p = await probeBackend(b);
-    return { id: b.id, bindName: b.bindName, description: b.description, available: p.available, software: Boolean(p.software), detail: p.detail };
+    return { id: b.id, bindName: b.bindName, description: IN_PAGE[b.id] ?? b.description, available: p.available, software: Boolean(p.software), detail: p.detail };
   }));
 }
 
