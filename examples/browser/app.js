@@ -22,6 +22,32 @@ function tensorOf({ type, dims, b64 }) {
   return new tessera.Tensor(type, new A(bytes.buffer, 0, bytes.byteLength / A.BYTES_PER_ELEMENT), dims);
 }
 
+/**
+ * Inputs for the corpus models, as their callers feed them (../shared/corpus/models/*.json, realisticInput):
+ * name → [dtype, dims, what]; silero's rate picks its branch, so even the probe run for shapes takes these.
+ */
+const SILERO_V5 = { input: ['float32', [1, 576], 'wave'], state: ['float32', [2, 1, 128], 0], sr: ['int64', [], 16000] };
+const CORPUS_INPUTS = {
+  'silero-vad-v5': SILERO_V5,
+  'silero-vad-op18-ifless': SILERO_V5,
+  'silero-vad-v4-legacy': { input: ['float32', [1, 512], 'wave'], sr: ['int64', [], 16000], h: ['float32', [2, 1, 64], 0], c: ['float32', [2, 1, 64], 0] },
+  'ppocr-v4-det': { x: ['float32', [1, 3, 320, 320], 'wave'] },
+  'ppocr-v4-rec': { x: ['float32', [1, 3, 48, 320], 'wave'] },
+  'wakeword-hello-deepa': { 'onnx::Flatten_0': ['float32', [1, 25, 96], 'wave'] },
+};
+
+function corpusFeeds(url) {
+  const spec = CORPUS_INPUTS[String(url).split('/').pop().replace(/\.onnx$/, '')];
+  if (!spec) return undefined;
+  const feeds = {};
+  for (const [name, [type, dims, what]] of Object.entries(spec)) {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const data = type === 'int64' ? BigInt64Array.from({ length: n }, () => BigInt(what)) : Float32Array.from({ length: n }, (_, i) => (what === 'wave' ? 0.5 * Math.sin(i * 0.05) : what));
+    feeds[name] = new tessera.Tensor(type, data, dims);
+  }
+  return feeds;
+}
+
 /** Deterministic inputs for a session's graph, for a model dropped in the page. */
 function sampleFeeds(session) {
   const feeds = {};
@@ -84,7 +110,12 @@ const report = (e) => {
   console.warn(e); // shown, not a console error: a bad model dropped in is the user's to fix
 };
 
-$('model').onchange = () => $('model').value && load($('model').value).then(() => runOnce()).catch(report);
+$('model').onchange = () => {
+  const url = $('model').value;
+  const feeds = corpusFeeds(url);
+  const shapes = feeds && Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
+  if (url) load(url, feeds ? { sampleFeeds: feeds, inputShapes: shapes } : {}).then(() => runOnce(feeds)).catch(report);
+};
 $('file').onchange = () => $('file').files[0] && load($('file').files[0]).then(() => runOnce()).catch(report);
 $('run').onclick = () => runOnce().catch(report);
 $('calibrate').onclick = async () => {
