@@ -67,7 +67,7 @@ let session;
 
 async function showBackends() {
   const found = await tessera.backendsInPage();
-  $('backends').innerHTML = row(['backend', 'here?', 'what']) + found.map((b) => row([b.id, b.available ? (b.software ? 'yes (software)' : 'yes') : 'no', b.detail], ['', b.available ? 'real' : 'no'])).join('');
+  $('backends').innerHTML = row(['backend', 'here?', 'what']) + found.map((b) => row([b.id, b.available ? (b.software ? 'yes (software)' : 'yes') : 'no', `${b.description}: ${b.detail}`], ['', b.available ? 'real' : 'no'])).join('');
   return found;
 }
 
@@ -96,12 +96,15 @@ async function load(model, options = {}) {
   return session;
 }
 
+/** Runs twice: the first run of a session compiles its kernels (onnxruntime-web, WebGPU shaders); the second is the one shown. */
 async function runOnce(feeds) {
   status('running…');
-  const outputs = await session.run(feeds ?? sampleFeeds(session));
+  const input = feeds ?? sampleFeeds(session);
+  await session.run(input);
+  const outputs = await session.run(input);
   showRun(session, outputs);
   await showViewer(session);
-  status(`ran ${session.source.name} (${session.source.how}) in ${(session.lastTrace.totalUs / 1000).toFixed(1)} ms`);
+  status(`ran ${session.source.name} (${session.source.how}) in ${(session.lastTrace.totalUs / 1000).toFixed(1)} ms (the second run)`);
   return outputs;
 }
 

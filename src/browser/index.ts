@@ -113,7 +113,7 @@ export class InferenceSession {
 
   /** The plan viewer (one self-contained HTML page) with the last run's measured timeline beside the prediction. */
   viewerHtml(): Promise<string> {
-    const plan = this.plan;
+    const plan = { ...this.plan, model: { ...this.plan.model, file: this.source.name.split('/').pop() ?? this.source.name } }; // a model given as bytes is '<bytes>' to the compiler
     const trace = this.lastTrace;
     const data: VizData = {
       plan,

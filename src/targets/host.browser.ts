@@ -16,7 +16,7 @@ import { parseTarget, type Processor, type Target } from './schema.js';
 export { HOST_CPU_SUPPORT, WEBGPU_SUPPORT };
 
 export function hostCpuName(): string {
-  return `this browser's CPU (${globalThis.navigator?.hardwareConcurrency ?? 1} logical cores; onnxruntime-web wasm, ${ortWebThreads()} thread${ortWebThreads() > 1 ? 's' : ''})`;
+  return `browser CPU (${globalThis.navigator?.hardwareConcurrency ?? 1} logical cores; onnxruntime-web wasm, ${ortWebThreads()} thread${ortWebThreads() > 1 ? 's' : ''})`;
 }
 
 /** WebAssembly has no instruction set of the host's to name (onnxruntime's x86-64 blocked layout does not apply). */
