@@ -4,6 +4,8 @@
  * one file per source file), then copies the files the code reads from beside itself at run time:
  * the built-in target profiles (src/targets/index.ts reads builtin/*.json) and the viewer's browser
  * sources (src/viz/html.ts bundles page.ts and layout-worker.ts with esbuild when it writes a page).
+ * Then the browser build: one ES module, dist/browser/tessera.js (scripts/browser-bundle.mjs), the
+ * package's `tessera/browser` export (its types: dist/browser/index.d.ts from tsc).
  * dist/ is removed first, so a file moved or deleted in src/ leaves nothing stale behind.
  * Run by `npm run build`, and by `prepare` (npm ci, npm pack, npm install from git).
  */
@@ -11,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { bundleBrowser } from './browser-bundle.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root);
@@ -25,3 +28,4 @@ if (r.status !== 0) {
   process.exit(r.status ?? 1);
 }
 for (const a of ASSETS) cpSync(`src/${a}`, `dist/${a}`, { recursive: true });
+await bundleBrowser({ outfile: 'dist/browser/tessera.js' });

@@ -10,40 +10,28 @@
  * `dist/ort.node.min.mjs`, which registers the wasm backend and imports `ort-wasm-simd-threaded.mjs`
  * from its own directory with Node's loader (two threads work there too); that is what we import. To
  * be sure nothing is fetched, the .wasm binary (shipped inside the npm package) is read from disk and
- * handed over as `env.wasm.wasmBinary` before the first session is created.
+ * handed over as `env.wasm.wasmBinary` before the first session is created (engine-files.ts; the browser
+ * bundle fetches it from the page's server instead, engine-files.browser.ts).
  *
  * Its `Tensor` is not ours: onnxruntime-web imports onnxruntime-common as ESM while onnxruntime-node
  * loads it as CommonJS, so the two are separate copies of the class (`instanceof` fails across them).
  * Tensors are converted at the boundary (type, data, dims) in both directions.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import * as ortWeb from 'onnxruntime-web';
 import { asTesseraError, TesseraError } from '../errors.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { Backend, Executable, Subgraph, Support } from './backend.js';
+import { configureOrtWeb } from './engine-files.js';
 import { Tensor, type TensorMap } from './tensor.js';
 import { WASM_CAPABILITIES, wasmSupports, type WasmCapabilities } from './wasm-capabilities.js';
 
-/**
- * Threads of the wasm engine: one. The main entry runs with two as well (worker threads), but the
- * runtime runs partitions on different backends concurrently and onnxruntime-node's CPU EP has its own
- * thread pool: on a 2-core host a second wasm thread only competes with it.
- */
-const WASM_THREADS = 1;
-
 let initialized: Promise<void> | undefined;
 
-/** Configures onnxruntime-web once: one thread, no proxy worker, the .wasm read from the package on disk. */
+/** Configures onnxruntime-web once (engine-files.ts: its .wasm and threads, under Node and in a browser). */
 function init(): Promise<void> {
   initialized ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const wasmPath = require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm');
-    const bytes = readFileSync(wasmPath);
-    ortWeb.env.wasm.numThreads = WASM_THREADS;
-    ortWeb.env.wasm.proxy = false;
-    ortWeb.env.wasm.wasmBinary = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    configureOrtWeb(ortWeb.env);
     ortWeb.env.logLevel = 'error';
   })();
   return initialized;

@@ -22,14 +22,13 @@
  * 'uncaughtException' and 'unhandledRejection' listeners that rethrow (turning any unhandled
  * rejection anywhere in the process into a crash); they are removed again right after it loads.
  */
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { asTesseraError, TesseraError } from '../errors.js';
 import type { DType } from '../ir/dtype.js';
 import { opsetOf, topoOrder, type Graph, type Node } from '../ir/graph.js';
 import { importOnnx } from '../ir/onnx-import.js';
 import type { Backend, Executable, Subgraph, Support } from './backend.js';
+import { tfjsWasmPath, withoutNewProcessListeners } from './engine-files.js';
 import { Tensor, tensorFromWeight, type TensorMap } from './tensor.js';
 import { TFJS_CAPABILITIES, tfjsSupports, type OpCapability } from './tfjs-capabilities.js';
 import { canon, KERNELS, toTf, type KernelContext, type Val } from './tfjs-kernels.js';
@@ -57,19 +56,10 @@ export function initTfjs(): Promise<TfjsEngine> {
     }
     try {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      const require = createRequire(import.meta.url);
-      const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-      wasm.setWasmPaths(`${dist}/`);
-      const before = { u: process.listeners('uncaughtException'), r: process.listeners('unhandledRejection') };
-      let ok = false;
-      try {
-        ok = await tf.setBackend('wasm');
-      } finally {
-        for (const l of process.listeners('uncaughtException')) if (!before.u.includes(l)) process.removeListener('uncaughtException', l);
-        for (const l of process.listeners('unhandledRejection')) if (!before.r.includes(l)) process.removeListener('unhandledRejection', l);
-      }
-      if (ok) return done('tfjs-backend-wasm', `tfjs-backend-wasm ${wasm.version_wasm}, one thread, SIMD, .wasm read from node_modules`);
+      wasm.setWasmPaths(tfjsWasmPath());
+      const ok = await withoutNewProcessListeners(() => tf.setBackend('wasm'));
+      if (ok) return done('tfjs-backend-wasm', `tfjs-backend-wasm ${wasm.version_wasm}, one thread, SIMD, .wasm from ${tfjsWasmPath()}`);
       notes.push('tfjs-backend-wasm did not initialize');
     } catch (err) {
       notes.push(`tfjs-backend-wasm failed: ${err instanceof Error ? err.message : String(err)}`);

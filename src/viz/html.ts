@@ -1,31 +1,17 @@
 /**
  * Builds the viewer: one self-contained HTML file. The page script (src/viz/page.ts) and its layout
- * worker (src/viz/layout-worker.ts, with dagre) are bundled with esbuild and inlined with the data; the
- * page loads nothing from anywhere.
+ * worker (src/viz/layout-worker.ts, with dagre) are bundled with esbuild (scripts.ts) and inlined with
+ * the data; the page loads nothing from anywhere.
  */
 import { createHash } from 'node:crypto';
-import { build } from 'esbuild';
-import { fileURLToPath } from 'node:url';
 import type { VizData } from './model.js';
-
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-
-async function bundle(entry: string): Promise<string> {
-  const r = await build({
-    entryPoints: [here(entry)], bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2020',
-    minify: true, legalComments: 'none', logLevel: 'silent',
-  });
-  return r.outputFiles[0].text;
-}
+import { viewerScripts } from './scripts.js';
 
 /** Text safe inside a <script> element: no "</script" and no "<!--" can end or confuse it. */
 const scriptSafe = (s: string) => s.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
 
-let cached: Promise<[string, string]> | undefined;
-
 export async function buildHtml(data: VizData): Promise<string> {
-  cached ??= Promise.all([bundle('./page.ts'), bundle('./layout-worker.ts')]);
-  const [page, worker] = await cached;
+  const { page, worker } = await viewerScripts();
   const json = JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   const title = `${data.plan.model.file} on ${data.plan.target.name} — Tessera plan`.replace(/[<&>]/g, (c) => `&#${c.charCodeAt(0)};`);
   const script = scriptSafe(page);
