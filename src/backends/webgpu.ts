@@ -14,9 +14,12 @@
  * counts as software.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { create, toBinary } from '@bufbuild/protobuf';
+import { writeFilesAtomically } from '../atomic.js';
 import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 
 export interface WebGpuProbe {
@@ -50,9 +53,56 @@ const DAWN_PREFERENCE = ['discrete GPU', 'integrated GPU', 'CPU'];
 
 let cached: Promise<WebGpuProbe> | undefined;
 
-/** Probes once per process (~0.3 s, two child processes); never throws. */
+/**
+ * Probes once per host setup (~0.3 s, two child processes of ~160 MB each, which would otherwise be the
+ * largest process of every short run); never throws. The answer is kept in the user's cache
+ * (`$XDG_CACHE_HOME/tessera/webgpu-probe.json`) under what it depends on — onnxruntime's and node's
+ * versions, the Vulkan environment, the GPU device nodes — and probed again when any of them changes
+ * (or with TESSERA_WEBGPU_PROBE=fresh). A timed-out or failed probe is not kept.
+ */
 export async function probeWebGpu(): Promise<WebGpuProbe> {
-  return (cached ??= probe().catch((err) => ({ available: false, software: false, adapter: '', reason: `probe failed: ${err}` })));
+  return (cached ??= probeCached().catch((err) => ({ available: false, software: false, adapter: '', reason: `probe failed: ${err}` })));
+}
+
+function probeCachePath(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'tessera', 'webgpu-probe.json');
+}
+
+/** What the probe's answer depends on. */
+function probeKey(): string {
+  const req = createRequire(import.meta.url);
+  let ortVersion = 'unknown';
+  try {
+    ortVersion = (req('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    // no version to key on: still keyed on the rest
+  }
+  const devices = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort().join(',') : '');
+  const env = ['MESA_VK_DEVICE_SELECT', 'VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'NODEVICE_SELECT', 'DISPLAY', 'WAYLAND_DISPLAY'].map((k) => `${k}=${process.env[k] ?? ''}`);
+  return JSON.stringify([ortVersion, process.version, process.platform, process.arch, devices('/dev/dri'), existsSync('/dev/nvidia0'), existsSync('/dev/dxg'), env]);
+}
+
+async function probeCached(): Promise<WebGpuProbe> {
+  const path = probeCachePath();
+  const key = probeKey();
+  if (process.env.TESSERA_WEBGPU_PROBE !== 'fresh') {
+    try {
+      const kept = JSON.parse(readFileSync(path, 'utf8')) as { key: string; probe: WebGpuProbe };
+      if (kept.key === key && typeof kept.probe?.available === 'boolean') return kept.probe;
+    } catch {
+      // none kept, or unreadable: probe
+    }
+  }
+  const result = await probe();
+  if (result.available || !/took over|probe process failed/.test(result.reason ?? '')) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFilesAtomically([{ path, bytes: new TextEncoder().encode(JSON.stringify({ key, probe: result })) }]);
+    } catch {
+      // a cache that cannot be written: probe again next time
+    }
+  }
+  return result;
 }
 
 async function probe(): Promise<WebGpuProbe> {
