@@ -10,6 +10,7 @@ import { memoryOrder } from '../passes/order.js';
 import { partition } from '../passes/partition.js';
 import { placeByCost, type PlacementResult } from '../passes/place.js';
 import { planMemory } from '../passes/plan-memory.js';
+import { predictResident } from '../passes/resident.js';
 import { schedule } from '../passes/schedule.js';
 import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.js';
 import type { TileChoice } from '../passes/tile.js';
@@ -27,7 +28,15 @@ export interface PlanOptions {
   split?: SplitOptions['mode'];
   /** Let elementwise ops write their output over their input's buffer (plan buffers then share storage; default off). */
   inplace?: boolean;
+  /**
+   * 'latency' (default): today's fast plans. 'memory': the plan of the smallest predicted peak resident
+   * bytes of the process (passes/resident.ts) among the partition splittings, in place on (and, in
+   * compile(), the memory rewrites tried and kept by the same figure).
+   */
+  objective?: Objective;
 }
+
+export type Objective = 'latency' | 'memory';
 
 export interface PlanInput extends PlanOptions {
   /** The .onnx file's bytes (for the plan's sha256) and its name. */
@@ -41,7 +50,15 @@ export interface PlanInput extends PlanOptions {
 }
 
 /** Runs the passes on the context's graph and target and assembles the Plan. */
-export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles }: PlanInput): Plan {
+export function compilePlan(ctx: CompileContext, input: PlanInput): Plan {
+  if (input.objective !== 'memory') return compileOnce(ctx, input);
+  // the splittings the user left open, each with writing in place unless it was turned off: the smallest predicted resident peak
+  const splits = input.split ? [input.split] : (['memory', 'none'] as const);
+  const plans = splits.map((split) => compileOnce(ctx, { ...input, split, inplace: input.inplace ?? true }));
+  return plans.reduce((a, b) => (b.resident!.peakBytes < a.resident!.peakBytes ? b : a));
+}
+
+function compileOnce(ctx: CompileContext, { modelBytes, modelFile, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles, objective }: PlanInput): Plan {
   const { graph, target, st } = ctx;
   const placed = placement === 'capability' ? undefined : placeByCost(ctx);
   if (placed) onPlacement?.(placed);
@@ -63,6 +80,7 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
     }
   }
   const sched = schedule(ctx, parts);
+  const resident = predictResident(ctx, parts, memory);
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -90,5 +108,6 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
       fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length, kept,
     },
     estimate: { latencyUs: sched.latencyUs, transferBytes: sched.transferBytes, source: costSource(target) },
+    resident: { objective: objective ?? 'latency', ...resident },
   };
 }
