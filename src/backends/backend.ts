@@ -9,6 +9,8 @@ export interface Subgraph {
   /** Shown in messages. */
   readonly name: string;
   readonly onnx: Uint8Array;
+  /** The directory the model's external-data references are relative to (weights left in the model's files, not copied). */
+  readonly externalDataDir?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
 }

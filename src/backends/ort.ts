@@ -52,10 +52,13 @@ export class OrtBackend implements Backend {
 
   async compile(part: Subgraph): Promise<Executable> {
     const prepared = prepareSession(part.onnx, this.provider);
-    const key = createHash('sha256').update(prepared.bytes).digest('hex');
+    const dir = part.externalDataDir;
+    const key = createHash('sha256').update(prepared.bytes).update(dir === undefined ? '' : `\0${dir}`).digest('hex');
     let entry = this.cache.get(key);
     if (!entry) {
-      entry = { session: createSession(prepared.bytes, this.provider, part.name, prepared.options), users: 0 };
+      // weights referenced in the model's files: onnxruntime reads them from there (relative to the model's directory, by its own confinement rule too)
+      const options = dir === undefined ? prepared.options : withExternalDataDir(prepared.options, dir);
+      entry = { session: createSession(prepared.bytes, this.provider, part.name, options), users: 0 };
       this.cache.set(key, entry);
       entry.session.catch(() => this.cache.delete(key));
     }
@@ -170,6 +173,12 @@ export function intermediatesOf(onnx: Uint8Array): number {
 /** The memory options of a partition's session (see `prepareSession`). */
 export function sessionOptionsFor(onnx: Uint8Array, provider: OrtProvider): OrtMemoryOptions {
   return prepareSession(onnx, provider).options;
+}
+
+/** Session options that make onnxruntime resolve the external data of a model given as bytes against `dir`. */
+export function withExternalDataDir(options: OrtMemoryOptions, dir: string): OrtMemoryOptions {
+  const extra = (options.extra ?? {}) as { session?: Record<string, string> };
+  return { ...options, extra: { ...extra, session: { ...extra.session, model_external_initializers_file_folder_path: dir } } };
 }
 
 /** A session of a model's bytes, or of a model file (onnxruntime then reads its external data itself, by its own rules). */

@@ -22,6 +22,8 @@ export interface CompileSummary {
     precision: Record<string, number> }[];
   /** The memory-aware order: its peak, lower bound, and whether the search proved it optimal. */
   order?: Plan['orderSearch'];
+  /** The objective, and the process's predicted peak resident bytes by category. */
+  resident?: Plan['resident'];
   partitions: number;
   folded: number;
   transfers: { count: number; bytes: number; predictedUs: number };
@@ -64,6 +66,7 @@ export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation
     target: plan.target.name,
     processors,
     ...(plan.orderSearch ? { order: plan.orderSearch } : {}),
+    ...(plan.resident ? { resident: plan.resident } : {}),
     partitions: plan.partitions.length,
     folded: plan.nodes.filter((n) => n.folded).length,
     transfers: { count: transfers.length, bytes: plan.estimate.transferBytes, predictedUs: transfers.reduce((a, s) => a + s.endUs - s.startUs, 0) },
@@ -87,6 +90,7 @@ export function formatCompile(s: CompileSummary, out?: string): string {
     if (o.splitFrom !== s.partitions) lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}`);
     if (s.rewrites) lines.push(`  memory rewrites applied (the plan runs the rewritten graph): ${s.rewrites.join(', ')}`);
   }
+  if (s.resident) lines.push(`  ${formatResident(s.resident)}*`);
   for (const p of s.processors) if (p.onChipBytes !== undefined) lines.push(`  ${p.id}: ${formatBytes(p.spillBytes ?? 0)} of buffers beyond its ${formatBytes(p.onChipBytes)} on-chip memory (would spill to DRAM)`);
   // a quantized model: what each processor computes in (QDQ groups on integers, 'a8w8': 8-bit activations, 8-bit weights)
   if (s.processors.some((p) => Object.keys(p.precision).some((k) => k.startsWith('a')))) {
@@ -106,6 +110,11 @@ export function formatCompile(s: CompileSummary, out?: string): string {
   if (dims) lines.push(`  ${dims}`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
+}
+
+/** The predicted peak resident bytes of the process, by category (passes/resident.ts). */
+export function formatResident(r: NonNullable<Plan['resident']>): string {
+  return `objective ${r.objective}: predicted peak resident ${formatBytes(r.peakBytes)} = engine floor ${formatBytes(r.floorBytes)} + sessions ${formatBytes(r.sessionBytes)} + weights ${formatBytes(r.weightBytes)} + arenas ${formatBytes(r.arenaBytes)} + engine workspace ${formatBytes(r.workspaceBytes)}`;
 }
 
 /** `compile --explain`: why each partition went where it went (the costs compared), each boundary, the timeline. */

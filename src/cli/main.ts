@@ -50,13 +50,15 @@ function program(): Command {
     .option('--order-budget-ms <ms>', 'time budget of the memory-aware order search (counted as work, so plans stay deterministic)', '2000')
     .option('--split <how>', "'none' (default): one backend call per partition; 'memory': split partitions into chunks that follow the planned order where the backend's own order would raise the peak")
     .option('--inplace', 'let elementwise ops write their output over their input buffer')
+    .option('--objective <what>', "'latency' (default): today's fast plans; 'memory': the plan with the smallest predicted peak resident bytes of the process (partition splitting, in place and the memory rewrites chosen by it)")
     .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed; regions of row-local ops run in bands of rows) and keep them when the arenas get smaller')
     .option('--bind <spec>', 'processor → backend, e.g. cpu=tfjs: a processor gets only the nodes its bound backend takes, priced with the figures measured through it (backends: cpu, webgpu, wasm, tfjs)')
     .option('--json', 'print the summary as one JSON object')
     .option('--decode', 'the model is a decoder (Optimum past/present): compile a decode plan (one token, KV cache in place) and a prefill plan (chunks of --prefill-chunk) and predict tokens/s of each, beside the roofline arithmetic and published figures')
     .option('--max-length <n>', 'with --decode: KV cache length the decode plan reads (default 1024)')
     .option('--prefill-chunk <n>', 'with --decode: tokens per prefill run (default 128)')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string; decode?: boolean; maxLength?: string; prefillChunk?: string }) => {
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string; decode?: boolean; maxLength?: string; prefillChunk?: string; objective?: string }) => {
+      const objective = o.objective === undefined ? undefined : oneOf('--objective', o.objective, ['latency', 'memory'] as const);
       if (o.decode) {
         const { formatPrediction, predictCommand } = await import('./generate.js');
         const r = await predictCommand(model, o);
@@ -78,7 +80,7 @@ function program(): Command {
       const { formatCompile, formatExplain, summarize } = await import('./compile.js');
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
-      const c = await compile(model, o.target, { inputShapes, sampleFeeds, placement, orderBudgetMs, split, inplace: o.inplace, rewrite: o.rewrite, bind, lower: false });
+      const c = await compile(model, o.target, { inputShapes, sampleFeeds, placement, orderBudgetMs, split, inplace: o.inplace, rewrite: o.rewrite, bind, lower: false, objective });
       // a plan written to a file records where the model is, relative to it (tessera viz finds it from there)
       if (o.out) writeFilesAtomically([{ path: o.out, bytes: serializePlan(withModelPath(c.plan, o.out, model)) }]);
       const s = summarize(c);
@@ -133,12 +135,15 @@ function program(): Command {
     .option('--plan <plan.json>', "run this plan (from 'tessera compile') instead of compiling one; it is checked against the model and target first")
     .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu, wasm, tfjs)')
     .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
+    .option('--objective <what>', "'latency' (default) or 'memory': what the compiled plan minimises (see tessera compile)")
+    .option('--memory', "print this process's measured peak resident bytes beside the plan's prediction, by category")
     .option('--json', 'print one JSON object')
-    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean }) => {
+    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean; objective?: string; memory?: boolean }) => {
+      const objective = o.objective === undefined ? undefined : oneOf('--objective', o.objective, ['latency', 'memory'] as const);
       const { runModel } = await import('../runtime/run-model.js');
       const { formatRun } = await import('./run.js');
       const { parseBind } = await import('../backends/binding.js');
-      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace });
+      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace, objective, memory: o.memory });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
     });

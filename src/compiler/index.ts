@@ -212,10 +212,12 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
       return { plan: p, graph: g, context: ctx, log };
     };
     let best = once(loaded.graph);
-    if (options.rewrite) {
+    // the memory objective tries the rewrites unless told not to, and keeps them by the predicted resident peak
+    const memoryObjective = options.objective === 'memory';
+    if (options.rewrite ?? memoryObjective) {
       const { applied, tiles } = rewriteForMemory(loaded.graph);
       const used = REWRITES.filter((r) => applied[r] > 0);
-      const arenas = (p: Plan) => Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0);
+      const arenas = (p: Plan) => (memoryObjective && p.resident ? p.resident.peakBytes : Object.values(p.memory).reduce((a, m) => a + m.arenaBytes, 0));
       if (used.length) {
         const rw = once(await applyRewrites(loaded.graph, used, ortProber, tiles), used, tiles);
         if (arenas(rw.plan) < arenas(best.plan)) best = rw;

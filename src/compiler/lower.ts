@@ -14,6 +14,9 @@ import type { Target } from '../targets/schema.js';
 import { qdqGraph } from '../ir/qdq.js';
 import { storageOn } from '../targets/storage.js';
 
+/** Backends that read a model's external data from disk themselves (onnxruntime-node's execution providers). */
+const readsFiles = (backend: string) => backend.startsWith('ort:');
+
 export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: StaticInfo): Subgraph[] {
   return plan.partitions.map((part) => {
     const proc = target.processors.find((p) => p.id === part.processor)!;
@@ -23,7 +26,12 @@ export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: St
       // values with no buffer are weights computed inside the partition: stored in the legalized type
       return b ? { dtype: b.dtype as DType, ...(b.scale !== undefined ? { scale: b.scale } : {}) } : storageOn(proc, graph.values.get(name)!, undefined, qdqGraph(graph).values);
     };
-    const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage);
-    return { name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name) };
+    // onnxruntime-node reads weights from the model's own files: they are referenced, never copied (held once)
+    const referenceIn = readsFiles(part.backend) ? (graph.meta.dataDir ?? undefined) : undefined;
+    const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage, referenceIn);
+    return {
+      name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name),
+      ...(lowered.externalDataDir !== undefined ? { externalDataDir: lowered.externalDataDir } : {}),
+    };
   });
 }

@@ -10,6 +10,7 @@ import { memoryOrder } from '../passes/order.js';
 import { partition } from '../passes/partition.js';
 import { placeByCost, type PlacementResult } from '../passes/place.js';
 import { planMemory } from '../passes/plan-memory.js';
+import { predictResident } from '../passes/resident.js';
 import { schedule } from '../passes/schedule.js';
 import { chunkOrder, splitPartitions, type SplitOptions } from '../passes/split.js';
 import type { TileChoice } from '../passes/tile.js';
@@ -32,7 +33,15 @@ export interface PlanOptions {
   split?: SplitOptions['mode'];
   /** Let elementwise ops write their output over their input's buffer (plan buffers then share storage; default off). */
   inplace?: boolean;
+  /**
+   * 'latency' (default): today's fast plans. 'memory': the plan of the smallest predicted peak resident
+   * bytes of the process (passes/resident.ts) among the partition splittings, in place on (and, in
+   * compile(), the memory rewrites tried and kept by the same figure).
+   */
+  objective?: Objective;
 }
+
+export type Objective = 'latency' | 'memory';
 
 export interface PlanInput extends PlanOptions {
   /** The .onnx file's bytes (for the plan's sha256) and its name. */
@@ -46,7 +55,15 @@ export interface PlanInput extends PlanOptions {
 }
 
 /** Runs the passes on the context's graph and target and assembles the Plan. */
-export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles }: PlanInput): Plan {
+export function compilePlan(ctx: CompileContext, input: PlanInput): Plan {
+  if (input.objective !== 'memory') return compileOnce(ctx, input);
+  // the splittings the user left open, each with writing in place unless it was turned off: the smallest predicted resident peak
+  const splits = input.split ? [input.split] : (['memory', 'none'] as const);
+  const plans = splits.map((split) => compileOnce(ctx, { ...input, split, inplace: input.inplace ?? true }));
+  return plans.reduce((a, b) => (b.resident!.peakBytes < a.resident!.peakBytes ? b : a));
+}
+
+function compileOnce(ctx: CompileContext, { modelBytes, modelFile, placement, onPlacement, orderBudgetMs, split, inplace, rewrites, tiles, objective }: PlanInput): Plan {
   const { graph, st } = ctx;
   const placed = placement === 'capability' ? undefined : placeByCost(ctx);
   if (placed) onPlacement?.(placed);
@@ -54,7 +71,7 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
   if (orderBudgetMs === undefined && (split ?? 'none') === 'none' && !inplace && oneEngineCall(ctx, walkParts)) {
     // no order search for a memory no one plans: the engine runs the partition in its own order, in its own memory
     const memory = planMemory(ctx, walkParts, walkParts.walk, false);
-    return assemble({ ctx, parts: walkParts, order: [...walkParts.walk], memory, sched: schedule(ctx, walkParts), modelBytes, modelFile, rewrites, tiles });
+    return assemble({ ctx, parts: walkParts, order: [...walkParts.walk], memory, sched: schedule(ctx, walkParts), modelBytes, modelFile, rewrites, tiles, objective });
   }
   // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
   const budgetMs = orderBudgetMs ?? 2000;
@@ -76,7 +93,7 @@ export function compilePlan(ctx: CompileContext, { modelBytes, modelFile, placem
     peakBytes: mo.result.peak, lowerBoundBytes: mo.result.lowerBound, exact: mo.result.exact, segments: mo.result.segments, exactSegments: mo.result.exactSegments, budgetMs,
     fileOrderPeakBytes: simulate(mo.runtime.problem, fileOrder(mo.runtime.problem)).peak, splitFrom: walkParts.partitions.length, kept,
   };
-  return assemble({ ctx, parts, order, memory, sched: schedule(ctx, parts), orderSearch, modelBytes, modelFile, rewrites, tiles });
+  return assemble({ ctx, parts, order, memory, sched: schedule(ctx, parts), orderSearch, modelBytes, modelFile, rewrites, tiles, objective });
 }
 
 /** One partition on a host CPU that takes every op, in native precision: one engine call, ordering and allocating for itself. */
@@ -97,14 +114,16 @@ interface Assembly {
   modelFile: string;
   rewrites?: readonly Rewrite[];
   tiles?: readonly TileChoice[];
+  objective?: Objective;
 }
 
 /** The Plan from what the passes decided. */
-function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, modelFile, rewrites, tiles }: Assembly): Plan {
+function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, modelFile, rewrites, tiles, objective }: Assembly): Plan {
   const { graph, target } = ctx;
   // a QDQ group computes on integers when its Q/DQ nodes run in the same backend call (weights' are folded into it)
   const precisionOf = (i: number) => parts.placement[i].folded ? undefined
     : nodePrecision(ctx.proc(parts.placement[i].processor), graph, i, (m) => parts.placement[m].folded || parts.partitionOf[m] === parts.partitionOf[i]);
+  const resident = predictResident(ctx, parts, memory);
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -131,5 +150,6 @@ function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, m
     memory,
     ...(orderSearch ? { orderSearch } : {}),
     estimate: { latencyUs: sched.latencyUs, transferBytes: sched.transferBytes, source: costSource(target) },
+    resident: { objective: objective ?? 'latency', ...resident },
   };
 }

@@ -8,8 +8,8 @@
  * threshold go to one external-data file beside the model, streamed tensor by tensor (a model past
  * protobuf's 2 GB limit needs this), with a location relative to the model's directory.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { clone, create, toBinary } from '@bufbuild/protobuf';
 import {
   AttributeProto_AttributeType as AT,
@@ -32,6 +32,7 @@ import {
 } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { byteSize, onnxCode } from './dtype.js';
+import { confineExternalData } from './external-data.js';
 import { nodeReads, type Attribute, type Graph, type ModelMeta, type Node, type Value } from './graph.js';
 import { subgraphSource, weightByteLength, weightBytes, weightFromProto, type Weight } from './weight.js';
 
@@ -43,6 +44,39 @@ export interface ExportOptions {
   name?: string;
   /** Write initializers of at least `externalData.threshold` bytes there (default: all inline). */
   externalData?: ExternalDataWriter;
+  /**
+   * The model's directory: weights (of at least REFERENCE_MIN_BYTES) whose bytes are in a file inside it
+   * are written as external-data references into that file (its location relative to the directory,
+   * offset, length), not copied; the engine reads them itself (onnxruntime: the session's
+   * `model_external_initializers_file_folder_path`). Checked by confineExternalData, as on import.
+   */
+  referenceWeightsIn?: string;
+}
+
+/** Weights smaller than this stay inline when referencing (shape constants: engines and folding want them there). */
+export const REFERENCE_MIN_BYTES = 1024;
+
+/** A weight held in a file inside `dir` as an external-data reference into it, or null when it is not such a weight. */
+function referenceTo(w: Weight, name: string, dir: string): TensorProto | null {
+  const s = w.source;
+  if (s.kind !== 'file' || s.length < REFERENCE_MIN_BYTES) return null;
+  let root: string;
+  try {
+    root = realpathSync(dir);
+  } catch {
+    return null;
+  }
+  const location = relative(root, s.path).split(sep).join('/');
+  try {
+    confineExternalData(location, s.offset, s.length, root, name); // the one rule, as on import
+  } catch {
+    return null; // not inside the directory: the bytes are copied in instead
+  }
+  const entry = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+  return create(TensorProtoSchema, {
+    name, dims: w.dims.map((d) => BigInt(d)), dataType: onnxCode(w.dtype), dataLocation: TensorProto_DataLocation.EXTERNAL,
+    externalData: [entry('location', location), entry('offset', String(s.offset)), entry('length', String(s.length))],
+  });
 }
 
 export interface ExportedModel {
@@ -152,8 +186,10 @@ export class ExternalDataWriter {
   }
 }
 
-/** A weight as a TensorProto: inline, or in the external-data file when one is given and the weight is large enough. */
-export function weightToProto(w: Weight, name = w.name, external?: ExternalDataWriter): TensorProto {
+/** A weight as a TensorProto: a reference into the file it is in (when that file is inside `referenceIn`), in the external-data file when one is given and the weight is large enough, or inline. */
+export function weightToProto(w: Weight, name = w.name, external?: ExternalDataWriter, referenceIn?: string): TensorProto {
+  const ref = referenceIn === undefined ? null : referenceTo(w, name, referenceIn);
+  if (ref) return ref;
   if (external && w.source.kind !== 'strings' && weightByteLength(w) >= external.threshold) {
     return external.tensorProto(name, w.dtype, w.dims, weightBytes(w));
   }
@@ -332,7 +368,7 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
   const g = create(GraphProtoSchema, {
     name: options.name ?? graph.name ?? 'tessera',
     node: indices.map((i) => nodeToProto(graph.nodes[i], graph.meta)),
-    initializer: initializers.map((w) => weightToProto(w, w.name, options.externalData)),
+    initializer: initializers.map((w) => weightToProto(w, w.name, options.externalData, options.referenceWeightsIn)),
     input: graphInputs,
     output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),
   });

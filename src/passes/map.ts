@@ -32,6 +32,8 @@ export interface LoweredPartition {
   inputs: { name: string; dtype: DType }[];
   outputs: { name: string; dtype: DType }[];
   precision: Precision;
+  /** The directory the model's weights it references are in (external data relative to it), when it references any. */
+  externalDataDir?: string;
 }
 
 /** The graph with every folded (known) value that the nodes read turned into an initializer. */
@@ -57,15 +59,17 @@ function withFoldedAsWeights(graph: ShapedGraph, nodes: readonly number[], st: S
  * plan's buffers); on a float16 processor a float32 value is stored as float16, or as int16 with a
  * scale when its calibrated range does not fit float16.
  */
-export function lowerPartition(graph: ShapedGraph, part: PartitionSpec, proc: Processor, st: StaticInfo, storage: (name: string) => Storage): LoweredPartition {
+export function lowerPartition(graph: ShapedGraph, part: PartitionSpec, proc: Processor, st: StaticInfo, storage: (name: string) => Storage, referenceWeightsIn?: string): LoweredPartition {
   const runtimeNodes = part.nodes.filter((i) => !st.folded.has(i));
   const view = withFoldedAsWeights(graph, runtimeNodes, st);
-  const exported = exportOnnx(view, runtimeNodes, { outputs: part.outputs, name: `partition_${part.id}` });
-  const dtypeOf = (n: string) => graph.values.get(n)!.dtype as DType;
   const precision = partitionPrecision(proc);
+  // weights in the model's files stay there (referenced, read by the engine), unless the lowering rewrites them
+  const referenced = precision === 'native' ? referenceWeightsIn : undefined;
+  const exported = exportOnnx(view, runtimeNodes, { outputs: part.outputs, name: `partition_${part.id}`, ...(referenced !== undefined ? { referenceWeightsIn: referenced } : {}) });
+  const dtypeOf = (n: string) => graph.values.get(n)!.dtype as DType;
   if (precision === 'native') {
     return {
-      bytes: exported.bytes, precision,
+      bytes: exported.bytes, precision, ...(referenced !== undefined ? { externalDataDir: referenced } : {}),
       inputs: exported.inputs.map((name) => ({ name, dtype: dtypeOf(name) })),
       outputs: exported.outputs.map((name) => ({ name, dtype: dtypeOf(name) })),
     };

@@ -125,16 +125,22 @@ export function isTopological(p: MemProblem, order: readonly number[]): boolean 
   return true;
 }
 
-/** Largest working set of one node: its inputs and outputs (in-place counted once). A lower bound on any order's peak. */
+/** The bytes node u needs while it runs, in any order: its inputs and outputs, less what writing in place could save. */
+export function nodeWorkingSet(p: MemProblem, u: number): number {
+  let ws = 0;
+  for (const x of p.reads[u]) ws += p.values[x].bytes;
+  for (const w of p.writes[u]) ws += p.values[w].bytes;
+  return ws - inplaceBound(p, u);
+}
+
+/**
+ * THE lower bound on the peak of any order of a problem (the one every figure a plan prints comes from:
+ * the order search's, and each memory's in the plan, computed on that memory's buffers): the largest
+ * working set of one node, and at least the values alive from start to end.
+ */
 export function nodeLowerBound(p: MemProblem): number {
   let lb = 0;
-  for (let u = 0; u < p.n; u++) {
-    let ws = 0;
-    for (const x of p.reads[u]) ws += p.values[x].bytes;
-    for (const w of p.writes[u]) ws += p.values[w].bytes;
-    ws -= inplaceBound(p, u);
-    lb = Math.max(lb, ws);
-  }
+  for (let u = 0; u < p.n; u++) lb = Math.max(lb, nodeWorkingSet(p, u));
   // values alive from start to end (kept inputs) are always there
   let always = 0;
   for (const v of p.values) if (v.producer < 0 && v.keep) always += v.bytes;

@@ -14,7 +14,7 @@
  *   search over frontiers (widened 4× at a time, up to 64× the base width, while the budget lasts), then local improvement (moving single nodes within their dependency window)
  *   until the time budget runs out.
  */
-import { inplaceBound, inplaceSaving, MinHeap, type MemProblem } from './memory-graph.js';
+import { inplaceSaving, MinHeap, nodeLowerBound, nodeWorkingSet, type MemProblem } from './memory-graph.js';
 
 export interface OrderOptions {
   /** Time budget for the whole problem (heuristic improvement and exact search), ms. */
@@ -32,7 +32,7 @@ export interface OrderOptions {
 export interface OrderResult {
   order: number[];
   peak: number;
-  /** Largest single-node working set (with the bytes alive through it), per segment: a lower bound. */
+  /** The lower bound on any order's peak (nodeLowerBound: the one bound every plan figure comes from). */
   lowerBound: number;
   /** True when every segment's order was proven optimal: `peak` is then the exact optimum. */
   exact: boolean;
@@ -381,13 +381,7 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
     for (const u of seg) for (const x of p.reads[u]) inSeg.add(x);
     // values alive now that no node of the segment reads
     let segLb = 0;
-    for (const u of seg) {
-      let ws = 0;
-      for (const x of p.reads[u]) ws += p.values[x].bytes;
-      for (const w of p.writes[u]) ws += p.values[w].bytes;
-      ws -= inplaceBound(p, u);
-      segLb = Math.max(segLb, ws);
-    }
+    for (const u of seg) segLb = Math.max(segLb, nodeWorkingSet(p, u));
     through = ctx.cur;
     for (const x of inSeg) if (ctx.rem[x] > 0 && (p.values[x].producer < 0 || loc[p.values[x].producer] < 0)) through -= p.values[x].bytes;
     segLb += through;
@@ -452,7 +446,7 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
     for (const u of seg) loc[u] = -1;
   }
   // optimal also when the peak meets the lower bound, though some segment (below the peak) was not proven
-  return { order, peak, lowerBound: Math.min(lower, peak), exact: exactAll || peak <= lower, segments, exactSegments, widest, ms: performance.now() - t0 };
+  return { order, peak, lowerBound: nodeLowerBound(p), exact: exactAll || peak <= lower, segments, exactSegments, widest, ms: performance.now() - t0 };
 }
 
 /** Orders the whole problem (no block constraints): one block in the file order. */

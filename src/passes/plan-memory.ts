@@ -6,10 +6,15 @@
  * (the dtype policy of targets/storage.ts): the plan carries the lowering to the runtime.
  */
 import type { ShapedGraph } from '../ir/infer.js';
-import { align, lifetimes, verifyNoOverlap, type Buffer, type Lifetime } from '../plan/lifetimes.js';
+import { lifetimes, mergedLifetimes, peakOf, verifyNoOverlap, type Buffer, type Lifetime } from '../plan/lifetimes.js';
+import type { StaticInfo } from '../ir/static.js';
+import { makeProblem, nodeLowerBound, type MemProblem, type MemValue } from './memory-graph.js';
 import type { Partitioning } from '../plan/partitioning.js';
 import { heldAs } from '../ir/qdq.js';
+import type { Residency } from '../plan/residency.js';
 import { bytesOn } from '../targets/storage.js';
+
+export { peakOf };
 import type { CompileContext } from './context.js';
 import { placeBest } from './memory-offsets.js';
 import { inplaceCandidates } from '../ir/ops/traits.js';
@@ -25,21 +30,6 @@ export interface MemoryPlan {
   onChipBytes?: number;
   spillBytes?: number;
   buffers: Buffer[];
-}
-
-/** Largest sum of alive bytes at any position. */
-export function peakOf(buffers: readonly Lifetime[], positions: number): number {
-  const delta = new Array<number>(positions + 2).fill(0);
-  for (const b of buffers) {
-    delta[b.start] += b.bytes;
-    delta[b.end + 1] -= b.bytes;
-  }
-  let cur = 0, peak = 0;
-  for (const d of delta) {
-    cur += d;
-    peak = Math.max(peak, cur);
-  }
-  return peak;
 }
 
 const overlapsInTime = (a: Lifetime, b: Lifetime) => a.start <= b.end && b.start <= a.end;
@@ -64,9 +54,34 @@ export function greedyBySize(items: readonly Lifetime[]): Buffer[] {
   return placed;
 }
 
+/**
+ * The buffers of one memory as an ordering problem over the graph's nodes (every node reads and writes
+ * the buffers of its inputs and outputs held here, alive at its position in any order by the lifetime
+ * rule), so the memory's lower bound is the one bound of memory-graph.ts on it, never above its peak.
+ */
+export function arenaProblem(graph: ShapedGraph, st: StaticInfo, parts: Partitioning, res: ReadonlyMap<string, Residency>, procId: string, items: readonly Lifetime[], inplace: boolean): MemProblem {
+  const id = new Map(items.map((it, i) => [it.value, i]));
+  const outputs = new Set(graph.outputs);
+  const values: MemValue[] = items.map((it) => {
+    const v = graph.values.get(it.value)!;
+    // the value's home buffer lives to its last consumer anywhere; a copy to its last consumer here
+    const home = res.get(it.value)?.home === procId;
+    const consumers = st.runtimeConsumers(it.value).filter((c) => home || parts.placement[c].processor === procId);
+    return { bytes: it.bytes, producer: v.producer, consumers: [...new Set(consumers)], keep: outputs.has(it.value), name: it.value };
+  });
+  const cands = graph.nodes.map((node) => {
+    const outs = node.outputs.filter((o) => o !== '');
+    const y = outs.length === 1 ? id.get(outs[0]) : undefined;
+    if (!inplace || y === undefined) return [];
+    return inplaceCandidates(node.op, node.inputs).map((x) => id.get(x)).filter((x): x is number => x !== undefined && items[x].bytes === items[y].bytes && items[x].dtype === items[y].dtype);
+  });
+  return makeProblem(graph.nodes.length, values, cands);
+}
+
 export function planMemory(ctx: CompileContext, parts: Partitioning, order: readonly number[], inplace = false): Record<string, MemoryPlan> {
   const { graph, target, st } = ctx;
-  const lives = lifetimes(graph, target, parts, st, ctx.residency(parts), order, ctx.ranges);
+  const res = ctx.residency(parts);
+  const lives = lifetimes(graph, target, parts, st, res, order, ctx.ranges);
   const out: Record<string, MemoryPlan> = {};
   for (const proc of target.processors) {
     const items = lives.get(proc.id)!;
@@ -75,15 +90,9 @@ export function planMemory(ctx: CompileContext, parts: Partitioning, order: read
     verifyNoOverlap(buffers, proc.id);
     const arenaBytes = Math.max(0, ...buffers.map((b) => b.offset + b.bytes));
     const onChip = proc.onChipBytes?.value;
-    // Lower bound: the largest working set of one node (its run-time inputs and outputs together).
-    let lower = 0;
     const weights = new Set<string>();
     for (const node of graph.nodes) {
       if (parts.placement[node.index].folded || parts.placement[node.index].processor !== proc.id) continue;
-      const names = new Set([...st.runtimeReads(node), ...node.outputs.filter((o) => o !== '')]);
-      let ws = 0;
-      for (const n of names) ws += align(bytesOn(proc, graph.values.get(n)!));
-      lower = Math.max(lower, ws);
       for (const r of node.inputs) if (r && graph.values.get(r)?.isConst) heldAs(graph, r).forEach((w) => weights.add(w));
     }
     let weightBytes = 0;
@@ -91,7 +100,7 @@ export function planMemory(ctx: CompileContext, parts: Partitioning, order: read
     out[proc.id] = {
       arenaBytes,
       peakBytes: peakOf(mergedLifetimes(buffers), order.length),
-      lowerBoundBytes: lower,
+      lowerBoundBytes: nodeLowerBound(arenaProblem(graph, st, parts, res, proc.id, items, inplace)),
       weightBytes,
       algorithm,
       ...(onChip !== undefined ? { onChipBytes: onChip, spillBytes: spillBytes(buffers, onChip) } : {}),
@@ -99,20 +108,6 @@ export function planMemory(ctx: CompileContext, parts: Partitioning, order: read
     };
   }
   return out;
-}
-
-/** Buffers sharing storage in place count once (as their merged lifetime). */
-function mergedLifetimes(buffers: readonly Buffer[]): Lifetime[] {
-  const byValue = new Map(buffers.map((b) => [b.value, b]));
-  const root = (b: Buffer): Buffer => (b.inplaceOf && byValue.has(b.inplaceOf) ? root(byValue.get(b.inplaceOf)!) : b);
-  const merged = new Map<string, Lifetime>();
-  for (const b of buffers) {
-    const r = root(b);
-    const m = merged.get(r.value);
-    if (!m) merged.set(r.value, { ...b, value: r.value });
-    else merged.set(r.value, { ...m, start: Math.min(m.start, b.start), end: Math.max(m.end, b.end), bytes: Math.max(m.bytes, b.bytes) });
-  }
-  return [...merged.values()];
 }
 
 /** Bytes of buffers placed beyond the on-chip size (they would live in DRAM). */

@@ -96,3 +96,33 @@ export function verifyNoOverlap(buffers: readonly Buffer[], memory: string): voi
     }
   }
 }
+
+/** Largest sum of alive bytes at any position. */
+export function peakOf(buffers: readonly Lifetime[], positions: number): number {
+  const delta = new Array<number>(positions + 2).fill(0);
+  for (const b of buffers) {
+    delta[b.start] += b.bytes;
+    delta[b.end + 1] -= b.bytes;
+  }
+  let cur = 0, peak = 0;
+  for (const d of delta) {
+    cur += d;
+    peak = Math.max(peak, cur);
+  }
+  return peak;
+}
+
+/** Buffers sharing storage in place count once (as their merged lifetime). */
+export function mergedLifetimes(buffers: readonly Buffer[]): Lifetime[] {
+  const byValue = new Map(buffers.map((b) => [b.value, b]));
+  const root = (b: Buffer): Buffer => (b.inplaceOf && byValue.has(b.inplaceOf) ? root(byValue.get(b.inplaceOf)!) : b);
+  const merged = new Map<string, Lifetime>();
+  for (const b of buffers) {
+    const r = root(b);
+    const m = merged.get(r.value);
+    if (!m) merged.set(r.value, { ...b, value: r.value });
+    else merged.set(r.value, { ...m, start: Math.min(m.start, b.start), end: Math.max(m.end, b.end), bytes: Math.max(m.bytes, b.bytes) });
+  }
+  return [...merged.values()];
+}
+

@@ -88,6 +88,12 @@ export const planSchema = z.object({
     kept: z.enum(['search', 'walk']).optional(),
   }).strict().optional(),
   estimate: z.object({ latencyUs: z.number().nonnegative(), transferBytes: z.number().int().nonnegative(), source: z.string() }).strict(),
+  /** The objective the plan was compiled for, and the process's predicted peak resident bytes by category (passes/resident.ts). */
+  resident: z.object({
+    objective: z.enum(['latency', 'memory']),
+    floorBytes: z.number().int().nonnegative(), sessionBytes: z.number().int().nonnegative(), weightBytes: z.number().int().nonnegative(),
+    arenaBytes: z.number().int().nonnegative(), workspaceBytes: z.number().int().nonnegative(), peakBytes: z.number().int().nonnegative(), source: z.string(),
+  }).strict().optional(),
 }).strict();
 
 export type Plan = z.infer<typeof planSchema>;

@@ -23,7 +23,7 @@ import type { Processor, Target } from '../targets/schema.js';
 import { partitionPrecision, storageOn } from '../targets/storage.js';
 import { qdqGraph } from '../ir/qdq.js';
 import { checkSupport, type SupportResult } from '../targets/support.js';
-import { lifetimes, verifyNoOverlap } from './lifetimes.js';
+import { lifetimes, mergedLifetimes, peakOf, verifyNoOverlap } from './lifetimes.js';
 import type { Partitioning } from './partitioning.js';
 import { residency, type Residency } from './residency.js';
 import type { Plan } from './schema.js';
@@ -230,6 +230,10 @@ function checkMemory(s: Subject, parts: Partitioning, res: ReadonlyMap<string, R
         fail(s, `memory '${procId}': buffer for '${b.value}' is written in place over '${b.inplaceOf}', but the node at position ${b.start} is not an elementwise op reading '${b.inplaceOf}' for the last time and writing '${b.value}'`);
       }
     }
+    // the figures the plan prints: its peak is its buffers' (in place counted once), and no bound lies above it
+    const peak = peakOf(mergedLifetimes(mem.buffers), plan.order.length);
+    if (mem.peakBytes !== peak) fail(s, `memory '${procId}': peak of ${mem.peakBytes} bytes, but its buffers peak at ${peak}`);
+    if (mem.lowerBoundBytes > peak) fail(s, `memory '${procId}': lower bound of ${mem.lowerBoundBytes} bytes, above the ${peak} bytes its buffers peak at`);
     try {
       verifyNoOverlap(mem.buffers, procId);
     } catch (err) {
@@ -263,4 +267,6 @@ export function verifyPlan(plan: Plan, graph: ShapedGraph, target: Target, optio
   const res = residency(graph, target, parts, st);
   checkSteps(s, partitionOf, res);
   checkMemory(s, parts, res);
+  const o = plan.orderSearch;
+  if (o && o.lowerBoundBytes > o.peakBytes) fail(s, `the order's lower bound (${o.lowerBoundBytes} bytes) is above its peak (${o.peakBytes})`);
 }

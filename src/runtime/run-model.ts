@@ -16,6 +16,7 @@ import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-f
 import { writeFilesAtomically } from '../atomic.js';
 import { readPlanFile } from '../compiler/index.js';
 import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
+import type { Plan } from '../plan/schema.js';
 import { Session } from './session.js';
 import { readFeeds } from './test-data.js';
 
@@ -33,6 +34,10 @@ export interface RunOptions {
   bind?: Record<string, string>;
   /** Write the measured trace of the run there (`tessera viz --trace`, `tessera trace --trace`). */
   trace?: string;
+  /** 'latency' (default) or 'memory': what the compiled plan minimises (see PlanOptions.objective). */
+  objective?: 'latency' | 'memory';
+  /** Report the process's measured peak resident bytes beside the plan's prediction (before any --check run). */
+  memory?: boolean;
 }
 
 export interface OutputReport {
@@ -62,6 +67,8 @@ export interface RunReport {
   bindings: { processor: string; backend: string; emulated: boolean; note: string }[];
   /** Partitions whose backend failed and that ran on the CPU instead. */
   fallbacks: { partition: number; processor: string; from: string; to: string; when: string; reason: string }[];
+  /** With `memory`: the process's peak resident bytes after the run (getrusage), and the plan's prediction. */
+  memory?: { measuredPeakBytes: number; predicted?: Plan['resident'] };
 }
 
 export async function runModel(path: string, options: RunOptions = {}): Promise<RunReport> {
@@ -89,7 +96,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     feeds = randomFeeds(graph, inputShapes);
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
-  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds, target: options.target, bind: options.bind, plan: options.plan });
+  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds, target: options.target, bind: options.bind, plan: options.plan, ...(options.objective ? { objective: options.objective } : {}) });
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
   let outputs: TensorMap;
@@ -101,6 +108,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   } finally {
     await session.release();
   }
+  const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(session.plan.resident ? { predicted: session.plan.resident } : {}) } : undefined;
 
   const reports: OutputReport[] = session.outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
   let ok = true;
@@ -144,6 +152,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     criterion: lowered ? `cosine similarity ≥ ${MIN_COSINE} (a partition runs with float16/int16 storage)` : `rtol ${tol.rtol} / atol ${tol.atol}`,
     bindings: session.bindings.map((b) => ({ ...b })),
     fallbacks: session.fallbacks.map((f) => ({ ...f })),
+    ...(memory ? { memory } : {}),
   };
 }
 

@@ -5,6 +5,7 @@
  * memory, at the offsets and in the dtypes the plan gives; backends read views of it and write their
  * outputs into preallocated views of it. It interprets the plan and decides nothing the compiler could.
  */
+import { collectGarbage } from './gc.js';
 import type { Backend, Executable, Subgraph } from '../backends/backend.js';
 import type { BindSpec } from '../backends/binding.js';
 import { Tensor, tensorBytes, tensorFromWeight, type TensorMap } from '../backends/tensor.js';
@@ -162,6 +163,7 @@ export class PlanRunner {
 
   /** Binds the target's processors and compiles each lowered partition on its backend (on the CPU EP when that fails). */
   static async create({ graph, plan, target, partitions }: RunnablePlan, bind: BindSpec = {}): Promise<PlanRunner> {
+    collectGarbage(); // the compile's garbage goes before the engines allocate (see gc.ts)
     const create = backendFactory();
     const bound = await bindProcessors(target, bind, create);
     const cpu = await create(CPU_BACKEND);

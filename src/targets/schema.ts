@@ -124,6 +124,12 @@ export const targetSchema = z.object({
   processors: z.array(processorSchema).min(1),
   /** Links between processors' memories; both directions unless listed separately. */
   links: z.array(linkSchema),
+  /**
+   * The runtime process's memory (passes/resident.ts): its floor (resident bytes with the engine loaded
+   * and one trivial session run), each further engine session, the factor on weights the engine holds
+   * (its prepacked copies), and the storage's read bandwidth (weights streamed from disk).
+   */
+  memory: z.object({ floorBytes: figure, nodeBytes: figure.optional(), sessionBytes: figure.optional(), weightFactor: figure.optional(), storageReadGBs: rate.optional() }).strict().optional(),
 }).strict();
 
 export type Figure = z.infer<typeof figure>;

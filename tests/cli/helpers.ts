@@ -35,6 +35,13 @@ export function tesseraIn(cwd: string, ...args: string[]): CliResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Runs the `tessera` command like `tessera()`, under `/usr/bin/time -f %M`: also its process's peak resident bytes. */
+export function tesseraPeakRss(...args: string[]): CliResult & { peakRssBytes: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', 'peak-rss-kb %M', process.execPath, ...CLI, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  const m = /peak-rss-kb (\d+)\s*$/.exec(r.stderr);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, peakRssBytes: m ? Number(m[1]) * 1024 : NaN };
+}
+
 /** A float32 TensorProto file's dims and values, decoded with onnx-buf directly (not through Tessera). */
 export function readFloatTensor(bytes: Uint8Array): { dims: number[]; values: Float32Array } {
   const t = fromBinary(TensorProtoSchema, bytes);

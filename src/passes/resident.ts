@@ -1,0 +1,140 @@
+/**
+ * The process's resident memory, predicted: what running a plan holds at its peak, by category —
+ *   floor      the runtime process with its engine loaded and one trivial session run (the target's
+ *              `memory.floorBytes`: measured by `tessera calibrate`, or its uncalibrated default), plus
+ *              the graph, plan and engine structures per node of the model (`memory.nodeBytes`)
+ *   sessions   each further engine session (`memory.sessionBytes`)
+ *   weights    the weights the partitions read, held once by the engine, times `memory.weightFactor`
+ *              (the engine's prepacked copies of Conv/MatMul weights)
+ *   arenas     the pages of Tessera's arenas a run writes (the buffers of values crossing partition edges;
+ *              a plan of one partition runs on the caller's tensors: its inputs and outputs)
+ *   workspace  what the engine allocates itself: a session that computes intermediates keeps them in its
+ *              own arena (their peak in the file order, as the engine plans them, summed over such
+ *              sessions: each has its own arena), plus the largest kernel scratch of any node
+ *              (kernelScratchBytes), freed after each run.
+ * The objective 'memory' chooses the plan by this figure; `tessera run --memory` prints it beside the
+ * measured peak.
+ */
+import { valueByteSize } from '../ir/infer.js';
+import type { Node } from '../ir/graph.js';
+import type { Partitioning } from '../plan/partitioning.js';
+import type { Target } from '../targets/schema.js';
+import type { CompileContext } from './context.js';
+import type { MemoryPlan } from './plan-memory.js';
+
+export interface ResidentPrediction {
+  floorBytes: number;
+  sessionBytes: number;
+  weightBytes: number;
+  arenaBytes: number;
+  workspaceBytes: number;
+  /** The sum: the predicted peak resident bytes of the process. */
+  peakBytes: number;
+  /** Where the per-target figures came from. */
+  source: string;
+}
+
+/** The memory figures of a target (its own, or the uncalibrated defaults measured on this project's VMs). */
+export function memoryFigures(target: Target): { floorBytes: number; nodeBytes: number; sessionBytes: number; weightFactor: number; source: string } {
+  const m = target.memory;
+  return {
+    floorBytes: m?.floorBytes.value ?? DEFAULT_MEMORY.floorBytes,
+    nodeBytes: m?.nodeBytes?.value ?? DEFAULT_MEMORY.nodeBytes,
+    sessionBytes: m?.sessionBytes?.value ?? DEFAULT_MEMORY.sessionBytes,
+    weightFactor: m?.weightFactor?.value ?? DEFAULT_MEMORY.weightFactor,
+    source: m ? m.floorBytes.source : DEFAULT_MEMORY.source,
+  };
+}
+
+/** Measured with /usr/bin/time on the 2-core x86-64 VMs of this project (2026-12-07): `tessera run` of a 1-node model; 20 extra sessions; the 134.6 MB MLP of bench/models/mlp.ts. */
+export const DEFAULT_MEMORY = { floorBytes: 100e6, nodeBytes: 40e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)' };
+
+/**
+ * Scratch a kernel allocates for one run of a node, beyond its inputs and outputs: a ConvTranspose's
+ * column buffer (Cout/group·k·k·Hin·Win elements). onnxruntime's k×k convolutions unfold their input in
+ * a bounded working buffer per thread (MLAS), so they count nothing.
+ */
+export function kernelScratchBytes(ctx: CompileContext, node: Node): number {
+  if (node.op !== 'ConvTranspose') return 0;
+  const x = ctx.graph.values.get(node.inputs[0]), w = ctx.graph.values.get(node.inputs[1]);
+  const xs = x?.shape, ws = w?.shape;
+  if (!xs || !ws || [...xs, ...ws].some((d) => typeof d !== 'number')) return 0;
+  const group = node.attrs.group?.type === 'int' ? node.attrs.group.value : 1;
+  const k = (ws as number[]).slice(2).reduce((a, b) => a * b, 1);
+  const coutPerGroup = ws[1] as number;
+  const spatial = (xs as number[]).slice(2).reduce((a, b) => a * b, 1);
+  return coutPerGroup * k * spatial * group * (valueByteSize(x!) / (xs as number[]).reduce((a, b) => a * b, 1));
+}
+
+/** Bytes of an arena the run writes: the union of the ranges of the buffers of values crossing a partition edge (pages never written are not resident). */
+function touchedBytes(buffers: readonly { value: string; offset: number; bytes: number }[], crossing: (v: string) => boolean): number {
+  const ranges = buffers.filter((b) => crossing(b.value)).map((b) => [b.offset, b.offset + b.bytes] as const).sort((a, b) => a[0] - b[0]);
+  let total = 0, end = -1;
+  for (const [a, b] of ranges) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
+}
+
+/** What makes a node's session differ from another's: op, attributes' names, weights read, output shapes. */
+function sessionKey(ctx: CompileContext, node: Node): string {
+  const weights = node.inputs.filter((r) => r && ctx.graph.values.get(r)?.isConst);
+  const shapes = node.outputs.map((o) => (o ? JSON.stringify(ctx.graph.values.get(o)?.shape ?? null) : ''));
+  return `${node.op}(${weights.join(',')})${shapes.join(',')}`;
+}
+
+/** onnxruntime's CPU arena extends in power-of-two steps: what a session holds for its planned intermediates. */
+const ENGINE_ARENA_FACTOR = 2;
+
+/** Peak bytes of the values a session computes and consumes itself (not its outputs), in the file order of its nodes. */
+function internalPeak(ctx: CompileContext, nodes: readonly number[]): number {
+  const { graph, st } = ctx;
+  const inside = new Set(nodes);
+  const sorted = [...nodes].filter((i) => !st.folded.has(i)).sort((a, b) => a - b);
+  const lastUse = new Map<string, number>();
+  for (const i of sorted) for (const r of st.runtimeReads(graph.nodes[i])) lastUse.set(r, i);
+  let cur = 0, peak = 0;
+  const internal = (name: string) => {
+    const v = graph.values.get(name)!;
+    return v.producer >= 0 && inside.has(v.producer) && !graph.outputs.includes(name) && st.runtimeConsumers(name).every((c) => inside.has(c));
+  };
+  for (const i of sorted) {
+    const node = graph.nodes[i];
+    for (const o of node.outputs) if (o && internal(o)) cur += valueByteSize(graph.values.get(o)!);
+    peak = Math.max(peak, cur);
+    for (const r of new Set(st.runtimeReads(node))) if (lastUse.get(r) === i && internal(r)) cur -= valueByteSize(graph.values.get(r)!);
+  }
+  return peak;
+}
+
+/** The predicted peak resident bytes of running a plan's partitioning with its memories. */
+export function predictResident(ctx: CompileContext, parts: Partitioning, memory: Record<string, MemoryPlan>): ResidentPrediction {
+  const f = memoryFigures(ctx.target);
+  const sessions = new Set<string>();
+  let workspace = 0, scratch = 0;
+  for (const p of parts.partitions) {
+    const run = p.nodes.filter((i) => !ctx.st.folded.has(i));
+    if (run.length === 0) continue;
+    // identical chunks (same ops, weights and shapes) share one session (see backends/ort.ts)
+    sessions.add(`${p.processor}|${run.map((i) => sessionKey(ctx, ctx.graph.nodes[i])).join(';')}`);
+    // the engine's arena grows in power-of-two bins: twice the planned peak of what it holds
+    workspace += ENGINE_ARENA_FACTOR * internalPeak(ctx, run);
+    for (const i of run) scratch = Math.max(scratch, kernelScratchBytes(ctx, ctx.graph.nodes[i]));
+  }
+  const weightBytes = Math.round(f.weightFactor * Object.values(memory).reduce((a, m) => a + m.weightBytes, 0));
+  // a plan of one partition runs directly on the caller's tensors (no arena): its inputs and outputs; otherwise what the arenas' edge buffers touch
+  const { graph, st } = ctx;
+  const crossing = (v: string) => {
+    const val = graph.values.get(v)!;
+    const home = val.producer >= 0 ? parts.partitionOf[val.producer] : -1;
+    return home < 0 || graph.outputs.includes(v) || st.runtimeConsumers(v).some((c) => parts.partitionOf[c] !== home);
+  };
+  const ioBytes = [...graph.inputs, ...graph.outputs].reduce((a, v) => a + valueByteSize(graph.values.get(v)!), 0);
+  const arenaBytes = Math.round(parts.partitions.length === 1 ? ioBytes : Object.values(memory).reduce((a, m) => a + touchedBytes(m.buffers, crossing), 0));
+  const sessionBytes = Math.round(Math.max(0, sessions.size - 1) * f.sessionBytes);
+  const workspaceBytes = Math.round(workspace + scratch);
+  const floorBytes = Math.round(f.floorBytes + f.nodeBytes * graph.nodes.length);
+  return { floorBytes, sessionBytes, weightBytes, arenaBytes, workspaceBytes, peakBytes: floorBytes + sessionBytes + weightBytes + arenaBytes + workspaceBytes, source: f.source };
+}
