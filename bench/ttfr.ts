@@ -176,7 +176,7 @@ async function repeatedShape(): Promise<void> {
   const t = await InferenceSession.create(model);
   const o = await ort.InferenceSession.create(model);
   console.log(`\n## Repeated shape, ppocr-v4-rec: one any-shape InferenceSession against one onnxruntime session, same process, ${iterations} runs each per width alternating (after one warm-up run each); ms, median (range)`);
-  console.log(`${'width'.padEnd(8)}${'onnxruntime'.padStart(18)}${'tessera'.padStart(18)}${'ratio'.padStart(8)}`);
+  console.log(`${'width'.padEnd(8)}${'onnxruntime'.padStart(24)}${'tessera'.padStart(24)}${'ratio'.padStart(8)}`);
   for (const w of widths) {
     const dims = [1, 3, 48, w];
     const data = Float32Array.from({ length: 3 * 48 * w }, (_, i) => Math.sin(i * 0.37));
@@ -193,7 +193,7 @@ async function repeatedShape(): Promise<void> {
       await t.run(ft);
       ts.push(performance.now() - a);
     }
-    console.log(`${String(w).padEnd(8)}${`${median(os).toFixed(2)} (${range(os, 2)})`.padStart(18)}${`${median(ts).toFixed(2)} (${range(ts, 2)})`.padStart(18)}${(median(ts) / median(os)).toFixed(2).padStart(8)}`);
+    console.log(`${String(w).padEnd(8)}${`${median(os).toFixed(2)} (${range(os, 2)})`.padStart(24)}${`${median(ts).toFixed(2)} (${range(ts, 2)})`.padStart(24)}${(median(ts) / median(os)).toFixed(2).padStart(8)}`);
   }
   console.log(`compiles by the tessera session: ${t.compiles} for ${widths.length} widths (one engine call for every shape: ${t.anyShapeWithoutRecompiling})`);
   await t.release();

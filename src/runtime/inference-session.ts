@@ -54,7 +54,7 @@ export interface InferenceSessionOptions extends SessionOptions, Omit<OrtSession
  * results); any other value than onnxruntime's default of the rest is refused.
  */
 export const ORT_SESSION_OPTIONS: Record<string, { how: 'honoured' | 'logging' | 'default only'; default?: unknown; why: string }> = {
-  executionProviders: { how: 'honoured', why: "'cpu' → the host's CPU alone (no GPU probe); 'webgpu' (with or without 'cpu') → the host target, CPU and GPU placed by cost; another provider is refused" },
+  executionProviders: { how: 'honoured', why: "'cpu' → the host's CPU alone (no GPU probe); 'webgpu' (with or without 'cpu') → the host target with its GPU bound to the WebGPU EP, CPU and GPU placed by cost; another provider is refused" },
   freeDimensionOverrides: { how: 'honoured', why: 'fixes named symbolic dims: the session compiles ahead of time for them' },
   graphOptimizationLevel: { how: 'default only', default: 'all', why: "Tessera's onnxruntime partitions run at onnxruntime's default level ('all')" },
   intraOpNumThreads: { how: 'default only', default: 0, why: "partitions run on onnxruntime's default thread pools" },
@@ -282,6 +282,8 @@ function checkOptions(options: InferenceSessionOptions): { compileOptions: Sessi
     if (other !== undefined) throw new TesseraError('UNSUPPORTED_OPTION', `execution provider '${other}' is not one Tessera binds here: 'cpu' (the host's CPU) or 'webgpu' (the host target, CPU and GPU)`);
     if (names.length === 0) throw new TesseraError('UNSUPPORTED_OPTION', 'executionProviders is empty: give cpu, webgpu or both');
     const gpu = names.includes('webgpu');
+    // asked for by name: the GPU is bound to the WebGPU EP even on a software adapter (which the host target leaves idle)
+    if (gpu) compileOptions.bind = { gpu: 'webgpu', ...(options.bind ?? {}) };
     target = async () => {
       const t = await hostTarget({ gpu });
       if (gpu && !t.processors.some((p) => p.id === 'gpu')) throw new TesseraError('BACKEND_UNAVAILABLE', "execution provider 'webgpu': this host has no WebGPU adapter (see tessera backends)");

@@ -11,10 +11,10 @@ import { randomFeeds, tensorFromWeight, weightFromTensor, type TensorMap } from 
 import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
 import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
-import { importOnnxFile } from '../ir/onnx-import.js';
+import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { readPlanFile } from '../compiler/index.js';
+import { compile, loadModel, readPlanFile } from '../compiler/index.js';
 import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 import type { Plan } from '../plan/schema.js';
 import { Session } from './session.js';
@@ -72,10 +72,14 @@ export interface RunReport {
 }
 
 export async function runModel(path: string, options: RunOptions = {}): Promise<RunReport> {
-  const graph = importOnnxFile(path);
+  // read and imported once: the feeds are read against this graph, and the compile shapes it
+  const bytes = readModelFile(path);
+  const graph = importOnnx(bytes, { path });
   const tol = options.tolerance ?? DEFAULT_TOLERANCE;
   let feeds: TensorMap;
   let inputShapes: Record<string, number[]>;
+  // a plan brings the shapes it was compiled for: an --input-shape must agree with them (test data of other shapes fails the feed check)
+  const planned = options.plan ? Object.fromEntries(Object.entries(readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
   if (options.data) {
     feeds = readFeeds(graph, options.data);
     inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
@@ -85,8 +89,6 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
       }
     }
   } else {
-    // a plan brings the shapes it was compiled for: an --input-shape must agree with them
-    const planned = options.plan ? Object.fromEntries(Object.entries(readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
     for (const [name, shape] of Object.entries(planned ? (options.inputShapes ?? {}) : {})) {
       if (formatShape(shape) !== formatShape(planned![name] ?? null)) {
         throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape ${name}=${shape.join('x')} contradicts the plan ${options.plan}, compiled for '${name}' ${formatShape(planned![name] ?? null)}; compile a plan for this shape (tessera compile --input-shape ${name}=${shape.join('x')}) or leave --input-shape out`);
@@ -96,7 +98,8 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     feeds = randomFeeds(graph, inputShapes);
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
-  const session = await Session.create(path, { inputShapes, sampleFeeds: feeds, target: options.target, bind: options.bind, plan: options.plan, ...(options.objective ? { objective: options.objective } : {}) });
+  const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
+  const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }));
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
   let outputs: TensorMap;
