@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/index.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
+import { predictNode } from '../../src/targets/cost.js';
 import { floatTensorFile, tempDir, tessera } from '../cli/helpers.js';
 import { chromiumMissing, launch, open } from '../viz/browser.js';
 
@@ -61,6 +62,13 @@ describe('a full QDQ group on snapdragon-8-gen-3', () => {
     expect(conv.processor).toBe('npu');
     expect(conv.precision).toBe('a8w8');
     for (const n of c.plan.nodes) if (!n.folded) expect(n.processor, n.name).toBe('npu');
+    // priced at the NPU's int8 rate, a byte per element: below the float model's Conv in float16 there
+    const npu = c.target.processors.find((p) => p.id === 'npu')!;
+    const quantized = predictNode(npu, c.graph, conv.index);
+    expect(quantized.basis).toMatch(/\(int8, a QDQ group\)/);
+    const f = await compile(model, 'snapdragon-8-gen-3', { lower: false, placement: 'capability' });
+    const floatConv = predictNode(npu, f.graph, f.graph.nodes.find((n) => n.op === 'Conv')!.index);
+    expect(quantized.us).toBeLessThan(floatConv.us);
 
     if (chromiumMissing) return;
     const html = join(dir, 'plan.html');
