@@ -51,13 +51,14 @@ const whole = await ort.InferenceSession.create(bytes);
 const runner = await PlanRunner.create({ graph: q.graph, plan: q.plan, target: q.target, partitions: q.partitions! }, q.bind);
 const keys = recKeys();
 const T = q.graph.values.get(q.graph.outputs[0])!.shape![1] as number;
-let sameReading = 0, sameArgmax = 0, steps = 0, sameElements = 0, elements = 0, maxSteps = 0, errPlan = 0, errWhole = 0, chars = 0;
+let sameReading = 0, maxEdit = 0, sameArgmax = 0, steps = 0, sameElements = 0, elements = 0, maxSteps = 0, errPlan = 0, errWhole = 0, chars = 0;
 for (const [k, x] of inputs.entries()) {
   const want = Object.values(await whole.run({ x: new ort.Tensor('float32', x, shape) }))[0].data as Float32Array;
   const got = Object.values(await runner.run({ x: new Tensor('float32', x, shape) }))[0].data as Float32Array;
   const C = want.length / T;
   const a = ctcDecode(got, T, C, keys), b = ctcDecode(want, T, C, keys);
   if (a === b) sameReading++;
+  maxEdit = Math.max(maxEdit, editDistance(a, b));
   errPlan += editDistance(a, lines[k].text); errWhole += editDistance(b, lines[k].text); chars += [...lines[k].text].length;
   for (let t = 0; t < T; t++) {
     let ga = 0, wa = 0;
@@ -80,7 +81,7 @@ const result = {
   command: `npx tsx bench/quantize/npu-plan.ts --width ${width}${given ? ` --model ${given}` : ''}`,
   target: TARGET, input: shape, npuBinding: binding.note, plans,
   emulatedAgainstWhole: {
-    lines: lines.length, sameReading, timeStepsSameArgmax: `${sameArgmax}/${steps}`, elementsIdentical: sameElements / elements, maxDifferenceSteps: maxSteps,
+    lines: lines.length, sameReading, mostCharactersDifferent: maxEdit, timeStepsSameArgmax: `${sameArgmax}/${steps}`, elementsIdentical: sameElements / elements, maxDifferenceSteps: maxSteps,
     cerPercent: { plan: (100 * errPlan) / chars, whole: (100 * errWhole) / chars },
   },
 };

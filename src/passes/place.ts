@@ -8,12 +8,13 @@
  * 2. Local moves, each judged by the real schedule (group into partitions, schedule over lanes and
  *    links): move a whole partition to another processor that takes all of it, or move the nodes at a
  *    partition's edge to the neighbouring partition's processor; keep a move when the latency drops.
- * A quantized op on a processor with rules for quantized work takes its QDQ group along (`withQdqGroups`).
  * 3. The capability-only placement, and every placement of all run-time nodes on one processor that
  *    takes them all, are scored the same way; the fastest of these and the search's is kept (fewer
  *    partitions breaking a tie), so the result is never predicted slower than the baseline nor than the
  *    best single processor. (A rule that kept the baseline whenever the search needed more partitions
  *    let a plan 20× slower stand: the whole model on a software GPU.)
+ * Throughout, a quantized op on a processor with rules for quantized work takes its QDQ group along
+ * (`withQdqGroups`).
  */
 import { topoOrder } from '../ir/graph.js';
 import { qdqGraph } from '../ir/qdq.js';

@@ -147,7 +147,7 @@ export async function quantizeModel(path: string, options: QuantizeOptions): Pro
       break;
     }
   }
-  const bytes = exportOnnx(out, undefined, { inputShapes: false }).bytes;
+  const bytes = exportOnnx(out).bytes;
   report.weightBytes = {
     float: weightBytesOf(g),
     quantized: weightBytesOf(out),

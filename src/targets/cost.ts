@@ -23,7 +23,8 @@
  *  - view (Reshape, Flatten…): dispatch only; control (If, Loop, Scan): see `predictNode`.
  * A quantized op in a full QDQ group (ir/qdq.ts) on a processor with rules for quantized work (an NPU) is
  * priced at the processor's integer rate — `peakGflops.int8` for 8-bit activations, `int16` for 16-bit —
- * moving one (two) bytes per element; its QuantizeLinear/DequantizeLinear nodes are inside its kernel.
+ * moving one (two) bytes per element, half a byte per int4 weight (a8w4 computes at the int8 rate); its
+ * QuantizeLinear/DequantizeLinear nodes are inside its kernel.
  * An op's class is a trait of the op registry (ir/ops/traits.ts). Where an engine runs a node otherwise
  * (onnxruntime's blocked x86-64 layout, its convolutions computed group by group), the cost hooks of the
  * backend the processor is lowered for (backends/ort-cost.ts, keyed by backend id) say how, and the cost
@@ -141,7 +142,9 @@ function predictWork(proc: Processor, engine: EngineCost | undefined, graph: Sha
   const c = engineWork ? { ...work, flops: work.flops * engineWork.flopsFactor } : work;
   const dtype = nodeDtype(graph, node);
   const cd: DType | null = group ? (group.activations === 'uint16' ? 'int16' : 'int8') : dtype && storedDtype(proc, dtype);
-  const bytes = group ? (c.bytes * (cd === 'int16' ? 2 : 1)) / 4 : cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
+  // a group moves its activations' integers, and its weight's: half a byte each for int4
+  const int4 = group?.weights === 'int4' || group?.weights === 'uint4' ? numel(graph.values.get(node.inputs[1])?.shape ?? []) / 2 : 0;
+  const bytes = group ? (c.bytes * (cd === 'int16' ? 2 : 1)) / 4 - int4 : cd === 'float16' && dtype === 'float32' ? c.bytes / 2 : c.bytes;
   // arithmetic classes reach a fraction of the peak rate; streaming ones a fraction of the bandwidth
   const eff = proc.efficiency?.[cls]?.value ?? 1;
   const streaming = cls === 'copy';

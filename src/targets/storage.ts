@@ -39,8 +39,9 @@ export type Ranges = ReadonlyMap<string, number>;
  * int16 with a per-tensor scale (the A16 activations NPUs take), when the processor has int16.
  */
 export function storageOn(proc: Processor, v: Value, ranges?: Ranges, inGroups?: ReadonlySet<string>): Storage {
-  // a value inside a QDQ group is an exact dequantized value (or one a QuantizeLinear rounds at once): never legalized
-  if (inGroups?.has(v.name)) return { dtype: v.dtype! };
+  // on a processor with rules for quantized work, a value inside a QDQ group is an exact dequantized value (or
+  // one a QuantizeLinear rounds at once): never legalized (elsewhere it is a float value like any other)
+  if (proc.support.quantized && inGroups?.has(v.name)) return { dtype: v.dtype! };
   const dtype = storedDtype(proc, v.dtype!);
   if (dtype !== v.dtype && dtype === 'float16') {
     const range = ranges?.get(v.name);

@@ -10,8 +10,11 @@
  * target the float ops the quantizer leaves between groups (the decomposed LayerNorm and hard-swish: Div,
  * Sub, Pow, Sqrt, ReduceMean, HardSigmoid) compute in float16, as the HTP computes them; a float16 rounding
  * now and then moves a value across a threshold of the QuantizeLinear after it, a step the layers after
- * carry: a few output probabilities differ by some steps of the output's scale (1/255), and no time step's
- * most likely character changes, so every line reads the same.
+ * carry and sometimes grow. bench/quantize/npu-plan.ts measures it on 237 rendered lines: 99.97% of the
+ * output elements identical, 98.8% of the time steps with the same most likely class, 215 lines read the
+ * same and the others by 1 to 3 characters, with the same character error rate against the ground truth.
+ * Here, on three lines: at most 5% of the characters read differently, at least 95% of the time steps and
+ * 99% of the output elements the same.
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -28,7 +31,7 @@ import { PlanRunner } from '../../src/runtime/runner.js';
 import { loadTarget } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/schema.js';
 import { chromiumMissing, Renderer, type Image } from '../../bench/quantize/render.js';
-import { ctcDecode, recInput, recKeys } from '../../bench/quantize/tasks.js';
+import { ctcDecode, editDistance, recInput, recKeys } from '../../bench/quantize/tasks.js';
 import { CORPUS, tempDir } from '../cli/helpers.js';
 
 const { dir, cleanup } = tempDir('npu-plan');
@@ -122,18 +125,24 @@ describe.skipIf(!!chromiumMissing)('ppocr-v4-rec int8 compiled for snapdragon-8-
     const npu = bindings.find((b) => b.processor === 'npu')!;
     expect(npu.emulated).toBe(true);
     expect(npu.note).toMatch(/emulated.*QDQ groups on their quantized numerics/);
+    // the float16 float ops aside, the same numbers: the same characters, the same most likely class at almost every time step
     const keys = recKeys();
     const T = c.graph.values.get(graph.outputs[0])!.shape![1] as number;
+    let edits = 0, chars = 0, sameArgmax = 0, steps = 0, same = 0, elements = 0;
     for (const [k, got] of outs.entries()) {
       const C = got.length / T;
-      expect(ctcDecode(got, T, C, keys)).toBe(ctcDecode(want[k], T, C, keys));
-      for (let t = 0; t < T; t++) {
-        const argmax = (a: Float32Array) => { let b = 0; for (let j = 1; j < C; j++) if (a[t * C + j] > a[t * C + b]) b = j; return b; };
-        expect(argmax(got)).toBe(argmax(want[k]));
-      }
-      const same = got.filter((v, j) => v === want[k][j]).length;
-      expect(same / got.length).toBeGreaterThan(0.99);
+      const reading = ctcDecode(want[k], T, C, keys);
+      edits += editDistance(ctcDecode(got, T, C, keys), reading);
+      chars += [...reading].length;
+      const argmax = (a: Float32Array, t: number) => { let b = 0; for (let j = 1; j < C; j++) if (a[t * C + j] > a[t * C + b]) b = j; return b; };
+      for (let t = 0; t < T; t++, steps++) if (argmax(got, t) === argmax(want[k], t)) sameArgmax++;
+      same += got.filter((v, j) => v === want[k][j]).length;
+      elements += got.length;
     }
+    expect(chars).toBeGreaterThan(40);
+    expect(edits / chars).toBeLessThanOrEqual(0.05);
+    expect(sameArgmax / steps).toBeGreaterThanOrEqual(0.95);
+    expect(same / elements).toBeGreaterThanOrEqual(0.99);
 
     // with an NPU that also computes float32, the plan is bit-identical to the whole model: the groups run on its numerics exactly
     const base = await loadTarget('snapdragon-8-gen-3');
