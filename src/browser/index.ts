@@ -167,14 +167,15 @@ export interface CalibrateOptions {
 /**
  * Calibrates this device in the page: the micro-benchmarks of `tessera calibrate` (src/runtime/calibrate.ts)
  * on onnxruntime-web's wasm EP, its WebGPU EP (when there is an adapter) and TensorFlow.js, fitted the same
- * way, and kept in IndexedDB for this device; sessions created after it place by these figures.
+ * way, and kept in IndexedDB for this device; sessions created after it place by these figures. `skipped`:
+ * the GPU benchmarks its WebGPU EP could not run (fitted without them).
  */
-export async function calibrate(options: CalibrateOptions = {}): Promise<StoredCalibration & { measurements: Measurement[] }> {
-  const { target, measurements } = await calibrateHost({
+export async function calibrate(options: CalibrateOptions = {}): Promise<StoredCalibration & { measurements: Measurement[]; skipped: string[] }> {
+  const { target, measurements, skipped } = await calibrateHost({
     // ort:cpu is onnxruntime-web's wasm EP here: measuring ort-web:wasm as well would time the same engine twice
     wasm: false, gpu: options.gpu, tfjs: options.tfjs, minMs: options.minMs ?? 200, budgetMs: options.budgetMs ?? 60_000, progress: options.progress,
   });
   const browser = parseTarget({ ...target, name: 'browser', description: target.description.replace(/^this machine/, 'this page') }, 'the calibration just measured');
   const stored = await storeCalibration(browser, measurements);
-  return { ...stored, measurements };
+  return { ...stored, measurements, skipped };
 }
