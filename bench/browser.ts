@@ -76,7 +76,10 @@ try {
   console.log(`onnxruntime-web wasm threads: ${threads}`);
   if (calibrateFirst) {
     const t0 = Date.now();
-    const c = await p.page.evaluate('window.example.tessera.calibrate({ minMs: 40, budgetMs: 30000, tfjs: false }).then((c) => ({ n: c.measurements.length, skipped: c.skipped, procs: c.target.processors.map((q) => q.id + ' ' + q.peakGflops.float32?.value.toFixed(1) + ' GFLOPS, launch ' + q.launchOverheadUs.value.toFixed(0) + ' µs') }))') as { n: number; skipped: string[]; procs: string[] };
+    const c = await p.page.evaluate(`window.example.tessera.calibrate({ minMs: 40, budgetMs: 30000, tfjs: false }).then((c) => ({
+      n: c.measurements.length, skipped: c.skipped,
+      procs: c.target.processors.map((q) => q.id + ': ' + q.peakGflops.float32?.value.toFixed(1) + ' GFLOPS, launch ' + q.launchOverheadUs.value.toFixed(0) + ' µs'),
+    }))`) as { n: number; skipped: string[]; procs: string[] };
     console.log(`calibrated in the page: ${c.n} measurements in ${((Date.now() - t0) / 1000).toFixed(0)} s (kept in IndexedDB for this device): ${c.procs.join('; ')}`);
     if (c.skipped.length) console.log(`  skipped (the engine could not run them): ${c.skipped.join('; ')}`);
   }
