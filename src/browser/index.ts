@@ -29,6 +29,7 @@ import { buildHtml } from '../viz/html.js';
 import type { VizData } from '../viz/model.js';
 import { traceFileOf } from '../viz/trace-file.js';
 import { buildViewModel } from '../viz/view-model.js';
+import { TesseraError } from '../errors.js';
 import { clearCalibration, storeCalibration, storedCalibration, type StoredCalibration } from './calibration-store.js';
 import { readModel, type FetchOptions, type ModelSource } from './fetch-model.js';
 
@@ -61,7 +62,12 @@ export class InferenceSession {
     const { target, onProgress, crossOrigin, rangeBytes, heapBytes, ...rest } = options;
     const read = await readModel(model, { onProgress, crossOrigin, rangeBytes, heapBytes });
     const t = typeof target === 'object' ? target : await browserTarget();
-    const session = await Session.create(read.bytes, { ...rest, target: t });
+    const session = await Session.create(read.bytes, { ...rest, target: t }).catch((err: unknown) => {
+      if (err instanceof TesseraError && err.code === 'EXTERNAL_DATA') {
+        throw new TesseraError('EXTERNAL_DATA', `${read.name}: its weights are in external data files, which the browser build does not fetch yet; save the model with its weights inside it (${err.message})`, { cause: err });
+      }
+      throw err;
+    });
     return new InferenceSession(session, { name: read.name, how: read.how, bytes: read.bytes.byteLength });
   }
 
