@@ -99,7 +99,8 @@ try {
         const s = [...r.times].sort((a, b) => a - b);
         const med = s[Math.floor(s.length / 2)];
         base ??= med;
-        cells.push(`${med.toFixed(1)} (${s[0].toFixed(1)}–${s[s.length - 1].toFixed(1)}) ×${(med / base).toFixed(2)}${r.note ? ` [${r.note}]` : ''}`);
+        const ms = (x: number) => (x >= 10 ? x.toFixed(1) : x.toPrecision(2));
+        cells.push(`${ms(med)} (${ms(s[0])}–${ms(s[s.length - 1])}) ×${(med / base).toPrecision(3)}${r.note ? ` [${r.note}]` : ''}`);
       } catch (err) {
         cells.push(`failed: ${(err as Error).message.split('\n')[0].slice(0, 120)}`);
       }
