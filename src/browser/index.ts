@@ -29,6 +29,7 @@ import { buildHtml } from '../viz/html.js';
 import type { VizData } from '../viz/model.js';
 import { traceFileOf } from '../viz/trace-file.js';
 import { buildViewModel } from '../viz/view-model.js';
+import { TesseraError } from '../errors.js';
 import { clearCalibration, storeCalibration, storedCalibration, type StoredCalibration } from './calibration-store.js';
 import { readModel, type FetchOptions, type ModelSource } from './fetch-model.js';
 
@@ -61,7 +62,12 @@ export class InferenceSession {
     const { target, onProgress, crossOrigin, rangeBytes, heapBytes, ...rest } = options;
     const read = await readModel(model, { onProgress, crossOrigin, rangeBytes, heapBytes });
     const t = typeof target === 'object' ? target : await browserTarget();
-    const session = await Session.create(read.bytes, { ...rest, target: t });
+    const session = await Session.create(read.bytes, { ...rest, target: t }).catch((err: unknown) => {
+      if (err instanceof TesseraError && err.code === 'EXTERNAL_DATA') {
+        throw new TesseraError('EXTERNAL_DATA', `${read.name}: its weights are in external data files, which the browser build does not fetch yet; save the model with its weights inside it (${err.message})`, { cause: err });
+      }
+      throw err;
+    });
     return new InferenceSession(session, { name: read.name, how: read.how, bytes: read.bytes.byteLength });
   }
 
@@ -167,14 +173,15 @@ export interface CalibrateOptions {
 /**
  * Calibrates this device in the page: the micro-benchmarks of `tessera calibrate` (src/runtime/calibrate.ts)
  * on onnxruntime-web's wasm EP, its WebGPU EP (when there is an adapter) and TensorFlow.js, fitted the same
- * way, and kept in IndexedDB for this device; sessions created after it place by these figures.
+ * way, and kept in IndexedDB for this device; sessions created after it place by these figures. `skipped`:
+ * the GPU benchmarks its WebGPU EP could not run (fitted without them).
  */
-export async function calibrate(options: CalibrateOptions = {}): Promise<StoredCalibration & { measurements: Measurement[] }> {
-  const { target, measurements } = await calibrateHost({
+export async function calibrate(options: CalibrateOptions = {}): Promise<StoredCalibration & { measurements: Measurement[]; skipped: string[] }> {
+  const { target, measurements, skipped } = await calibrateHost({
     // ort:cpu is onnxruntime-web's wasm EP here: measuring ort-web:wasm as well would time the same engine twice
     wasm: false, gpu: options.gpu, tfjs: options.tfjs, minMs: options.minMs ?? 200, budgetMs: options.budgetMs ?? 60_000, progress: options.progress,
   });
   const browser = parseTarget({ ...target, name: 'browser', description: target.description.replace(/^this machine/, 'this page') }, 'the calibration just measured');
   const stored = await storeCalibration(browser, measurements);
-  return { ...stored, measurements };
+  return { ...stored, measurements, skipped };
 }

@@ -39,7 +39,9 @@ describe.skipIf(chromiumMissing)(`calibration in the page${chromiumMissing ? ` (
   it('calibrates, keeps the result for this device, and finds it again after a reload', async () => {
     const c = await p.page.evaluate(() => window.example.tessera.calibrate({ minMs: 30, budgetMs: 15_000, tfjs: false, gpu: false }));
     expect(c.measurements.length).toBeGreaterThan(50);
-    expect(c.measurements.every((m) => m.provider === 'cpu' && m.medianUs > 0)).toBe(true);
+    expect(c.measurements.every((m) => m.provider === 'cpu' && Number.isFinite(m.medianUs) && m.medianUs >= 0)).toBe(true);
+    // differences of two timings: an overhead may come out 0 on a busy machine, an op's own time not
+    expect(c.measurements.filter((m) => /^(conv|matmul|gemm)/.test(m.bench)).every((m) => m.medianUs > 0)).toBe(true);
     expect(c.device).toMatch(/cores/);
     calibrated = c.target;
     expect(calibrated.name).toBe('browser');

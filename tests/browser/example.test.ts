@@ -5,6 +5,8 @@
  * refused before anything is downloaded, saying why.
  */
 import { readFileSync } from 'node:fs';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumMissing, openExample, type ExamplePage } from './page.js';
 import { MODELS_DIR } from '../../examples/browser/server.js';
@@ -71,6 +73,25 @@ describe.skipIf(chromiumMissing)(`the browser example${chromiumMissing ? ` (skip
     });
     expect(err).toMatchObject({ code: 'BAD_ARGUMENT' });
     expect(err!.message).toMatch(/must be of this page's origin/);
+  });
+
+  it('refuses a model whose weights are in external data files, saying the browser build does not fetch them', async () => {
+    const model = fromBinary(ModelProtoSchema, readFileSync(`${MODELS_DIR}/wakeword-hello-deepa.onnx`));
+    const w = model.graph!.initializer[0];
+    w.rawData = new Uint8Array();
+    w.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    w.externalData = [create(StringStringEntryProtoSchema, { key: 'location', value: 'weights.bin' })];
+    const b64 = Buffer.from(toBinary(ModelProtoSchema, model)).toString('base64');
+    const err = await p.page.evaluate(async (b) => {
+      try {
+        await window.example.tessera.InferenceSession.create(Uint8Array.from(atob(b), (c) => c.charCodeAt(0)).buffer, {});
+        return undefined;
+      } catch (e) {
+        return { code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+    }, b64);
+    expect(err?.code).toBe('EXTERNAL_DATA');
+    expect(err?.message).toMatch(/external data files, which the browser build does not fetch yet/);
   });
 
   it('logged no console error', () => {

@@ -33,8 +33,10 @@ export function resolve(...paths: string[]): string {
 }
 
 export function dirname(p: string): string {
-  const i = p.replace(/\/+$/, '').lastIndexOf('/');
-  return i < 0 ? '.' : i === 0 ? '/' : p.slice(0, i);
+  const t = p.replace(/\/+$/, '');
+  if (t === '') return p === '' ? '.' : '/';
+  const i = t.lastIndexOf('/');
+  return i < 0 ? '.' : t.slice(0, i).replace(/\/+$/, '') || '/';
 }
 
 export function basename(p: string, ext?: string): string {
