@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, write
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PRESETS, presetDecoder, type PresetName } from '../models/decoder.js';
+import { PRESETS, presetDecoder, writeDecoder, type PresetName } from '../models/decoder.js';
 import { seededPrompt } from '../models/ort-generate.js';
 import { measure, type Measured } from './measure.js';
 
@@ -88,6 +88,17 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
   const weightBytes = statSync(model.dataPath).size;
   const read = (f: string) => new Float32Array(new Uint8Array(readFileSync(f)).buffer);
   const rows: DecoderRow[] = [];
+  // the engine floor: the same child streaming a 2-layer decoder of 0.1 M parameters (node, onnxruntime, Tessera's runtime loaded, sessions run)
+  const tiny = join(dir, 'tiny');
+  writeDecoder({ ...PRESETS.tiny, vocab: config.vocab > 256 ? 256 : config.vocab }, tiny);
+  const tinyPrompt = join(dir, 'tiny-prompt.json');
+  writeFileSync(tinyPrompt, JSON.stringify(seededPrompt(64, 256)));
+  const floor: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const m = measure(process.execPath, [script, join(tiny, 'model.onnx'), String(256e6), tinyPrompt, join(dir, 'tiny.bin')]);
+    if (m.status !== 0) throw new Error(`engine floor run failed: ${m.stderr.slice(-2000)}`);
+    floor.push(m.peakRssBytes);
+  }
   let whole: Float32Array | undefined;
   for (const budget of ['whole', String(512e6), String(256e6)]) {
     const rss: number[] = [], ms: number[] = [];
@@ -109,10 +120,14 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const floorS = weightBytes / med(bw);
   console.log(`decoder ${preset} (${(weightBytes / MB).toFixed(0)} MB float32 weights), one forward over 64 tokens; read bandwidth ${(Math.min(...bw) / 1e9).toFixed(2)}–${(Math.max(...bw) / 1e9).toFixed(2)} GB/s (reading the weight file, same run) → weight-read floor ${floorS.toFixed(2)} s`);
+  const floorBytes = med(floor);
+  console.log(`  engine floor (the same process streaming a 0.1 M-parameter decoder): ${(Math.min(...floor) / MB).toFixed(0)}–${(Math.max(...floor) / MB).toFixed(0)} MB`);
   for (const r of rows) {
+    const budget = r.budget.endsWith(' MB') ? Number(r.budget.slice(0, -3)) * MB : undefined;
+    if (budget) console.log(`  ${r.budget}: peak RSS ${(med(r.peakRssBytes) / MB).toFixed(0)} MB ${med(r.peakRssBytes) <= budget + floorBytes ? '≤' : '>'} budget + floor = ${((budget + floorBytes) / MB).toFixed(0)} MB`);
     console.log(`  ${r.budget.padEnd(18)} peak RSS ${(Math.min(...r.peakRssBytes) / MB).toFixed(0)}–${(Math.max(...r.peakRssBytes) / MB).toFixed(0)} MB  forward ${(Math.min(...r.ms) / 1000).toFixed(2)}–${(Math.max(...r.ms) / 1000).toFixed(2)} s (×${(med(r.ms) / 1000 / floorS).toFixed(2)} the read floor)  ${r.groups} group(s)${r.budget.startsWith('onnx') ? '' : `  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}`}`);
   }
-  return { preset, weightBytes, readBandwidthBs: bw, rows };
+  return { preset, weightBytes, readBandwidthBs: bw, floorBytes: floor, rows };
 }
 
 

@@ -131,11 +131,12 @@ export class StreamedModel {
     const st = staticInfo(graph);
     const activations = activationBytes(graph, st);
     const share = options.prefetch ? 2 : 1;
-    const cap = (budgetBytes - 2 * activations) / share;
+    // the weights' share: the budget less the activations (twice: a node's inputs and outputs around it) and a tenth for the engine's own allocations per session
+    const cap = (0.9 * budgetBytes - 2 * activations) / share;
     let largest = 0;
     for (const n of graph.nodes) if (!st.folded.has(n.index)) largest = Math.max(largest, [...fileWeights(graph, n.index).values()].reduce((a, b) => a + b, 0));
     if (cap < largest) {
-      const smallest = share * largest + 2 * activations;
+      const smallest = Math.ceil((share * largest + 2 * activations) / 0.9);
       throw new TesseraError('BUDGET_INFEASIBLE', `${path}: a memory budget of ${formatBytes(budgetBytes)} cannot hold one node's weights (${formatBytes(largest)}) with the activations (${formatBytes(2 * activations)})${share > 1 ? ' twice over (prefetch)' : ''}; the smallest feasible budget is ${formatBytes(smallest)} (${smallest} bytes)`);
     }
     const groups = groupsFor(graph, st, cap);
