@@ -103,7 +103,7 @@ function corpusRows(ortScript: string): ModelRow[] {
     }
     for (const objective of ['latency', 'memory']) {
       const plan = join(dir, `plan-${objective}.json`);
-      const shapeArgs = Object.entries(c.shapes ?? {}).flatMap(([k, v]) => ['--input-shape', `${k}=${v.join('x')}`]);
+      const shapeArgs = Object.entries(io.feeds).flatMap(([k, t]) => ['--input-shape', `${k}=${t.dims.join('x')}`]);
       const comp = tessera('compile', model, '--target', 'host', '--objective', objective, '--out', plan, ...shapeArgs);
       if (comp.status !== 0) throw new Error(`tessera compile failed on ${c.file}: ${comp.stderr}`);
       const rss: number[] = [], ms: number[] = [];
