@@ -2,7 +2,8 @@
  * The process's resident memory, predicted: what running a plan holds at its peak, by category —
  *   floor      the runtime process with its engine loaded and one trivial session run (the target's
  *              `memory.floorBytes`: measured by `tessera calibrate`, or its uncalibrated default), plus
- *              the graph, plan and engine structures per node of the model (`memory.nodeBytes`)
+ *              the graph, plan and engine structures per node of the model, subgraphs' nodes included
+ *              (`memory.nodeBytes`)
  *   sessions   each further engine session (`memory.sessionBytes`)
  *   weights    the weights the partitions read, held once by the engine, times `memory.weightFactor`
  *              (the engine's prepacked copies of Conv/MatMul weights)
@@ -16,7 +17,7 @@
  * measured peak.
  */
 import { valueByteSize } from '../ir/infer.js';
-import type { Node } from '../ir/graph.js';
+import { subgraphNodeCount, type Node } from '../ir/graph.js';
 import type { Partitioning } from '../plan/partitioning.js';
 import type { Target } from '../targets/schema.js';
 import type { CompileContext } from './context.js';
@@ -135,6 +136,6 @@ export function predictResident(ctx: CompileContext, parts: Partitioning, memory
   const arenaBytes = Math.round(parts.partitions.length === 1 ? ioBytes : Object.values(memory).reduce((a, m) => a + touchedBytes(m.buffers, crossing), 0));
   const sessionBytes = Math.round(Math.max(0, sessions.size - 1) * f.sessionBytes);
   const workspaceBytes = Math.round(workspace + scratch);
-  const floorBytes = Math.round(f.floorBytes + f.nodeBytes * graph.nodes.length);
+  const floorBytes = Math.round(f.floorBytes + f.nodeBytes * (graph.nodes.length + subgraphNodeCount(graph)));
   return { floorBytes, sessionBytes, weightBytes, arenaBytes, workspaceBytes, peakBytes: floorBytes + sessionBytes + weightBytes + arenaBytes + workspaceBytes, source: f.source };
 }
