@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'PLAN_MISMATCH'
   | 'BAD_CALIBRATION'
   | 'ALREADY_QUANTIZED'
+  /** Nothing fits the memory budget asked for: the message names the smallest feasible budget. */
+  | 'BUDGET_INFEASIBLE'
   | 'INTERNAL';
 
 export class TesseraError extends Error {

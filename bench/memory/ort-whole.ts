@@ -61,8 +61,11 @@ for (const r of JSON.parse(readFileSync(join(inDir, 'tensors.json'), 'utf8'))) {
   feeds[r.name] = new ort.Tensor(r.dtype, data, r.dims);
 }
 const session = await ort.InferenceSession.create(model);
+let runMs = null;
 if (!process.argv.includes('--load-only')) {
+  const t0 = performance.now();
   const res = await session.run(feeds);
+  runMs = performance.now() - t0;
   if (outDir) {
     mkdirSync(outDir, { recursive: true });
     const list = session.outputNames.map((name, i) => {
@@ -74,7 +77,7 @@ if (!process.argv.includes('--load-only')) {
   }
 }
 await session.release();
-console.log(JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+console.log(JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024, runMs }));
 `;
 
 /** Writes the measured script to `dir/ort-whole.mjs` and returns its path. */

@@ -137,13 +137,16 @@ function program(): Command {
     .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
     .option('--objective <what>', "'latency' (default) or 'memory': what the compiled plan minimises (see tessera compile)")
     .option('--memory', "print this process's measured peak resident bytes beside the plan's prediction, by category")
+    .option('--memory-budget <size>', 'run on the CPU with the weights streamed from the model files under this budget (bytes or e.g. 256MB; the engine floor comes on top): groups of nodes whose weights fit, one engine session each, released after its run')
     .option('--json', 'print one JSON object')
-    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean; objective?: string; memory?: boolean }) => {
+    .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean; objective?: string; memory?: boolean; memoryBudget?: string }) => {
       const objective = o.objective === undefined ? undefined : oneOf('--objective', o.objective, ['latency', 'memory'] as const);
+      const { parseBytes } = await import('./quantize.js');
+      const memoryBudget = o.memoryBudget === undefined ? undefined : parseBytes(o.memoryBudget, '--memory-budget');
       const { runModel } = await import('../runtime/run-model.js');
       const { formatRun } = await import('./run.js');
       const { parseBind } = await import('../backends/binding.js');
-      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace, objective, memory: o.memory });
+      const r = await runModel(model, { data: o.data, inputShapes: parseInputShapes(o.inputShape), out: o.out, check: o.check, target: o.target, plan: o.plan, bind: parseBind(o.bind), trace: o.trace, objective, memory: o.memory, memoryBudget });
       console.log(o.json ? JSON.stringify(r, null, 2) : formatRun(r));
       if (!r.ok) process.exitCode = 1;
     });

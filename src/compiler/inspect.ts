@@ -1,8 +1,9 @@
 /** What a model holds (`tessera inspect`), with the inferred dtype and shape of every value: the compiler's front end, reported. */
-import type { GraphProto } from 'onnx-buf';
-import type { Graph } from '../ir/graph.js';
+import { subgraphNodeCount } from '../ir/graph.js';
 import { valueByteSize, type ShapedGraph } from '../ir/infer.js';
 import { loadModel } from './index.js';
+
+export { subgraphNodeCount };
 
 export interface InspectReport {
   model: string;
@@ -16,19 +17,6 @@ export interface InspectReport {
   values: { name: string; dtype: string | null; shape: (number | string)[] | null; bytes: number; shapeSource: string }[];
 }
 
-function countSubgraphNodes(g: GraphProto): number {
-  let n = 0;
-  for (const node of g.node) {
-    n++;
-    for (const a of node.attribute) {
-      if (a.g) n += countSubgraphNodes(a.g);
-      for (const sg of a.graphs) n += countSubgraphNodes(sg);
-    }
-  }
-  return n;
-}
-
-/** Bytes of the weights the model reads at run time: constant values consumed by non-constant nodes. */
 export function weightBytesOf(graph: ShapedGraph): number {
   let total = 0;
   for (const v of graph.values.values()) {
@@ -37,17 +25,6 @@ export function weightBytesOf(graph: ShapedGraph): number {
     if (usedAtRunTime) total += valueByteSize(v);
   }
   return total;
-}
-
-export function subgraphNodeCount(graph: Graph): number {
-  let n = 0;
-  for (const node of graph.nodes) {
-    for (const a of Object.values(node.attrs)) {
-      if (a.type === 'graph') n += countSubgraphNodes(a.value);
-      if (a.type === 'graphs') for (const g of a.value) n += countSubgraphNodes(g);
-    }
-  }
-  return n;
 }
 
 export async function inspectModel(path: string, inputShapes?: Record<string, number[]>): Promise<InspectReport> {

@@ -214,3 +214,28 @@ export function earliestFirstOrder(succs: readonly (readonly number[])[]): numbe
   }
   return order.length === n ? order : null;
 }
+
+function countSubgraphNodes(g: GraphProto): number {
+  let n = 0;
+  for (const node of g.node) {
+    n++;
+    for (const a of node.attribute) {
+      if (a.g) n += countSubgraphNodes(a.g);
+      for (const sg of a.graphs) n += countSubgraphNodes(sg);
+    }
+  }
+  return n;
+}
+
+/** Bytes of the weights the model reads at run time: constant values consumed by non-constant nodes. */
+/** Nodes inside the graph's subgraphs (If/Loop/Scan bodies), at every depth. */
+export function subgraphNodeCount(graph: Graph): number {
+  let n = 0;
+  for (const node of graph.nodes) {
+    for (const a of Object.values(node.attrs)) {
+      if (a.type === 'graph') n += countSubgraphNodes(a.value);
+      if (a.type === 'graphs') for (const g of a.value) n += countSubgraphNodes(g);
+    }
+  }
+  return n;
+}

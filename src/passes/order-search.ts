@@ -369,6 +369,7 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
     plan.push(...cutSegments(p, block, loc));
     for (const u of block) loc[u] = -1;
   }
+  const wholeLb = nodeLowerBound(p);
   const totalWork = plan.reduce((a, s) => a + (s.length > 1 ? s.length : 0), 0) || 1;
   let spentWork = 0;
   for (const seg of plan) {
@@ -409,8 +410,10 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
         }
       }
       if (bestPeak <= segLb) proved = true;
+      // a segment already under the peak reached so far (or under the bound of the whole problem) cannot lower the overall peak: no search for it
+      const settled = () => proved || bestPeak <= Math.max(peak, wholeLb);
       // beam search, widened 4× at a time while the segment's share of the budget lasts
-      for (let width = beam; !proved && width > 0 && seg.length <= 4000 && width <= beam * 64; width *= 4) {
+      for (let width = beam; !settled() && width > 0 && seg.length <= 4000 && width <= beam * 64; width *= 4) {
         const b = frontierSearch(ctx, seg, loc, bestPeak, width, Infinity, work, segLimit);
         if (!b.complete) break;
         if (b.order && b.peak < bestPeak) {
@@ -419,7 +422,7 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
           if (bestPeak <= segLb) proved = true;
         }
       }
-      if (!proved && !opts.heuristicOnly && seg.length <= exactMax) {
+      if (!settled() && !opts.heuristicOnly && seg.length <= exactMax) {
         const r = frontierSearch(ctx, seg, loc, bestPeak, Infinity, maxStates, work, work.used > work.limit ? work.used + 1000 : Math.max(segLimit, work.used + 10 * WORK_PER_MS));
         if (r.complete) {
           proved = true;
@@ -429,7 +432,7 @@ export function orderBlocks(p: MemProblem, blocks: readonly (readonly number[])[
           }
         }
       }
-      if (!proved && seg.length <= 3000 && work.used < segLimit) {
+      if (!settled() && seg.length <= 3000 && work.used < segLimit) {
         best = improve(ctx, best, work, segLimit);
         bestPeak = evalSeq(ctx, best).peak;
       }

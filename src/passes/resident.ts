@@ -2,7 +2,8 @@
  * The process's resident memory, predicted: what running a plan holds at its peak, by category —
  *   floor      the runtime process with its engine loaded and one trivial session run (the target's
  *              `memory.floorBytes`: measured by `tessera calibrate`, or its uncalibrated default), plus
- *              the graph, plan and engine structures per node of the model (`memory.nodeBytes`)
+ *              the graph, plan and engine structures per node of the model, subgraphs' nodes included
+ *              (`memory.nodeBytes`)
  *   sessions   each further engine session (`memory.sessionBytes`)
  *   weights    the weights the partitions read, held once by the engine, times `memory.weightFactor`
  *              (the engine's prepacked copies of Conv/MatMul weights)
@@ -16,7 +17,7 @@
  * measured peak.
  */
 import { valueByteSize } from '../ir/infer.js';
-import type { Node } from '../ir/graph.js';
+import { subgraphNodeCount, type Node } from '../ir/graph.js';
 import type { Partitioning } from '../plan/partitioning.js';
 import type { Target } from '../targets/schema.js';
 import type { CompileContext } from './context.js';
@@ -46,8 +47,8 @@ export function memoryFigures(target: Target): { floorBytes: number; nodeBytes: 
   };
 }
 
-/** Measured with /usr/bin/time on the 2-core x86-64 VMs of this project (2026-12-07): `tessera run` of a 1-node model; 20 extra sessions; the 134.6 MB MLP of bench/models/mlp.ts. */
-export const DEFAULT_MEMORY = { floorBytes: 100e6, nodeBytes: 40e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)' };
+/** Measured with /usr/bin/time on the 2-core x86-64 VMs of this project (2026-12-07): `tessera run` of a 1-node model (floor); ppocr-v4-det split into 341 sessions (per session); the 134.6 MB MLP of bench/models/mlp.ts (weight factor); per node fitted on the six corpus models (bench/memory-budget.ts). */
+export const DEFAULT_MEMORY = { floorBytes: 100e6, nodeBytes: 70e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)' };
 
 /**
  * Scratch a kernel allocates for one run of a node, beyond its inputs and outputs: a ConvTranspose's
@@ -85,8 +86,8 @@ function sessionKey(ctx: CompileContext, node: Node): string {
   return `${node.op}(${weights.join(',')})${shapes.join(',')}`;
 }
 
-/** onnxruntime's CPU arena extends in power-of-two steps: what a session holds for its planned intermediates. */
-const ENGINE_ARENA_FACTOR = 2;
+/** onnxruntime's CPU arena extends in steps (and holds kernel scratch beside the planned intermediates): what a session holds for them, fitted on the corpus (bench/memory-budget.ts). */
+const ENGINE_ARENA_FACTOR = 1.5;
 
 /** Peak bytes of the values a session computes and consumes itself (not its outputs), in the file order of its nodes. */
 function internalPeak(ctx: CompileContext, nodes: readonly number[]): number {
@@ -119,7 +120,7 @@ export function predictResident(ctx: CompileContext, parts: Partitioning, memory
     if (run.length === 0) continue;
     // identical chunks (same ops, weights and shapes) share one session (see backends/ort.ts)
     sessions.add(`${p.processor}|${run.map((i) => sessionKey(ctx, ctx.graph.nodes[i])).join(';')}`);
-    // the engine's arena grows in power-of-two bins: twice the planned peak of what it holds
+    // the engine holds more than the planned peak of its intermediates (ENGINE_ARENA_FACTOR)
     workspace += ENGINE_ARENA_FACTOR * internalPeak(ctx, run);
     for (const i of run) scratch = Math.max(scratch, kernelScratchBytes(ctx, ctx.graph.nodes[i]));
   }
@@ -135,6 +136,6 @@ export function predictResident(ctx: CompileContext, parts: Partitioning, memory
   const arenaBytes = Math.round(parts.partitions.length === 1 ? ioBytes : Object.values(memory).reduce((a, m) => a + touchedBytes(m.buffers, crossing), 0));
   const sessionBytes = Math.round(Math.max(0, sessions.size - 1) * f.sessionBytes);
   const workspaceBytes = Math.round(workspace + scratch);
-  const floorBytes = Math.round(f.floorBytes + f.nodeBytes * graph.nodes.length);
+  const floorBytes = Math.round(f.floorBytes + f.nodeBytes * (graph.nodes.length + subgraphNodeCount(graph)));
   return { floorBytes, sessionBytes, weightBytes, arenaBytes, workspaceBytes, peakBytes: floorBytes + sessionBytes + weightBytes + arenaBytes + workspaceBytes, source: f.source };
 }

@@ -14,6 +14,7 @@
  * fitted through the cost model itself (`predictNode` on the same benchmark graphs), so a fitted figure
  * means exactly what the cost model does with it.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -733,13 +734,45 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
     ? [{ from: 'cpu', to: 'gpu', bandwidthGBs: figure(linkGBs, measured('')('1M floats up to the GPU and back, less compute and launch')), latencyUs: figure(linkLatencyUs!, measured('')('half a WebGPU launch')) }]
     : [];
   const others = Object.keys(processors[0].backends ?? {});
+  const floor = measureMemoryFloor();
   return {
     target: {
       format: 'tessera.target', version: 1, name: 'host',
       description: `this machine, calibrated ${date}: onnxruntime CPU EP${gpu?.available ? ` and WebGPU EP (${gpu.adapter}${gpu.software ? ', a software adapter' : ''})` : ''}${others.length ? `; the CPU also through ${others.join(' and ')}` : ''}`,
       processors, links,
+      ...(floor ? { memory: { floorBytes: { value: floor, source: `measured by tessera calibrate ${date}: peak resident bytes of a process running a one-node model through Tessera's runtime (the median of 3)` } } } : {}),
     },
     measurements,
     skipped,
   };
+}
+
+/**
+ * The runtime process's floor (passes/resident.ts): the peak resident bytes of a child process that loads
+ * Tessera's runtime and runs a one-node model through a Session, the median of three; undefined when the
+ * child cannot run.
+ */
+export function measureMemoryFloor(): number | undefined {
+  const session = new URL('./session.js', import.meta.url).href;
+  const script = `const { Session } = await import(${JSON.stringify(session)});
+const { GraphBuilder } = await import(${JSON.stringify(new URL('../ir/builder.js', import.meta.url).href)});
+const b = new GraphBuilder('floor');
+b.input('x', 'float32', [1, 4]);
+b.node('Relu', ['x'], 'y');
+b.output('y', 'float32');
+const s = await Session.create(b.toBytes());
+const { Tensor } = await import('onnxruntime-node');
+await s.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) });
+await s.release();
+console.log(JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024 }));`;
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    try {
+      runs.push(JSON.parse(r.stdout.trim().split('\n').pop() ?? '').maxRssBytes);
+    } catch {
+      return undefined;
+    }
+  }
+  return runs.sort((a, b) => a - b)[1];
 }

@@ -14,10 +14,12 @@ import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { compile, loadModel, readPlanFile } from '../compiler/index.js';
+import { compile, loadModel, readPlanFile, type LoadedModel } from '../compiler/index.js';
 import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 import type { Plan } from '../plan/schema.js';
 import { Session } from './session.js';
+import { StreamedModel } from './stream.js';
+import { formatBytes } from '../format.js';
 import { readFeeds } from './test-data.js';
 
 export interface RunOptions {
@@ -38,6 +40,8 @@ export interface RunOptions {
   objective?: 'latency' | 'memory';
   /** Report the process's measured peak resident bytes beside the plan's prediction (before any --check run). */
   memory?: boolean;
+  /** Run with the weights streamed from disk under this many bytes (stream.ts; the engine floor comes on top). */
+  memoryBudget?: number;
 }
 
 export interface OutputReport {
@@ -98,27 +102,16 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     feeds = randomFeeds(graph, inputShapes);
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
-  const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
-  const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }));
-  // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
-  const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
-  let outputs: TensorMap;
-  let runMs: number;
-  try {
-    const t0 = performance.now();
-    outputs = await session.run(feeds);
-    runMs = performance.now() - t0;
-  } finally {
-    await session.release();
-  }
-  const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(session.plan.resident ? { predicted: session.plan.resident } : {}) } : undefined;
+  const ran = options.memoryBudget !== undefined ? await runUnderBudget(path, feeds, inputShapes, options.memoryBudget) : await runSessionOf(path, feeds, options, await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds }));
+  const { outputs, runMs, lowered, outputNames } = ran;
+  const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
 
-  const reports: OutputReport[] = session.outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
+  const reports: OutputReport[] = outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
   let ok = true;
   if (options.check) {
     const ref = await createSession(path, 'cpu', `${path} (reference)`); // by path: external data resolves beside the model
     try {
-      const expected = await runSession(ref, feeds, session.outputNames, `${path} (reference)`);
+      const expected = await runSession(ref, feeds, outputNames, `${path} (reference)`);
       for (const r of reports) {
         r.vsOnnxruntime = judge(compareTensors(outputs[r.name], expected[r.name], tol), lowered);
         ok &&= r.vsOnnxruntime.ok;
@@ -139,9 +132,9 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   if (options.out) {
     writeFilesAtomically(reports.map((r, i) => ({ path: join(options.out!, `output_${i}.pb`), bytes: tensorFileBytes(weightFromTensor(outputs[r.name], r.name)) })));
   }
-  if (options.trace && session.lastTrace) {
+  if (options.trace && ran.trace) {
     const host = `${process.platform}-${process.arch}, node ${process.version}`;
-    writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(session.plan, session.lastTrace, host)) }]);
+    writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(ran.trace.plan, ran.trace.trace, host)) }]);
   }
   return {
     model: path,
@@ -150,12 +143,58 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     outputs: reports,
     ok,
     runMs,
-    target: session.target.name,
-    partitions: session.plan.partitions.length,
+    target: ran.target,
+    partitions: ran.partitions,
     criterion: lowered ? `cosine similarity ≥ ${MIN_COSINE} (a partition runs with float16/int16 storage)` : `rtol ${tol.rtol} / atol ${tol.atol}`,
-    bindings: session.bindings.map((b) => ({ ...b })),
-    fallbacks: session.fallbacks.map((f) => ({ ...f })),
+    bindings: ran.bindings,
+    fallbacks: ran.fallbacks,
     ...(memory ? { memory } : {}),
+  };
+}
+
+interface Ran {
+  outputs: TensorMap;
+  outputNames: readonly string[];
+  runMs: number;
+  lowered: boolean;
+  target: string;
+  partitions: number;
+  bindings: RunReport['bindings'];
+  fallbacks: RunReport['fallbacks'];
+  predicted?: Plan['resident'];
+  trace?: { plan: Plan; trace: NonNullable<Session['lastTrace']> };
+}
+
+/** A plan compiled (or given) and run by a Session. */
+async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions, loaded: LoadedModel): Promise<Ran> {
+  const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }));
+  // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
+  const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
+  let outputs: TensorMap;
+  let runMs: number;
+  try {
+    const t0 = performance.now();
+    outputs = await session.run(feeds);
+    runMs = performance.now() - t0;
+  } finally {
+    await session.release();
+  }
+  return {
+    outputs, outputNames: session.outputNames, runMs, lowered, target: session.target.name, partitions: session.plan.partitions.length,
+    bindings: session.bindings.map((b) => ({ ...b })), fallbacks: session.fallbacks.map((f) => ({ ...f })),
+    ...(session.plan.resident ? { predicted: session.plan.resident } : {}),
+    ...(session.lastTrace ? { trace: { plan: session.plan, trace: session.lastTrace } } : {}),
+  };
+}
+
+/** One forward pass with the weights streamed from disk under a memory budget (stream.ts), on the CPU. */
+async function runUnderBudget(path: string, feeds: TensorMap, inputShapes: Record<string, number[]>, budgetBytes: number): Promise<Ran> {
+  const model = await StreamedModel.open(path, { budgetBytes, inputShapes });
+  const t0 = performance.now();
+  const outputs = await model.run(feeds);
+  return {
+    outputs, outputNames: model.graph.outputs, runMs: performance.now() - t0, lowered: false, target: `host (weights streamed under a ${formatBytes(budgetBytes)} budget)`,
+    partitions: model.groups.length, bindings: [{ processor: 'cpu', backend: 'ort:cpu', emulated: false, note: `${model.groups.length} groups, each an onnxruntime session reading its weights from the model's files` }], fallbacks: [],
   };
 }
 
