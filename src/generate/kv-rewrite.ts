@@ -18,6 +18,7 @@
 import { clone, create } from '@bufbuild/protobuf';
 import { TensorShapeProto_DimensionSchema, TypeProtoSchema, ValueInfoProtoSchema, type ModelProto, type ValueInfoProto } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
+import { opTraits } from '../ir/ops/traits.js';
 import type { DecoderSignature } from './signature.js';
 
 export const KV_INDEX = 'tessera.kv_index';
@@ -53,7 +54,7 @@ export function rewriteForInPlaceKv(model: ModelProto, sig: DecoderSignature, wh
   // After the rewrite the original past inputs carry only their shape: refuse a graph that reads their data elsewhere.
   for (const n of g.node) {
     const p = n.input.find((i) => i.startsWith('past_key_values.'));
-    if (p && n.opType !== 'Shape' && n.opType !== 'Size') throw new TesseraError('BAD_MODEL', `${where}: cannot keep the KV cache in place: '${p}' is read by ${n.opType} node '${n.name}' besides the Concat that makes its present`);
+    if (p && !opTraits(n.opType).readsShapeOnly) throw new TesseraError('BAD_MODEL', `${where}: cannot keep the KV cache in place: '${p}' is read by ${n.opType} node '${n.name}' besides the Concat that makes its present`);
   }
   g.input.push(create(ValueInfoProtoSchema, {
     name: KV_INDEX,

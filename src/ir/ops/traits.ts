@@ -59,6 +59,10 @@ export interface OpTraits {
   readonly fusionRoot?: true;
   /** Linear in its input (a convolution or matrix product): a BatchNormalization after it folds into its weights. */
   readonly linear?: true;
+  /** Reads only its input's shape, never its data. */
+  readonly readsShapeOnly?: true;
+  /** An empty input (a zero dimension) is meaningful to it: concatenated as nothing (a decoder's empty past), or a shape read. */
+  readonly takesEmpty?: true;
 }
 
 const ELEMENTWISE: OpTraits = { class: 'elementwise' };
@@ -120,7 +124,7 @@ const TABLE: Record<string, Entry> = {
 
   // copies: move what they write
   Transpose: { class: 'copy', movesOutput: true },
-  Concat: { class: 'copy', movesOutput: true, rowLocal: 'concat' },
+  Concat: { class: 'copy', movesOutput: true, rowLocal: 'concat', takesEmpty: true },
   Split: { class: 'copy', movesOutput: true, paramInputs: [1] },
   Slice: { class: 'copy', movesOutput: true, paramInputs: [1, 2, 3, 4] },
   Gather: { class: 'copy', movesOutput: true, paramInputs: [1] },
@@ -168,6 +172,8 @@ const TABLE: Record<string, Entry> = {
 
   // shape and data ops with parameter inputs
   ConstantOfShape: { paramInputs: [0] },
+  Shape: { readsShapeOnly: true, takesEmpty: true },
+  Size: { readsShapeOnly: true, takesEmpty: true },
   Range: { paramInputs: [0, 1, 2] },
   CumSum: { paramInputs: [1] },
   OneHot: { paramInputs: [1] },
