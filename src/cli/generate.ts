@@ -15,6 +15,7 @@ export interface GenerateCliOptions {
   topK?: string;
   eos?: string;
   trace?: string;
+  oneSession?: boolean;
   json?: boolean;
 }
 
@@ -51,6 +52,7 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
     maxLength: int(o.maxLength, '--max-length', 2),
     prefillChunk: int(o.prefillChunk, '--prefill-chunk', 1),
     maxSteps: steps,
+    oneSessionAtATime: o.oneSession,
     eosTokenIds: o.eos === undefined ? undefined : ids(o.eos, '--eos'),
     sampling: { temperature, topK: int(o.topK, '--top-k', 1), seed },
   };
