@@ -201,7 +201,7 @@ export class Generator {
       }
     };
     const opener = { prefill: open('prefill'), decode: open('decode') };
-    const sessions = options.oneSessionAtATime ? {} : { prefill: await opener.prefill(), decode: await opener.decode() };
+    const sessions = options.oneSessionAtATime ? { prefill: await opener.prefill() } : { prefill: await opener.prefill(), decode: await opener.decode() };
     return new Generator(ort, opener, sessions, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk });
   }
 
