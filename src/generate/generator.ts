@@ -15,8 +15,11 @@
  *   (`stats.decodeKvCopyBytes` stays 0). onnxruntime-node's binding copies every fetched output back
  *   into a new JavaScript buffer after the run, the bound ones included; that copy (of the bound
  *   cache, discarded) is outside the engine and counted apart in `stats.bindingCopyBackBytesPerStep`.
- * The max length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit
- * is refused.
+ * The two sessions are held together by default (each with its own prepacked weights), or one at a
+ * time (`oneSessionAtATime`: decode's opens after the first token, prefill's is released). The max
+ * length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit is
+ * refused. `stats.events` is the trace: one event per prefill chunk and decode step, with the KV bytes
+ * copied for it.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
