@@ -56,11 +56,8 @@ async function int4Model(floatPath: string): Promise<string> {
   return out;
 }
 
-/** GB/s: the calibrated host profile's CPU bandwidth, else a 256 MB copy measured here (read + write bytes / time, best of 5). */
-function hostBandwidth(): { gbs: number; source: string } {
-  const profile = readCalibratedHost() as { processors?: { id: string; bandwidthGBs?: { value: number } }[] } | undefined;
-  const cpu = profile?.processors?.find((p) => p.id === 'cpu');
-  if (cpu?.bandwidthGBs) return { gbs: cpu.bandwidthGBs.value, source: `tessera calibrate's profile (${calibratedHostPath()})` };
+/** GB/s of a 256 MB Buffer copy (one thread; read + write bytes / time, best of 5). */
+function copyBandwidth(): number {
   const n = 256e6, a = Buffer.alloc(n, 1), b = Buffer.alloc(n);
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
@@ -68,7 +65,15 @@ function hostBandwidth(): { gbs: number; source: string } {
     a.copy(b);
     best = Math.min(best, performance.now() - t0);
   }
-  return { gbs: (2 * n) / (best / 1000) / 1e9, source: 'measured here: a 256 MB Buffer copy, read + write bytes, best of 5 (no calibrated profile: run tessera calibrate)' };
+  return (2 * n) / (best / 1000) / 1e9;
+}
+
+/** GB/s: the calibrated host profile's CPU bandwidth (`tessera calibrate`), else the copy measured here. */
+function hostBandwidth(copy: number): { gbs: number; source: string } {
+  const profile = readCalibratedHost() as { processors?: { id: string; bandwidthGBs?: { value: number } }[] } | undefined;
+  const cpu = profile?.processors?.find((p) => p.id === 'cpu');
+  if (cpu?.bandwidthGBs) return { gbs: cpu.bandwidthGBs.value, source: `tessera calibrate's profile (${calibratedHostPath()}); a 256 MB Buffer copy on one thread measures ${copy.toFixed(1)} GB/s` };
+  return { gbs: copy, source: 'measured here: a 256 MB Buffer copy on one thread, read + write bytes, best of 5 (no calibrated profile: run tessera calibrate)' };
 }
 
 function peakRssOf(cmd: string[]): number {
@@ -80,7 +85,8 @@ function peakRssOf(cmd: string[]): number {
   return Number(m[1]) * 1e6;
 }
 
-const bw = hostBandwidth();
+const copyGBs = copyBandwidth();
+const bw = hostBandwidth(copyGBs);
 console.log(`command: npx tsx bench/decode.ts ${args.join(' ')}`);
 console.log(`onnxruntime-node ${ort.env.versions.common}; host memory bandwidth ${bw.gbs.toFixed(1)} GB/s (${bw.source}); prompt ${PROMPT} tokens, ${STEPS} greedy steps; times measured, provisional on a shared machine`);
 let rssDone = false;
@@ -132,7 +138,7 @@ for (const preset of presets) {
     console.log(`  same tokens as onnxruntime over ${runs} runs: ${tokensEqual}; largest logit difference ${maxDiff.toExponential(2)}`);
     console.log(`  time to first token: tessera ${range(tTtft)} ms, onnxruntime ${range(ortTtft)} ms, onnxruntime without spinning ${range(qTtft)} ms (tessera / each: ${(median(tTtft) / median(ortTtft)).toFixed(2)}, ${(median(tTtft) / median(qTtft)).toFixed(2)}; ≤ 1 is tessera first)`);
     console.log(`  decode tokens/s: tessera ${range(tTps, 2)}, onnxruntime ${range(ortTps, 2)}, onnxruntime without spinning ${range(qTps, 2)} (tessera / each: ${(median(tTps) / median(ortTps)).toFixed(2)}, ${(median(tTps) / median(qTps)).toFixed(2)})`);
-    console.log(`  bandwidth floor: tessera reads ${mb(tBytes)} a token → ${floor(tBytes).toFixed(2)} tokens/s at most, reached ${(median(tTps) / floor(tBytes)).toFixed(2)}×; onnxruntime ${mb(oBytes)} → ${floor(oBytes).toFixed(2)}, reached ${(median(ortTps) / floor(oBytes)).toFixed(2)}× (${(median(qTps) / floor(oBytes)).toFixed(2)}× without spinning)`);
+    console.log(`  bandwidth floor: tessera reads ${mb(tBytes)} a token → ${floor(tBytes).toFixed(2)} tokens/s at most, reached ${(median(tTps) / floor(tBytes)).toFixed(2)}×; onnxruntime ${mb(oBytes)} → ${floor(oBytes).toFixed(2)}, reached ${(median(ortTps) / floor(oBytes)).toFixed(2)}× (${(median(qTps) / floor(oBytes)).toFixed(2)}× without spinning); at the copy's ${copyGBs.toFixed(1)} GB/s tessera reached ${(median(tTps) / ((copyGBs * 1e9) / tBytes)).toFixed(2)}×`);
     console.log(`  KV copies in decode: tessera ${g.stats.decodeKvCopyBytes} bytes a step (in place; onnxruntime-node's binding copies the bound cache back, ${mb(g.stats.bindingCopyBackBytesPerStep)} a step); onnxruntime's loop: a new present of the whole cache each step`);
     await g.release();
     await session.release();

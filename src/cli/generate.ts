@@ -15,6 +15,7 @@ export interface GenerateCliOptions {
   topK?: string;
   eos?: string;
   trace?: string;
+  oneSession?: boolean;
   json?: boolean;
 }
 
@@ -51,6 +52,7 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
     maxLength: int(o.maxLength, '--max-length', 2),
     prefillChunk: int(o.prefillChunk, '--prefill-chunk', 1),
     maxSteps: steps,
+    oneSessionAtATime: o.oneSession,
     eosTokenIds: o.eos === undefined ? undefined : ids(o.eos, '--eos'),
     sampling: { temperature, topK: int(o.topK, '--top-k', 1), seed },
   };
@@ -88,6 +90,7 @@ export function formatGenerate(model: string, r: Awaited<ReturnType<typeof gener
     `${model}: ${x.tokens.length} tokens after a prompt of ${r.prompt.length}${r.stop ? ` (stopped: ${r.stop})` : ''}`,
     `tokens: ${x.tokens.join(',')}`,
     `time to first token: ${x.ttftMs.toFixed(1)} ms (prefill, ${prefills} chunk${prefills === 1 ? '' : 's'}); decode: ${x.tokensPerS.toFixed(2)} tokens/s over ${s.decodeMs.length} steps (measured)`,
+    ...(s.sessionOpenMs.length ? [`one session at a time: the decode session opened in ${s.sessionOpenMs.map((m) => m.toFixed(0)).join(', ')} ms between the first and second token`] : []),
     `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)} at max length ${s.maxLength}: ${s.budget.why})`,
     `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
   ].join('\n');

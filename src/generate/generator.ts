@@ -15,8 +15,11 @@
  *   (`stats.decodeKvCopyBytes` stays 0). onnxruntime-node's binding copies every fetched output back
  *   into a new JavaScript buffer after the run, the bound ones included; that copy (of the bound
  *   cache, discarded) is outside the engine and counted apart in `stats.bindingCopyBackBytesPerStep`.
- * The max length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit
- * is refused.
+ * The two sessions are held together by default (each with its own prepacked weights), or one at a
+ * time (`oneSessionAtATime`: decode's opens after the first token, prefill's is released). The max
+ * length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit is
+ * refused. `stats.events` is the trace: one event per prefill chunk and decode step, with the KV bytes
+ * copied for it.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -52,6 +55,12 @@ export interface GeneratorOptions {
   prepack?: boolean;
   /** Extra onnxruntime session config entries, e.g. { 'session.qdq_matmulnbits_accuracy_level': '0' } (float compute in int4 MatMuls). */
   ortConfig?: Record<string, string>;
+  /**
+   * Hold one onnxruntime session at a time (default false): prefill's is released before decode's is
+   * opened (and the other way on the next prompt), so only one copy of the prepacked weights is held;
+   * the opening happens between the first and the second token (stats.sessionOpenMs).
+   */
+  oneSessionAtATime?: boolean;
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
 }
@@ -82,10 +91,13 @@ export interface GenerationStats {
   /** Always 0: decode writes the new rows in place. */
   decodeKvCopyBytes: number;
   bindingCopyBackBytesPerStep: number;
+  /** Time to open a session, each time one was opened after create (oneSessionAtATime). */
+  sessionOpenMs: number[];
   events: GenerationEvent[];
 }
 
 type Ort = typeof ortTypes;
+type Phase = 'prefill' | 'decode';
 
 /** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
 function configTree(entries: Record<string, string>): Record<string, Record<string, string>> {
@@ -121,8 +133,8 @@ export class Generator {
 
   private constructor(
     private readonly ort: Ort,
-    private readonly prefillSession: ortTypes.InferenceSession,
-    private readonly decodeSession: ortTypes.InferenceSession,
+    private readonly open: Record<Phase, () => Promise<ortTypes.InferenceSession>>,
+    private readonly sessions: Partial<Record<Phase, ortTypes.InferenceSession>>,
     sig: DecoderSignature,
     maxLength: number,
     budget: KvBudget,
@@ -140,7 +152,7 @@ export class Generator {
     this.eos = new Set(options.eosTokenIds ?? []);
     this.stats = {
       maxLength, kvBytes: 2 * half * 4 * sig.layers, weightBytes, budget, prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, decodeKvCopyBytes: 0,
-      bindingCopyBackBytesPerStep: 2 * half * 4 * sig.layers, events: [],
+      bindingCopyBackBytesPerStep: 2 * half * 4 * sig.layers, sessionOpenMs: [], events: [],
     };
     const T = ort.Tensor;
     this.mask = new BigInt64Array(maxLength);
@@ -183,13 +195,17 @@ export class Generator {
       // other (on 2 cores, decode ran ~1.6× and prefill ~1.6× slower with spinning on)
       extra: configTree({ 'session.intra_op.allow_spinning': '0', ...options.ortConfig, 'session.model_external_initializers_file_folder_path': dirname(path), 'session.disable_prepacking': options.prepack === false ? '1' : '0' }),
     };
-    try {
-      const prefill = await ort.InferenceSession.create(toBinary(ModelProtoSchema, proto), sessionOptions);
-      const decode = await ort.InferenceSession.create(toBinary(ModelProtoSchema, decodeProto), sessionOptions);
-      return new Generator(ort, prefill, decode, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk });
-    } catch (err) {
-      throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder`);
-    }
+    const bytes = { prefill: toBinary(ModelProtoSchema, proto), decode: toBinary(ModelProtoSchema, decodeProto) };
+    const open = (phase: Phase) => async () => {
+      try {
+        return await ort.InferenceSession.create(bytes[phase], sessionOptions);
+      } catch (err) {
+        throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder (${phase} graph)`);
+      }
+    };
+    const opener = { prefill: open('prefill'), decode: open('decode') };
+    const sessions = options.oneSessionAtATime ? { prefill: await opener.prefill() } : { prefill: await opener.prefill(), decode: await opener.decode() };
+    return new Generator(ort, opener, sessions, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk });
   }
 
   /** The next position to be written (tokens in the cache). */
@@ -242,7 +258,7 @@ export class Generator {
         }
       }
       const r0 = performance.now();
-      const out = await this.run(this.prefillSession, feeds);
+      const out = await this.run(await this.session('prefill'), feeds);
       for (let l = 0; l < layers; l++) {
         for (const kv of ['key', 'value'] as const) {
           const present = out[`present.${l}.${kv}`];
@@ -271,12 +287,13 @@ export class Generator {
     if (this.pending === null) throw new TesseraError('BAD_ARGUMENT', 'next: call prefill first');
     if (this.stopReason) throw new TesseraError('BAD_ARGUMENT', `next: generation has stopped (${this.stopReason})`);
     const p = this.position;
+    const session = await this.session('decode');
     const t0 = performance.now();
     this.ids[0] = BigInt(this.pending);
     this.pos[0] = BigInt(p);
     this.mask[p] = 1n;
     for (let h = 0; h < this.signature.kvHeads; h++) this.index.set([0n, BigInt(h), BigInt(p)], h * 3);
-    const out = await this.run(this.decodeSession, this.decodeFeeds, this.decodeFetches);
+    const out = await this.run(session, this.decodeFeeds, this.decodeFetches);
     this.position = p + 1;
     const token = this.emit(out.logits.data as Float32Array);
     const ms = performance.now() - t0;
@@ -300,7 +317,7 @@ export class Generator {
     this.steps = 0;
     this.stopReason = null;
     this.logits = null;
-    Object.assign(this.stats, { prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, events: [] });
+    Object.assign(this.stats, { prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, sessionOpenMs: [], events: [] });
   }
 
   /** The trace as Chrome Trace Event Format (ui.perfetto.dev, chrome://tracing): one slice per prefill chunk and decode step. */
@@ -313,8 +330,20 @@ export class Generator {
   }
 
   async release(): Promise<void> {
-    await this.prefillSession.release();
-    await this.decodeSession.release();
+    for (const phase of ['prefill', 'decode'] as const) await this.sessions[phase]?.release();
+  }
+
+  /** The session of a phase; with oneSessionAtATime the other is released first and this one opened (timed in stats.sessionOpenMs). */
+  private async session(phase: Phase): Promise<ortTypes.InferenceSession> {
+    const have = this.sessions[phase];
+    if (have) return have;
+    const other = phase === 'prefill' ? 'decode' : 'prefill';
+    await this.sessions[other]?.release();
+    delete this.sessions[other];
+    const t0 = performance.now();
+    const s = await this.open[phase]();
+    this.stats.sessionOpenMs.push(performance.now() - t0);
+    return (this.sessions[phase] = s);
   }
 
   private emit(row: Float32Array): number {

@@ -85,6 +85,24 @@ describe('Generator: 32 greedy steps after a 64-token prompt match onnxruntime s
     await matchesOnnxruntime(TINY, PRESETS.tiny.vocab);
   });
 
+  it('tiny, one session at a time: prefill released before decode opens, the same tokens; again after reset', async () => {
+    const prompt = seededPrompt(64, PRESETS.tiny.vocab, 6);
+    const want = await reference(TINY, prompt, 32);
+    const g = await Generator.create(TINY, { maxLength: 100, oneSessionAtATime: true });
+    try {
+      for (let run = 0; run < 2; run++) {
+        g.reset();
+        const got = await tesseraGreedy(g, prompt, 32);
+        expect(got.tokens).toEqual(want.tokens);
+        for (let i = 0; i < 32; i++) expect(maxAbsDiff(got.logits[i], want.logits[i])).toBeLessThan(1e-4);
+        expect(g.stats.sessionOpenMs).toHaveLength(run === 0 ? 1 : 2); // decode's (prefill's opened at create); after reset prefill's again, then decode's
+      }
+    } finally {
+      await g.release();
+      await want.session.release();
+    }
+  });
+
   it('tiny, prefill in chunks of 20 (later chunks read the cache)', async () => {
     const g = await matchesOnnxruntime(TINY, PRESETS.tiny.vocab, { prefillChunk: 20, seed: 3 });
     expect(g.stats.events.filter((e) => e.phase === 'prefill').map((e) => e.tokens)).toEqual([20, 20, 20, 4]);
