@@ -1,5 +1,6 @@
 /** Tessera's public API. */
 export { Session, type SessionOptions } from './runtime/session.js';
+export { StreamedModel, runStreamed, type StreamGroup, type StreamOptions } from './runtime/stream.js';
 export { Tensor, type TensorMap } from './backends/tensor.js';
 export { TesseraError, type ErrorCode } from './errors.js';
 export { loadTarget, builtinTargetNames, hostTarget, parseTarget } from './targets/index.js';
