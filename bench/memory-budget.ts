@@ -176,7 +176,9 @@ try {
   const corpus = corpusRows(ortScript);
   const mlp = mlpRow(ortScript);
   const compile = compileTime();
-  const decoder = args.includes('--no-decoder') ? undefined : await decoderRows();
+  // without the decoder, its figures from the results file (an earlier run) are kept, marked so
+  const earlier = existsSync(JSON_OUT) ? (JSON.parse(readFileSync(JSON_OUT, 'utf8')) as { decoder?: unknown; date?: string }) : undefined;
+  const decoder = args.includes('--no-decoder') ? (earlier?.decoder ? { ...(earlier.decoder as object), fromEarlierRun: earlier.date } : undefined) : await decoderRows();
   writeFileSync(JSON_OUT, `${JSON.stringify({ command: `npx tsx bench/memory-budget.ts --runs ${RUNS}`, date: new Date().toISOString(), corpus, mlp, compileS: compile, decoder }, null, 1)}\n`);
   console.log(`figures written to ${JSON_OUT}`);
 } finally {

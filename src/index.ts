@@ -1,6 +1,7 @@
 /** Tessera's public API. */
 export { Session, type SessionOptions } from './runtime/session.js';
 export { InferenceSession, ORT_SESSION_OPTIONS, type InferenceSessionOptions, type ValueMetadata } from './runtime/inference-session.js';
+export { StreamedModel, runStreamed, type StreamGroup, type StreamOptions } from './runtime/stream.js';
 export { Tensor, type TensorMap } from './backends/tensor.js';
 export { TesseraError, type ErrorCode } from './errors.js';
 export { loadTarget, builtinTargetNames, hostTarget, parseTarget } from './targets/index.js';

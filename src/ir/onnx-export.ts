@@ -238,7 +238,7 @@ function inlineExternalData(g: GraphProto, meta: ModelMeta): GraphProto {
   return copy;
 }
 
-function attributeToProto(name: string, a: Attribute, meta: ModelMeta): AttributeProto {
+function attributeToProto(name: string, a: Attribute, meta: ModelMeta, referenceIn?: string): AttributeProto {
   const p = create(AttributeProtoSchema, { name });
   // Clamped values at the edge of the safe range stand for the int64 sentinels, unless the exact value is known.
   const int = (v: number, exact?: bigint) => {
@@ -250,7 +250,7 @@ function attributeToProto(name: string, a: Attribute, meta: ModelMeta): Attribut
     case 'float': p.type = AT.FLOAT; p.f = a.value; break;
     case 'int': p.type = AT.INT; p.i = int(a.value, a.exact); break;
     case 'string': p.type = AT.STRING; p.s = enc.encode(a.value); break;
-    case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value); break;
+    case 'tensor': p.type = AT.TENSOR; p.t = weightToProto(a.value, a.value.name, undefined, referenceIn); break;
     case 'graph': p.type = AT.GRAPH; p.g = inlineExternalData(a.value, meta); break;
     case 'floats': p.type = AT.FLOATS; p.floats = [...a.value]; break;
     case 'ints': p.type = AT.INTS; p.ints = a.value.map((v, i) => int(v, a.exact?.length === a.value.length ? a.exact[i] : undefined)); break;
@@ -263,14 +263,15 @@ function attributeToProto(name: string, a: Attribute, meta: ModelMeta): Attribut
   return p;
 }
 
-function nodeToProto(n: Node, meta: ModelMeta) {
+function nodeToProto(n: Node, meta: ModelMeta, referenceIn?: string) {
   return create(NodeProtoSchema, {
     name: n.name,
     opType: n.op,
     domain: n.domain,
     input: [...n.inputs],
     output: [...n.outputs],
-    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, meta)),
+    // a Constant's value may stay in the model's file too (referenced, as initializers)
+    attribute: Object.entries(n.attrs).map(([k, a]) => attributeToProto(k, a, meta, n.op === 'Constant' && n.domain === '' ? referenceIn : undefined)),
   });
 }
 
@@ -367,7 +368,7 @@ export function exportOnnx(graph: Graph, nodeIndices?: Iterable<number>, options
   const graphInputs = inputNames.map((n) => valueInfo(graph.values.get(n)!, options.inputShapes ?? true));
   const g = create(GraphProtoSchema, {
     name: options.name ?? graph.name ?? 'tessera',
-    node: indices.map((i) => nodeToProto(graph.nodes[i], graph.meta)),
+    node: indices.map((i) => nodeToProto(graph.nodes[i], graph.meta, options.referenceWeightsIn)),
     initializer: initializers.map((w) => weightToProto(w, w.name, options.externalData, options.referenceWeightsIn)),
     input: graphInputs,
     output: outputNames.map((n) => valueInfo(graph.values.get(n)!, false)),

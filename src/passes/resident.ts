@@ -39,11 +39,11 @@ export interface ResidentPrediction {
 export function memoryFigures(target: Target): { floorBytes: number; nodeBytes: number; sessionBytes: number; weightFactor: number; source: string } {
   const m = target.memory;
   return {
-    floorBytes: m?.floorBytes.value ?? DEFAULT_MEMORY.floorBytes,
+    floorBytes: m?.floorBytes?.value ?? DEFAULT_MEMORY.floorBytes,
     nodeBytes: m?.nodeBytes?.value ?? DEFAULT_MEMORY.nodeBytes,
     sessionBytes: m?.sessionBytes?.value ?? DEFAULT_MEMORY.sessionBytes,
     weightFactor: m?.weightFactor?.value ?? DEFAULT_MEMORY.weightFactor,
-    source: m ? m.floorBytes.source : DEFAULT_MEMORY.source,
+    source: m?.floorBytes ? m.floorBytes.source : DEFAULT_MEMORY.source,
   };
 }
 

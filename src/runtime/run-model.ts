@@ -101,6 +101,9 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     inputShapes = resolveInputShapes(graph, planned ?? options.inputShapes);
     feeds = randomFeeds(graph, inputShapes);
   }
+  if (options.memoryBudget !== undefined && (options.plan || options.target || options.objective)) {
+    throw new TesseraError('BAD_ARGUMENT', '--memory-budget runs the model on the CPU with its weights streamed, without a plan: it takes no --plan, --target or --objective');
+  }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
   const ran = options.memoryBudget !== undefined ? await runUnderBudget(path, feeds, inputShapes, options.memoryBudget) : await runSessionOf(path, feeds, options, await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds }));
   const { outputs, runMs, lowered, outputNames } = ran;

@@ -129,7 +129,7 @@ export const targetSchema = z.object({
    * and one trivial session run), each further engine session, the factor on weights the engine holds
    * (its prepacked copies), and the storage's read bandwidth (weights streamed from disk).
    */
-  memory: z.object({ floorBytes: figure, nodeBytes: figure.optional(), sessionBytes: figure.optional(), weightFactor: figure.optional(), storageReadGBs: rate.optional() }).strict().optional(),
+  memory: z.object({ floorBytes: figure.optional(), nodeBytes: figure.optional(), sessionBytes: figure.optional(), weightFactor: figure.optional(), storageReadGBs: rate.optional() }).strict().optional(),
 }).strict();
 
 export type Figure = z.infer<typeof figure>;

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PRESETS, writeDecoder } from '../../bench/models/decoder.js';
 import { compile } from '../../src/compiler/index.js';
 import { verifyPlan } from '../../src/plan/verify.js';
-import { brutePeak, CORPUS } from '../helpers/models.js';
+import { brutePeak, corpusCases, CORPUS } from '../helpers/models.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tessera-bounds-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -70,5 +70,16 @@ describe('one lower bound, never above the peak a plan reaches', () => {
         }
       }, 120_000);
     }
+  }
+});
+
+describe('every corpus model, --split memory --inplace: the verifier (bound ≤ peak, peak from the buffers) accepts the plan', () => {
+  for (const m of corpusCases()) {
+    it(m.name, async () => {
+      const c = await compile(m.path, 'host', { split: 'memory', inplace: true, inputShapes: m.shapes, lower: false, orderBudgetMs: 200 });
+      verifyPlan(c.plan, c.graph, c.target);
+      for (const mem of Object.values(c.plan.memory)) expect(mem.lowerBoundBytes).toBeLessThanOrEqual(mem.peakBytes);
+      expect(c.plan.orderSearch!.lowerBoundBytes).toBeLessThanOrEqual(c.plan.orderSearch!.peakBytes);
+    }, 180_000);
   }
 });
