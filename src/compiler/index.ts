@@ -154,6 +154,24 @@ async function rangesFor(model: LoadedModel, target: Target, warnings: string[])
 }
 
 /**
+ * A plan of one partition holding the whole model, as it is, on onnxruntime's CPU EP (no rewrite, native
+ * precision, no external data) lowers to the model's own bytes: what the engine receives is the model,
+ * which it folds and orders itself, and no second copy of the weights is serialized.
+ */
+function asTheModel(model: LoadedModel, plan: Plan, target: Target): Subgraph[] | undefined {
+  if (plan.partitions.length !== 1 || plan.model.rewrites?.length) return undefined;
+  const [part] = plan.partitions;
+  const proc = target.processors.find((p) => p.id === part.processor);
+  if (!proc || proc.backend !== 'ort:cpu' || part.precision !== 'native') return undefined;
+  const { graph } = model;
+  for (const v of graph.values.values()) {
+    const s = v.initializer?.source;
+    if (s?.kind === 'file' && s.path !== model.file) return undefined; // external data: the engine would read it by its own rules
+  }
+  return [{ name: `${graph.meta.source} (the whole model, partition 0 on ${part.processor})`, onnx: model.bytes, inputs: [...graph.inputs], outputs: [...graph.outputs] }];
+}
+
+/**
  * Whether a compile would have nothing to decide: the target as bound leaves one processor with work, the
  * host's CPU on onnxruntime's CPU EP taking every op in native precision, and no option asks to rewrite
  * the model. Its plan is then always one partition on that processor — one engine call that orders the
@@ -227,7 +245,7 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   }
   for (const [id, why] of context.idle) warnings.push(`${id} gets no work: ${why}`);
   verifyPlan(plan, graph, context.target, { st: context.st, canRun: context.runs });
-  const partitions = options.lower === false ? undefined : lowerPlan(graph, plan, context.target, context.st);
+  const partitions = options.lower === false ? undefined : (asTheModel(loaded, plan, context.target) ?? lowerPlan(graph, plan, context.target, context.st));
   // shapes come from a plan, sample feeds, inputShapes, or (a model loaded before) its caller; else symbolic dims are 1
   const givenShapes = given || 'graph' in raw ? loaded.graph.inputShapes : (options.sampleFeeds ?? options.inputShapes ?? {});
   const fixed = fixedDims(loaded.graph, loaded.graph.inputShapes, givenShapes);
