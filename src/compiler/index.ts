@@ -17,7 +17,7 @@ import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import type { Graph } from '../ir/graph.js';
+import { formatShape, type Graph } from '../ir/graph.js';
 import { fixedDims, inferShapes, type FixedDim, type ShapedGraph } from '../ir/infer.js';
 import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
@@ -154,6 +154,19 @@ async function rangesFor(model: LoadedModel, target: Target, warnings: string[])
 }
 
 /**
+ * A zero dimension is refused where it leaves nothing to compute: every output empty. An empty input
+ * beside others (a KV cache before the first token) is a real input and is compiled.
+ */
+function refuseNothingToCompute(graph: ShapedGraph): void {
+  const zero = graph.inputs.filter((n) => graph.inputShapes[n]?.includes(0));
+  if (zero.length === 0) return;
+  const empty = (o: string) => (graph.values.get(o)?.shape ?? []).some((d) => d === 0);
+  if (!graph.outputs.every(empty)) return;
+  const z = zero[0], dims = graph.inputShapes[z];
+  throw new TesseraError('BAD_INPUT_SHAPE', `${graph.meta.source}: input '${z}' has shape [${dims.join(',')}] (dimension ${dims.indexOf(0)} is 0) and every output is empty (${graph.outputs.map((o) => `'${o}' ${formatShape(graph.values.get(o)?.shape ?? null)}`).join(', ')}): nothing to compute; give the sizes you will run`);
+}
+
+/**
  * A plan of one partition holding the whole model, as it is, on onnxruntime's CPU EP (no rewrite, native
  * precision, no external data) lowers to the model's own bytes: what the engine receives is the model,
  * which it folds and orders itself, and no second copy of the weights is serialized.
@@ -202,6 +215,7 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   }
   // a plan brings the input shapes it was compiled for
   const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds, externalDataDir: options.externalDataDir, limits: options.limits });
+  refuseNothingToCompute(loaded.graph);
   // a plan runs on the target it was compiled for (a built-in one by name — never a path: a plan is untrusted — unless another is given), bound as it was compiled
   const base = typeof target === 'object' ? target : target !== undefined ? await loadTarget(target) : given ? await targetOfPlan(given.target.name) : await loadTarget('host');
   const bind = options.bind ?? (given ? bindOfPlan(given, base) : {});

@@ -17,9 +17,6 @@ export function parseInputShapes(specs: string | string[] | undefined): Record<s
       if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
         throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape '${part}': dimensions must be non-negative integers`);
       }
-      if (dims.includes(0)) {
-        throw new TesseraError('BAD_INPUT_SHAPE', `--input-shape '${part}': dimension ${dims.indexOf(0)} is 0, an empty input: nothing to plan or run; give the sizes you will run`);
-      }
       out[name] = dims;
     }
   }
