@@ -154,11 +154,12 @@ async function rangesFor(model: LoadedModel, target: Target, warnings: string[])
 }
 
 /**
- * A zero dimension is refused where it leaves nothing to compute: every output empty. An empty input
- * beside others (a KV cache before the first token) is a real input and is compiled.
+ * A zero dimension given as a shape to compile for is refused where it leaves nothing to compute: every
+ * output empty. An empty input beside others (a KV cache before the first token) is a real input and is
+ * compiled; so is any shape of data given (empty tensors are ONNX's, and its conformance tests feed them).
  */
-function refuseNothingToCompute(graph: ShapedGraph): void {
-  const zero = graph.inputs.filter((n) => graph.inputShapes[n]?.includes(0));
+export function refuseNothingToCompute(graph: ShapedGraph, given: Readonly<Record<string, readonly number[]>> | undefined): void {
+  const zero = graph.inputs.filter((n) => given?.[n]?.includes(0));
   if (zero.length === 0) return;
   const empty = (o: string) => (graph.values.get(o)?.shape ?? []).some((d) => d === 0);
   if (!graph.outputs.every(empty)) return;
@@ -215,7 +216,7 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   }
   // a plan brings the input shapes it was compiled for
   const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds, externalDataDir: options.externalDataDir, limits: options.limits });
-  refuseNothingToCompute(loaded.graph);
+  if (!given && !('graph' in raw) && !options.sampleFeeds) refuseNothingToCompute(loaded.graph, options.inputShapes);
   // a plan runs on the target it was compiled for (a built-in one by name — never a path: a plan is untrusted — unless another is given), bound as it was compiled
   const base = typeof target === 'object' ? target : target !== undefined ? await loadTarget(target) : given ? await targetOfPlan(given.target.name) : await loadTarget('host');
   const bind = options.bind ?? (given ? bindOfPlan(given, base) : {});

@@ -14,7 +14,7 @@ import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { compile, loadModel, readPlanFile } from '../compiler/index.js';
+import { compile, loadModel, readPlanFile, refuseNothingToCompute } from '../compiler/index.js';
 import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 import { Session } from './session.js';
 import { readFeeds } from './test-data.js';
@@ -92,6 +92,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
   const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
+  if (!options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
   const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true }));
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
