@@ -17,7 +17,7 @@ import { measureRanges, ortProber } from '../backends/ort.js';
 import { randomFeeds, type TensorMap } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import type { Graph } from '../ir/graph.js';
+import { formatShape, type Graph } from '../ir/graph.js';
 import { fixedDims, inferShapes, type FixedDim, type ShapedGraph } from '../ir/infer.js';
 import type { Limits } from '../ir/limits.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
@@ -154,6 +154,38 @@ async function rangesFor(model: LoadedModel, target: Target, warnings: string[])
 }
 
 /**
+ * A zero dimension given as a shape to compile for is refused where it leaves nothing to compute: every
+ * output empty. An empty input beside others (a KV cache before the first token) is a real input and is
+ * compiled; so is any shape of data given (empty tensors are ONNX's, and its conformance tests feed them).
+ */
+export function refuseNothingToCompute(graph: ShapedGraph, given: Readonly<Record<string, readonly number[]>> | undefined): void {
+  const zero = graph.inputs.filter((n) => given?.[n]?.includes(0));
+  if (zero.length === 0) return;
+  const empty = (o: string) => (graph.values.get(o)?.shape ?? []).some((d) => d === 0);
+  if (!graph.outputs.every(empty)) return;
+  const z = zero[0], dims = graph.inputShapes[z];
+  throw new TesseraError('BAD_INPUT_SHAPE', `${graph.meta.source}: input '${z}' has shape [${dims.join(',')}] (dimension ${dims.indexOf(0)} is 0) and every output is empty (${graph.outputs.map((o) => `'${o}' ${formatShape(graph.values.get(o)?.shape ?? null)}`).join(', ')}): nothing to compute; give the sizes you will run`);
+}
+
+/**
+ * A plan of one partition holding the whole model, as it is, on onnxruntime's CPU EP (no rewrite, native
+ * precision, no external data) lowers to the model's own bytes: what the engine receives is the model,
+ * which it folds and orders itself, and no second copy of the weights is serialized.
+ */
+function asTheModel(model: LoadedModel, plan: Plan, target: Target): Subgraph[] | undefined {
+  if (plan.partitions.length !== 1 || plan.model.rewrites?.length) return undefined;
+  const [part] = plan.partitions;
+  const proc = target.processors.find((p) => p.id === part.processor);
+  if (!proc || proc.backend !== 'ort:cpu' || part.precision !== 'native') return undefined;
+  const { graph } = model;
+  for (const v of graph.values.values()) {
+    const s = v.initializer?.source;
+    if (s?.kind === 'file' && s.path !== model.file) return undefined; // external data: the engine would read it by its own rules
+  }
+  return [{ name: `${graph.meta.source} (the whole model, partition 0 on ${part.processor})`, onnx: model.bytes, inputs: [...graph.inputs], outputs: [...graph.outputs] }];
+}
+
+/**
  * Whether a compile would have nothing to decide: the target as bound leaves one processor with work, the
  * host's CPU on onnxruntime's CPU EP taking every op in native precision, and no option asks to rewrite
  * the model. Its plan is then always one partition on that processor — one engine call that orders the
@@ -184,6 +216,7 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   }
   // a plan brings the input shapes it was compiled for
   const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds, externalDataDir: options.externalDataDir, limits: options.limits });
+  if (!given && !('graph' in raw) && !options.sampleFeeds) refuseNothingToCompute(loaded.graph, options.inputShapes);
   // a plan runs on the target it was compiled for (a built-in one by name — never a path: a plan is untrusted — unless another is given), bound as it was compiled
   const base = typeof target === 'object' ? target : target !== undefined ? await loadTarget(target) : given ? await targetOfPlan(given.target.name) : await loadTarget('host');
   const bind = options.bind ?? (given ? bindOfPlan(given, base) : {});
@@ -234,7 +267,7 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   }
   for (const [id, why] of context.idle) warnings.push(`${id} gets no work: ${why}`);
   verifyPlan(plan, graph, context.target, { st: context.st, canRun: context.runs });
-  const partitions = options.lower === false ? undefined : lowerPlan(graph, plan, context.target, context.st);
+  const partitions = options.lower === false ? undefined : (asTheModel(loaded, plan, context.target) ?? lowerPlan(graph, plan, context.target, context.st));
   // shapes come from a plan, sample feeds, inputShapes, or (a model loaded before) its caller; else symbolic dims are 1
   const givenShapes = given || 'graph' in raw ? loaded.graph.inputShapes : (options.sampleFeeds ?? options.inputShapes ?? {});
   const fixed = fixedDims(loaded.graph, loaded.graph.inputShapes, givenShapes);

@@ -14,7 +14,6 @@ import './ops/all.js';
 import { CannotInfer, MAX_KNOWN, opRule, type Container, type Known, type OpContext, type ValueInfo } from './ops/registry.js';
 import { bytesToNumbers } from './tensor-data.js';
 import { checkTensorBytes } from './limits.js';
-import { opTraits } from './ops/traits.js';
 import { subgraphSource, weightBytes, weightElementCount } from './weight.js';
 
 export interface NodeCost {
@@ -103,11 +102,6 @@ export function resolveInputShapes(graph: Graph, given: Record<string, number[]>
           throw new TesseraError('BAD_INPUT_SHAPE', `input '${name}' has fixed dimension ${i} = ${d}, but the shape given is [${g.join(',')}]`);
         }
       });
-      const zero = g.indexOf(0);
-      const reader = graph.nodes.find((n) => n.inputs.includes(name) && !opTraits(n.op).takesEmpty);
-      if (zero >= 0 && reader) {
-        throw new TesseraError('BAD_INPUT_SHAPE', `input shape '${name}=${g.join('x')}': dimension ${zero} is 0, an empty input, which ${reader.op} node '${reader.name}' cannot take (only concatenated or shape reads are: a decoder's empty past); give the sizes you will run`);
-      }
       out[name] = [...g];
     } else if (v.shape) {
       out[name] = v.shape.map((d) => (typeof d === 'number' ? d : 1));

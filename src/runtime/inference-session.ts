@@ -140,18 +140,19 @@ export class InferenceSession {
 
     const cache = new ShapeCache<Compiled>(cacheSize, (c) => c.release());
     let session: InferenceSession;
+    /** The model as one onnxruntime session on the CPU EP: runs every shape, the engine ordering and allocating for itself. */
+    const oneEngineCall = async (plan?: Plan): Promise<Compiled> => {
+      const ort = await createSession(src.bytes, 'cpu', where);
+      const outputs = [...imported.outputs];
+      session.generic = { ...(plan ? { plan } : {}), run: (feeds) => runSession(ort, feeds, outputs, where), release: () => ort.release() };
+      return session.generic;
+    };
     const compileFor = async (inputShapes: Record<string, number[]>): Promise<Compiled> => {
       const t = await targetReady;
       const c = compileOptions.plan !== undefined
         ? await compile(src.path ?? src.bytes, t, { ...compileOptions, lower: false })
         : await compile(await loadModel({ ...src, imported }, { inputShapes, sampleFeeds: compileOptions.sampleFeeds, limits: options.limits, externalDataDir: options.externalDataDir }), t, { ...compileOptions, lower: false });
-      if (!external && isOneHostCall(c.plan, c.target)) {
-        const ort = await createSession(src.bytes, 'cpu', where);
-        const outputs = [...imported.outputs];
-        const generic: Compiled = { plan: c.plan, run: (feeds) => runSession(ort, feeds, outputs, where), release: () => ort.release() };
-        session.generic = generic;
-        return generic;
-      }
+      if (!external && isOneHostCall(c.plan, c.target)) return oneEngineCall(c.plan);
       const s = await Session.of(c);
       return { plan: c.plan, run: (feeds) => s.run(feeds), release: () => s.release() };
     };
@@ -159,9 +160,7 @@ export class InferenceSession {
     const t = await targetReady;
     if (!external && !shapes && t && (await nothingToPlan(t, compileOptions))) {
       // one processor takes everything: the model runs as one engine call for every shape, nothing compiled
-      const ort = await createSession(src.bytes, 'cpu', where);
-      const outputs = [...imported.outputs];
-      session.generic = { run: (feeds) => runSession(ort, feeds, outputs, where), release: () => ort.release() };
+      await oneEngineCall();
       session.planless = true;
     } else if (compileOptions.plan !== undefined || shapes) {
       // ahead of time: the signature of the shapes given (or the plan's)

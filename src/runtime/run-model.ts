@@ -14,7 +14,7 @@ import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { compile, loadModel, readPlanFile, type LoadedModel } from '../compiler/index.js';
+import { compile, loadModel, readPlanFile, refuseNothingToCompute, type LoadedModel } from '../compiler/index.js';
 import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 import type { Plan } from '../plan/schema.js';
 import { Session } from './session.js';
@@ -105,7 +105,9 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     throw new TesseraError('BAD_ARGUMENT', '--memory-budget runs the model on the CPU with its weights streamed, without a plan: it takes no --plan, --target or --objective');
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
-  const ran = options.memoryBudget !== undefined ? await runUnderBudget(path, feeds, inputShapes, options.memoryBudget) : await runSessionOf(path, feeds, options, await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds }));
+  const loaded = options.memoryBudget !== undefined ? undefined : await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
+  if (loaded && !options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
+  const ran = loaded ? await runSessionOf(path, feeds, options, loaded) : await runUnderBudget(path, feeds, inputShapes, options.memoryBudget!);
   const { outputs, runMs, lowered, outputNames } = ran;
   const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
 

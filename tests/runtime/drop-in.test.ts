@@ -5,6 +5,12 @@
  * (its ortCheck feed: shapes, dtypes and fills; uniform fills drawn from a seeded generator), two runs
  * each with different data (a recurrent model's state fed back from its output). The names, the value
  * metadata and every output must agree; outputs to fp32 tolerance (rtol 1e-3, atol 1e-4).
+ *
+ * With its default options on a host whose target as bound is the CPU EP alone (a software GPU gets no
+ * work), Tessera's session compiles nothing: the model is one engine call. So the script also runs a
+ * third time importing a module that is Tessera's InferenceSession with one option fixed — a target of
+ * two CPUs, the second taking Conv, MatMul and Gemm — so that every model is compiled for the shapes it
+ * is fed (the OCR models into plans of several partitions, run by the plan runner).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -63,7 +69,7 @@ function runScript(specifier: string, model: string, label: string) {
   // through tsx: Tessera is imported from its TypeScript source (the built package is tests/package's)
   const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file, join(MODELS, `${model}.onnx`), join(MODELS, `${model}.json`), out], { cwd: tmp.dir, encoding: 'utf8', timeout: 300_000 });
   expect(r.status, `${label} on ${model}: ${r.stderr.slice(-3000)}`).toBe(0);
-  return JSON.parse(readFileSync(out, 'utf8'));
+  return { ...JSON.parse(readFileSync(out, 'utf8')), stderr: r.stderr };
 }
 
 const floats = (o: { type: string; data: string }) => {
@@ -72,16 +78,48 @@ const floats = (o: { type: string; data: string }) => {
   return o.type === 'float32' ? Array.from(new Float32Array(copy)) : o.type === 'int64' ? Array.from(new BigInt64Array(copy), Number) : Array.from(new Uint8Array(copy));
 };
 
+/** Tessera's InferenceSession with a two-CPU target fixed: compiled plans of several partitions. */
+const SHIM = join(tmp.dir, 'two-cpus.ts');
+writeFileSync(SHIM, `import { InferenceSession as Base, Tensor } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/index.ts')).href)};
+import { makeTarget } from ${JSON.stringify(pathToFileURL(join(ROOT, 'tests/helpers/models.ts')).href)};
+export { Tensor };
+const target = makeTarget('two-cpus', [{ id: 'cpu', kind: 'cpu', ops: '*' }, { id: 'cpu2', kind: 'cpu', ops: ['Conv', 'MatMul', 'Gemm'], gflops: 5000 }]);
+export const InferenceSession = {
+  create: async (model: string, options = {}) => {
+    const s = await Base.create(model, { ...options, target, orderBudgetMs: 50 });
+    const release = s.release.bind(s);
+    // what was compiled, said on stderr for the test: partitions of the last plan, compiles
+    s.release = async () => { console.error(JSON.stringify({ partitions: s.plan?.partitions.length ?? 0, compiles: s.compiles })); await release(); };
+    return s;
+  },
+};
+`);
+
 describe('the same onnxruntime script, importing onnxruntime-node or tessera', () => {
   it.each(models)('%s', (model) => {
     const ort = runScript(import.meta.resolve('onnxruntime-node'), model, 'ort');
     const tessera = runScript(pathToFileURL(join(ROOT, 'src/index.ts')).href, model, 'tessera');
+    const compiled = runScript(pathToFileURL(SHIM).href, model, 'compiled');
+    const said = JSON.parse(compiled.stderr.trim().split('\n').filter((l: string) => l.startsWith('{"partitions"')).pop());
+    // the OCR models' convolutions go to the second CPU: plans of several partitions (silero's top level is control flow,
+    // whole on the CPU; the wake-word MLP is too small for a transfer to pay: one partition each, one engine call)
+    if (model.startsWith('ppocr')) expect(said.partitions, model).toBeGreaterThan(1);
+    expect(said.compiles, model).toBeGreaterThanOrEqual(1);
+    compare(model, ort, compiled);
+    compare(model, ort, tessera);
+  }, 600_000);
+});
+
+type Result = { inputNames: string[]; outputNames: string[]; inputMetadata: unknown; outputMetadata: unknown; runs: Record<string, { type: string; dims: number[]; data: string }>[] };
+
+function compare(model: string, ort: Result, tessera: Result): void {
+  {
     expect(tessera.inputNames).toEqual(ort.inputNames);
     expect(tessera.outputNames).toEqual(ort.outputNames);
     expect(tessera.inputMetadata).toEqual(ort.inputMetadata);
     expect(tessera.outputMetadata).toEqual(ort.outputMetadata);
     expect(tessera.runs).toHaveLength(2);
-    for (const [run, outputs] of (ort.runs as Record<string, { type: string; dims: number[]; data: string }>[]).entries()) {
+    for (const [run, outputs] of ort.runs.entries()) {
       expect(Object.keys(tessera.runs[run]).sort()).toEqual(Object.keys(outputs).sort());
       for (const [name, want] of Object.entries(outputs)) {
         const got = tessera.runs[run][name];
@@ -92,5 +130,5 @@ describe('the same onnxruntime script, importing onnxruntime-node or tessera', (
         expect(bad, `${model} ${name} run ${run}: element ${bad}: ${a[bad]} against onnxruntime's ${b[bad]}`).toBe(-1);
       }
     }
-  }, 600_000);
-});
+  }
+}

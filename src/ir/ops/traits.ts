@@ -61,8 +61,6 @@ export interface OpTraits {
   readonly linear?: true;
   /** Reads only its input's shape, never its data. */
   readonly readsShapeOnly?: true;
-  /** An empty input (a zero dimension) is meaningful to it: concatenated as nothing (a decoder's empty past), or a shape read. */
-  readonly takesEmpty?: true;
 }
 
 const ELEMENTWISE: OpTraits = { class: 'elementwise' };
@@ -124,7 +122,7 @@ const TABLE: Record<string, Entry> = {
 
   // copies: move what they write
   Transpose: { class: 'copy', movesOutput: true },
-  Concat: { class: 'copy', movesOutput: true, rowLocal: 'concat', takesEmpty: true },
+  Concat: { class: 'copy', movesOutput: true, rowLocal: 'concat' },
   Split: { class: 'copy', movesOutput: true, paramInputs: [1] },
   Slice: { class: 'copy', movesOutput: true, paramInputs: [1, 2, 3, 4] },
   Gather: { class: 'copy', movesOutput: true, paramInputs: [1] },
@@ -172,8 +170,8 @@ const TABLE: Record<string, Entry> = {
 
   // shape and data ops with parameter inputs
   ConstantOfShape: { paramInputs: [0] },
-  Shape: { readsShapeOnly: true, takesEmpty: true },
-  Size: { readsShapeOnly: true, takesEmpty: true },
+  Shape: { readsShapeOnly: true },
+  Size: { readsShapeOnly: true },
   Range: { paramInputs: [0, 1, 2] },
   CumSum: { paramInputs: [1] },
   OneHot: { paramInputs: [1] },
