@@ -71,9 +71,12 @@ export async function explicitBinding(p: Processor, value: string | Backend): Pr
   };
 }
 
+/** A target assembled from what this machine has: `host` (Node) or `browser` (the page's engines). */
+const isThisMachine = (target: Target) => target.name === 'host' || target.name === 'browser';
+
 /** How a processor runs when nothing binds it, and why not as itself when it is emulated. */
 async function resolveDefault(target: Target, p: Processor): Promise<{ binding: Binding; why?: string }> {
-  const onHost = target.name === 'host';
+  const onHost = isThisMachine(target);
   const spec = backendSpec(p.backend);
   const probe = spec && spec.kind === p.kind ? await probeBackend(spec) : undefined;
   if (spec && probe?.available && !probe.software) {
@@ -100,7 +103,7 @@ export async function defaultBinding(target: Target, p: Processor): Promise<Bind
  * another machine (whose processors are emulated here by design).
  */
 export async function idleReason(target: Target, p: Processor): Promise<string | undefined> {
-  if (target.name !== 'host') return undefined;
+  if (!isThisMachine(target)) return undefined;
   const { binding, why } = await resolveDefault(target, p);
   return binding.emulated ? `not bound here by default (${why}), so a plan for this host gives it no work` : undefined;
 }
