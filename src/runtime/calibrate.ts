@@ -14,7 +14,6 @@
  * fitted through the cost model itself (`predictNode` on the same benchmark graphs), so a fitted figure
  * means exactly what the cost model does with it.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -30,6 +29,7 @@ import { nodeUs, nodeWork, opClass } from '../targets/cost.js';
 import { archOf, HOST_CPU_SUPPORT, hostCpuName, WEBGPU_SUPPORT } from '../targets/host.js';
 import { FIGURE_FIELDS, type Figure, type Figures, type Processor, type Support, type Target } from '../targets/schema.js';
 import type { Backend, Executable } from '../backends/backend.js';
+import { measureMemoryFloor } from './memory-floor.js';
 
 /** The classes a profile gives an efficiency for. */
 type EffClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy';
@@ -747,32 +747,3 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
   };
 }
 
-/**
- * The runtime process's floor (passes/resident.ts): the peak resident bytes of a child process that loads
- * Tessera's runtime and runs a one-node model through a Session, the median of three; undefined when the
- * child cannot run.
- */
-export function measureMemoryFloor(): number | undefined {
-  const session = new URL('./session.js', import.meta.url).href;
-  const script = `const { Session } = await import(${JSON.stringify(session)});
-const { GraphBuilder } = await import(${JSON.stringify(new URL('../ir/builder.js', import.meta.url).href)});
-const b = new GraphBuilder('floor');
-b.input('x', 'float32', [1, 4]);
-b.node('Relu', ['x'], 'y');
-b.output('y', 'float32');
-const s = await Session.create(b.toBytes());
-const { Tensor } = await import('onnxruntime-node');
-await s.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) });
-await s.release();
-console.log(JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024 }));`;
-  const runs: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
-    try {
-      runs.push(JSON.parse(r.stdout.trim().split('\n').pop() ?? '').maxRssBytes);
-    } catch {
-      return undefined;
-    }
-  }
-  return runs.sort((a, b) => a - b)[1];
-}

@@ -1,0 +1,2 @@
+/** In the page the browser collects garbage itself: nothing to force (the browser variant of gc.ts). */
+export function collectGarbage(): void {}
