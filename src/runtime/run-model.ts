@@ -14,7 +14,11 @@ import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { compile, loadModel, readPlanFile, refuseNothingToCompute, type LoadedModel } from '../compiler/index.js';
+import { compile, loadModel, nothingToPlan, readPlanFile, refuseNothingToCompute, type LoadedModel } from '../compiler/index.js';
+import type { Graph } from '../ir/graph.js';
+import { loadTarget, type Target } from '../targets/index.js';
+import { bindProcessors } from './bind.js';
+import { collectGarbage } from './gc.js';
 import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 import type { Plan } from '../plan/schema.js';
 import { Session } from './session.js';
@@ -77,8 +81,8 @@ export interface RunReport {
 
 export async function runModel(path: string, options: RunOptions = {}): Promise<RunReport> {
   // read and imported once: the feeds are read against this graph, and the compile shapes it
-  const bytes = readModelFile(path);
-  const graph = importOnnx(bytes, { path });
+  let bytes: Uint8Array | undefined = readModelFile(path);
+  let graph: Graph | undefined = importOnnx(bytes, { path });
   const tol = options.tolerance ?? DEFAULT_TOLERANCE;
   let feeds: TensorMap;
   let inputShapes: Record<string, number[]>;
@@ -105,10 +109,23 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     throw new TesseraError('BAD_ARGUMENT', '--memory-budget runs the model on the CPU with its weights streamed, without a plan: it takes no --plan, --target or --objective');
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
-  const loaded = options.memoryBudget !== undefined ? undefined : await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
-  if (loaded && !options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
-  const ran = loaded ? await runSessionOf(path, feeds, options, loaded) : await runUnderBudget(path, feeds, inputShapes, options.memoryBudget!);
-  const { outputs, runMs, lowered, outputNames } = ran;
+  const inputs = graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' }));
+  const fixed = fixedDims(graph, inputShapes, given);
+  const outputNames = [...graph.outputs];
+  const host = await hostWithNothingToPlan(options);
+  let ran: Ran;
+  if (host) {
+    bytes = graph = undefined; // the run needs the model's path only: the bytes and the graph go before the engine allocates
+    ran = await runAsTheModel(path, feeds, outputNames, host, options.bind);
+  } else if (options.memoryBudget !== undefined) {
+    ran = await runUnderBudget(path, feeds, inputShapes, options.memoryBudget);
+  } else {
+    const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
+    bytes = graph = undefined;
+    if (!options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
+    ran = await runSessionOf(path, feeds, options, loaded);
+  }
+  const { outputs, runMs, lowered } = ran;
   const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
 
   const reports: OutputReport[] = outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
@@ -143,8 +160,8 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   }
   return {
     model: path,
-    inputs: graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' })),
-    fixedDims: fixedDims(graph, inputShapes, given),
+    inputs,
+    fixedDims: fixed,
     outputs: reports,
     ok,
     runMs,
@@ -168,6 +185,42 @@ interface Ran {
   fallbacks: RunReport['fallbacks'];
   predicted?: Plan['resident'];
   trace?: { plan: Plan; trace: NonNullable<Session['lastTrace']> };
+}
+
+/**
+ * The host target when a compile for it would have nothing to decide (`nothingToPlan`: its CPU takes the
+ * whole model as one onnxruntime session) and the run asks for nothing a plan brings (a plan file, an
+ * objective, a trace, a predicted memory, a streamed run, a given zero dimension to refuse).
+ */
+async function hostWithNothingToPlan(options: RunOptions): Promise<Target | undefined> {
+  if (options.plan || options.objective || options.trace || options.memory || options.memoryBudget !== undefined) return undefined;
+  if ((options.target ?? 'host') !== 'host' || Object.values(options.inputShapes ?? {}).some((s) => s.includes(0))) return undefined;
+  const host = await loadTarget('host');
+  return (await nothingToPlan(host, { bind: options.bind })) ? host : undefined;
+}
+
+/**
+ * Nothing to plan: the model runs as the plan of one whole-model partition on the CPU EP would run it (the
+ * model's own bytes, `asTheModel`), as one onnxruntime session opened on its path, nothing compiled —
+ * so none of a compile's memory is resident while the engine allocates.
+ */
+async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readonly string[], target: Target, bind: RunOptions['bind']): Promise<Ran> {
+  const bound = await bindProcessors(target, bind);
+  collectGarbage(); // the import's garbage goes before the engine allocates (see gc.ts)
+  const session = await createSession(path, 'cpu', path);
+  let outputs: TensorMap;
+  let runMs: number;
+  try {
+    const t0 = performance.now();
+    outputs = await runSession(session, feeds, outputNames, path);
+    runMs = performance.now() - t0;
+  } finally {
+    await session.release();
+  }
+  return {
+    outputs, outputNames, runMs, lowered: false, target: target.name, partitions: 1,
+    bindings: bound.map(({ processor, backend, emulated, note }) => ({ processor, backend, emulated, note })), fallbacks: [],
+  };
 }
 
 /** A plan compiled (or given) and run by a Session. */
