@@ -2,7 +2,8 @@
  * Running a model as `tessera run` does: on given test data (or deterministic random inputs), through a
  * Session; optionally checking the outputs against onnxruntime running the original file and against
  * expected output files, and writing the outputs and the measured trace (atomically). The command prints
- * what this returns; the conformance tests call it.
+ * what this returns; the conformance tests call it. The compiler, the plan runner, the streamed runner and
+ * the trace writer are loaded by the runs that use them: a run with nothing to plan holds none of them.
  */
 import { join } from 'node:path';
 import { compareTensors, DEFAULT_TOLERANCE, type Comparison } from '../backends/compare.js';
@@ -14,15 +15,14 @@ import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { compile, loadModel, nothingToPlan, readPlanFile, refuseNothingToCompute, type LoadedModel } from '../compiler/index.js';
+import { nothingToPlan } from '../compiler/bind.js';
+import type { LoadedModel } from '../compiler/index.js';
 import type { Graph } from '../ir/graph.js';
 import { loadTarget, type Target } from '../targets/index.js';
 import { bindProcessors } from './bind.js';
 import { collectGarbage } from './gc.js';
-import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
 import type { Plan } from '../plan/schema.js';
-import { Session } from './session.js';
-import { StreamedModel } from './stream.js';
+import type { Session } from './session.js';
 import { formatBytes } from '../format.js';
 import { readFeeds } from './test-data.js';
 
@@ -87,7 +87,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   let feeds: TensorMap;
   let inputShapes: Record<string, number[]>;
   // a plan brings the shapes it was compiled for: an --input-shape must agree with them (test data of other shapes fails the feed check)
-  const planned = options.plan ? Object.fromEntries(Object.entries(readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
+  const planned = options.plan ? Object.fromEntries(Object.entries((await import('../compiler/index.js')).readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
   if (options.data) {
     feeds = readFeeds(graph, options.data);
     inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
@@ -120,6 +120,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   } else if (options.memoryBudget !== undefined) {
     ran = await runUnderBudget(path, feeds, inputShapes, options.memoryBudget);
   } else {
+    const { loadModel, refuseNothingToCompute } = await import('../compiler/index.js');
     const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
     bytes = graph = undefined;
     if (!options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
@@ -156,6 +157,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   }
   if (options.trace && ran.trace) {
     const host = `${process.platform}-${process.arch}, node ${process.version}`;
+    const { serializeTraceFile, traceFileOf } = await import('../viz/trace-file.js');
     writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(ran.trace.plan, ran.trace.trace, host)) }]);
   }
   return {
@@ -225,6 +227,7 @@ async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readon
 
 /** A plan compiled (or given) and run by a Session. */
 async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions, loaded: LoadedModel): Promise<Ran> {
+  const [{ compile }, { Session }] = await Promise.all([import('../compiler/index.js'), import('./session.js')]);
   const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }));
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
@@ -247,6 +250,7 @@ async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions,
 
 /** One forward pass with the weights streamed from disk under a memory budget (stream.ts), on the CPU. */
 async function runUnderBudget(path: string, feeds: TensorMap, inputShapes: Record<string, number[]>, budgetBytes: number): Promise<Ran> {
+  const { StreamedModel } = await import('./stream.js');
   const model = await StreamedModel.open(path, { budgetBytes, inputShapes });
   const t0 = performance.now();
   const outputs = await model.run(feeds);
