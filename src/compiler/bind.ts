@@ -16,7 +16,9 @@ import type { ContextOptions } from '../passes/context.js';
 import { hostProcessor } from '../plan/residency.js';
 import { targetThrough } from '../targets/index.js';
 import type { Processor, Target } from '../targets/schema.js';
+import { storedDtype } from '../targets/storage.js';
 import type { SupportResult } from '../targets/support.js';
+import type { CompileOptions } from './index.js';
 
 export interface CompileBinding {
   /** The target with its processors as bound (with the host's fallback processor, when there is one). */
@@ -78,4 +80,20 @@ export async function bindForCompile(target: Target, bind: BindSpec = {}): Promi
     return supportsOn(proc)?.(node, graph) ?? OK;
   };
   return { target: bound, context: { backendSupport, idle }, ...(fallback ? { fallback } : {}) };
+}
+
+/**
+ * Whether a compile would have nothing to decide: the target as bound leaves one processor with work, the
+ * host's CPU on onnxruntime's CPU EP taking every op in native precision, and no option asks to rewrite
+ * the model. Its plan is then always one partition on that processor — one engine call that orders the
+ * nodes and manages the memory itself, for any input shape — so a runtime may run the model as that
+ * call without compiling (an any-shape InferenceSession does).
+ */
+export async function nothingToPlan(target: Target, options: Pick<CompileOptions, 'bind' | 'rewrite' | 'split' | 'inplace' | 'plan'> = {}): Promise<boolean> {
+  if (options.plan !== undefined || options.rewrite || (options.split ?? 'none') !== 'none' || options.inplace) return false;
+  const binding = await bindForCompile(target, options.bind ?? {});
+  const working = binding.target.processors.filter((p) => !binding.context.idle?.has(p.id));
+  if (working.length !== 1) return false;
+  const [p] = working;
+  return p.kind === 'cpu' && p.backend === 'ort:cpu' && p.support.ops === '*' && storedDtype(p, 'float32') === 'float32';
 }

@@ -31,6 +31,8 @@ import { loadTarget, targetOfPlan } from '../targets/index.js';
 import type { Target } from '../targets/schema.js';
 import { storedDtype, type Ranges } from '../targets/storage.js';
 import { bindForCompile } from './bind.js';
+
+export { nothingToPlan } from './bind.js';
 import { lowerPlan } from './lower.js';
 import { compilePlan, type PlanOptions } from './pipeline.js';
 
@@ -183,22 +185,6 @@ function asTheModel(model: LoadedModel, plan: Plan, target: Target): Subgraph[] 
     if (s?.kind === 'file' && s.path !== model.file) return undefined; // external data: the engine would read it by its own rules
   }
   return [{ name: `${graph.meta.source} (the whole model, partition 0 on ${part.processor})`, onnx: model.bytes, inputs: [...graph.inputs], outputs: [...graph.outputs] }];
-}
-
-/**
- * Whether a compile would have nothing to decide: the target as bound leaves one processor with work, the
- * host's CPU on onnxruntime's CPU EP taking every op in native precision, and no option asks to rewrite
- * the model. Its plan is then always one partition on that processor — one engine call that orders the
- * nodes and manages the memory itself, for any input shape — so a runtime may run the model as that
- * call without compiling (an any-shape InferenceSession does).
- */
-export async function nothingToPlan(target: Target, options: Pick<CompileOptions, 'bind' | 'rewrite' | 'split' | 'inplace' | 'plan'> = {}): Promise<boolean> {
-  if (options.plan !== undefined || options.rewrite || (options.split ?? 'none') !== 'none' || options.inplace) return false;
-  const binding = await bindForCompile(target, options.bind ?? {});
-  const working = binding.target.processors.filter((p) => !binding.context.idle?.has(p.id));
-  if (working.length !== 1) return false;
-  const [p] = working;
-  return p.kind === 'cpu' && p.backend === 'ort:cpu' && p.support.ops === '*' && storedDtype(p, 'float32') === 'float32';
 }
 
 /**

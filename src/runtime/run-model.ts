@@ -2,7 +2,8 @@
  * Running a model as `tessera run` does: on given test data (or deterministic random inputs), through a
  * Session; optionally checking the outputs against onnxruntime running the original file and against
  * expected output files, and writing the outputs and the measured trace (atomically). The command prints
- * what this returns; the conformance tests call it.
+ * what this returns; the conformance tests call it. The compiler, the plan runner, the streamed runner and
+ * the trace writer are loaded by the runs that use them: a run with nothing to plan holds none of them.
  */
 import { join } from 'node:path';
 import { compareTensors, DEFAULT_TOLERANCE, type Comparison } from '../backends/compare.js';
@@ -14,11 +15,14 @@ import { fixedDims, resolveInputShapes, type FixedDim } from '../ir/infer.js';
 import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
-import { compile, loadModel, readPlanFile, refuseNothingToCompute, type LoadedModel } from '../compiler/index.js';
-import { serializeTraceFile, traceFileOf } from '../viz/trace-file.js';
+import { nothingToPlan } from '../compiler/bind.js';
+import type { LoadedModel } from '../compiler/index.js';
+import type { Graph } from '../ir/graph.js';
+import { loadTarget, type Target } from '../targets/index.js';
+import { bindProcessors } from './bind.js';
+import { collectGarbage } from './gc.js';
 import type { Plan } from '../plan/schema.js';
-import { Session } from './session.js';
-import { StreamedModel } from './stream.js';
+import type { Session } from './session.js';
 import { formatBytes } from '../format.js';
 import { readFeeds } from './test-data.js';
 
@@ -77,13 +81,13 @@ export interface RunReport {
 
 export async function runModel(path: string, options: RunOptions = {}): Promise<RunReport> {
   // read and imported once: the feeds are read against this graph, and the compile shapes it
-  const bytes = readModelFile(path);
-  const graph = importOnnx(bytes, { path });
+  let bytes: Uint8Array | undefined = readModelFile(path);
+  let graph: Graph | undefined = importOnnx(bytes, { path });
   const tol = options.tolerance ?? DEFAULT_TOLERANCE;
   let feeds: TensorMap;
   let inputShapes: Record<string, number[]>;
   // a plan brings the shapes it was compiled for: an --input-shape must agree with them (test data of other shapes fails the feed check)
-  const planned = options.plan ? Object.fromEntries(Object.entries(readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
+  const planned = options.plan ? Object.fromEntries(Object.entries((await import('../compiler/index.js')).readPlanFile(options.plan).inputs).map(([k, v]) => [k, v.shape])) : undefined;
   if (options.data) {
     feeds = readFeeds(graph, options.data);
     inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
@@ -105,10 +109,24 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     throw new TesseraError('BAD_ARGUMENT', '--memory-budget runs the model on the CPU with its weights streamed, without a plan: it takes no --plan, --target or --objective');
   }
   const given = options.data || options.plan ? inputShapes : (options.inputShapes ?? {});
-  const loaded = options.memoryBudget !== undefined ? undefined : await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
-  if (loaded && !options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
-  const ran = loaded ? await runSessionOf(path, feeds, options, loaded) : await runUnderBudget(path, feeds, inputShapes, options.memoryBudget!);
-  const { outputs, runMs, lowered, outputNames } = ran;
+  const inputs = graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' }));
+  const fixed = fixedDims(graph, inputShapes, given);
+  const outputNames = [...graph.outputs];
+  const host = await hostWithNothingToPlan(options);
+  let ran: Ran;
+  if (host) {
+    bytes = graph = undefined; // the run needs the model's path only: the bytes and the graph go before the engine allocates
+    ran = await runAsTheModel(path, feeds, outputNames, host, options.bind);
+  } else if (options.memoryBudget !== undefined) {
+    ran = await runUnderBudget(path, feeds, inputShapes, options.memoryBudget);
+  } else {
+    const { loadModel, refuseNothingToCompute } = await import('../compiler/index.js');
+    const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
+    bytes = graph = undefined;
+    if (!options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
+    ran = await runSessionOf(path, feeds, options, loaded);
+  }
+  const { outputs, runMs, lowered } = ran;
   const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
 
   const reports: OutputReport[] = outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
@@ -139,12 +157,13 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   }
   if (options.trace && ran.trace) {
     const host = `${process.platform}-${process.arch}, node ${process.version}`;
+    const { serializeTraceFile, traceFileOf } = await import('../viz/trace-file.js');
     writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(ran.trace.plan, ran.trace.trace, host)) }]);
   }
   return {
     model: path,
-    inputs: graph.inputs.map((name) => ({ name, dtype: feeds[name].type, shape: [...feeds[name].dims], source: options.data ? 'test data' : 'random (seeded)' })),
-    fixedDims: fixedDims(graph, inputShapes, given),
+    inputs,
+    fixedDims: fixed,
     outputs: reports,
     ok,
     runMs,
@@ -170,8 +189,45 @@ interface Ran {
   trace?: { plan: Plan; trace: NonNullable<Session['lastTrace']> };
 }
 
+/**
+ * The host target when a compile for it would have nothing to decide (`nothingToPlan`: its CPU takes the
+ * whole model as one onnxruntime session) and the run asks for nothing a plan brings (a plan file, an
+ * objective, a trace, a predicted memory, a streamed run, a given zero dimension to refuse).
+ */
+async function hostWithNothingToPlan(options: RunOptions): Promise<Target | undefined> {
+  if (options.plan || options.objective || options.trace || options.memory || options.memoryBudget !== undefined) return undefined;
+  if ((options.target ?? 'host') !== 'host' || Object.values(options.inputShapes ?? {}).some((s) => s.includes(0))) return undefined;
+  const host = await loadTarget('host');
+  return (await nothingToPlan(host, { bind: options.bind })) ? host : undefined;
+}
+
+/**
+ * Nothing to plan: the model runs as the plan of one whole-model partition on the CPU EP would run it (the
+ * model's own bytes, `asTheModel`), as one onnxruntime session opened on its path, nothing compiled —
+ * so none of a compile's memory is resident while the engine allocates.
+ */
+async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readonly string[], target: Target, bind: RunOptions['bind']): Promise<Ran> {
+  const bound = await bindProcessors(target, bind);
+  collectGarbage(); // the import's garbage goes before the engine allocates (see gc.ts)
+  const session = await createSession(path, 'cpu', path);
+  let outputs: TensorMap;
+  let runMs: number;
+  try {
+    const t0 = performance.now();
+    outputs = await runSession(session, feeds, outputNames, path);
+    runMs = performance.now() - t0;
+  } finally {
+    await session.release();
+  }
+  return {
+    outputs, outputNames, runMs, lowered: false, target: target.name, partitions: 1,
+    bindings: bound.map(({ processor, backend, emulated, note }) => ({ processor, backend, emulated, note })), fallbacks: [],
+  };
+}
+
 /** A plan compiled (or given) and run by a Session. */
 async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions, loaded: LoadedModel): Promise<Ran> {
+  const [{ compile }, { Session }] = await Promise.all([import('../compiler/index.js'), import('./session.js')]);
   const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }));
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
@@ -194,6 +250,7 @@ async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions,
 
 /** One forward pass with the weights streamed from disk under a memory budget (stream.ts), on the CPU. */
 async function runUnderBudget(path: string, feeds: TensorMap, inputShapes: Record<string, number[]>, budgetBytes: number): Promise<Ran> {
+  const { StreamedModel } = await import('./stream.js');
   const model = await StreamedModel.open(path, { budgetBytes, inputShapes });
   const t0 = performance.now();
   const outputs = await model.run(feeds);

@@ -115,6 +115,24 @@ describe('tessera run', () => {
     expect(got.values.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5); // a softmax
   });
 
+  it('with nothing to plan (the host target here: one processor takes everything), prints what a compiled plan prints, and the outputs are onnxruntime\'s', async () => {
+    // --objective asks for a plan; without it, `tessera run` hands the model to onnxruntime as it is when a plan would have nothing to decide
+    const runs = ['planless', 'compiled'].map((name) => {
+      const out = join(dir, `out-${name}`);
+      const r = tessera('run', EXAMPLE, '--data', join(dir, 'data'), '--out', out, ...(name === 'compiled' ? ['--objective', 'latency'] : []));
+      expect(r.status, r.stderr).toBe(0);
+      return { printed: r.stdout.replace(/measured [\d.]+ ms/, 'measured … ms'), got: readFloatTensor(readFileSync(join(out, 'output_0.pb'))) };
+    });
+    expect(runs[0].printed).toEqual(runs[1].printed);
+    const session = await ort.InferenceSession.create(EXAMPLE);
+    const want = (await session.run({ image: new ort.Tensor('float32', INPUT, [1, 3, 32, 32]) })).probs.data as Float32Array;
+    await session.release();
+    for (const { got } of runs) {
+      expect(got.dims).toEqual([1, 10]);
+      got.values.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-6));
+    }
+  });
+
   it('--check compares with the output_0.pb in --data: exit 0 when it agrees, 1 when it was altered', () => {
     const data = join(dir, 'data-expected');
     mkdirSync(data);

@@ -1,7 +1,9 @@
 /**
  * ONNX backend conformance: every test the onnxruntime-node 1.30 baseline passes must pass through
- * Tessera (import, shape inference, export, run) — `runModel(model, { data, check: true })`, the same
- * code path as `tessera run --data DIR --check` — against the expected output files. What inference
+ * Tessera (import, shape inference, export, run) — `runModel(model, { data, check: true, objective: 'latency' })`,
+ * the code path of `tessera run --data DIR --check --objective latency` — against the expected output files
+ * (the objective asks for a compiled plan: without it, `tessera run` on the host target with nothing to
+ * plan hands the model to onnxruntime as it is, and the check would compare onnxruntime with itself). What inference
  * gives is checked too: the shapes of graph outputs against the expected files; the shapes of
  * intermediate values, and the contents of the values it folds to constants, against onnxruntime.
  * Tests the baseline does not pass are skipped, with the baseline's status. A second pass, with no
@@ -62,8 +64,8 @@ async function conformance(dir: string): Promise<void> {
     expect(foldingErrors(shaped, ref, folded), 'folded values vs onnxruntime').toEqual([]);
   }
 
-  // The whole path, as `tessera run --data DIR --check` takes it.
-  const report = await runModel(model, { data, check: true });
+  // The whole path, as `tessera run --data DIR --check --objective latency` takes it (a plan compiled, verified and run).
+  const report = await runModel(model, { data, check: true, objective: 'latency' });
   expect(report.outputs).toHaveLength(expectedFiles.length);
   for (const o of report.outputs) {
     expect(o.vsOnnxruntime?.ok, `${o.name} vs onnxruntime on the original: ${o.vsOnnxruntime?.reason}`).toBe(true);
