@@ -48,14 +48,16 @@ export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation
     };
   });
   const transfers = plan.steps.filter((s) => s.kind === 'transfer');
-  const groups = new Map<string, { op: string; processor: string; count: number; reason: string }>();
+  const groups = new Map<string, { op: string; processor: string; count: number; reason: string; varies: boolean }>();
   for (const n of plan.nodes) {
     if (n.folded || !n.rejected?.length) continue;
-    // group by the reason with value names and figures left out: one line per kind of fallback
-    const reason = n.rejected.map((r) => `${r.processor}: ${r.reason.replace(/'[^']*'/g, "'…'").replace(/(?<![\w.-])\d+(\.\d+)?(e[+-]?\d+)?(?![\w-])/g, '…')}`).join('; ');
-    const key = `${n.op}\u0000${n.processor}\u0000${reason}`;
-    const g = groups.get(key) ?? { op: n.op, processor: n.processor, count: 0, reason };
+    // grouped by the reason with value names and figures left out (one line per kind of fallback); printed with the first node's own
+    const reason = n.rejected.map((r) => `${r.processor}: ${r.reason}`).join('; ');
+    const kind = reason.replace(/'[^']*'/g, "''").replace(/(?<![\w.-])\d+(\.\d+)?(e[+-]?\d+)?(?![\w-])/g, '#');
+    const key = `${n.op}\u0000${n.processor}\u0000${kind}`;
+    const g = groups.get(key) ?? { op: n.op, processor: n.processor, count: 0, reason, varies: false };
     g.count++;
+    g.varies ||= g.reason !== reason;
     groups.set(key, g);
   }
   return {
@@ -72,7 +74,7 @@ export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation
     transfers: { count: transfers.length, bytes: plan.estimate.transferBytes, predictedUs: transfers.reduce((a, s) => a + s.endUs - s.startUs, 0) },
     latencyUs: plan.estimate.latencyUs,
     source: plan.estimate.source,
-    fallbacks: [...groups.values()].sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
+    fallbacks: [...groups.values()].sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)).map(({ varies, ...g }) => (varies ? { ...g, reason: `${g.reason} (the first of ${g.count}: names and figures differ among them)` } : g)),
   };
 }
 

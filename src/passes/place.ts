@@ -23,6 +23,9 @@ import type { PlacedNode } from '../plan/partitioning.js';
 import { residency } from '../plan/residency.js';
 import { costSource, launchUs, nodeUs, transferUs } from '../targets/cost.js';
 import type { CompileContext } from './context.js';
+
+/** A predicted time for a reason: one decimal, or two significant digits below 1 µs. */
+const us = (t: number) => `${t < 1 ? Number(t.toPrecision(2)) : t.toFixed(1)} µs`;
 import { capabilityPlacement, groupPartitions } from './partition.js';
 import { schedule } from './schedule.js';
 
@@ -200,7 +203,7 @@ export function placeByCost(ctx: CompileContext, options: PlaceOptions = {}): Pl
       const t = nodeUs(q, graph, i);
       if (t >= mine) continue;
       const s = support[i]!.get(q.id)!;
-      rejected.push({ processor: q.id, reason: s.ok ? `placement search: ${t.toFixed(1)} µs there vs ${mine.toFixed(1)} µs on ${p.processor}, but moving it costs more in transfers and launches than it saves (cost model)` : s.reason });
+      rejected.push({ processor: q.id, reason: s.ok ? `placement search: ${us(t)} there vs ${us(mine)} on ${p.processor}, but moving it costs more in transfers and launches than it saves (cost model)` : s.reason });
     }
     return { ...p, rejected };
   });

@@ -179,3 +179,20 @@ describe('tessera run', () => {
     expect(r.stdout).toContain('check: all outputs pass (rtol 0.001 / atol 0.0001)');
   });
 });
+
+describe('tessera compile prints why nodes left the preferred processor', () => {
+  it('each fallback line carries a real reason of the plan, its figures and names as they are, not elided', () => {
+    const out = join(dir, 'fallbacks.plan.json');
+    const r = tessera('compile', EXAMPLE, '--target', 'snapdragon-8-gen-3', '--input-shape', 'image=16x3x32x32', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const plan = JSON.parse(readFileSync(out, 'utf8')) as { nodes: { op: string; rejected?: { processor: string; reason: string }[] }[] };
+    const reasons = new Set(plan.nodes.filter((n) => n.rejected?.length).map((n) => n.rejected!.map((x) => `${x.processor}: ${x.reason}`).join('; ')));
+    const lines = r.stdout.split('\n').filter((l) => / ×\d+ → /.test(l));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) {
+      expect(l).not.toContain('…');
+      const shown = l.replace(/^.* ×\d+ → [^:]+: /, '').replace(/ \(the first of \d+: names and figures differ among them\)$/, '');
+      expect(reasons.has(shown), l).toBe(true);
+    }
+  });
+});
