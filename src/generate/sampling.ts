@@ -1,4 +1,5 @@
 /** Choosing the next token from a logits row: greedy (argmax, lowest id on a tie) or seeded sampling. */
+import { rng } from '../backends/tensor.js';
 import { TesseraError } from '../errors.js';
 
 export interface SamplingOptions {
@@ -23,13 +24,7 @@ export function makeSampler(o: SamplingOptions = {}): Sampler {
   if (!Number.isFinite(t) || t < 0) throw new TesseraError('BAD_ARGUMENT', `temperature ${t}: expected a number >= 0`);
   if (o.topK !== undefined && (!Number.isSafeInteger(o.topK) || o.topK < 1)) throw new TesseraError('BAD_ARGUMENT', `topK ${o.topK}: expected a positive integer`);
   if (t === 0) return argmax;
-  let s = (o.seed ?? 1) >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
+  const uniform = rng(o.seed ?? 1);
   return (row) => {
     const ids = Array.from(row.keys());
     if (o.topK !== undefined && o.topK < row.length) {
@@ -44,13 +39,8 @@ export function makeSampler(o: SamplingOptions = {}): Sampler {
   };
 }
 
-/** `n` seeded token ids below `vocab` (a reproducible prompt; xorshift32). */
+/** `n` seeded token ids below `vocab` (a reproducible prompt, from the library's one seeded stream). */
 export function seededPrompt(n: number, vocab: number, seed = 1): number[] {
-  let s = (seed >>> 0) || 1;
-  return Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) % vocab;
-  });
+  const next = rng(seed);
+  return Array.from({ length: n }, () => Math.floor(next() * vocab));
 }

@@ -7,6 +7,7 @@
  * `break` makes the bad variants the generator must refuse. Weights inline (small).
  */
 import { writeFileSync } from 'node:fs';
+import { rng as seededStream } from '../../src/backends/tensor.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 
 export interface VariantConfig {
@@ -21,14 +22,10 @@ export interface VariantConfig {
 
 export const VARIANT: VariantConfig = { layers: 3, hidden: 24, heads: 3, vocab: 50, maxPositions: 160, seed: 11 };
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296 - 0.5;
-  };
+/** Weights uniform in [-0.5, 0.5), from the library's seeded stream. */
+function rng(seed: number): () => number {
+  const next = seededStream(seed);
+  return () => next() - 0.5;
 }
 
 export function writeVariant(c: VariantConfig, path: string): void {
