@@ -78,15 +78,18 @@ const lowerQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
  * a second session's spinning threads slow a run on 2 cores nearly twice over, so runs of different
  * sessions are never interleaved one by one). A block during which other processes used more than
  * `maxLoad` of the cores is discarded and the measurement waits for a quiet moment, until `budgetMs` is
- * spent (then busy blocks are kept, and `load` says so).
+ * spent (then busy blocks are kept, and `load` says so). `between`, when given, runs before each round
+ * (the caller decides in which rounds it does anything).
  */
-export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; blocks?: number; maxLoad?: number; budgetMs?: number; warm?: number; warmMs?: number } = {}): Promise<Timed> {
+export async function timeAlternating(fns: (() => Promise<unknown>)[], runs: number, options: { blockMs?: number; blocks?: number; maxLoad?: number; budgetMs?: number; warm?: number; warmMs?: number; between?: (round: number) => Promise<void> | void } = {}): Promise<Timed> {
   const blockMs = options.blockMs ?? 200, perBlock = Math.max(1, Math.ceil(runs / (options.blocks ?? 12))), maxLoad = options.maxLoad ?? 0.1, budgetMs = options.budgetMs ?? 120_000, warm = options.warm ?? 1, warmMs = options.warmMs ?? 100;
   const samples = fns.map(() => [] as number[]);
   const blocks = fns.map(() => [] as number[]);
   const t0 = performance.now();
   let discarded = 0, loadSum = 0, loadN = 0;
   for (let round = 0; samples.some((s) => s.length < runs); round++) {
+    // other work interleaved with the blocks (a recalibration's round): before the round's blocks, whose warm-up follows it
+    await options.between?.(round);
     // each round starts with the next function: a function always timed first (or last) in its round would
     // carry whatever the position costs (in-process A/B of identical sessions here: ~1% a place)
     for (let turn = 0; turn < fns.length; turn++) {

@@ -246,22 +246,25 @@ interface Timing { us: number; runs: number; load: number }
 
 /**
  * Times sessions in turns of at least `blockMs` each (one session per turn, after an untimed run: a
- * second session's spinning threads would slow a run on few cores), `rounds` turns per session. A turn
- * during which other processes kept the cores busy is retried after a quiet moment (a few times, and
- * not past `deadline`, a performance.now() time). The lower quartile of the runs is the figure: load from
- * elsewhere only ever adds time.
+ * second session's spinning threads would slow a run on few cores), `rounds` turns per session, the
+ * first turn going to session `first` and each round starting one later (so no session always goes
+ * first). A turn during which other processes kept the cores busy is retried after a quiet moment (a
+ * few times, and not past `deadline`, a performance.now() time). The lower quartile of the runs is the
+ * figure: load from elsewhere only ever adds time. A turn runs at least twice (a heavy benchmark's runs
+ * last longer than a turn).
  */
-async function timeSessions(runs: (() => Promise<unknown>)[], blockMs: number, rounds: number, deadline = Infinity): Promise<Timing[]> {
+async function timeSessions(runs: (() => Promise<unknown>)[], blockMs: number, rounds: number, deadline = Infinity, first = 0): Promise<Timing[]> {
   const times = runs.map(() => [] as number[]);
   const loads = runs.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
-    for (let j = 0; j < runs.length; j++) {
+    for (let turn = 0; turn < runs.length; turn++) {
+      const j = (turn + first + r) % runs.length;
       for (let attempt = 0; ; attempt++) {
         await runs[j]();
         const a = cpuSample();
         const block: number[] = [];
         const t0 = performance.now();
-        while (block.length < 3 || (performance.now() - t0 < blockMs && block.length < 2000)) {
+        while (block.length < 2 || (performance.now() - t0 < blockMs && block.length < 2000)) {
           const t = performance.now();
           await runs[j]();
           block.push((performance.now() - t) * 1000);
@@ -401,6 +404,30 @@ export function cacheBytesOfHost(): { bytes: number; source: string } {
 }
 
 /**
+ * The fixed costs a roofline does not see, with the processor's other figures held: the per-node dispatch
+ * (fitted through the cost model on the small-node chains), then what the fitted model leaves unexplained
+ * of the grouped-convolution benchmarks, per group (when the engine runs groups one by one), and of the
+ * set-up ones, per node of their op.
+ */
+function fitFixedCosts(fitted: Processor, samples: Sample[], src: (what: string) => string, groupCalls: boolean): Pick<Processor, 'nodeOverheadUs' | 'convGroupUs' | 'kernelSetupUs'> {
+  const proc = structuredClone(fitted);
+  delete proc.convGroupUs;
+  delete proc.kernelSetupUs;
+  const byFit = (f: Fits) => samples.filter((s) => s.fits === f);
+  const names = (f: Fits) => byFit(f).map((s) => s.name).join(', ');
+  const node: Knob = { get: (p) => p.nodeOverheadUs!.value, set: (p, v) => { p.nodeOverheadUs!.value = v; }, lo: 0.01, hi: 200 };
+  proc.nodeOverheadUs = { value: proc.nodeOverheadUs?.value ?? 0.3, source: '' };
+  fitKnobs(proc, [node], byFit('dispatch'));
+  const perGroup = (groupCalls ? byFit('group') : []).map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
+  const setups = byFit('setup').map((s) => [benchOp(s.one), figure(Math.max(0, s.us - predictedCopyUs(proc, s)), src(`${s.name}: its time less the fitted model's, fitted through the cost model`))] as const);
+  return {
+    nodeOverheadUs: figure(proc.nodeOverheadUs.value, src(`${names('dispatch')}: one more node in a chain of small ones, less its work, fitted through the cost model`)),
+    ...(perGroup.length ? { convGroupUs: figure(quantile(perGroup, 0.5), src(`${names('group')}: its time less the fitted model's, over its groups`)) } : {}),
+    ...(setups.length ? { kernelSetupUs: Object.fromEntries(setups) } : {}),
+  };
+}
+
+/**
  * Fits a processor's figures to measured samples through the cost model (sum of absolute log errors,
  * coordinate descent): the per-node dispatch from the small-node chains; the peak as the better of the
  * median rates of dense convolutions and of compute-bound matrix products, efficiencies as fractions of it
@@ -443,13 +470,7 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
   const classes = ['matmul', 'conv', 'dwconv', 'reduce', 'copy'] as const;
   for (const c of classes) fitKnobs(proc, [effKnob(c, lo(c), hi(c))], byFit(c));
   fitKnobs(proc, [bw, ...cbw, ...(['elementwise', ...classes] as const).map((c) => effKnob(c, lo(c), hi(c)))], samples.filter((s) => (classes as readonly string[]).includes(s.fits) || s.fits === 'elementwise'));
-  const node: Knob = { get: (p) => p.nodeOverheadUs!.value, set: (p, v) => { p.nodeOverheadUs!.value = v; }, lo: 0.01, hi: 200 };
-  fitKnobs(proc, [node], dispatch);
-  // fixed costs: what the fitted model (without them) leaves unexplained, per group or per node
-  delete proc.convGroupUs;
-  delete proc.kernelSetupUs;
-  const perGroup = (engineCost(base)?.groupCalls ? byFit('group') : []).map((s) => Math.max(0, s.us - predictedCopyUs(proc, s)) / convGroups(s.one));
-  const setups = byFit('setup').map((s) => [benchOp(s.one), figure(Math.max(0, s.us - predictedCopyUs(proc, s)), src(`${s.name}: its time less the fitted model's, fitted through the cost model`))] as const);
+  const fixed = fitFixedCosts(proc, samples, src, !!engineCost(base)?.groupCalls);
   const eff = proc.efficiency!;
   const e = (c: EffClass, what: string) => figure(eff[c]!.value, src(`${names(c) || 'no benchmark'}: ${what}, fitted through the cost model`));
   return {
@@ -460,9 +481,7 @@ export function fitProcessor(base: Processor, samples: Sample[], src: (what: str
       cacheBytes: { value: cache.bytes, source: cache.source },
       cacheBandwidthGBs: figure(proc.cacheBandwidthGBs!.value, src(`${names('elementwise')}: working sets within the cache, fitted through the cost model`)),
     } : {}),
-    nodeOverheadUs: figure(proc.nodeOverheadUs!.value, src(`${names('dispatch')}: one more node in a chain of small ones, less its work, fitted through the cost model`)),
-    ...(perGroup.length ? { convGroupUs: figure(quantile(perGroup, 0.5), src(`${names('group')}: its time less the fitted model's, over its groups`)) } : {}),
-    ...(setups.length ? { kernelSetupUs: Object.fromEntries(setups) } : {}),
+    ...fixed,
     efficiency: {
       conv: e('conv', 'fraction of the peak'), dwconv: e('dwconv', 'fraction of the peak'), matmul: e('matmul', 'fraction of the peak'),
       elementwise: e('elementwise', 'fraction of the peak their arithmetic reaches (they define the bandwidths)'),
@@ -479,8 +498,13 @@ export interface CalibrateOptions {
   /** Also measure onnxruntime-web's wasm backend and TensorFlow.js, the figures the CPU takes when bound to them (default true). */
   wasm?: boolean;
   tfjs?: boolean;
-  /** Time spent timing each benchmark, in ms (default 400; the GPU's take half of it). */
+  /** Time spent timing each benchmark, in ms (default 400; the GPU's take half of it), spread over the rounds. */
   minMs?: number;
+  /**
+   * Rounds (default 3): every benchmark is timed once a round, round-robin, and its figure is the median
+   * over rounds, so that this machine's speed drifting over the calibration spoils one round, not the figure.
+   */
+  rounds?: number;
   /** After this many ms, timing stops waiting for quiet moments on a busy machine (default 90 000). */
   budgetMs?: number;
   /** Called before each benchmark: done, total, what. */
@@ -491,8 +515,10 @@ export interface Measurement {
   /** What ran it: 'cpu' and 'webgpu' (onnxruntime-node's EPs), 'wasm' (onnxruntime-web), 'tfjs'. */
   provider: string;
   bench: string;
-  /** One copy of the benchmark's op, µs (the lower quartile of the runs, differenced over k). */
+  /** One copy of the benchmark's op, µs: per round the lower quartile of the runs, differenced over k; the median over rounds. */
   medianUs: number;
+  /** (largest − smallest) / median of the per-round times, when there were several rounds. */
+  spread?: number;
   gflops: number;
   gbs: number;
   /** What the fitted cost model predicts for it, µs. */
@@ -510,36 +536,35 @@ function feedsFor(inputs: Record<string, number[]>): Record<string, ort.Tensor> 
 }
 
 type Model = { bytes: Uint8Array; feeds: Record<string, ort.Tensor> };
-/** Times models in turns (see `timeSessions`), each loaded once and released after. */
-type Timer = (models: Model[], blockMs: number, rounds: number, deadline?: number) => Promise<Timing[]>;
+/** Models loaded to be timed: one run function each, released together. */
+interface Loaded { runs: (() => Promise<unknown>)[]; release: () => Promise<void> }
+/** Loads models to be timed in turns (see `timeSessions`), each loaded once. */
+type Loader = (models: Model[]) => Promise<Loaded>;
+
+/** Loads one after the other, releasing what was loaded when one fails. */
+async function loadAll<T>(models: Model[], load: (m: Model, j: number) => Promise<T>, run: (x: T, j: number) => Promise<unknown>, release: (x: T) => Promise<void>): Promise<Loaded> {
+  const done: T[] = [];
+  const releaseAll = async () => { for (const x of done.splice(0)) await release(x); };
+  try {
+    for (const [j, m] of models.entries()) done.push(await load(m, j));
+  } catch (err) {
+    await releaseAll();
+    throw err;
+  }
+  return { runs: done.map((x, j) => () => run(x, j)), release: releaseAll };
+}
 
 /** On onnxruntime-node, each model in its own session with these options. */
-function onOrt(how: ort.InferenceSession.SessionOptions): Timer {
-  return async (models, blockMs, rounds, deadline) => {
-    const sessions: ort.InferenceSession[] = [];
-    try {
-      for (const m of models) sessions.push(await ort.InferenceSession.create(m.bytes, how));
-      return await timeSessions(sessions.map((s, j) => () => s.run(models[j].feeds)), blockMs, rounds, deadline);
-    } finally {
-      for (const s of sessions) await s.release();
-    }
-  };
+function onOrt(how: ort.InferenceSession.SessionOptions): Loader {
+  return (models) => loadAll(models, (m) => ort.InferenceSession.create(m.bytes, how), (s, j) => s.run(models[j].feeds), (s) => s.release());
 }
 
 /** Through a backend's own compile and run, exactly as a partition bound to it runs. */
-function onBackend(backend: Backend): Timer {
-  return async (models, blockMs, rounds, deadline) => {
-    const exes: Executable[] = [];
-    try {
-      for (const [j, m] of models.entries()) {
-        const g = importOnnx(m.bytes);
-        exes.push(await backend.compile({ name: `calibration model ${j}`, onnx: m.bytes, inputs: g.inputs, outputs: g.outputs }));
-      }
-      return await timeSessions(exes.map((e, j) => () => e.run(models[j].feeds)), blockMs, rounds, deadline);
-    } finally {
-      for (const e of exes) await e.dispose();
-    }
-  };
+function onBackend(backend: Backend): Loader {
+  return (models) => loadAll(models, (m, j) => {
+    const g = importOnnx(m.bytes);
+    return backend.compile({ name: `calibration model ${j}`, onnx: m.bytes, inputs: g.inputs, outputs: g.outputs });
+  }, (e: Executable, j) => e.run(models[j].feeds), (e) => e.dispose());
 }
 
 /** Whether a backend takes every node of a model (onnxruntime-node's EPs take all of them). */
@@ -549,11 +574,8 @@ function takes(backend: Backend | undefined, g: ShapedGraph): boolean {
 
 const CPU: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 4 };
 
-/**
- * The cost of one more tensor a launch takes in or gives back: models with 1 and 5 inputs (summed into one
- * output) and with 1 and 5 outputs (Relus of one input), less what their nodes cost.
- */
-async function measureTensorIo(proc: Processor, time: Timer, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
+/** Models with 1 and 5 inputs (summed into one output) and with 1 and 5 outputs (Relus of one input). */
+function ioModels(): Model[] {
   const model = (inputs: number, outputs: number) => {
     const b = new GraphBuilder(`io_${inputs}_${outputs}`);
     const shapes: Record<string, number[]> = {};
@@ -565,14 +587,14 @@ async function measureTensorIo(proc: Processor, time: Timer, blockMs: number, de
     for (let i = 0; i < outputs; i++) b.output(b.node('Relu', [x], `y${i}`), 'float32');
     return { bytes: b.toBytes(), feeds: feedsFor(shapes) };
   };
-  const models = [model(1, 1), model(5, 1), model(1, 5)];
-  const t = await time(models, blockMs, 2, deadline);
-  const nodes = await Promise.all(models.map(async (m) => {
-    const g = await shaped(m.bytes);
-    return g.nodes.reduce((a, _, i) => a + nodeUs(proc, g, i), 0);
-  }));
-  const extra = (j: number) => (t[j].us - nodes[j] - (t[0].us - nodes[0])) / 4;
-  return { us: Math.max(0, (extra(1) + extra(2)) / 2), load: (t[0].load + t[1].load + t[2].load) / 3 };
+  return [model(1, 1), model(5, 1), model(1, 5)];
+}
+
+/** The cost of one more tensor a launch takes in or gives back: the `ioModels` timed (µs), less what their nodes cost. */
+function tensorIoUs(proc: Processor, graphs: ShapedGraph[], us: number[]): number {
+  const nodes = graphs.map((g) => g.nodes.reduce((a, _, i) => a + nodeUs(proc, g, i), 0));
+  const extra = (j: number) => (us[j] - nodes[j] - (us[0] - nodes[0])) / 4;
+  return Math.max(0, (extra(1) + extra(2)) / 2);
 }
 
 /** A Relu inside an If (the same Relu in both branches) and the Relu alone. */
@@ -596,11 +618,94 @@ function ifModels(): Model[] {
   return [model(false), model(true)].map((bytes) => ({ bytes, feeds }));
 }
 
-/** The set-up of an If: the wrapped Relu against the Relu alone, less one node's dispatch. */
-async function measureIf(proc: Processor, time: Timer, blockMs: number, deadline: number): Promise<{ us: number; load: number }> {
-  const t = await time(ifModels(), blockMs, 2, deadline);
-  const dispatch = proc.nodeOverheadUs?.value ?? 0;
-  return { us: Math.max(0, t[1].us - t[0].us - dispatch), load: (t[0].load + t[1].load) / 2 };
+/** The set-up of an If: the `ifModels` timed (µs), the wrapped Relu against the Relu alone, less one node's dispatch. */
+function ifSetupUs(proc: Processor, us: number[]): number {
+  return Math.max(0, us[1] - us[0] - (proc.nodeOverheadUs?.value ?? 0));
+}
+
+/**
+ * Sets a fitted processor's launch — a run of the one-node model of the first dispatch benchmark, less its
+ * nodes — and the fixed costs timed beside the benchmarks (`io`: one more tensor in or out; `if`: an If's
+ * set-up), from round r's times or, without r, the median over rounds (each round's times less what the
+ * fitted nodes cost).
+ */
+function fitLaunchCosts(proc: Processor, samples: Sample[], items: Item[], src: (what: string) => string, r?: number): void {
+  const d = samples.find((s) => s.fits === 'dispatch')!;
+  proc.launchOverheadUs = figure(Math.max(0.1, d.oneUs - d.one.nodes.reduce((a, _, i) => a + nodeUs(proc, d.one, i), 0)), src(`a run of the one-node model of '${d.name}', less its nodes`));
+  const per = (item: Item, f: (us: number[]) => number) => (r === undefined ? median(item.us.map(f)) : f(item.us[r]));
+  const io = items.find((i) => i.kind === 'io'), ifs = items.find((i) => i.kind === 'if');
+  if (io) proc.tensorIoUs = figure(per(io, (us) => tensorIoUs(proc, io.graphs, us)), src('a run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
+  if (ifs) proc.kernelSetupUs = { ...proc.kernelSetupUs, If: figure(per(ifs, (us) => ifSetupUs(proc, us)), src('a run of a Relu inside an If against the Relu alone: running a subgraph')) };
+}
+
+/** The benchmark's models as an item to time in rounds (undefined when the loader cannot run it). */
+async function benchItem(bench: Bench, load: Loader | undefined, backend?: Backend): Promise<Item | undefined> {
+  const one = buildBench(bench, 1), many = buildBench(bench, bench.K);
+  const oneGraph = await shaped(one.bytes);
+  if (!load || !takes(backend, oneGraph)) return undefined;
+  return { what: bench.name, kind: 'bench', bench, load, models: [one, many].map((m) => ({ bytes: m.bytes, feeds: feedsFor(m.inputs) })), graphs: [oneGraph, await shaped(many.bytes)], us: [], loads: [] };
+}
+
+/** The fixed-cost items: one more tensor in or out of a launch, and an If around one node (when the backend takes an If). */
+async function fixedItems(load: Loader, backend?: Backend): Promise<Item[]> {
+  const io = ioModels(), ifs = ifModels();
+  const ifGraphs = await Promise.all(ifs.map((m) => shaped(m.bytes)));
+  return [
+    { what: 'tensors in and out of a launch', kind: 'io', load, models: io, graphs: await Promise.all(io.map((m) => shaped(m.bytes))), us: [], loads: [] },
+    ...(takes(backend, ifGraphs[1]) ? [{ what: 'an If around one node', kind: 'if' as const, load, models: ifs, graphs: ifGraphs, us: [], loads: [] }] : []),
+  ];
+}
+
+/** Times each item once (one round): its models take turns, the first turn going to model `r` (mod their number). */
+async function timeRound(items: Item[], r: number, blockMs: number, deadline: number): Promise<void> {
+  for (const item of items) {
+    item.loaded ??= await item.load(item.models);
+    const t = await timeSessions(item.loaded.runs, blockMs, 1, deadline, r);
+    item.us.push(t.map((x) => x.us));
+    item.loads.push(t.reduce((a, x) => a + x.load, 0) / t.length);
+  }
+}
+
+/** Re-times the fixed costs of a calibrated processor on onnxruntime's CPU EP, in rounds, to refit them (`fixedCostProbe`). */
+export interface FixedCostProbe {
+  /** Times every fixed-cost benchmark once more: one round. */
+  round(): Promise<void>;
+  /** The processor with its launch, per-tensor, per-node, per-group and set-up figures refitted to the median over the rounds so far, its other figures as calibrated. */
+  refit(): Processor;
+  /** Releases the benchmarks' sessions. */
+  release(): Promise<void>;
+}
+
+/**
+ * The fixed costs — launch, each tensor in or out, per node, per group, kernel set-ups — dominate models of
+ * a few hundred µs, and they drift with this machine's speed: this re-times the benchmarks that define them
+ * (the small-node chains, the 1-D depthwise convolution, the one-step LSTM and GRU, more tensors, an If) on
+ * onnxruntime's CPU EP whenever `round` is called — between the runs a caller measures — and `refit`
+ * fits them again through the cost model with the processor's other figures held. `note` says where in the
+ * sources.
+ */
+export async function fixedCostProbe(proc: Processor, note: string, options: { minMs?: number } = {}): Promise<FixedCostProbe> {
+  const load = onOrt(CPU);
+  const items: Item[] = [];
+  for (const bench of cpuBenches().filter((b) => b.fits === 'dispatch' || b.fits === 'group' || b.fits === 'setup')) {
+    const item = await benchItem(bench, bench.plain ? undefined : load);
+    if (item) items.push(item);
+  }
+  items.push(...(await fixedItems(load)));
+  const blockMs = (options.minMs ?? 400) / 2 / 3;
+  const date = new Date().toISOString().slice(0, 10);
+  const src = (what: string) => `measured ${date} ${note}: ${what}`;
+  return {
+    round: () => timeRound(items, items[0].us.length, blockMs, Infinity),
+    refit: () => {
+      if (!items[0].us.length) throw new TesseraError('BACKEND_FAILED', 'refitting the fixed costs: no round was timed');
+      const samples = items.filter((i) => i.kind === 'bench').map((i) => sampleOf(i));
+      const p: Processor = { ...structuredClone(proc), ...fitFixedCosts(proc, samples, src, !!engineCost(proc)?.groupCalls) };
+      fitLaunchCosts(p, samples, items, src);
+      return p;
+    },
+    release: async () => { for (const i of items) await i.loaded?.release(); },
+  };
 }
 
 /** What calibration measures: a backend, how it times a benchmark (none: it cannot run it as asked), and the processor it fits. */
@@ -608,10 +713,64 @@ interface Engine {
   provider: string;
   /** Set for backends reached through Tessera's Backend interface, whose op tables decide which benchmarks run. */
   backend?: Backend;
-  timer: (bench: Bench) => Timer | undefined;
+  timer: (bench: Bench) => Loader | undefined;
   benches: Bench[];
   base: Processor;
   isGpu: boolean;
+}
+
+/** Timed in every round: a benchmark's one- and K-copy models, or the models of a fixed cost (`ioModels`, `ifModels`). */
+interface Item {
+  what: string;
+  kind: 'bench' | 'io' | 'if';
+  bench?: Bench;
+  models: Model[];
+  graphs: ShapedGraph[];
+  load: Loader;
+  loaded?: Loaded;
+  /** Per round, each model's time (µs: the lower quartile of its turn's runs), and the load from elsewhere during the round's turns. */
+  us: number[][];
+  loads: number[];
+}
+
+const median = (xs: number[]) => quantile(xs, 0.5);
+
+/** The per-round times of a benchmark as a sample for the fit: one copy's time (K copies less one, over K − 1) of round `r`, or the medians over rounds. */
+function sampleOf(item: Item, r?: number): Sample {
+  const b = item.bench!;
+  const copy = item.us.map((t) => Math.max(1e-3, (t[1] - t[0]) / (b.K - 1)));
+  const one = item.us.map((t) => t[0]);
+  return { name: b.name, fits: b.fits, K: b.K, one: item.graphs[0], many: item.graphs[1], us: r === undefined ? median(copy) : copy[r], oneUs: r === undefined ? median(one) : one[r] };
+}
+
+/** The spread of a benchmark over rounds: (largest − smallest) / median of its per-round time of one copy. */
+function spreadOf(item: Item): number {
+  const copy = item.us.map((t) => Math.max(1e-3, (t[1] - t[0]) / (item.bench!.K - 1)));
+  return (Math.max(...copy) - Math.min(...copy)) / median(copy);
+}
+
+/**
+ * Appends to each fitted figure's source how far the figure moved over the rounds: what each round's
+ * times alone fit (the figure itself is fitted to the median over rounds of each benchmark's time).
+ */
+function withSpread(proc: Processor, rounds: Processor[]): Processor {
+  if (rounds.length < 2) return proc;
+  const note = (f: Figure, get: (p: Processor) => Figure | undefined): Figure => {
+    const xs = rounds.map(get).filter((x): x is Figure => !!x).map((x) => x.value);
+    if (xs.length < 2) return f;
+    const lo = Math.min(...xs), hi = Math.max(...xs);
+    return { ...f, source: `${f.source}; the median over ${rounds.length} interleaved rounds (each benchmark timed once a round, round-robin), each round alone fits ${Number(lo.toPrecision(3))}–${Number(hi.toPrecision(3))}` };
+  };
+  const out: Processor = { ...proc };
+  const rec = out as unknown as Record<string, unknown>;
+  for (const k of FIGURE_FIELDS) {
+    const v = rec[k] as Figure | Record<string, Figure> | undefined;
+    if (!v || k === 'cacheBytes') continue;
+    const at = (p: Processor) => (p as unknown as Record<string, unknown>)[k] as Figure | Record<string, Figure> | undefined;
+    if ('value' in v && typeof v.value === 'number') rec[k] = note(v as Figure, (p) => at(p) as Figure | undefined);
+    else rec[k] = Object.fromEntries(Object.entries(v as Record<string, Figure>).map(([n, f]) => [n, note(f, (p) => (at(p) as Record<string, Figure> | undefined)?.[n])]));
+  }
+  return out;
 }
 
 /** The figures of a fitted processor, without what it is (id, kind, name, backend, support). */
@@ -655,7 +814,8 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
     const tfjs = new TfjsBackend();
     if (await tfjs.available()) engines.push({ provider: 'tfjs', backend: tfjs, timer: () => onBackend(tfjs), benches: cpuBenches(), base: cpuBase(hostCpuName(), tfjs.id), isGpu: false });
   }
-  const total = engines.reduce((a, e) => a + e.benches.length + (e.isGpu ? 1 : 2), 0);
+  const R = Math.max(1, Math.round(options.rounds ?? 3));
+  let total = engines.reduce((a, e) => a + (e.benches.length + (e.isGpu ? 0 : 2)) * R + (e.isGpu ? 1 : 0), 0);
   let done = 0;
   const measurements: Measurement[] = [];
   const skipped: string[] = [];
@@ -668,52 +828,66 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
   const measured = (through: string) => (what: string) => `measured by tessera calibrate on this host (${date})${through}: ${what}`;
   for (const { provider, backend, timer, benches, base, isGpu } of engines) {
     const src = measured(backend ? ` through ${provider}` : '');
-    const blockMs = (options.minMs ?? 400) / (isGpu ? 8 : 4);
-    const samples: Sample[] = [];
-    const loads: number[] = [];
+    // each model's turns add up to the same time whatever the rounds: minMs a benchmark, half of it a GPU's
+    const blockMs = (options.minMs ?? 400) / (isGpu ? 4 : 2) / R;
+    const items: Item[] = [];
     for (const bench of benches) {
-      options.progress?.(done++, total, `${bench.name} on ${provider}`);
-      const one = buildBench(bench, 1), many = buildBench(bench, bench.K);
-      const time = timer(bench);
-      const oneGraph = await shaped(one.bytes);
-      if (!time || !takes(backend, oneGraph)) continue;
-      let t: Timing[];
-      try {
-        t = await time([one, many].map((m) => ({ bytes: m.bytes, feeds: feedsFor(m.inputs) })), blockMs, 2, deadline);
-      } catch (err) {
-        // a GPU EP that fails a benchmark (onnxruntime-web's WebGPU on some of the Conv ones: "dilations should be 2D"): fitted without it
-        if (!isGpu) throw err;
-        skipped.push(`${bench.name} on ${provider}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
-        continue;
-      }
-      const us = Math.max(1e-3, (t[1].us - t[0].us) / (bench.K - 1));
-      samples.push({ name: bench.name, fits: bench.fits, K: bench.K, one: oneGraph, many: await shaped(many.bytes), us, oneUs: t[0].us });
-      loads.push((t[0].load + t[1].load) / 2);
+      const item = await benchItem(bench, timer(bench), backend);
+      if (item) items.push(item);
+      else total -= R;
     }
+    if (!isGpu) {
+      const fixed = await fixedItems(backend ? onBackend(backend) : onOrt(CPU), backend);
+      items.push(...fixed);
+      total -= (2 - fixed.length) * R;
+    }
+    // rounds: every item timed once a round, round-robin, so that the machine drifting over the calibration
+    // moves each benchmark alike and a slow spell spoils one round of each, not all rounds of a few
+    let live = items;
+    try {
+      for (let r = 0; r < R; r++) {
+        for (const item of live) {
+          options.progress?.(done++, total, `${item.what} on ${provider}${R > 1 ? ` (round ${r + 1}/${R})` : ''}`);
+          try {
+            // the models take turns, each round starting with the next one
+            await timeRound([item], r, blockMs, deadline);
+          } catch (err) {
+            // a GPU EP that fails a benchmark (onnxruntime-web's WebGPU on some of the Conv ones: "dilations should be 2D"): fitted without it
+            if (!isGpu) throw err;
+            skipped.push(`${item.what} on ${provider}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+            total -= R - r - 1;
+            item.us = [];
+          }
+        }
+        live = live.filter((item) => item.us.length === r + 1);
+      }
+    } finally {
+      for (const item of items) await item.loaded?.release();
+    }
+    const benchItems = live.filter((item) => item.kind === 'bench');
+    const samples = benchItems.map((item) => sampleOf(item));
     // the launch: the one-copy model of the first dispatch benchmark (one Relu), less what its nodes cost
     const d = samples.find((s) => s.fits === 'dispatch');
     if (!d) throw new TesseraError('BACKEND_FAILED', `calibrating ${provider}: it ran none of the small-node benchmarks, so its launch and dispatch cannot be fitted`);
-    const proc = fitProcessor(base, samples, src, isGpu ? undefined : cache);
-    const launch = Math.max(0.1, d.oneUs - d.one.nodes.reduce((a, _, i) => a + nodeUs(proc, d.one, i), 0));
-    proc.launchOverheadUs = figure(launch, src(`a run of the one-node model of '${d.name}', less its nodes`));
-    if (!isGpu) {
-      const time = backend ? onBackend(backend) : onOrt(CPU);
-      options.progress?.(done++, total, `tensors in and out of a launch on ${provider}`);
-      const io = await measureTensorIo(proc, time, blockMs, deadline);
-      proc.tensorIoUs = figure(io.us, src('a run of a model with 5 inputs against 1, and with 5 outputs against 1, less their nodes: the mean cost of one more tensor'));
-      measurements.push({ provider, bench: 'one more input or output tensor', medianUs: io.us, gflops: 0, gbs: 0, load: io.load });
-      options.progress?.(done++, total, `an If around one node on ${provider}`);
-      if (takes(backend, await shaped(ifModels()[1].bytes))) {
-        const branch = await measureIf(proc, time, blockMs, deadline);
-        proc.kernelSetupUs = { ...proc.kernelSetupUs, If: figure(branch.us, src('a run of a Relu inside an If against the Relu alone: running a subgraph')) };
-        measurements.push({ provider, bench: 'If around one Relu (set-up)', medianUs: branch.us, gflops: 0, gbs: 0, load: branch.load });
-      }
-    }
+    // the fit to the medians over rounds, and to each round alone for the spread the sources give
+    const fit = (ss: Sample[], r?: number): Processor => {
+      const proc = fitProcessor(base, ss, src, isGpu ? undefined : cache);
+      fitLaunchCosts(proc, ss, live, src, r);
+      return proc;
+    };
+    const rounds = R > 1 ? Array.from({ length: R }, (_, r) => fit(benchItems.map((item) => sampleOf(item, r)), r)) : [];
+    const proc = withSpread(fit(samples), rounds);
     if (backend) processors[0].backends = { ...processors[0].backends, [backend.id]: figuresOf(proc) };
     else processors.push(proc);
-    samples.forEach((s, i) => {
+    const meanLoad = (item: Item) => item.loads.reduce((a, x) => a + x, 0) / item.loads.length;
+    for (const item of live.filter((i) => i.kind !== 'bench')) {
+      const us = item.kind === 'io' ? proc.tensorIoUs!.value : proc.kernelSetupUs!.If.value;
+      measurements.push({ provider, bench: item.kind === 'io' ? 'one more input or output tensor' : 'If around one Relu (set-up)', medianUs: us, gflops: 0, gbs: 0, load: meanLoad(item) });
+    }
+    benchItems.forEach((item, i) => {
+      const s = samples[i];
       const w = s.one.nodes.length ? nodeWork(s.one, 0) : { flops: 0, bytes: 0 }; // the op itself (its one copy: the first node)
-      measurements.push({ provider, bench: s.name, medianUs: s.us, gflops: w.flops / (s.us * 1e3), gbs: w.bytes / (s.us * 1e3), predictedUs: predictedCopyUs(proc, s), load: loads[i] });
+      measurements.push({ provider, bench: s.name, medianUs: s.us, gflops: w.flops / (s.us * 1e3), gbs: w.bytes / (s.us * 1e3), predictedUs: predictedCopyUs(proc, s), load: meanLoad(item), ...(R > 1 ? { spread: spreadOf(item) } : {}) });
     });
     if (isGpu) {
       // the link: a Relu on the GPU moves its input up and its output back
@@ -722,7 +896,13 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       const b = new GraphBuilder('copy');
       const x = b.input('x', 'float32', [n]);
       b.output(b.node('Relu', [x], 'y'), 'float32');
-      const t = await onOrt({ executionProviders: ['webgpu'], logSeverityLevel: 4 })([{ bytes: b.toBytes(), feeds: feedsFor({ x: [n] }) }], blockMs, 1);
+      const loaded = await onOrt({ executionProviders: ['webgpu'], logSeverityLevel: 4 })([{ bytes: b.toBytes(), feeds: feedsFor({ x: [n] }) }]);
+      let t: Timing[];
+      try {
+        t = await timeSessions(loaded.runs, (options.minMs ?? 400) / 8, 1);
+      } finally {
+        await loaded.release();
+      }
       const compute = (4 * 2 * n) / (proc.bandwidthGBs.value * 1e3);
       linkLatencyUs = proc.launchOverheadUs.value / 2;
       linkGBs = (2 * 4 * n) / (Math.max(1, t[0].us - proc.launchOverheadUs.value - compute) * 1e3);
