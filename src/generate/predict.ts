@@ -68,10 +68,13 @@ const gb = (n: number) => `${(n / 1e9).toFixed(3)} GB`;
 export function roofline(target: Target, shape: DecoderShape, context: number, computeDtype: string): Roofline {
   const weightBytes = shape.parameters * shape.bytesPerWeight;
   const kvBytes = 2 * shape.layers * shape.kvHeads * shape.headDim * shape.kvBytesPerElement * context;
-  const byBw = [...target.processors].sort((a, b) => b.bandwidthGBs.value - a.bandwidthGBs.value)[0];
+  // a measured streaming read (tessera calibrate's streamBandwidthGBs) over the fitted bandwidth when the profile has one
+  const streamOf = (p: Processor) => p.streamBandwidthGBs?.value ?? p.bandwidthGBs.value;
+  const byBw = [...target.processors].sort((a, b) => streamOf(b) - streamOf(a))[0];
   const peak = (p: Processor) => (p.peakGflops as Record<string, { value: number } | undefined>)[computeDtype]?.value ?? 0;
   const byPeak = [...target.processors].sort((a, b) => peak(b) - peak(a))[0];
-  const bw = byBw.bandwidthGBs.value;
+  const bw = streamOf(byBw);
+  const bwWhat = byBw.streamBandwidthGBs ? 'its measured streaming read' : "the profile's memory bandwidth";
   const decodeTokensPerS = (bw * 1e9) / (weightBytes + kvBytes);
   const flopsPerToken = 2 * shape.parameters;
   const prefillTokensPerS = (peak(byPeak) * 1e9) / flopsPerToken;
@@ -79,7 +82,7 @@ export function roofline(target: Target, shape: DecoderShape, context: number, c
     weightBytes, kvBytes, processor: byBw.id, bandwidthGBs: bw, decodeTokensPerS, flopsPerToken, peakGflops: peak(byPeak), peakDtype: computeDtype, prefillTokensPerS,
     arithmetic: [
       `decode reads every weight and the cache once per token: ${(shape.parameters / 1e9).toFixed(3)} B parameters × ${+shape.bytesPerWeight.toFixed(4)} bytes = ${gb(weightBytes)}, + KV ${shape.layers} layers × 2 × ${shape.kvHeads} heads × ${shape.headDim} × ${shape.kvBytesPerElement} bytes × ${context} tokens = ${gb(kvBytes)}`,
-      `decode floor: ${bw} GB/s (${byBw.id}, the profile's memory bandwidth) / ${gb(weightBytes + kvBytes)} = ${decodeTokensPerS.toFixed(1)} tokens/s at most`,
+      `decode floor: ${bw} GB/s (${byBw.id}, ${bwWhat}) / ${gb(weightBytes + kvBytes)} = ${decodeTokensPerS.toFixed(1)} tokens/s at most`,
       `prefill ceiling: ${peak(byPeak)} GFLOP/s ${computeDtype} (${byPeak.id} peak) / (2 × ${(shape.parameters / 1e9).toFixed(3)} B FLOPs a token) = ${prefillTokensPerS.toFixed(0)} tokens/s at most`,
     ],
   };
