@@ -67,6 +67,10 @@ export interface GeneratorOptions {
   oneSessionAtATime?: boolean;
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
+  /** onnxruntime threads within an op in the decode session (default: intraOpThreads). */
+  decodeThreads?: number;
+  /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
+  sessionOptions?: ortTypes.InferenceSession.SessionOptions;
   /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
   kv?: KvStorage;
 }
@@ -182,6 +186,7 @@ export class Generator {
     budget: KvBudget,
     weightBytes: number,
     private readonly options: GeneratorOptions,
+    decodeInputs: ReadonlySet<string>,
   ) {
     this.signature = sig;
     this.maxLength = maxLength;
@@ -229,7 +234,7 @@ export class Generator {
           this.decodeFetches[kvScaleOutput(l, kv)] = s;
         }
         // the original past input, for graphs that read its length: max_length − 1 rows (a view, never read as data)
-        this.decodeFeeds[`past_key_values.${l}.${kv}`] = tensor(c[kv].subarray(0, sig.kvHeads * (maxLength - 1) * sig.headDim), [1, sig.kvHeads, maxLength - 1, sig.headDim]);
+        if (decodeInputs.has(`past_key_values.${l}.${kv}`)) this.decodeFeeds[`past_key_values.${l}.${kv}`] = tensor(c[kv].subarray(0, sig.kvHeads * (maxLength - 1) * sig.headDim), [1, sig.kvHeads, maxLength - 1, sig.headDim]);
       }
     });
   }
@@ -248,6 +253,7 @@ export class Generator {
     const budget = chooseMaxLength(sig, weightBytes, { ...options, prefillChunk: chunk, kvPosition: kvPosition(sig, kv) }, modelPath);
     const ort = await import('onnxruntime-node');
     const sessionOptions = {
+      ...options.sessionOptions,
       logSeverityLevel: 3 as const,
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
       // prepacked MatMul weights are faster but a copy per session; without, both sessions read the memory-mapped external data
@@ -256,16 +262,18 @@ export class Generator {
       extra: configTree({ 'session.intra_op.allow_spinning': '0', ...options.ortConfig, 'session.model_external_initializers_file_folder_path': dirname(path), 'session.disable_prepacking': options.prepack === false ? '1' : '0' }),
     };
     const bytes = { prefill: toBinary(ModelProtoSchema, proto), decode: toBinary(ModelProtoSchema, decodeProto) };
+    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads };
     const open = (phase: Phase) => async () => {
       try {
-        return await ort.InferenceSession.create(bytes[phase], sessionOptions);
+        return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
       } catch (err) {
         throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder (${phase} graph)`);
       }
     };
     const opener = { prefill: open('prefill'), decode: open('decode') };
     const sessions = options.oneSessionAtATime ? { prefill: await opener.prefill() } : { prefill: await opener.prefill(), decode: await opener.decode() };
-    return new Generator(ort, opener, sessions, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk });
+    const decodeInputs = new Set(decodeProto.graph!.input.map((i) => i.name));
+    return new Generator(ort, opener, sessions, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk }, decodeInputs);
   }
 
   /** The next position to be written (tokens in the cache). */

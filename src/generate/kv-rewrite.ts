@@ -9,7 +9,8 @@
  * are masked out by `attention_mask` (1 for the positions written so far, 0 after). The original past
  * inputs stay, fed as views of max_length − 1 rows of the same buffers: a graph that takes its past
  * length from their shape (a causal mask built as Hugging Face does, positions from the past length)
- * sees past + 1 = max_length = the mask's length, consistent. Positions come from `position_ids`, or in
+ * sees past + 1 = max_length = the mask's length, consistent; those nothing reads after the rewrite are
+ * dropped. Positions come from `position_ids`, or in
  * models without it from the mask. The rewrite works on the ModelProto, so weights stay where they are
  * (external data is not read).
  *
@@ -139,11 +140,16 @@ export function rewriteForInPlaceKv(model: ModelProto, sig: DecoderSignature, wh
   }
   // value infos of the presents would say float32 where the int8 graph has int8: dropped (onnxruntime infers them)
   if (int8) g.valueInfo = g.valueInfo.filter((v) => !v.name.startsWith('present.'));
-  // After the rewrite the original past inputs carry only their shape: refuse a graph that reads their data elsewhere.
+  // After the rewrite the original past inputs carry only their shape: refuse a graph that reads their data elsewhere,
+  // and drop the ones nothing reads any more (fewer tensors to hand over each step)
+  const read = new Set<string>();
   for (const n of g.node) {
-    const p = n.input.find((i) => i.startsWith('past_key_values.'));
-    if (p && !opTraits(n.opType).readsShapeOnly) throw new TesseraError('BAD_MODEL', `${where}: cannot keep the KV cache in place: '${p}' is read by ${n.opType} node '${n.name}' besides the Concat that makes its present`);
+    for (const p of n.input.filter((i) => i.startsWith('past_key_values.'))) {
+      if (!opTraits(n.opType).readsShapeOnly) throw new TesseraError('BAD_MODEL', `${where}: cannot keep the KV cache in place: '${p}' is read by ${n.opType} node '${n.name}' besides the Concat that makes its present`);
+      read.add(p);
+    }
   }
+  g.input = g.input.filter((i) => !i.name.startsWith('past_key_values.') || read.has(i.name));
   g.input.push(create(ValueInfoProtoSchema, {
     name: KV_INDEX,
     type: create(TypeProtoSchema, { value: { case: 'tensorType', value: { elemType: 7, shape: { dim: [1, sig.kvHeads, 1, 3].map((d) => create(TensorShapeProto_DimensionSchema, { value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d } })) } } } }),
