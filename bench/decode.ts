@@ -151,6 +151,30 @@ for (const preset of presets) {
     console.log(`  bandwidth floor at the streaming read's ${bw.gbs.toFixed(1)} GB/s: tessera reads ${mb(tBytes)} a token → ${floor(tBytes).toFixed(2)} tokens/s at most, reached ${(median(tTps) / floor(tBytes)).toFixed(2)}×; onnxruntime ${mb(oBytes)} → ${floor(oBytes).toFixed(2)}, reached ${(median(ortTps) / floor(oBytes)).toFixed(2)}× (${(median(qTps) / floor(oBytes)).toFixed(2)}× without spinning)${fittedRatio}`);
     console.log(`  KV copies in decode: tessera ${g.stats.decodeKvCopyBytes} bytes a step (in place; onnxruntime-node's binding copies the bound cache back, ${mb(g.stats.bindingCopyBackBytesPerStep)} a step); onnxruntime's loop: a new present of the whole cache each step`);
     await g.release();
+    // the int8 KV cache (after the float runs, not alternated with them): free-running greedy tokens against
+    // onnxruntime float32's, the largest logit difference up to the first differing token, tokens/s, cache bytes
+    const q = await Generator.create(model, { maxLength, ortConfig, kv: 'int8' });
+    const want = await ortGreedy(session, prompt, STEPS);
+    const qTpsInt8: number[] = [];
+    let agree = 0, firstDiff = STEPS, qDiff = 0;
+    for (let r = 0; r < runs; r++) {
+      q.reset();
+      const tokens = [await q.prefill(prompt)];
+      const rows = [q.lastLogits.slice()];
+      while (tokens.length < STEPS) {
+        tokens.push(await q.next());
+        rows.push(q.lastLogits.slice());
+      }
+      if (r === 0) {
+        firstDiff = tokens.findIndex((t, i) => t !== want.tokens[i]);
+        if (firstDiff < 0) firstDiff = STEPS;
+        agree = tokens.filter((t, i) => t === want.tokens[i]).length;
+        for (let i = 0; i <= Math.min(firstDiff, STEPS - 1); i++) for (let j = 0; j < rows[i].length; j++) qDiff = Math.max(qDiff, Math.abs(rows[i][j] - want.logits[i][j]));
+      }
+      qTpsInt8.push(q.stats.decodeMs.length / (q.stats.decodeMs.reduce((a, b) => a + b, 0) / 1000));
+    }
+    console.log(`  int8 KV: cache ${mb(q.stats.kvBytes)} against ${mb(g.stats.kvBytes)} float32 (${(q.stats.kvBytes / g.stats.kvBytes).toFixed(3)}×, from the buffers); free-running greedy tokens equal onnxruntime float32's ${agree}/${STEPS} (first difference at ${firstDiff === STEPS ? 'none' : `step ${firstDiff}`}), largest logit difference up to it ${qDiff.toExponential(2)}; decode ${range(qTpsInt8, 2)} tokens/s (after the float runs, not alternated)`);
+    await q.release();
     await session.release();
     await quiet.release();
     const tRss = peakRssOf(['src/cli/main.ts', 'generate', model, '--prompt-length', String(PROMPT), '--steps', String(STEPS), '--json']);
