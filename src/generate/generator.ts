@@ -69,6 +69,8 @@ export interface GeneratorOptions {
   intraOpThreads?: number;
   /** onnxruntime threads within an op in the decode session (default: intraOpThreads). */
   decodeThreads?: number;
+  /** Let the decode session's threads spin-wait between ops (default false; prefill's never do). */
+  decodeSpinning?: boolean;
   /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
   sessionOptions?: ortTypes.InferenceSession.SessionOptions;
   /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
@@ -265,7 +267,8 @@ export class Generator {
     const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads };
     const open = (phase: Phase) => async () => {
       try {
-        return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
+        const spin = phase === 'decode' && options.decodeSpinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1' } } } : {};
+        return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...spin, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
       } catch (err) {
         throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder (${phase} graph)`);
       }

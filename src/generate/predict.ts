@@ -121,10 +121,12 @@ export async function predictDecoder(modelPath: string, targetName: string, o: {
   const perLayer = <T>(f: (l: number, k: string) => T[]) => Array.from({ length: sig.layers }, (_, l) => ['key', 'value'].flatMap((k) => f(l, k))).flat();
   const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath);
   const common = { externalDataDir: dirname(path), orderBudgetMs: o.orderBudgetMs ?? 500, lower: false };
+  // the past inputs the rewrite kept (those a graph reads the shape of)
+  const decodeInputs = new Set(decodeProto.graph!.input.map((i) => i.name));
   const decodeShapes = shapes(sig, [
     ['input_ids', [1, 1]], ['attention_mask', [1, maxLength]], [KV_INDEX, [1, sig.kvHeads, 1, 3]],
     ...(sig.hasPositionIds ? [['position_ids', [1, 1]] as [string, number[]]] : []),
-    ...perLayer((l, k) => [kv(l, k, maxLength - 1), [kvInput(l, k), [1, sig.kvHeads, maxLength, sig.headDim]] as [string, number[]]]),
+    ...perLayer((l, k) => [kv(l, k, maxLength - 1), [kvInput(l, k), [1, sig.kvHeads, maxLength, sig.headDim]] as [string, number[]]]).filter(([name]) => decodeInputs.has(name)),
   ]);
   const decode = await compile(toBinary(ModelProtoSchema, decodeProto), target, { ...common, inputShapes: decodeShapes });
   // prefill priced at a chunk after a past of one chunk (a zero-length past gives zero-size tensors)
