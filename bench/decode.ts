@@ -7,8 +7,9 @@
  *   - time to first token (the prefill run) and decode tokens/s, median and range over --runs runs each,
  *     onnxruntime as users get it and with its threads not spin-waiting (as the Generator's two sessions run);
  *   - the bandwidth floor: bytes read per decode token (weights + the KV cache each engine reads) / the
- *     host's memory bandwidth (from `tessera calibrate`'s profile when there is one, else measured here
- *     by a 256 MB copy), and each engine's tokens/s against it;
+ *     host's streaming read bandwidth (`tessera calibrate`'s streamBandwidthGBs when its profile has one,
+ *     else the same measurement made here: src/runtime/stream-bandwidth.ts), and each engine's tokens/s
+ *     against it; and against calibrate's fitted bandwidthGBs, for comparison;
  *   - peak RSS of each engine in its own process (`tessera generate --json`, bench/models/ort-generate.ts);
  *   - with --rss-steps N (first model only): RSS sampled every 100 decode steps over N steps with the cache
  *     full-sized from the start (max length = prompt + N + 1).
@@ -26,6 +27,7 @@ import { writeFilesAtomically } from '../src/atomic.js';
 import { Generator } from '../src/generate/index.js';
 import { decodeModel, readModelFile } from '../src/ir/onnx-import.js';
 import { quantizeModel } from '../src/quantize/index.js';
+import { measureStreamBandwidth } from '../src/runtime/stream-bandwidth.js';
 import { readCalibratedHost, calibratedHostPath } from '../src/targets/host.js';
 import { presetDecoder, PRESETS, type PresetName } from './models/decoder.js';
 import { ortGreedy, seededPrompt } from './models/ort-generate.js';
@@ -56,7 +58,7 @@ async function int4Model(floatPath: string): Promise<string> {
   return out;
 }
 
-/** GB/s of a 256 MB Buffer copy (one thread; read + write bytes / time, best of 5). */
+/** GB/s of a 256 MB Buffer copy (one thread; read + write bytes / time, best of 5): for comparison only. */
 function copyBandwidth(): number {
   const n = 256e6, a = Buffer.alloc(n, 1), b = Buffer.alloc(n);
   let best = Infinity;
@@ -68,12 +70,19 @@ function copyBandwidth(): number {
   return (2 * n) / (best / 1000) / 1e9;
 }
 
-/** GB/s: the calibrated host profile's CPU bandwidth (`tessera calibrate`), else the copy measured here. */
-function hostBandwidth(copy: number): { gbs: number; source: string } {
-  const profile = readCalibratedHost() as { processors?: { id: string; bandwidthGBs?: { value: number } }[] } | undefined;
+type CpuFigures = { bandwidthGBs?: { value: number; source: string }; streamBandwidthGBs?: { value: number; source: string } };
+
+/**
+ * The floor's bandwidth: the streaming read `tessera calibrate` measured (its profile's streamBandwidthGBs), else
+ * the same measurement made here (runtime/stream-bandwidth.ts); and the profile's fitted bandwidthGBs, when there is one, for comparison.
+ */
+async function hostBandwidth(): Promise<{ gbs: number; source: string; fitted?: number }> {
+  const profile = readCalibratedHost() as { processors?: ({ id: string } & CpuFigures)[] } | undefined;
   const cpu = profile?.processors?.find((p) => p.id === 'cpu');
-  if (cpu?.bandwidthGBs) return { gbs: cpu.bandwidthGBs.value, source: `tessera calibrate's profile (${calibratedHostPath()}); a 256 MB Buffer copy on one thread measures ${copy.toFixed(1)} GB/s` };
-  return { gbs: copy, source: 'measured here: a 256 MB Buffer copy on one thread, read + write bytes, best of 5 (no calibrated profile: run tessera calibrate)' };
+  const fitted = cpu?.bandwidthGBs?.value;
+  if (cpu?.streamBandwidthGBs) return { gbs: cpu.streamBandwidthGBs.value, source: `tessera calibrate's profile (${calibratedHostPath()}): ${cpu.streamBandwidthGBs.source}`, fitted };
+  const m = await measureStreamBandwidth();
+  return { gbs: m.gbs, source: `measured here (the profile has no streaming figure: re-run tessera calibrate): ${m.source}`, fitted };
 }
 
 function peakRssOf(cmd: string[]): number {
@@ -86,9 +95,9 @@ function peakRssOf(cmd: string[]): number {
 }
 
 const copyGBs = copyBandwidth();
-const bw = hostBandwidth(copyGBs);
+const bw = await hostBandwidth();
 console.log(`command: npx tsx bench/decode.ts ${args.join(' ')}`);
-console.log(`onnxruntime-node ${ort.env.versions.common}; host memory bandwidth ${bw.gbs.toFixed(1)} GB/s (${bw.source}); prompt ${PROMPT} tokens, ${STEPS} greedy steps; times measured, provisional on a shared machine`);
+console.log(`onnxruntime-node ${ort.env.versions.common}; host streaming read bandwidth ${bw.gbs.toFixed(1)} GB/s (${bw.source}); calibrate's fitted bandwidth ${bw.fitted ?? 'none (no profile)'} GB/s; a 256 MB Buffer copy on one thread ${copyGBs.toFixed(1)} GB/s (read + write); prompt ${PROMPT} tokens, ${STEPS} greedy steps; times measured, provisional on a shared machine`);
 let rssDone = false;
 for (const preset of presets) {
   const floatPath = presetDecoder(preset).modelPath;
@@ -138,9 +147,34 @@ for (const preset of presets) {
     console.log(`  same tokens as onnxruntime over ${runs} runs: ${tokensEqual}; largest logit difference ${maxDiff.toExponential(2)}`);
     console.log(`  time to first token: tessera ${range(tTtft)} ms, onnxruntime ${range(ortTtft)} ms, onnxruntime without spinning ${range(qTtft)} ms (tessera / each: ${(median(tTtft) / median(ortTtft)).toFixed(2)}, ${(median(tTtft) / median(qTtft)).toFixed(2)}; ≤ 1 is tessera first)`);
     console.log(`  decode tokens/s: tessera ${range(tTps, 2)}, onnxruntime ${range(ortTps, 2)}, onnxruntime without spinning ${range(qTps, 2)} (tessera / each: ${(median(tTps) / median(ortTps)).toFixed(2)}, ${(median(tTps) / median(qTps)).toFixed(2)})`);
-    console.log(`  bandwidth floor: tessera reads ${mb(tBytes)} a token → ${floor(tBytes).toFixed(2)} tokens/s at most, reached ${(median(tTps) / floor(tBytes)).toFixed(2)}×; onnxruntime ${mb(oBytes)} → ${floor(oBytes).toFixed(2)}, reached ${(median(ortTps) / floor(oBytes)).toFixed(2)}× (${(median(qTps) / floor(oBytes)).toFixed(2)}× without spinning); at the copy's ${copyGBs.toFixed(1)} GB/s tessera reached ${(median(tTps) / ((copyGBs * 1e9) / tBytes)).toFixed(2)}×`);
+    const fittedRatio = bw.fitted ? `; against calibrate's fitted ${bw.fitted} GB/s (not a streaming figure) tessera reached ${(median(tTps) / ((bw.fitted * 1e9) / tBytes)).toFixed(2)}×` : '';
+    console.log(`  bandwidth floor at the streaming read's ${bw.gbs.toFixed(1)} GB/s: tessera reads ${mb(tBytes)} a token → ${floor(tBytes).toFixed(2)} tokens/s at most, reached ${(median(tTps) / floor(tBytes)).toFixed(2)}×; onnxruntime ${mb(oBytes)} → ${floor(oBytes).toFixed(2)}, reached ${(median(ortTps) / floor(oBytes)).toFixed(2)}× (${(median(qTps) / floor(oBytes)).toFixed(2)}× without spinning)${fittedRatio}`);
     console.log(`  KV copies in decode: tessera ${g.stats.decodeKvCopyBytes} bytes a step (in place; onnxruntime-node's binding copies the bound cache back, ${mb(g.stats.bindingCopyBackBytesPerStep)} a step); onnxruntime's loop: a new present of the whole cache each step`);
     await g.release();
+    // the int8 KV cache (after the float runs, not alternated with them): free-running greedy tokens against
+    // onnxruntime float32's, the largest logit difference up to the first differing token, tokens/s, cache bytes
+    const q = await Generator.create(model, { maxLength, ortConfig, kv: 'int8' });
+    const want = await ortGreedy(session, prompt, STEPS);
+    const qTpsInt8: number[] = [];
+    let agree = 0, firstDiff = STEPS, qDiff = 0;
+    for (let r = 0; r < runs; r++) {
+      q.reset();
+      const tokens = [await q.prefill(prompt)];
+      const rows = [q.lastLogits.slice()];
+      while (tokens.length < STEPS) {
+        tokens.push(await q.next());
+        rows.push(q.lastLogits.slice());
+      }
+      if (r === 0) {
+        firstDiff = tokens.findIndex((t, i) => t !== want.tokens[i]);
+        if (firstDiff < 0) firstDiff = STEPS;
+        agree = tokens.filter((t, i) => t === want.tokens[i]).length;
+        for (let i = 0; i <= Math.min(firstDiff, STEPS - 1); i++) for (let j = 0; j < rows[i].length; j++) qDiff = Math.max(qDiff, Math.abs(rows[i][j] - want.logits[i][j]));
+      }
+      qTpsInt8.push(q.stats.decodeMs.length / (q.stats.decodeMs.reduce((a, b) => a + b, 0) / 1000));
+    }
+    console.log(`  int8 KV: cache ${mb(q.stats.kvBytes)} against ${mb(g.stats.kvBytes)} float32 (${(q.stats.kvBytes / g.stats.kvBytes).toFixed(3)}×, from the buffers); free-running greedy tokens equal onnxruntime float32's ${agree}/${STEPS} (first difference at ${firstDiff === STEPS ? 'none' : `step ${firstDiff}`}), largest logit difference up to it ${qDiff.toExponential(2)}; decode ${range(qTpsInt8, 2)} tokens/s (after the float runs, not alternated)`);
+    await q.release();
     await session.release();
     await quiet.release();
     const tRss = peakRssOf(['src/cli/main.ts', 'generate', model, '--prompt-length', String(PROMPT), '--steps', String(STEPS), '--json']);

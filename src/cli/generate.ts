@@ -16,6 +16,7 @@ export interface GenerateCliOptions {
   eos?: string;
   trace?: string;
   oneSession?: boolean;
+  kv?: string;
   json?: boolean;
 }
 
@@ -47,12 +48,14 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
   const promptLength = int(o.promptLength, '--prompt-length', 1);
   const seed = int(o.seed, '--seed', 0) ?? 1;
   const temperature = o.temperature === undefined ? undefined : Number(o.temperature);
+  if (o.kv !== undefined && o.kv !== 'float32' && o.kv !== 'int8') throw new TesseraError('BAD_ARGUMENT', `--kv '${o.kv}': expected float32 or int8`);
   const options: GeneratorOptions = {
     memoryBudget: o.memoryBudget === undefined ? undefined : parseBytes(o.memoryBudget, '--memory-budget'),
     maxLength: int(o.maxLength, '--max-length', 2),
     prefillChunk: int(o.prefillChunk, '--prefill-chunk', 1),
     maxSteps: steps,
     oneSessionAtATime: o.oneSession,
+    kv: o.kv as GeneratorOptions['kv'],
     eosTokenIds: o.eos === undefined ? undefined : ids(o.eos, '--eos'),
     sampling: { temperature, topK: int(o.topK, '--top-k', 1), seed },
   };
@@ -91,7 +94,7 @@ export function formatGenerate(model: string, r: Awaited<ReturnType<typeof gener
     `tokens: ${x.tokens.join(',')}`,
     `time to first token: ${x.ttftMs.toFixed(1)} ms (prefill, ${prefills} chunk${prefills === 1 ? '' : 's'}); decode: ${x.tokensPerS.toFixed(2)} tokens/s over ${s.decodeMs.length} steps (measured)`,
     ...(s.sessionOpenMs.length ? [`one session at a time: the decode session opened in ${s.sessionOpenMs.map((m) => m.toFixed(0)).join(', ')} ms between the first and second token`] : []),
-    `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)} at max length ${s.maxLength}: ${s.budget.why})`,
+    `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)} ${s.kv} at max length ${s.maxLength}: ${s.budget.why})`,
     `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
   ].join('\n');
 }

@@ -185,6 +185,7 @@ function program(): Command {
     .option('--temperature <t>', 'sample at this temperature (default greedy)')
     .option('--top-k <k>', 'sample among the k most likely tokens')
     .option('--eos <ids>', 'stop after one of these token ids')
+    .option('--kv <type>', 'KV cache storage: float32 (default) or int8 (a float32 scale per head and row: about a quarter of the bytes)')
     .option('--one-session', 'hold one onnxruntime session at a time (prefill, then decode): one copy of the prepacked weights; the decode session opens between the first and second token')
     .option('--trace <trace.json>', 'write the prefill chunks and decode steps as Chrome Trace Event Format (ui.perfetto.dev)')
     .option('--json', 'print {tokens, ttftMs, tokensPerS, peakRssBytes}')

@@ -21,6 +21,7 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
   }
   for (const p of target.processors) {
     lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
+    if (p.streamBandwidthGBs) lines.push(`  measured ${p.id} streaming read: ${p.streamBandwidthGBs.value} GB/s (${p.streamBandwidthGBs.source})`);
     for (const [backend, figures] of Object.entries(p.backends ?? {})) {
       const bind = backendSpec(backend)?.bindName;
       lines.push(`  fitted ${p.id} bound to ${backend}${bind ? ` (--bind ${p.id}=${bind})` : ''}: ${fittedSummary(figures)}`);

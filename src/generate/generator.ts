@@ -15,6 +15,10 @@
  *   (`stats.decodeKvCopyBytes` stays 0). onnxruntime-node's binding copies every fetched output back
  *   into a new JavaScript buffer after the run, the bound ones included; that copy (of the bound
  *   cache, discarded) is outside the engine and counted apart in `stats.bindingCopyBackBytesPerStep`.
+ * With `kv: 'int8'` the cache is stored as int8 with a float32 scale per (head, row) — about a quarter of
+ * the float32 bytes (head size + 4 bytes a row instead of 4 × head size): decode quantizes its new rows and
+ * dequantizes the cache inside the graph (kv-rewrite.ts); prefill's rows are quantized here, the same way
+ * (round half to even), and a later prefill chunk reads the filled rows dequantized.
  * The two sessions are held together by default (each with its own prepacked weights), or one at a
  * time (`oneSessionAtATime`: decode's opens after the first token, prefill's is released). The max
  * length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit is
@@ -29,7 +33,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
-import { KV_INDEX, kvInput, rewriteForInPlaceKv } from './kv-rewrite.js';
+import { KV_INDEX, KV_INT8_MAX, KV_MIN_SCALE, kvInput, kvScaleInput, kvScaleOutput, rewriteForInPlaceKv, type KvStorage } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
 import { decoderSignature, type DecoderSignature } from './signature.js';
 
@@ -63,6 +67,14 @@ export interface GeneratorOptions {
   oneSessionAtATime?: boolean;
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
+  /** onnxruntime threads within an op in the decode session (default: intraOpThreads). */
+  decodeThreads?: number;
+  /** Let the decode session's threads spin-wait between ops (default false; prefill's never do). */
+  decodeSpinning?: boolean;
+  /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
+  sessionOptions?: ortTypes.InferenceSession.SessionOptions;
+  /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
+  kv?: KvStorage;
 }
 
 export type StopReason = 'eos' | 'max-steps' | 'max-length';
@@ -82,6 +94,8 @@ export interface GenerationEvent {
 
 export interface GenerationStats {
   maxLength: number;
+  kv: KvStorage;
+  /** Bytes of the cache's buffers (rows and, for int8, their scales), all layers. */
   kvBytes: number;
   weightBytes: number;
   budget: KvBudget;
@@ -99,6 +113,39 @@ export interface GenerationStats {
 type Ort = typeof ortTypes;
 type Phase = 'prefill' | 'decode';
 
+/** One layer's cache: its key and value rows, [1, kv_heads, max_length, head_dim]; with an int8 cache, each row's scale [1, kv_heads, max_length, 1]. */
+interface LayerCache {
+  key: Float32Array | Int8Array;
+  value: Float32Array | Int8Array;
+  scale?: { key: Float32Array; value: Float32Array };
+}
+
+const fround = Math.fround;
+const MIN_SCALE = fround(KV_MIN_SCALE);
+
+/** Rounds half to even, as onnxruntime's QuantizeLinear does. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
+}
+
+/** Quantizes one row (symmetric int8, scale = max |x| / 127 in float32) into `q` at `at`; returns the scale. */
+function quantizeRow(x: Float32Array, q: Int8Array, at: number): number {
+  let amax = 0;
+  for (let i = 0; i < x.length; i++) amax = Math.max(amax, Math.abs(x[i]));
+  const scale = Math.max(fround(amax / KV_INT8_MAX), MIN_SCALE);
+  for (let i = 0; i < x.length; i++) q[at + i] = Math.max(-128, Math.min(127, roundHalfEven(fround(x[i] / scale))));
+  return scale;
+}
+
+/** The cache bytes of one position, all layers: for the memory budget. */
+function kvPosition(sig: DecoderSignature, kv: KvStorage): { bytes: number; what: string } {
+  const { layers, kvHeads: H, headDim: D } = sig;
+  return kv === 'int8'
+    ? { bytes: 2 * layers * H * (D + 4), what: `${layers} layers × key and value × ${H} heads × (${D} int8 + a 4-byte scale)` }
+    : { bytes: 2 * layers * H * D * 4, what: `${layers} layers × key and value × ${H} heads × ${D} × 4 bytes` };
+}
+
 /** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
 function configTree(entries: Record<string, string>): Record<string, Record<string, string>> {
   const tree: Record<string, Record<string, string>> = {};
@@ -112,8 +159,9 @@ function configTree(entries: Record<string, string>): Record<string, Record<stri
 export class Generator {
   readonly signature: DecoderSignature;
   readonly maxLength: number;
-  /** Per layer: key then value, each [1, kv_heads, max_length, head_dim]. */
-  private readonly cache: { key: Float32Array; value: Float32Array }[];
+  /** Per layer: key then value, each [1, kv_heads, max_length, head_dim] (and their scales when int8), in one buffer. */
+  private readonly cache: LayerCache[];
+  readonly kv: KvStorage;
   private position = 0;
   private pending: number | null = null;
   private steps = 0;
@@ -140,19 +188,30 @@ export class Generator {
     budget: KvBudget,
     weightBytes: number,
     private readonly options: GeneratorOptions,
+    decodeInputs: ReadonlySet<string>,
   ) {
     this.signature = sig;
     this.maxLength = maxLength;
-    const half = sig.kvHeads * maxLength * sig.headDim;
-    this.cache = Array.from({ length: sig.layers }, () => {
-      const buffer = new ArrayBuffer(2 * half * 4); // one buffer per layer
-      return { key: new Float32Array(buffer, 0, half), value: new Float32Array(buffer, half * 4, half) };
+    this.kv = options.kv ?? 'float32';
+    const half = sig.kvHeads * maxLength * sig.headDim, rows = sig.kvHeads * maxLength;
+    this.cache = Array.from({ length: sig.layers }, (): LayerCache => {
+      if (this.kv === 'float32') {
+        const buffer = new ArrayBuffer(2 * half * 4); // one buffer per layer
+        return { key: new Float32Array(buffer, 0, half), value: new Float32Array(buffer, half * 4, half) };
+      }
+      const scales = Math.ceil((2 * half) / 4) * 4;
+      const buffer = new ArrayBuffer(scales + 2 * rows * 4);
+      return {
+        key: new Int8Array(buffer, 0, half), value: new Int8Array(buffer, half, half),
+        scale: { key: new Float32Array(buffer, scales, rows), value: new Float32Array(buffer, scales + rows * 4, rows) },
+      };
     });
+    const kvBytes = this.cache.reduce((a, c) => a + c.key.buffer.byteLength, 0);
     this.sample = makeSampler(options.sampling);
     this.eos = new Set(options.eosTokenIds ?? []);
     this.stats = {
-      maxLength, kvBytes: 2 * half * 4 * sig.layers, weightBytes, budget, prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, decodeKvCopyBytes: 0,
-      bindingCopyBackBytesPerStep: 2 * half * 4 * sig.layers, sessionOpenMs: [], events: [],
+      maxLength, kv: this.kv, kvBytes, weightBytes, budget, prefillMs: 0, decodeMs: [], prefillKvCopyBytes: 0, decodeKvCopyBytes: 0,
+      bindingCopyBackBytesPerStep: kvBytes, sessionOpenMs: [], events: [],
     };
     const T = ort.Tensor;
     this.mask = new BigInt64Array(maxLength);
@@ -165,13 +224,19 @@ export class Generator {
     if (sig.hasPositionIds) this.decodeFeeds.position_ids = new T('int64', this.pos, [1, 1]);
     this.decodeFetches = { logits: null };
     const dims = [1, sig.kvHeads, maxLength, sig.headDim];
+    const tensor = (a: Float32Array | Int8Array, d: number[]) => (a instanceof Int8Array ? new T('int8', a, d) : new T('float32', a, d));
     this.cache.forEach((c, l) => {
       for (const kv of ['key', 'value'] as const) {
-        const t = new T('float32', c[kv], dims);
+        const t = tensor(c[kv], dims);
         this.decodeFeeds[kvInput(l, kv)] = t;
         this.decodeFetches[`present.${l}.${kv}`] = t; // the same buffer: written in place
+        if (c.scale) {
+          const s = new T('float32', c.scale[kv], [1, sig.kvHeads, maxLength, 1]);
+          this.decodeFeeds[kvScaleInput(l, kv)] = s;
+          this.decodeFetches[kvScaleOutput(l, kv)] = s;
+        }
         // the original past input, for graphs that read its length: max_length − 1 rows (a view, never read as data)
-        this.decodeFeeds[`past_key_values.${l}.${kv}`] = new T('float32', c[kv].subarray(0, sig.kvHeads * (maxLength - 1) * sig.headDim), [1, sig.kvHeads, maxLength - 1, sig.headDim]);
+        if (decodeInputs.has(`past_key_values.${l}.${kv}`)) this.decodeFeeds[`past_key_values.${l}.${kv}`] = tensor(c[kv].subarray(0, sig.kvHeads * (maxLength - 1) * sig.headDim), [1, sig.kvHeads, maxLength - 1, sig.headDim]);
       }
     });
   }
@@ -180,14 +245,17 @@ export class Generator {
     const path = resolve(modelPath);
     const proto = decodeModel(readModelFile(path), modelPath);
     const sig = decoderSignature(proto, modelPath);
-    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath);
+    const kv = options.kv ?? 'float32';
+    if (kv !== 'float32' && kv !== 'int8') throw new TesseraError('BAD_ARGUMENT', `kv '${kv}': expected 'float32' or 'int8'`);
+    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
     const weightBytes = modelWeightBytes(proto);
     const chunk = options.prefillChunk ?? 128;
     if (!Number.isSafeInteger(chunk) || chunk < 1) throw new TesseraError('BAD_ARGUMENT', `prefillChunk ${chunk}: expected a positive integer`);
     if (options.maxSteps !== undefined && (!Number.isSafeInteger(options.maxSteps) || options.maxSteps < 1)) throw new TesseraError('BAD_ARGUMENT', `maxSteps ${options.maxSteps}: expected a positive integer`);
-    const budget = chooseMaxLength(sig, weightBytes, { ...options, prefillChunk: chunk }, modelPath);
+    const budget = chooseMaxLength(sig, weightBytes, { ...options, prefillChunk: chunk, kvPosition: kvPosition(sig, kv) }, modelPath);
     const ort = await import('onnxruntime-node');
     const sessionOptions = {
+      ...options.sessionOptions,
       logSeverityLevel: 3 as const,
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
       // prepacked MatMul weights are faster but a copy per session; without, both sessions read the memory-mapped external data
@@ -196,16 +264,19 @@ export class Generator {
       extra: configTree({ 'session.intra_op.allow_spinning': '0', ...options.ortConfig, 'session.model_external_initializers_file_folder_path': dirname(path), 'session.disable_prepacking': options.prepack === false ? '1' : '0' }),
     };
     const bytes = { prefill: toBinary(ModelProtoSchema, proto), decode: toBinary(ModelProtoSchema, decodeProto) };
+    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads };
     const open = (phase: Phase) => async () => {
       try {
-        return await ort.InferenceSession.create(bytes[phase], sessionOptions);
+        const spin = phase === 'decode' && options.decodeSpinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1' } } } : {};
+        return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...spin, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
       } catch (err) {
         throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder (${phase} graph)`);
       }
     };
     const opener = { prefill: open('prefill'), decode: open('decode') };
     const sessions = options.oneSessionAtATime ? { prefill: await opener.prefill() } : { prefill: await opener.prefill(), decode: await opener.decode() };
-    return new Generator(ort, opener, sessions, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk });
+    const decodeInputs = new Set(decodeProto.graph!.input.map((i) => i.name));
+    return new Generator(ort, opener, sessions, sig, budget.maxLength, budget, weightBytes, { ...options, prefillChunk: chunk }, decodeInputs);
   }
 
   /** The next position to be written (tokens in the cache). */
@@ -224,9 +295,38 @@ export class Generator {
     return this.logits;
   }
 
-  /** The cache halves of layer `l` (for inspection: rows 0 … length − 1 of each head are filled). */
+  /**
+   * The cache halves of layer `l` as float32, [kv_heads, max_length, head_dim] (for inspection: rows
+   * 0 … length − 1 of each head are filled): the buffers themselves, or with an int8 cache their rows
+   * dequantized (a copy).
+   */
   kvOf(l: number): { key: Float32Array; value: Float32Array } {
-    return this.cache[l];
+    const c = this.cache[l];
+    const D = this.signature.headDim;
+    const float = (kv: 'key' | 'value') => {
+      const a = c[kv];
+      if (a instanceof Float32Array) return a;
+      const out = new Float32Array(a.length);
+      for (let r = 0; r < c.scale![kv].length; r++) this.dequantizeRows(l, kv, r, 1, out, r * D);
+      return out;
+    };
+    return { key: float('key'), value: float('value') };
+  }
+
+  /** The int8 rows and their scales of layer `l` (an int8 cache only). */
+  kvInt8Of(l: number): { key: Int8Array; value: Int8Array; keyScale: Float32Array; valueScale: Float32Array } {
+    const c = this.cache[l];
+    if (!c.scale) throw new TesseraError('BAD_ARGUMENT', `kvInt8Of: the cache is ${this.kv}`);
+    return { key: c.key as Int8Array, value: c.value as Int8Array, keyScale: c.scale.key, valueScale: c.scale.value };
+  }
+
+  /** Rows `row` … `row + n − 1` (flat over heads × max_length) of one half, as float32 into `out` at `at`. */
+  private dequantizeRows(l: number, kv: 'key' | 'value', row: number, n: number, out: Float32Array, at: number): void {
+    const c = this.cache[l], D = this.signature.headDim, q = c[kv];
+    for (let r = 0; r < n; r++) {
+      const s = c.scale![kv][row + r];
+      for (let i = 0; i < D; i++) out[at + r * D + i] = fround(q[(row + r) * D + i] * s);
+    }
   }
 
   /** Runs the prompt into an empty cache; returns the first generated token. */
@@ -252,7 +352,11 @@ export class Generator {
       for (let l = 0; l < layers; l++) {
         for (const kv of ['key', 'value'] as const) {
           const past = new Float32Array(H * P * D);
-          for (let h = 0; h < H; h++) past.set(this.cache[l][kv].subarray(h * this.maxLength * D, (h * this.maxLength + P) * D), h * P * D);
+          const rows = this.cache[l][kv];
+          for (let h = 0; h < H; h++) {
+            if (rows instanceof Float32Array) past.set(rows.subarray(h * this.maxLength * D, (h * this.maxLength + P) * D), h * P * D);
+            else this.dequantizeRows(l, kv, h * this.maxLength, P, past, h * P * D);
+          }
           copied += past.byteLength;
           feeds[`past_key_values.${l}.${kv}`] = new T('float32', past, [1, H, P, D]);
         }
@@ -266,7 +370,12 @@ export class Generator {
             throw new TesseraError('BAD_MODEL', `prefill: 'present.${l}.${kv}' came out [${present.dims.join(', ')}], expected [1, ${H}, ${P + S}, ${D}] (past followed by the new rows)`);
           }
           const data = present.data as Float32Array;
-          for (let h = 0; h < H; h++) this.cache[l][kv].set(data.subarray((h * (P + S) + P) * D, (h + 1) * (P + S) * D), (h * this.maxLength + P) * D);
+          const c = this.cache[l], rows = c[kv];
+          for (let h = 0; h < H; h++) {
+            const fresh = data.subarray((h * (P + S) + P) * D, (h + 1) * (P + S) * D);
+            if (rows instanceof Float32Array) rows.set(fresh, (h * this.maxLength + P) * D);
+            else for (let r = 0; r < S; r++) c.scale![kv][h * this.maxLength + P + r] = quantizeRow(fresh.subarray(r * D, (r + 1) * D), rows, (h * this.maxLength + P + r) * D);
+          }
         }
       }
       const logits = out.logits.data as Float32Array;
@@ -282,10 +391,17 @@ export class Generator {
     return first;
   }
 
-  /** One decode step: runs the last token, returns the next. */
-  async next(): Promise<number> {
+  /**
+   * One decode step: runs the last token returned — or `force`, a token given instead (teacher forcing, a
+   * forced continuation) — and returns the next.
+   */
+  async next(force?: number): Promise<number> {
     if (this.pending === null) throw new TesseraError('BAD_ARGUMENT', 'next: call prefill first');
     if (this.stopReason) throw new TesseraError('BAD_ARGUMENT', `next: generation has stopped (${this.stopReason})`);
+    if (force !== undefined) {
+      this.checkTokens([force]);
+      this.pending = force;
+    }
     const p = this.position;
     const session = await this.session('decode');
     const t0 = performance.now();

@@ -44,10 +44,11 @@ const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 export function chooseMaxLength(
   sig: DecoderSignature,
   weightBytes: number,
-  o: { maxLength?: number; memoryBudget?: number; maxLengthCap?: number; prefillChunk: number },
+  o: { maxLength?: number; memoryBudget?: number; maxLengthCap?: number; prefillChunk: number; kvPosition?: { bytes: number; what: string } },
   where: string,
 ): KvBudget {
-  const bytesPerPosition = 2 * sig.layers * sig.kvHeads * sig.headDim * 4;
+  // the cache's bytes a position: float32 by default; the generator gives its own for an int8 cache
+  const bytesPerPosition = o.kvPosition?.bytes ?? 2 * sig.layers * sig.kvHeads * sig.headDim * 4;
   // logits of a prefill chunk (out of onnxruntime and copied by its binding) and a floor for activations
   const workingBytes = 3 * o.prefillChunk * (sig.vocab ?? 32000) * 4 + WORKING_FLOOR;
   const cap = o.maxLengthCap ?? 4096;
@@ -61,7 +62,7 @@ export function chooseMaxLength(
   // resident window here instead of `weightBytes`; the generator keeps all weights resident.
   const room = budgetBytes - weightBytes - workingBytes;
   const fits = Math.floor(room / (2 * bytesPerPosition));
-  const account = `${source}: weights ${mb(weightBytes)} + working memory ${mb(workingBytes)} leave ${mb(Math.max(0, room))} for the KV cache at ${mb(2 * bytesPerPosition)} a position (${sig.layers} layers × key and value × ${sig.kvHeads} heads × ${sig.headDim} × 4 bytes, counted twice: the cache and the binding's copy of it)`;
+  const account = `${source}: weights ${mb(weightBytes)} + working memory ${mb(workingBytes)} leave ${mb(Math.max(0, room))} for the KV cache at ${mb(2 * bytesPerPosition)} a position (${o.kvPosition?.what ?? `${sig.layers} layers × key and value × ${sig.kvHeads} heads × ${sig.headDim} × 4 bytes`}, counted twice: the cache and the binding's copy of it)`;
   if (weightBytes + workingBytes > budgetBytes) {
     throw new TesseraError('LIMIT_EXCEEDED', `${where}: ${account}; the weights alone do not fit (running weights larger than the budget needs them streamed from storage, which this generator does not do)`);
   }

@@ -68,10 +68,13 @@ const gb = (n: number) => `${(n / 1e9).toFixed(3)} GB`;
 export function roofline(target: Target, shape: DecoderShape, context: number, computeDtype: string): Roofline {
   const weightBytes = shape.parameters * shape.bytesPerWeight;
   const kvBytes = 2 * shape.layers * shape.kvHeads * shape.headDim * shape.kvBytesPerElement * context;
-  const byBw = [...target.processors].sort((a, b) => b.bandwidthGBs.value - a.bandwidthGBs.value)[0];
+  // a measured streaming read (tessera calibrate's streamBandwidthGBs) over the fitted bandwidth when the profile has one
+  const streamOf = (p: Processor) => p.streamBandwidthGBs?.value ?? p.bandwidthGBs.value;
+  const byBw = [...target.processors].sort((a, b) => streamOf(b) - streamOf(a))[0];
   const peak = (p: Processor) => (p.peakGflops as Record<string, { value: number } | undefined>)[computeDtype]?.value ?? 0;
   const byPeak = [...target.processors].sort((a, b) => peak(b) - peak(a))[0];
-  const bw = byBw.bandwidthGBs.value;
+  const bw = streamOf(byBw);
+  const bwWhat = byBw.streamBandwidthGBs ? 'its measured streaming read' : "the profile's memory bandwidth";
   const decodeTokensPerS = (bw * 1e9) / (weightBytes + kvBytes);
   const flopsPerToken = 2 * shape.parameters;
   const prefillTokensPerS = (peak(byPeak) * 1e9) / flopsPerToken;
@@ -79,7 +82,7 @@ export function roofline(target: Target, shape: DecoderShape, context: number, c
     weightBytes, kvBytes, processor: byBw.id, bandwidthGBs: bw, decodeTokensPerS, flopsPerToken, peakGflops: peak(byPeak), peakDtype: computeDtype, prefillTokensPerS,
     arithmetic: [
       `decode reads every weight and the cache once per token: ${(shape.parameters / 1e9).toFixed(3)} B parameters × ${+shape.bytesPerWeight.toFixed(4)} bytes = ${gb(weightBytes)}, + KV ${shape.layers} layers × 2 × ${shape.kvHeads} heads × ${shape.headDim} × ${shape.kvBytesPerElement} bytes × ${context} tokens = ${gb(kvBytes)}`,
-      `decode floor: ${bw} GB/s (${byBw.id}, the profile's memory bandwidth) / ${gb(weightBytes + kvBytes)} = ${decodeTokensPerS.toFixed(1)} tokens/s at most`,
+      `decode floor: ${bw} GB/s (${byBw.id}, ${bwWhat}) / ${gb(weightBytes + kvBytes)} = ${decodeTokensPerS.toFixed(1)} tokens/s at most`,
       `prefill ceiling: ${peak(byPeak)} GFLOP/s ${computeDtype} (${byPeak.id} peak) / (2 × ${(shape.parameters / 1e9).toFixed(3)} B FLOPs a token) = ${prefillTokensPerS.toFixed(0)} tokens/s at most`,
     ],
   };
@@ -118,10 +121,12 @@ export async function predictDecoder(modelPath: string, targetName: string, o: {
   const perLayer = <T>(f: (l: number, k: string) => T[]) => Array.from({ length: sig.layers }, (_, l) => ['key', 'value'].flatMap((k) => f(l, k))).flat();
   const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath);
   const common = { externalDataDir: dirname(path), orderBudgetMs: o.orderBudgetMs ?? 500, lower: false };
+  // the past inputs the rewrite kept (those a graph reads the shape of)
+  const decodeInputs = new Set(decodeProto.graph!.input.map((i) => i.name));
   const decodeShapes = shapes(sig, [
     ['input_ids', [1, 1]], ['attention_mask', [1, maxLength]], [KV_INDEX, [1, sig.kvHeads, 1, 3]],
     ...(sig.hasPositionIds ? [['position_ids', [1, 1]] as [string, number[]]] : []),
-    ...perLayer((l, k) => [kv(l, k, maxLength - 1), [kvInput(l, k), [1, sig.kvHeads, maxLength, sig.headDim]] as [string, number[]]]),
+    ...perLayer((l, k) => [kv(l, k, maxLength - 1), [kvInput(l, k), [1, sig.kvHeads, maxLength, sig.headDim]] as [string, number[]]]).filter(([name]) => decodeInputs.has(name)),
   ]);
   const decode = await compile(toBinary(ModelProtoSchema, decodeProto), target, { ...common, inputShapes: decodeShapes });
   // prefill priced at a chunk after a past of one chunk (a zero-length past gives zero-size tensors)

@@ -30,6 +30,7 @@ import { archOf, HOST_CPU_SUPPORT, hostCpuName, WEBGPU_SUPPORT } from '../target
 import { FIGURE_FIELDS, type Figure, type Figures, type Processor, type Support, type Target } from '../targets/schema.js';
 import type { Backend, Executable } from '../backends/backend.js';
 import { measureMemoryFloor } from './memory-floor.js';
+import { measureStreamBandwidth } from './stream-bandwidth.js';
 
 /** The classes a profile gives an efficiency for. */
 type EffClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy';
@@ -909,6 +910,10 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       measurements.push({ provider, bench: 'Relu 1M floats (up and back)', medianUs: t[0].us, gflops: 0, gbs: linkGBs, load: t[0].load });
     }
   }
+  // the CPU's streaming read bandwidth (a decode step's weights), measured apart from the fitted figures
+  options.progress?.(done, total, 'streaming read beyond the last-level cache');
+  const stream = await measureStreamBandwidth();
+  if (stream) processors[0].streamBandwidthGBs = figure(stream.gbs, measured('')(stream.source));
   options.progress?.(done, total, 'done');
   const links: Target['links'] = linkGBs
     ? [{ from: 'cpu', to: 'gpu', bandwidthGBs: figure(linkGBs, measured('')('1M floats up to the GPU and back, less compute and launch')), latencyUs: figure(linkLatencyUs!, measured('')('half a WebGPU launch')) }]

@@ -99,6 +99,12 @@ export const processorSchema = z.object({
   arch: z.enum(['x86-64', 'arm64']).optional(),
   /** Fast on-chip memory (TCM/VTCM/SLC share), in bytes, when the processor has one. */
   onChipBytes: figure.optional(),
+  /**
+   * Streaming read bandwidth in GB/s: a working set far beyond the last-level cache read once, as a
+   * decode step reads its weights (runtime/stream-bandwidth.ts). Measured, not fitted: `bandwidthGBs` is
+   * fitted through the cost model from mostly in-cache benchmarks and can be several times higher.
+   */
+  streamBandwidthGBs: rate.optional(),
   ...figureFields,
   /**
    * The same processor's figures through other backends it can be bound to (by backend id: 'ort-web:wasm',
