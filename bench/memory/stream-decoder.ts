@@ -3,7 +3,10 @@
  * with weights streamed from disk (src/runtime/stream.ts) under memory budgets, against onnxruntime
  * running the whole model, and the storage's read bandwidth measured in the same run (reading the weight
  * file once, as the streamed run does: from the page cache when the file is cached, as it is right after
- * writing). Each figure from a separate process under /usr/bin/time.
+ * writing — the device's own bandwidth is not measured: O_DIRECT reads are refused (EINVAL) on this
+ * machine's filesystem). Each figure from a separate process under /usr/bin/time. Ratios printed:
+ * latency / the read floor (weight bytes / read bandwidth), latency / onnxruntime's run alone (weights
+ * resident: the compute reference), peak RSS / (budget + engine floor).
  *   part of bench/memory-budget.ts; alone: npx tsx bench/memory/stream-decoder.ts [--runs 3] [--preset 500m]
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,7 @@ const int64 = (v) => new ort.Tensor('int64', BigInt64Array.from(v, (x) => BigInt
 const feeds = { input_ids: int64(tokens), attention_mask: int64(tokens.map(() => 1)), position_ids: int64(tokens.map((_, i) => i)) };
 for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) feeds['past_key_values.' + l + '.' + kv] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
 const t0 = performance.now();
-let logits, groups = 1, openMs = 0;
+let logits, groups = 1, sessions = 1, openMs = 0, stats = null;
 if (budget === 'whole') {
   const s = await ort.InferenceSession.create(model);
   openMs = performance.now() - t0;
@@ -43,11 +46,13 @@ if (budget === 'whole') {
   const m = await StreamedModel.open(model, { budgetBytes: Number(budget), inputShapes: shapes });
   openMs = performance.now() - t0;
   groups = m.groups.length;
+  sessions = m.sessionCount;
   logits = (await m.run(feeds)).logits;
+  stats = m.stats;
 }
 const ms = performance.now() - t0;
 writeFileSync(out, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
-console.log(JSON.stringify({ ms, openMs, groups, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+console.log(JSON.stringify({ ms, openMs, runMs: ms - openMs, groups, sessions, stats, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
 `;
 
 /** Reads a file once in 8 MB blocks: bytes per second (the storage's read bandwidth as this process sees it). */
@@ -67,8 +72,15 @@ export function readBandwidth(path: string): number {
 export interface DecoderRow {
   budget: string;
   peakRssBytes: number[];
+  /** Wall time of the forward from opening the model (session creation and reading included). */
   ms: number[];
+  /** The run alone (onnxruntime whole: after its session is created, weights resident). */
+  runMs: number[];
   groups: number;
+  sessions: number;
+  /** Streamed: the time spent reading weights (on the storage lane) and waiting for them, per run. */
+  readMs: number[];
+  waitMs: number[];
   maxAbsVsWhole: number;
 }
 
@@ -101,8 +113,8 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
   }
   let whole: Float32Array | undefined;
   for (const budget of ['whole', String(512e6), String(256e6)]) {
-    const rss: number[] = [], ms: number[] = [];
-    let groups = 1, maxAbs = 0;
+    const rss: number[] = [], ms: number[] = [], runMs: number[] = [], readMs: number[] = [], waitMs: number[] = [];
+    let groups = 1, sessions = 1, maxAbs = 0;
     for (let r = 0; r < runs; r++) {
       const out = join(dir, `logits-${budget}.bin`);
       const m = measure(process.execPath, [script, model.modelPath, budget, prompt, out]);
@@ -110,22 +122,29 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
       const rep = JSON.parse(m.stdout.trim().split('\n').pop()!);
       rss.push(m.peakRssBytes);
       ms.push(rep.ms);
+      runMs.push(rep.runMs);
+      if (rep.stats) (readMs.push(rep.stats.readMs), waitMs.push(rep.stats.waitMs));
       groups = rep.groups;
+      sessions = rep.sessions;
       const logits = read(out);
       if (budget === 'whole') whole = logits;
       else for (let i = 0; i < logits.length; i++) maxAbs = Math.max(maxAbs, Math.abs(logits[i] - whole![i]));
     }
-    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget) / MB} MB`, peakRssBytes: rss, ms, groups, maxAbsVsWhole: maxAbs });
+    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget) / MB} MB`, peakRssBytes: rss, ms, runMs, groups, sessions, readMs, waitMs, maxAbsVsWhole: maxAbs });
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const rng = (xs: number[], f: (x: number) => string) => (xs.length ? `${f(Math.min(...xs))}–${f(Math.max(...xs))}` : '-');
   const floorS = weightBytes / med(bw);
-  console.log(`decoder ${preset} (${(weightBytes / MB).toFixed(0)} MB float32 weights), one forward over 64 tokens; read bandwidth ${(Math.min(...bw) / 1e9).toFixed(2)}–${(Math.max(...bw) / 1e9).toFixed(2)} GB/s (reading the weight file, same run) → weight-read floor ${floorS.toFixed(2)} s`);
+  const ortRunS = med(rows[0].runMs) / 1000;
+  console.log(`decoder ${preset} (${(weightBytes / MB).toFixed(0)} MB float32 weights), one forward over 64 tokens; read bandwidth ${rng(bw, (x) => (x / 1e9).toFixed(2))} GB/s (reading the weight file in 8 MB blocks, same run: from the page cache, the file being cached — not the device's bandwidth) → weight-read floor ${floorS.toFixed(2)} s`);
+  console.log(`  compute reference: onnxruntime whole, the run alone (weights resident, prepacked): ${rng(rows[0].runMs, (x) => (x / 1000).toFixed(2))} s`);
   const floorBytes = med(floor);
-  console.log(`  engine floor (the same process streaming a 0.1 M-parameter decoder): ${(Math.min(...floor) / MB).toFixed(0)}–${(Math.max(...floor) / MB).toFixed(0)} MB`);
+  console.log(`  engine floor (the same process streaming a 0.1 M-parameter decoder): ${rng(floor, (x) => (x / MB).toFixed(0))} MB`);
   for (const r of rows) {
     const budget = r.budget.endsWith(' MB') ? Number(r.budget.slice(0, -3)) * MB : undefined;
-    if (budget) console.log(`  ${r.budget}: peak RSS ${(med(r.peakRssBytes) / MB).toFixed(0)} MB ${med(r.peakRssBytes) <= budget + floorBytes ? '≤' : '>'} budget + floor = ${((budget + floorBytes) / MB).toFixed(0)} MB`);
-    console.log(`  ${r.budget.padEnd(18)} peak RSS ${(Math.min(...r.peakRssBytes) / MB).toFixed(0)}–${(Math.max(...r.peakRssBytes) / MB).toFixed(0)} MB  forward ${(Math.min(...r.ms) / 1000).toFixed(2)}–${(Math.max(...r.ms) / 1000).toFixed(2)} s (×${(med(r.ms) / 1000 / floorS).toFixed(2)} the read floor)  ${r.groups} group(s)${r.budget.startsWith('onnx') ? '' : `  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}`}`);
+    const limit = budget ? budget + floorBytes : undefined;
+    const s = med(r.ms) / 1000;
+    console.log(`  ${r.budget.padEnd(18)} peak RSS ${rng(r.peakRssBytes, (x) => (x / MB).toFixed(0))} MB${limit ? ` (×${(med(r.peakRssBytes) / limit).toFixed(2)} of budget + floor = ${(limit / MB).toFixed(0)} MB)` : ''}  forward ${rng(r.ms, (x) => (x / 1000).toFixed(2))} s (×${(s / floorS).toFixed(2)} the read floor, ×${(s / ortRunS).toFixed(2)} onnxruntime's run)  ${r.groups} group(s), ${r.sessions} session(s)${budget ? `  reads ${rng(r.readMs, (x) => (x / 1000).toFixed(2))} s, waited ${rng(r.waitMs, (x) => (x / 1000).toFixed(2))} s  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}` : ''}`);
   }
   return { preset, weightBytes, readBandwidthBs: bw, floorBytes: floor, rows };
 }

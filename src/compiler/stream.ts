@@ -45,6 +45,8 @@ export interface StreamOptions {
   prefetch?: boolean;
   /** Compile each repeated block once with its weights as inputs (default true); false lowers every group apart. */
   shareBlocks?: boolean;
+  /** At most this many bytes for the weights' share (a weight arena shared with another model over the same weights). */
+  weightShareBytes?: number;
 }
 
 /** A weight fed to a session as an input, read into the weight arena before its group runs. */
@@ -228,7 +230,7 @@ export async function planStream(path: string, options: StreamOptions): Promise<
   const st = staticInfo(graph);
   const activations = activationBytes(graph, st);
   // the weights' share: the budget less the activations (twice: a node's inputs and outputs around it) and a tenth for the engine's own allocations
-  const share = 0.9 * budgetBytes - 2 * activations;
+  const share = Math.min(0.9 * budgetBytes - 2 * activations, options.weightShareBytes ?? Infinity);
   let largest = 0;
   for (const n of graph.nodes) if (!st.folded.has(n.index)) largest = Math.max(largest, sum(fileWeights(graph, n.index)));
   if (share < largest) {
