@@ -43,7 +43,7 @@ if (budget === 'whole') {
 } else {
   const { StreamedModel } = await import(STREAM_URL);
   const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
-  const m = await StreamedModel.open(model, { budgetBytes: Number(budget), inputShapes: shapes });
+  const m = await StreamedModel.open(model, { budgetBytes: Number(budget.split(':')[0]), inputShapes: shapes, prefetch: !budget.endsWith(':noprefetch') });
   openMs = performance.now() - t0;
   groups = m.groups.length;
   sessions = m.sessionCount;
@@ -112,11 +112,11 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
     floor.push(m.peakRssBytes);
   }
   let whole: Float32Array | undefined;
-  for (const budget of ['whole', String(512e6), String(256e6)]) {
+  for (const budget of ['whole', String(512e6), String(256e6), `${256e6}:noprefetch`]) {
     const rss: number[] = [], ms: number[] = [], runMs: number[] = [], readMs: number[] = [], waitMs: number[] = [];
     let groups = 1, sessions = 1, maxAbs = 0;
     for (let r = 0; r < runs; r++) {
-      const out = join(dir, `logits-${budget}.bin`);
+      const out = join(dir, `logits-${budget.replace(':', '-')}.bin`);
       const m = measure(process.execPath, [script, model.modelPath, budget, prompt, out]);
       if (m.status !== 0) throw new Error(`decoder forward (${budget}) failed: ${m.stderr.slice(-2000)}`);
       const rep = JSON.parse(m.stdout.trim().split('\n').pop()!);
@@ -130,7 +130,7 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
       if (budget === 'whole') whole = logits;
       else for (let i = 0; i < logits.length; i++) maxAbs = Math.max(maxAbs, Math.abs(logits[i] - whole![i]));
     }
-    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget) / MB} MB`, peakRssBytes: rss, ms, runMs, groups, sessions, readMs, waitMs, maxAbsVsWhole: maxAbs });
+    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget.split(':')[0]) / MB} MB${budget.endsWith(':noprefetch') ? ' no prefetch' : ''}`, peakRssBytes: rss, ms, runMs, groups, sessions, readMs, waitMs, maxAbsVsWhole: maxAbs });
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rng = (xs: number[], f: (x: number) => string) => (xs.length ? `${f(Math.min(...xs))}–${f(Math.max(...xs))}` : '-');
@@ -141,7 +141,7 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
   const floorBytes = med(floor);
   console.log(`  engine floor (the same process streaming a 0.1 M-parameter decoder): ${rng(floor, (x) => (x / MB).toFixed(0))} MB`);
   for (const r of rows) {
-    const budget = r.budget.endsWith(' MB') ? Number(r.budget.slice(0, -3)) * MB : undefined;
+    const budget = r.budget.includes(' MB') ? Number(r.budget.split(' ')[0]) * MB : undefined;
     const limit = budget ? budget + floorBytes : undefined;
     const s = med(r.ms) / 1000;
     console.log(`  ${r.budget.padEnd(18)} peak RSS ${rng(r.peakRssBytes, (x) => (x / MB).toFixed(0))} MB${limit ? ` (×${(med(r.peakRssBytes) / limit).toFixed(2)} of budget + floor = ${(limit / MB).toFixed(0)} MB)` : ''}  forward ${rng(r.ms, (x) => (x / 1000).toFixed(2))} s (×${(s / floorS).toFixed(2)} the read floor, ×${(s / ortRunS).toFixed(2)} onnxruntime's run)  ${r.groups} group(s), ${r.sessions} session(s)${budget ? `  reads ${rng(r.readMs, (x) => (x / 1000).toFixed(2))} s, waited ${rng(r.waitMs, (x) => (x / 1000).toFixed(2))} s  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}` : ''}`);
