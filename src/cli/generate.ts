@@ -104,7 +104,9 @@ export function formatGenerate(model: string, r: Awaited<ReturnType<typeof gener
     ...(s.sessionOpenMs.length ? [`one session at a time: the decode session opened in ${s.sessionOpenMs.map((m) => m.toFixed(0)).join(', ')} ms between the first and second token`] : []),
     `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)} at max length ${s.maxLength}: ${s.budget.why})`,
     ...(x.streamed ? [`weights streamed: ${mb(x.streamed.readBytesPerToken)} read per decode step into a ${mb(x.streamed.weightArenaBytes)} arena (${x.streamed.groups} groups on ${x.streamed.sessions} engine sessions), ${x.streamed.decodeWaitMs.toFixed(0)} ms waited for reads over the decode steps (measured)`] : []),
-    `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
+    x.streamed
+      ? `KV copies: each decode step copies its new key and value rows into the cache (${s.events.find((e) => e.phase === 'decode')?.kvCopyBytes ?? 0} bytes); the cache is fed as past at one fixed shape (${s.maxLength} slots, unfilled ones masked out); prefill ${s.prefillKvCopyBytes} bytes`
+      : `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
   ].join('\n');
 }
 

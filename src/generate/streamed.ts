@@ -26,6 +26,7 @@
 import { resolve } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { TesseraError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { StreamedModel } from '../runtime/stream.js';
 import { modelWeightBytes, weightsFit, type KvBudget } from './kv-budget.js';
@@ -100,10 +101,10 @@ export class StreamedGenerator {
     const bytesPerPosition = 2 * sig.layers * sig.kvHeads * sig.headDim * 4;
     const cap = options.maxLengthCap ?? 4096;
     const maxLength = options.maxLength ?? Math.min(cap, Math.floor(B / 4 / bytesPerPosition));
-    if (!Number.isSafeInteger(maxLength) || maxLength < 2) throw new TesseraError('LIMIT_EXCEEDED', `${modelPath}: a memory budget of ${(B / 1e6).toFixed(1)} MB leaves room for ${maxLength} cache positions at ${(bytesPerPosition / 1e6).toFixed(3)} MB each; at least 2 needed`);
+    if (!Number.isSafeInteger(maxLength) || maxLength < 2) throw new TesseraError('LIMIT_EXCEEDED', `${modelPath}: a memory budget of ${formatBytes(B)} leaves room for ${maxLength} cache positions at ${formatBytes(bytesPerPosition)} each; at least 2 needed`);
     const kvBytes = maxLength * bytesPerPosition;
     const streamBudget = B - 2 * kvBytes;
-    const why = `memory budget ${(B / 1e6).toFixed(1)} MB: KV cache ${(kvBytes / 1e6).toFixed(1)} MB at max length ${maxLength}${options.maxLength === undefined ? ' (a quarter of the budget, counted twice)' : ''}, counted twice (the cache and a decode run's present outputs); ${(streamBudget / 1e6).toFixed(1)} MB left for the streamed weights and activations`;
+    const why = `memory budget ${formatBytes(B)}: KV cache ${formatBytes(kvBytes)} at max length ${maxLength}${options.maxLength === undefined ? ' (a quarter of the budget, counted twice)' : ''}, counted twice (the cache and a decode run's present outputs); ${formatBytes(Math.max(0, streamBudget))} left for the streamed weights and activations`;
     // decode first: its activations are the smaller, so its weight share the larger; prefill's is cut within it
     let smallest = 0;
     const refused = (err: unknown): null => {
@@ -119,10 +120,10 @@ export class StreamedGenerator {
       await decode?.release();
       await prefill?.release();
       const total = smallest + 2 * kvBytes;
-      throw new TesseraError('BUDGET_INFEASIBLE', `${modelPath}: ${why}, which cannot hold one node's streamed weights with the activations of ${decode ? `a prefill of ${options.promptLength} tokens` : 'a decode step'}; the smallest feasible budget at this max length is ${(total / 1e6).toFixed(3)} MB (${total} bytes)`);
+      throw new TesseraError('BUDGET_INFEASIBLE', `${modelPath}: ${why}, which cannot hold one node's streamed weights with the activations of ${decode ? `a prefill of ${options.promptLength} tokens` : 'a decode step'}; the smallest feasible budget at this max length is ${formatBytes(total)} (${total} bytes)`);
     }
     const weightBytes = modelWeightBytes(proto);
-    const budget: KvBudget = { maxLength, budgetBytes: B, bytesPerPosition, workingBytes: 0, why: `${why}; weights (${(weightBytes / 1e6).toFixed(1)} MB) streamed from the model's files through a ${(decode.arena.bytes / 1e6).toFixed(1)} MB weight arena` };
+    const budget: KvBudget = { maxLength, budgetBytes: B, bytesPerPosition, workingBytes: 0, why: `${why}; weights (${formatBytes(weightBytes)}) streamed from the model's files through a ${formatBytes(decode.arena.bytes)} weight arena` };
     return new StreamedGenerator(path, sig, maxLength, decode, streamBudget, kvBytes, options, budget, weightBytes, prefill);
   }
 
