@@ -84,7 +84,7 @@ export interface DecoderRow {
   maxAbsVsWhole: number;
 }
 
-export function streamBench({ runs, work, measure, preset = '500m' as PresetName }: { runs: number; work: string; measure: Measure; preset?: PresetName }) {
+export async function streamBench({ runs, work, measure, preset = '500m' as PresetName }: { runs: number; work: string; measure: Measure; preset?: PresetName }) {
   const model = presetDecoder(preset);
   const config = PRESETS[preset];
   const dir = join(work, 'decoder');
@@ -146,12 +146,57 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
     const s = med(r.ms) / 1000;
     console.log(`  ${r.budget.padEnd(18)} peak RSS ${rng(r.peakRssBytes, (x) => (x / MB).toFixed(0))} MB${limit ? ` (×${(med(r.peakRssBytes) / limit).toFixed(2)} of budget + floor = ${(limit / MB).toFixed(0)} MB)` : ''}  forward ${rng(r.ms, (x) => (x / 1000).toFixed(2))} s (×${(s / floorS).toFixed(2)} the read floor, ×${(s / ortRunS).toFixed(2)} onnxruntime's run)  ${r.groups} group(s), ${r.sessions} session(s)${budget ? `  reads ${rng(r.readMs, (x) => (x / 1000).toFixed(2))} s, waited ${rng(r.waitMs, (x) => (x / 1000).toFixed(2))} s  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}` : ''}`);
   }
-  return { preset, weightBytes, readBandwidthBs: bw, floorBytes: floor, rows };
+  const alt = await alternating(model.modelPath, model.dataPath, config, runs);
+  return { preset, weightBytes, readBandwidthBs: bw, floorBytes: floor, rows, alternating: alt };
+}
+
+/**
+ * Latency ratios robust to load: in one process, alternating, `runs` rounds of onnxruntime whole (the run
+ * alone: weights resident, prepacked), and the streamed forward (sessions already created: a later run)
+ * at 256 MB with and without prefetch, each streamed run right after a read-bandwidth measurement.
+ */
+async function alternating(modelPath: string, dataPath: string, config: (typeof PRESETS)[PresetName], runs: number) {
+  const ort = await import('onnxruntime-node');
+  const { StreamedModel } = await import('../../src/runtime/stream.js');
+  const n = 64;
+  const tokens = seededPrompt(n, config.vocab);
+  const int64 = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v, (x) => BigInt(x)), [1, v.length]);
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { input_ids: int64(tokens), attention_mask: int64(tokens.map(() => 1)), position_ids: int64(tokens.map((_, i) => i)) };
+  for (let l = 0; l < config.layers; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.headDim]);
+  const inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
+  const whole = await ort.InferenceSession.create(modelPath, { logSeverityLevel: 3 });
+  const models = { '256 MB': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes }), '256 MB no prefetch': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes, prefetch: false }) };
+  await whole.run(feeds);
+  for (const m of Object.values(models)) await m.run(feeds as never);
+  const weightBytes = statSync(dataPath).size;
+  const out: Record<string, { ms: number[]; floorMs: number[] }> = { 'onnxruntime whole (run alone)': { ms: [], floorMs: [] } };
+  for (const k of Object.keys(models)) out[k] = { ms: [], floorMs: [] };
+  for (let r = 0; r < runs; r++) {
+    let t0 = performance.now();
+    await whole.run(feeds);
+    out['onnxruntime whole (run alone)'].ms.push(performance.now() - t0);
+    for (const [k, m] of Object.entries(models)) {
+      out[k].floorMs.push((weightBytes / readBandwidth(dataPath)) * 1000);
+      t0 = performance.now();
+      await m.run(feeds as never);
+      out[k].ms.push(performance.now() - t0);
+    }
+  }
+  await whole.release();
+  for (const m of Object.values(models)) await m.release();
+  const ortMs = out['onnxruntime whole (run alone)'].ms;
+  console.log(`  alternating in one process (${runs} rounds; streamed runs after the first, sessions created): onnxruntime whole's run ${ortMs.map((x) => (x / 1000).toFixed(2)).join(', ')} s`);
+  for (const k of Object.keys(models)) {
+    const o = out[k];
+    const vsFloor = o.ms.map((x, i) => x / o.floorMs[i]), vsOrt = o.ms.map((x, i) => x / ortMs[i]);
+    console.log(`    streamed ${k.padEnd(18)} ${o.ms.map((x) => (x / 1000).toFixed(2)).join(', ')} s; ×${vsFloor.map((x) => x.toFixed(2)).join(', ')} the read floor measured just before (${o.floorMs.map((x) => (x / 1000).toFixed(2)).join(', ')} s); ×${vsOrt.map((x) => x.toFixed(2)).join(', ')} onnxruntime's run`);
+  }
+  return out;
 }
 
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const args = process.argv.slice(2);
   const opt = (k: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
-  streamBench({ runs: Number(opt('--runs') ?? 3), work: join(ROOT, '.tessera-cache/stream-bench'), measure, preset: (opt('--preset') ?? '500m') as PresetName });
+  await streamBench({ runs: Number(opt('--runs') ?? 3), work: join(ROOT, '.tessera-cache/stream-bench'), measure, preset: (opt('--preset') ?? '500m') as PresetName });
 }
