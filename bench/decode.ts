@@ -12,7 +12,10 @@
  *     against it; and against calibrate's fitted bandwidthGBs, for comparison;
  *   - peak RSS of each engine in its own process (`tessera generate --json`, bench/models/ort-generate.ts);
  *   - with --rss-steps N (first model only): RSS sampled every 100 decode steps over N steps with the cache
- *     full-sized from the start (max length = prompt + N + 1).
+ *     full-sized from the start (max length = prompt + N + 1);
+ *   - with --streamed 256MB,512MB: decode of the 500m decoder with the weights streamed under those budgets
+ *     (bench/memory/stream-decode.ts: tokens against onnxruntime's, peak RSS against budget + engine
+ *     floor, tokens/s against the storage-read floor; runs the built CLI: `npm run build` first).
  *
  *   npx tsx bench/decode.ts [--presets 100m,500m] [--precisions float32,int4] [--runs 3] [--rss-steps 1000]
  */
@@ -40,6 +43,7 @@ const precisions = opt('--precisions', 'float32,int4').split(',');
 const runs = Number(opt('--runs', '3'));
 const rssSteps = Number(opt('--rss-steps', '0'));
 const PROMPT = 64, STEPS = 32;
+const streamedBudgets = args.includes('--streamed') ? opt('--streamed', '256MB,512MB').split(',') : null;
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -195,3 +199,4 @@ for (const preset of presets) {
     }
   }
 }
+if (streamedBudgets) await (await import('./memory/stream-decode.js')).streamDecodeBench({ budgets: streamedBudgets, runs });

@@ -3,7 +3,10 @@
  * with weights streamed from disk (src/runtime/stream.ts) under memory budgets, against onnxruntime
  * running the whole model, and the storage's read bandwidth measured in the same run (reading the weight
  * file once, as the streamed run does: from the page cache when the file is cached, as it is right after
- * writing). Each figure from a separate process under /usr/bin/time.
+ * writing — the device's own bandwidth is not measured: O_DIRECT reads are refused (EINVAL) on this
+ * machine's filesystem). Each figure from a separate process under /usr/bin/time. Ratios printed:
+ * latency / the read floor (weight bytes / read bandwidth), latency / onnxruntime's run alone (weights
+ * resident: the compute reference), peak RSS / (budget + engine floor).
  *   part of bench/memory-budget.ts; alone: npx tsx bench/memory/stream-decoder.ts [--runs 3] [--preset 500m]
  */
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
@@ -31,7 +34,7 @@ const int64 = (v) => new ort.Tensor('int64', BigInt64Array.from(v, (x) => BigInt
 const feeds = { input_ids: int64(tokens), attention_mask: int64(tokens.map(() => 1)), position_ids: int64(tokens.map((_, i) => i)) };
 for (let l = 0; l < layers; l++) for (const kv of ['key', 'value']) feeds['past_key_values.' + l + '.' + kv] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
 const t0 = performance.now();
-let logits, groups = 1, openMs = 0;
+let logits, groups = 1, sessions = 1, openMs = 0, stats = null;
 if (budget === 'whole') {
   const s = await ort.InferenceSession.create(model);
   openMs = performance.now() - t0;
@@ -40,14 +43,16 @@ if (budget === 'whole') {
 } else {
   const { StreamedModel } = await import(STREAM_URL);
   const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
-  const m = await StreamedModel.open(model, { budgetBytes: Number(budget), inputShapes: shapes });
+  const m = await StreamedModel.open(model, { budgetBytes: Number(budget.split(':')[0]), inputShapes: shapes, prefetch: !budget.endsWith(':noprefetch') });
   openMs = performance.now() - t0;
   groups = m.groups.length;
+  sessions = m.sessionCount;
   logits = (await m.run(feeds)).logits;
+  stats = m.stats;
 }
 const ms = performance.now() - t0;
 writeFileSync(out, new Uint8Array(logits.data.buffer, logits.data.byteOffset, logits.data.byteLength));
-console.log(JSON.stringify({ ms, openMs, groups, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+console.log(JSON.stringify({ ms, openMs, runMs: ms - openMs, groups, sessions, stats, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
 `;
 
 /** Reads a file once in 8 MB blocks: bytes per second (the storage's read bandwidth as this process sees it). */
@@ -67,12 +72,19 @@ export function readBandwidth(path: string): number {
 export interface DecoderRow {
   budget: string;
   peakRssBytes: number[];
+  /** Wall time of the forward from opening the model (session creation and reading included). */
   ms: number[];
+  /** The run alone (onnxruntime whole: after its session is created, weights resident). */
+  runMs: number[];
   groups: number;
+  sessions: number;
+  /** Streamed: the time spent reading weights (on the storage lane) and waiting for them, per run. */
+  readMs: number[];
+  waitMs: number[];
   maxAbsVsWhole: number;
 }
 
-export function streamBench({ runs, work, measure, preset = '500m' as PresetName }: { runs: number; work: string; measure: Measure; preset?: PresetName }) {
+export async function streamBench({ runs, work, measure, preset = '500m' as PresetName }: { runs: number; work: string; measure: Measure; preset?: PresetName }) {
   const model = presetDecoder(preset);
   const config = PRESETS[preset];
   const dir = join(work, 'decoder');
@@ -100,39 +112,91 @@ export function streamBench({ runs, work, measure, preset = '500m' as PresetName
     floor.push(m.peakRssBytes);
   }
   let whole: Float32Array | undefined;
-  for (const budget of ['whole', String(512e6), String(256e6)]) {
-    const rss: number[] = [], ms: number[] = [];
-    let groups = 1, maxAbs = 0;
+  for (const budget of ['whole', String(512e6), String(256e6), `${256e6}:noprefetch`]) {
+    const rss: number[] = [], ms: number[] = [], runMs: number[] = [], readMs: number[] = [], waitMs: number[] = [];
+    let groups = 1, sessions = 1, maxAbs = 0;
     for (let r = 0; r < runs; r++) {
-      const out = join(dir, `logits-${budget}.bin`);
+      const out = join(dir, `logits-${budget.replace(':', '-')}.bin`);
       const m = measure(process.execPath, [script, model.modelPath, budget, prompt, out]);
       if (m.status !== 0) throw new Error(`decoder forward (${budget}) failed: ${m.stderr.slice(-2000)}`);
       const rep = JSON.parse(m.stdout.trim().split('\n').pop()!);
       rss.push(m.peakRssBytes);
       ms.push(rep.ms);
+      runMs.push(rep.runMs);
+      if (rep.stats) (readMs.push(rep.stats.readMs), waitMs.push(rep.stats.waitMs));
       groups = rep.groups;
+      sessions = rep.sessions;
       const logits = read(out);
       if (budget === 'whole') whole = logits;
       else for (let i = 0; i < logits.length; i++) maxAbs = Math.max(maxAbs, Math.abs(logits[i] - whole![i]));
     }
-    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget) / MB} MB`, peakRssBytes: rss, ms, groups, maxAbsVsWhole: maxAbs });
+    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget.split(':')[0]) / MB} MB${budget.endsWith(':noprefetch') ? ' no prefetch' : ''}`, peakRssBytes: rss, ms, runMs, groups, sessions, readMs, waitMs, maxAbsVsWhole: maxAbs });
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const rng = (xs: number[], f: (x: number) => string) => (xs.length ? `${f(Math.min(...xs))}–${f(Math.max(...xs))}` : '-');
   const floorS = weightBytes / med(bw);
-  console.log(`decoder ${preset} (${(weightBytes / MB).toFixed(0)} MB float32 weights), one forward over 64 tokens; read bandwidth ${(Math.min(...bw) / 1e9).toFixed(2)}–${(Math.max(...bw) / 1e9).toFixed(2)} GB/s (reading the weight file, same run) → weight-read floor ${floorS.toFixed(2)} s`);
+  const ortRunS = med(rows[0].runMs) / 1000;
+  console.log(`decoder ${preset} (${(weightBytes / MB).toFixed(0)} MB float32 weights), one forward over 64 tokens; read bandwidth ${rng(bw, (x) => (x / 1e9).toFixed(2))} GB/s (reading the weight file in 8 MB blocks, same run: from the page cache, the file being cached — not the device's bandwidth) → weight-read floor ${floorS.toFixed(2)} s`);
+  console.log(`  compute reference: onnxruntime whole, the run alone (weights resident, prepacked): ${rng(rows[0].runMs, (x) => (x / 1000).toFixed(2))} s`);
   const floorBytes = med(floor);
-  console.log(`  engine floor (the same process streaming a 0.1 M-parameter decoder): ${(Math.min(...floor) / MB).toFixed(0)}–${(Math.max(...floor) / MB).toFixed(0)} MB`);
+  console.log(`  engine floor (the same process streaming a 0.1 M-parameter decoder): ${rng(floor, (x) => (x / MB).toFixed(0))} MB`);
   for (const r of rows) {
-    const budget = r.budget.endsWith(' MB') ? Number(r.budget.slice(0, -3)) * MB : undefined;
-    if (budget) console.log(`  ${r.budget}: peak RSS ${(med(r.peakRssBytes) / MB).toFixed(0)} MB ${med(r.peakRssBytes) <= budget + floorBytes ? '≤' : '>'} budget + floor = ${((budget + floorBytes) / MB).toFixed(0)} MB`);
-    console.log(`  ${r.budget.padEnd(18)} peak RSS ${(Math.min(...r.peakRssBytes) / MB).toFixed(0)}–${(Math.max(...r.peakRssBytes) / MB).toFixed(0)} MB  forward ${(Math.min(...r.ms) / 1000).toFixed(2)}–${(Math.max(...r.ms) / 1000).toFixed(2)} s (×${(med(r.ms) / 1000 / floorS).toFixed(2)} the read floor)  ${r.groups} group(s)${r.budget.startsWith('onnx') ? '' : `  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}`}`);
+    const budget = r.budget.includes(' MB') ? Number(r.budget.split(' ')[0]) * MB : undefined;
+    const limit = budget ? budget + floorBytes : undefined;
+    const s = med(r.ms) / 1000;
+    console.log(`  ${r.budget.padEnd(18)} peak RSS ${rng(r.peakRssBytes, (x) => (x / MB).toFixed(0))} MB${limit ? ` (×${(med(r.peakRssBytes) / limit).toFixed(2)} of budget + floor = ${(limit / MB).toFixed(0)} MB)` : ''}  forward ${rng(r.ms, (x) => (x / 1000).toFixed(2))} s (×${(s / floorS).toFixed(2)} the read floor, ×${(s / ortRunS).toFixed(2)} onnxruntime's run)  ${r.groups} group(s), ${r.sessions} session(s)${budget ? `  reads ${rng(r.readMs, (x) => (x / 1000).toFixed(2))} s, waited ${rng(r.waitMs, (x) => (x / 1000).toFixed(2))} s  logits max abs vs whole ${r.maxAbsVsWhole.toExponential(2)}` : ''}`);
   }
-  return { preset, weightBytes, readBandwidthBs: bw, floorBytes: floor, rows };
+  const alt = await alternating(model.modelPath, model.dataPath, config, runs);
+  return { preset, weightBytes, readBandwidthBs: bw, floorBytes: floor, rows, alternating: alt };
+}
+
+/**
+ * Latency ratios robust to load: in one process, alternating, `runs` rounds of onnxruntime whole (the run
+ * alone: weights resident, prepacked), and the streamed forward (sessions already created: a later run)
+ * at 256 MB with and without prefetch, each streamed run right after a read-bandwidth measurement.
+ */
+async function alternating(modelPath: string, dataPath: string, config: (typeof PRESETS)[PresetName], runs: number) {
+  const ort = await import('onnxruntime-node');
+  const { StreamedModel } = await import('../../src/runtime/stream.js');
+  const n = 64;
+  const tokens = seededPrompt(n, config.vocab);
+  const int64 = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v, (x) => BigInt(x)), [1, v.length]);
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { input_ids: int64(tokens), attention_mask: int64(tokens.map(() => 1)), position_ids: int64(tokens.map((_, i) => i)) };
+  for (let l = 0; l < config.layers; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.headDim]);
+  const inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
+  const whole = await ort.InferenceSession.create(modelPath, { logSeverityLevel: 3 });
+  const models = { '256 MB': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes }), '256 MB no prefetch': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes, prefetch: false }) };
+  await whole.run(feeds);
+  for (const m of Object.values(models)) await m.run(feeds as never);
+  const weightBytes = statSync(dataPath).size;
+  const out: Record<string, { ms: number[]; floorMs: number[] }> = { 'onnxruntime whole (run alone)': { ms: [], floorMs: [] } };
+  for (const k of Object.keys(models)) out[k] = { ms: [], floorMs: [] };
+  for (let r = 0; r < runs; r++) {
+    let t0 = performance.now();
+    await whole.run(feeds);
+    out['onnxruntime whole (run alone)'].ms.push(performance.now() - t0);
+    for (const [k, m] of Object.entries(models)) {
+      out[k].floorMs.push((weightBytes / readBandwidth(dataPath)) * 1000);
+      t0 = performance.now();
+      await m.run(feeds as never);
+      out[k].ms.push(performance.now() - t0);
+    }
+  }
+  await whole.release();
+  for (const m of Object.values(models)) await m.release();
+  const ortMs = out['onnxruntime whole (run alone)'].ms;
+  console.log(`  alternating in one process (${runs} rounds; streamed runs after the first, sessions created): onnxruntime whole's run ${ortMs.map((x) => (x / 1000).toFixed(2)).join(', ')} s`);
+  for (const k of Object.keys(models)) {
+    const o = out[k];
+    const vsFloor = o.ms.map((x, i) => x / o.floorMs[i]), vsOrt = o.ms.map((x, i) => x / ortMs[i]);
+    console.log(`    streamed ${k.padEnd(18)} ${o.ms.map((x) => (x / 1000).toFixed(2)).join(', ')} s; ×${vsFloor.map((x) => x.toFixed(2)).join(', ')} the read floor measured just before (${o.floorMs.map((x) => (x / 1000).toFixed(2)).join(', ')} s); ×${vsOrt.map((x) => x.toFixed(2)).join(', ')} onnxruntime's run`);
+  }
+  return out;
 }
 
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const args = process.argv.slice(2);
   const opt = (k: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
-  streamBench({ runs: Number(opt('--runs') ?? 3), work: join(ROOT, '.tessera-cache/stream-bench'), measure, preset: (opt('--preset') ?? '500m') as PresetName });
+  await streamBench({ runs: Number(opt('--runs') ?? 3), work: join(ROOT, '.tessera-cache/stream-bench'), measure, preset: (opt('--preset') ?? '500m') as PresetName });
 }

@@ -25,6 +25,8 @@ export interface GenerateResult {
   ttftMs: number;
   tokensPerS: number;
   peakRssBytes: number;
+  /** Set when the weights were streamed (a budget below them): weight bytes read per decode step, the arena, groups and sessions, time waited for reads. */
+  streamed?: { readBytesPerToken: number; weightArenaBytes: number; groups: number; sessions: number; decodeWaitMs: number };
 }
 
 const int = (s: string | undefined, flag: string, min: number): number | undefined => {
@@ -61,8 +63,14 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
   };
   const { Generator, seededPrompt } = await import('../generate/index.js');
   // the cache holds what this run needs (prompt + steps) unless the budget allows less (then refused)
-  const need = (o.promptTokens !== undefined ? ids(o.promptTokens, '--prompt-tokens').length : promptLength!) + steps;
-  const g = await Generator.create(model, { ...options, maxLengthCap: Math.max(2, need) });
+  const promptLen = o.promptTokens !== undefined ? ids(o.promptTokens, '--prompt-tokens').length : promptLength!;
+  const need = promptLen + steps;
+  // a budget below the weights: they are streamed from the model's files (src/generate/streamed.ts)
+  const streamed = options.memoryBudget !== undefined && (await import('../generate/streamed.js')).needsStreaming(model, options.memoryBudget, options.prefillChunk ?? 128);
+  if (streamed && options.kv === 'int8') throw new TesseraError('UNSUPPORTED_OPTION', `--kv int8 with --memory-budget ${o.memoryBudget}: the budget is below the weights, so they are streamed, and the streamed decoder keeps a float32 cache; raise the budget or drop --kv int8`);
+  const g = streamed
+    ? await (await import('../generate/streamed.js')).StreamedGenerator.create(model, { ...options, memoryBudget: options.memoryBudget!, maxLength: options.maxLength ?? need, promptLength: promptLen })
+    : await Generator.create(model, { ...options, maxLengthCap: Math.max(2, need) });
   try {
     let prompt: number[];
     if (o.promptTokens !== undefined) prompt = ids(o.promptTokens, '--prompt-tokens');
@@ -77,7 +85,11 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
       writeFilesAtomically([{ path: o.trace, bytes: `${JSON.stringify({ traceEvents: g.traceEvents(), displayTimeUnit: 'ms' })}\n` }]);
     }
     const decodeS = g.stats.decodeMs.reduce((a, b) => a + b, 0) / 1000;
-    const result = { tokens, ttftMs: g.stats.prefillMs, tokensPerS: g.stats.decodeMs.length ? g.stats.decodeMs.length / decodeS : 0, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    const result: GenerateResult = { tokens, ttftMs: g.stats.prefillMs, tokensPerS: g.stats.decodeMs.length ? g.stats.decodeMs.length / decodeS : 0, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    if ('readBytesPerToken' in g.stats) {
+      const s = g.stats;
+      result.streamed = { readBytesPerToken: s.readBytesPerToken, weightArenaBytes: s.weightArenaBytes, groups: s.groups, sessions: s.sessions, decodeWaitMs: s.decodeWaitMs };
+    }
     return { result, stats: g.stats, stop: g.done, prompt };
   } finally {
     await g.release();
@@ -94,8 +106,11 @@ export function formatGenerate(model: string, r: Awaited<ReturnType<typeof gener
     `tokens: ${x.tokens.join(',')}`,
     `time to first token: ${x.ttftMs.toFixed(1)} ms (prefill, ${prefills} chunk${prefills === 1 ? '' : 's'}); decode: ${x.tokensPerS.toFixed(2)} tokens/s over ${s.decodeMs.length} steps (measured)`,
     ...(s.sessionOpenMs.length ? [`one session at a time: the decode session opened in ${s.sessionOpenMs.map((m) => m.toFixed(0)).join(', ')} ms between the first and second token`] : []),
-    `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)} ${s.kv} at max length ${s.maxLength}: ${s.budget.why})`,
-    `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
+    `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)}${s.kv ? ` ${s.kv}` : ''} at max length ${s.maxLength}: ${s.budget.why})`,
+    ...(x.streamed ? [`weights streamed: ${mb(x.streamed.readBytesPerToken)} read per decode step into a ${mb(x.streamed.weightArenaBytes)} arena (${x.streamed.groups} groups on ${x.streamed.sessions} engine sessions), ${x.streamed.decodeWaitMs.toFixed(0)} ms waited for reads over the decode steps (measured)`] : []),
+    x.streamed
+      ? `KV copies: each decode step copies its new key and value rows into the cache (${s.events.find((e) => e.phase === 'decode')?.kvCopyBytes ?? 0} bytes); the cache is fed as past at one fixed shape (${s.maxLength} slots, unfilled ones masked out); prefill ${s.prefillKvCopyBytes} bytes`
+      : `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,
   ].join('\n');
 }
 

@@ -1,8 +1,8 @@
 /**
  * How long the KV cache can be: the memory budget covers the weights, the cache and the working memory
  * of a run; the cache's max length is what is left, divided by the bytes one position takes, capped.
- * Streaming weights under a budget smaller than the weights is not done here: such a budget is refused,
- * and the refusal names the hook (`weightsResident`) a weight-streaming runtime would set.
+ * A budget smaller than the weights and working memory is refused here; `weightsFit` says so beforehand,
+ * and `tessera generate` then decodes with the weights streamed (streamed.ts).
  */
 import { freemem } from 'node:os';
 import type { ModelProto } from 'onnx-buf';
@@ -39,6 +39,16 @@ export function modelWeightBytes(model: ModelProto): number {
 }
 
 const WORKING_FLOOR = 32e6;
+
+/** Working memory of a run besides weights and cache: the logits of a prefill chunk (out of onnxruntime and copied by its binding) and a floor for activations. */
+export function workingBytesFor(sig: DecoderSignature, prefillChunk: number): number {
+  return 3 * prefillChunk * (sig.vocab ?? 32000) * 4 + WORKING_FLOOR;
+}
+
+/** Whether the weights can be resident within the budget beside the working memory (else they must be streamed: streamed.ts). */
+export function weightsFit(sig: DecoderSignature, weightBytes: number, memoryBudget: number, prefillChunk: number): boolean {
+  return weightBytes + workingBytesFor(sig, prefillChunk) <= memoryBudget;
+}
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 export function chooseMaxLength(
@@ -49,8 +59,7 @@ export function chooseMaxLength(
 ): KvBudget {
   // the cache's bytes a position: float32 by default; the generator gives its own for an int8 cache
   const bytesPerPosition = o.kvPosition?.bytes ?? 2 * sig.layers * sig.kvHeads * sig.headDim * 4;
-  // logits of a prefill chunk (out of onnxruntime and copied by its binding) and a floor for activations
-  const workingBytes = 3 * o.prefillChunk * (sig.vocab ?? 32000) * 4 + WORKING_FLOOR;
+  const workingBytes = workingBytesFor(sig, o.prefillChunk);
   const cap = o.maxLengthCap ?? 4096;
   if (o.maxLength !== undefined && (!Number.isSafeInteger(o.maxLength) || o.maxLength < 2)) throw new TesseraError('BAD_ARGUMENT', `maxLength ${o.maxLength}: expected an integer >= 2`);
   if (o.memoryBudget !== undefined && !(o.memoryBudget > 0)) throw new TesseraError('BAD_ARGUMENT', `memory budget ${o.memoryBudget}: expected a positive number of bytes`);
@@ -58,13 +67,12 @@ export function chooseMaxLength(
   const budgetBytes = o.memoryBudget ?? (o.maxLength === undefined ? Math.floor(freemem() / 2) : null);
   const source = o.memoryBudget !== undefined ? `memory budget ${mb(o.memoryBudget)}` : 'half the free memory';
   if (budgetBytes === null) return { maxLength: o.maxLength!, budgetBytes, bytesPerPosition, workingBytes, why: `max length ${o.maxLength} as given` };
-  // HOOK (weight streaming, issue 14): a runtime that streams weights from storage would hold only its
-  // resident window here instead of `weightBytes`; the generator keeps all weights resident.
+  // weights larger than this room are streamed by StreamedGenerator (streamed.ts), chosen by `weightsFit`; this generator keeps them resident
   const room = budgetBytes - weightBytes - workingBytes;
   const fits = Math.floor(room / (2 * bytesPerPosition));
   const account = `${source}: weights ${mb(weightBytes)} + working memory ${mb(workingBytes)} leave ${mb(Math.max(0, room))} for the KV cache at ${mb(2 * bytesPerPosition)} a position (${o.kvPosition?.what ?? `${sig.layers} layers × key and value × ${sig.kvHeads} heads × ${sig.headDim} × 4 bytes`}, counted twice: the cache and the binding's copy of it)`;
   if (weightBytes + workingBytes > budgetBytes) {
-    throw new TesseraError('LIMIT_EXCEEDED', `${where}: ${account}; the weights alone do not fit (running weights larger than the budget needs them streamed from storage, which this generator does not do)`);
+    throw new TesseraError('LIMIT_EXCEEDED', `${where}: ${account}; the weights alone do not fit (\`tessera generate\` streams them from the model's files under such a budget: StreamedGenerator, src/generate/streamed.ts)`);
   }
   if (o.maxLength !== undefined) {
     if (o.maxLength > fits) throw new TesseraError('LIMIT_EXCEEDED', `${where}: a KV cache of max length ${o.maxLength} does not fit the ${account}: at most ${fits} positions`);

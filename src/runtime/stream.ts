@@ -1,15 +1,19 @@
 /**
  * A forward pass under a memory budget, with the weights streamed from disk: for models whose weights do
- * not fit the budget (a decoder of 2 GB under 256 MB). The model's nodes, in file order, are cut into
- * groups whose weights fit the budget; each group runs as its own engine session whose weights stay in
- * the model's files (external-data references, passes/map.ts), read by the engine when the session is
- * created and released with it, so at most one group's weights are resident (two with `prefetch`, which
- * creates the next group's session while the current one runs). Values a later group reads are kept
- * between groups, and dropped after their last reader.
+ * not fit the budget (a decoder of 2 GB under 256 MB). The compile half (compiler/stream.ts) cuts the
+ * model's nodes, in file order, into groups whose weights fit the budget's weight share, each run by an
+ * engine session whose weights are inputs; a repeated block (a transformer layer) has one session for
+ * all its instances. Here each group's weights are read from the model's files into the weight arena
+ * (runtime/weight-arena.ts) just before it runs, the next group's while it runs (when both fit), and fed
+ * to its session as input tensors. Sessions are created once, on first use, and kept: later runs (decode
+ * steps) create none. Values a later group reads are kept between groups, and dropped after their last
+ * reader.
  *
  *   const model = await StreamedModel.open('decoder/model.onnx', { budgetBytes: 256e6, inputShapes });
  *   const outputs = await model.run(feeds);   // as many runs as wanted, at the shapes it was opened for
- *   model.groups                              // the groups: nodes, weight bytes
+ *   model.groups                              // the groups: nodes, weight bytes, session, fed weights
+ *   model.stats                               // sessions created, bytes read and the time spent reading
+ *   await model.release();                    // its sessions and open files
  *
  * The budget covers weights and activations; the process's engine floor (node, onnxruntime, Tessera:
  * the target's memory.floorBytes) comes on top. A budget no group can fit — a single node whose weights
@@ -18,11 +22,13 @@
 import type * as ort from 'onnxruntime-node';
 import { createSession, runSession, type OrtMemoryOptions, withExternalDataDir } from '../backends/ort.js';
 import type { TensorMap } from '../backends/tensor.js';
-import { planStream, type StreamGroup, type StreamOptions } from '../compiler/stream.js';
+import { planStream, type StreamGroup, type StreamOptions, type StreamPlan } from '../compiler/stream.js';
 import { TesseraError } from '../errors.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { spanBytes, WeightArena, type Span } from './weight-arena.js';
 
-export { groupsFor, type StreamGroup, type StreamOptions } from '../compiler/stream.js';
+export { groupsFor, type FedWeight, type StreamGroup, type StreamOptions, type StreamSession } from '../compiler/stream.js';
+export { WeightArena } from './weight-arena.js';
 
 /** Sessions of streamed groups: no arena, no memory pattern, no prepacked weight copies, threads that sleep between runs. */
 const STREAMED: OrtMemoryOptions = {
@@ -30,54 +36,141 @@ const STREAMED: OrtMemoryOptions = {
   extra: { session: { 'intra_op.allow_spinning': '0', disable_prepacking: '1' } },
 };
 
+export interface StreamStats {
+  /** Engine sessions created so far (one per distinct group, on first use). */
+  sessionsCreated: number;
+  sessionCreateMs: number;
+  /** Bytes read from the model's files into the weight arena, and the time the reads took (overlapped with compute when prefetched). */
+  readBytes: number;
+  readMs: number;
+  /** Time a run waited for weights that were not read yet. */
+  waitMs: number;
+  runs: number;
+}
+
+export interface StreamedOpenOptions extends StreamOptions {
+  /** A weight arena to read into (shared by models over the same weights, e.g. prefill and decode); default: one of the plan's size. */
+  arena?: WeightArena;
+}
+
 export class StreamedModel {
+  private readonly sessions: (Promise<ort.InferenceSession> | null)[];
+  private readonly waits = { waitMs: 0, runs: 0, sessionCreateMs: 0, sessionsCreated: 0 };
+
   private constructor(
     readonly path: string,
-    readonly graph: ShapedGraph,
-    readonly groups: readonly StreamGroup[],
-    private readonly lowered: readonly Uint8Array[],
-    private readonly dataDir: string,
+    private readonly plan: StreamPlan,
+    readonly arena: WeightArena,
     private readonly prefetch: boolean,
-  ) {}
+  ) {
+    this.sessions = plan.sessions.map(() => null);
+  }
+
+  get graph(): ShapedGraph {
+    return this.plan.graph;
+  }
+
+  get groups(): readonly StreamGroup[] {
+    return this.plan.groups;
+  }
+
+  /** Distinct engine sessions (fewer than groups when a block repeats). */
+  get sessionCount(): number {
+    return this.plan.sessions.length;
+  }
+
+  get stats(): StreamStats {
+    return { ...this.waits, readBytes: this.arena.readBytes, readMs: this.arena.readMs };
+  }
 
   /** Imports and shapes the model (no weight is read), and cuts it into groups that fit the budget (compiler/stream.ts). */
-  static async open(path: string, options: StreamOptions): Promise<StreamedModel> {
-    const { graph, groups, lowered, dataDir } = await planStream(path, options);
-    return new StreamedModel(path, graph, groups, lowered, dataDir, options.prefetch ?? false);
+  static async open(path: string, options: StreamedOpenOptions): Promise<StreamedModel> {
+    const plan = await planStream(path, options);
+    const need = Math.max(0, ...plan.groups.map((g) => spanBytes(g.fed)));
+    if (options.arena && options.arena.bytes < need) throw new TesseraError('BAD_ARGUMENT', `${path}: the weight arena given (${options.arena.bytes} bytes) is smaller than a group's weights (${need} bytes)`);
+    return new StreamedModel(path, plan, options.arena ?? new WeightArena(Math.max(need, Math.min(plan.arenaBytes, 2 * need))), options.prefetch ?? true);
   }
 
   private session(k: number): Promise<ort.InferenceSession> {
-    return createSession(this.lowered[k], 'cpu', `${this.path} streamed group ${k + 1}/${this.groups.length}`, withExternalDataDir(STREAMED, this.dataDir));
+    let s = this.sessions[k];
+    if (!s) {
+      const t0 = performance.now();
+      s = createSession(this.plan.sessions[k].bytes, 'cpu', `${this.path} streamed session ${k + 1}/${this.plan.sessions.length}`, withExternalDataDir(STREAMED, this.plan.dataDir));
+      this.sessions[k] = s;
+      s.then(() => {
+        this.waits.sessionsCreated++;
+        this.waits.sessionCreateMs += performance.now() - t0;
+      }, () => (this.sessions[k] = null));
+    }
+    return s;
   }
 
-  /** One forward pass: each group's session created (its weights read), run and released in turn. */
+  /** One forward pass: each group's weights read into the arena (the next group's while it runs) and fed to its session. */
   async run(feeds: TensorMap): Promise<TensorMap> {
+    const { groups } = this.plan;
     const values = new Map<string, TensorMap[string]>(Object.entries(feeds));
     // the last group that reads each value: dropped after it
     const lastReader = new Map<string, number>();
-    this.groups.forEach((g, k) => g.inputs.forEach((v) => lastReader.set(v, k)));
-    const outputs = new Set(this.graph.outputs);
-    let next = this.session(0);
-    for (let k = 0; k < this.groups.length; k++) {
-      const g = this.groups[k];
-      const session = await next;
-      if (this.prefetch && k + 1 < this.groups.length) next = this.session(k + 1);
-      try {
-        const input: TensorMap = {};
-        for (const v of g.inputs) {
-          const t = values.get(v);
-          if (!t) throw new TesseraError('MISSING_FEED', `${this.path}: no value '${v}' for streamed group ${k + 1} (a missing feed?)`);
-          input[v] = t;
-        }
-        const out = await runSession(session, input, g.outputs, `${this.path} streamed group ${k + 1}`);
-        for (const o of g.outputs) values.set(o, out[o]);
-      } finally {
-        await session.release();
+    groups.forEach((g, k) => g.inputs.forEach((v) => lastReader.set(v, k)));
+    const outputs = new Set(this.plan.graph.outputs);
+    const load = (k: number, span: Span) => ({ k, span, weights: this.arena.load(groups[k].fed, span) });
+    /** The next group after k that runs a session (host Gathers read their rows themselves). */
+    const upcoming = (k: number) => {
+      let j = k + 1;
+      while (j < groups.length && groups[j].session < 0) j++;
+      return j < groups.length ? j : -1;
+    };
+    const first = upcoming(-1);
+    let next: { k: number; span: Span; weights: Promise<TensorMap> } | null = first < 0 ? null : load(first, this.arena.place(spanBytes(groups[first].fed), null)!);
+    for (let k = 0; k < groups.length; k++) {
+      const g = groups[k];
+      if (g.gather) {
+        const idx = values.get(g.gather.indices);
+        if (!idx) throw new TesseraError('MISSING_FEED', `${this.path}: no value '${g.gather.indices}' for streamed group ${k + 1} (a missing feed?)`);
+        values.set(g.gather.output, await this.arena.gatherRows(g.gather.table, g.gather.rows, g.gather.rowBytes, idx, `${this.path} streamed group ${k + 1}`));
+        for (const v of g.inputs) if (lastReader.get(v) === k && !outputs.has(v)) values.delete(v);
+        continue;
       }
-      if (!this.prefetch && k + 1 < this.groups.length) next = this.session(k + 1);
+      const session = this.session(g.session);
+      const t0 = performance.now();
+      const current = next?.k === k ? next : load(k, this.arena.place(spanBytes(g.fed), null)!);
+      const weights = await current.weights;
+      this.waits.waitMs += performance.now() - t0;
+      next = null;
+      const after = upcoming(k);
+      if (this.prefetch && after >= 0) {
+        const span = this.arena.place(spanBytes(groups[after].fed), spanBytes(g.fed) ? current.span : null);
+        if (span) next = load(after, span);
+      }
+      const spec = this.plan.sessions[g.session];
+      const input: TensorMap = { ...weights };
+      for (const x of spec.inputs) {
+        if (x in weights) continue;
+        const v = g.names[x] ?? x;
+        const t = values.get(v);
+        if (!t) throw new TesseraError('MISSING_FEED', `${this.path}: no value '${v}' for streamed group ${k + 1} (a missing feed?)`);
+        input[x] = t;
+      }
+      const out = await runSession(await session, input, spec.outputs, `${this.path} streamed group ${k + 1}`);
+      const wanted = new Set(g.outputs);
+      for (const o of spec.outputs) {
+        const v = g.names[o] ?? o;
+        if (wanted.has(v)) values.set(v, out[o]);
+      }
       for (const v of g.inputs) if (lastReader.get(v) === k && !outputs.has(v)) values.delete(v);
     }
-    return Object.fromEntries(this.graph.outputs.map((o) => [o, values.get(o)!]));
+    // a prefetch still running (none after the last group) is awaited so no read outlives the run
+    await next?.weights;
+    this.waits.runs++;
+    return Object.fromEntries(this.plan.graph.outputs.map((o) => [o, values.get(o)!]));
+  }
+
+  /** Releases its sessions and closes the files its arena read from (a shared arena reopens them when read again). */
+  async release(): Promise<void> {
+    const sessions = this.sessions.filter((s): s is Promise<ort.InferenceSession> => !!s);
+    this.sessions.fill(null);
+    await Promise.all(sessions.map(async (s) => (await s.catch(() => null))?.release()));
+    await this.arena.close();
   }
 }
 
@@ -85,5 +178,9 @@ export class StreamedModel {
 export async function runStreamed(path: string, feeds: TensorMap, options: Omit<StreamOptions, 'inputShapes'>): Promise<TensorMap> {
   const inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
   const model = await StreamedModel.open(path, { ...options, inputShapes });
-  return model.run(feeds);
+  try {
+    return await model.run(feeds);
+  } finally {
+    await model.release();
+  }
 }

@@ -208,9 +208,10 @@ describe('tessera generate', () => {
   });
 
   it('exits 2 with the reason on a budget too small or a bad prompt', () => {
-    const small = tessera('generate', TINY, '--prompt-tokens', '1,2', '--steps', '3', '--memory-budget', '1MB');
+    // (a budget below the weights streams them, src/generate/streamed.ts; one below a node's weights is refused)
+    const small = tessera('generate', TINY, '--prompt-tokens', '1,2', '--steps', '3', '--memory-budget', '10KB');
     expect(small.status).toBe(2);
-    expect(small.stderr).toContain('LIMIT_EXCEEDED');
+    expect(small.stderr).toContain('BUDGET_INFEASIBLE');
     const both = tessera('generate', TINY, '--prompt-tokens', '1,2', '--prompt-length', '4', '--steps', '3');
     expect(both.status).toBe(2);
     expect(both.stderr).toContain('one of them');

@@ -3,7 +3,9 @@
  * onnxruntime running the whole model: the generated decoder (tiny preset, GQA) cut into groups whose
  * weights fit a budget gives the same logits and presents; the groups hold every node once, in file
  * order, each within the budget's weight share; a budget no node fits is refused naming the smallest
- * feasible one, and that one is accepted.
+ * feasible one, and that one is accepted. A repeated block (the decoder's layer) is found with one
+ * instance per layer, lowered once with its weights as inputs, each instance fed its own layer's
+ * weights; the embedding lookup reads only the gathered rows.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +15,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PRESETS, writeDecoder } from '../../bench/models/decoder.js';
 import { seededPrompt } from '../../bench/models/ort-generate.js';
 import type { TensorMap } from '../../src/backends/tensor.js';
+import { findRepeatedBlocks } from '../../src/compiler/repeats.js';
 import { TesseraError } from '../../src/errors.js';
+import { inferShapes } from '../../src/ir/infer.js';
+import { importOnnxFile } from '../../src/ir/onnx-import.js';
+import { staticInfo } from '../../src/ir/static.js';
 import { runStreamed, StreamedModel } from '../../src/runtime/stream.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tessera-stream-'));
@@ -64,12 +70,81 @@ describe('streamed forward pass under a memory budget', () => {
     // a second run of the same model gives the same
     const again = await model.run(feeds());
     expect(maxAbs(again.logits.data as Float32Array, out.logits.data as Float32Array)).toBe(0);
+    await model.release();
+  }, 120_000);
+
+  it('finds the decoder\'s layer as a repeated block: one instance per layer, each one layer\'s nodes, its weights fed', async () => {
+    const graph = await inferShapes(importOnnxFile(written.modelPath), { inputShapes: shapes() });
+    const st = staticInfo(graph);
+    const blocks = findRepeatedBlocks(graph, st)!;
+    expect(blocks).not.toBeNull();
+    expect(blocks.instances.length).toBe(C.layers);
+    const layerOf = (i: number) => /^model\.layers\.(\d+)\./.exec(graph.nodes[i].name)?.[1];
+    // every run-time node of a layer is in its instance, and an instance holds nodes of one layer (a block may start inside one: then two adjacent)
+    for (let l = 0; l < C.layers; l++) {
+      const inst = blocks.instances[l];
+      expect(inst.length).toBe(blocks.instances[0].length);
+      const layers = new Set(inst.map(layerOf));
+      expect(layers.has(String(l))).toBe(true);
+    }
+    // the fed weights are the layer's own (7 projections and 2 norms), each mapped to the same weight of the other layers
+    expect(blocks.fed.size).toBe(9);
+    for (const w of blocks.fed) {
+      const rest = w.replace(/^model\.layers\.\d+\./, '');
+      blocks.maps.forEach((m, k) => expect(m.get(w)).toMatch(new RegExp(`^model\\.layers\\.\\d+\\.${rest.replace(/\./g, '\\.')}$`)));
+      expect(new Set(blocks.maps.map((m) => m.get(w))).size).toBe(C.layers);
+    }
+  });
+
+  it('runs every instance of a block on one session, fed its own weights, with onnxruntime\'s outputs; without sharing or prefetch the same', async () => {
+    const ref = await whole();
+    const budget = 400_000;
+    const model = await StreamedModel.open(written.modelPath, { budgetBytes: budget, inputShapes: shapes() });
+    const sessionGroups = model.groups.filter((g) => g.session >= 0);
+    expect(model.sessionCount).toBeLessThan(sessionGroups.length);
+    // instances of a segment: same session, each fed the weights of its own layer, and no weight fed twice
+    const bySession = new Map<number, typeof sessionGroups>();
+    for (const g of sessionGroups) bySession.set(g.session, [...(bySession.get(g.session) ?? []), g]);
+    const shared = [...bySession.values()].filter((gs) => gs.length > 1);
+    expect(shared.length).toBeGreaterThan(0);
+    for (const gs of shared) {
+      expect(gs.length).toBe(C.layers);
+      gs.forEach((g) => {
+        for (const w of g.fed) expect(w.weight.startsWith('model.layers.')).toBe(true);
+        expect(new Set(g.fed.map((w) => w.weight.split('.')[2])).size).toBe(1);
+      });
+      expect(new Set(gs.map((g) => g.fed[0].weight.split('.')[2])).size).toBe(C.layers);
+    }
+    const fedNames = sessionGroups.flatMap((g) => g.fed.map((w) => w.weight));
+    expect(new Set(fedNames).size).toBe(fedNames.length);
+    // the embedding lookup is done by reading rows: no session, and a run reads its rows, not the table
+    const gather = model.groups.find((g) => g.gather?.table.weight === 'model.embed_tokens.weight');
+    expect(gather?.session).toBe(-1);
+    const out = await model.run(feeds());
+    for (const name of Object.keys(ref)) expect(maxAbs(out[name].data as Float32Array, ref[name].data), name).toBeLessThan(1e-4);
+    const fedBytes = sessionGroups.reduce((a, g) => a + g.fed.reduce((b, w) => b + w.bytes, 0), 0);
+    const gathered = model.groups.filter((g) => g.gather).reduce((a, g) => a + n * g.gather!.rowBytes, 0);
+    expect(model.stats.readBytes).toBe(fedBytes + gathered);
+    expect(model.stats.sessionsCreated).toBe(model.sessionCount);
+    // a second run creates no session
+    await model.run(feeds());
+    expect(model.stats.sessionsCreated).toBe(model.sessionCount);
+    await model.release();
+    for (const options of [{ shareBlocks: false }, { prefetch: false }]) {
+      const m = await StreamedModel.open(written.modelPath, { budgetBytes: budget, inputShapes: shapes(), ...options });
+      if (options.shareBlocks === false) expect(m.sessionCount).toBe(m.groups.filter((g) => g.session >= 0).length);
+      const o = await m.run(feeds());
+      expect(maxAbs(o.logits.data as Float32Array, ref.logits.data), JSON.stringify(options)).toBeLessThan(1e-4);
+      await m.release();
+    }
   }, 120_000);
 
   it('with prefetch: the same outputs', async () => {
     const ref = await whole();
-    const out = await (await StreamedModel.open(written.modelPath, { budgetBytes: 240_000, inputShapes: shapes(), prefetch: true })).run(feeds());
+    const model = await StreamedModel.open(written.modelPath, { budgetBytes: 240_000, inputShapes: shapes(), prefetch: true });
+    const out = await model.run(feeds());
     expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
+    await model.release();
   }, 120_000);
 
   it('refuses a budget no node fits with BUDGET_INFEASIBLE naming the smallest feasible budget, which then runs', async () => {
