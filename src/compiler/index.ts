@@ -31,6 +31,7 @@ import { loadTarget, targetOfPlan } from '../targets/index.js';
 import type { Target } from '../targets/schema.js';
 import { storedDtype, type Ranges } from '../targets/storage.js';
 import { bindForCompile } from './bind.js';
+import { compileUnderBudget, type BudgetDecision } from './budget.js';
 
 export { nothingToPlan } from './bind.js';
 import { lowerPlan } from './lower.js';
@@ -75,6 +76,12 @@ export interface CompileOptions extends LoadOptions, PlanOptions {
   plan?: Plan | string;
   /** Lower every partition to what its backend receives (default true; `tessera compile` needs no lowering). */
   lower?: boolean;
+  /**
+   * Bytes (or a size: '256MB') a run may hold beyond the engine floor: the latency plan if it fits by its
+   * predicted resident peak, else the memory-objective plan, else a streamed run, else BUDGET_INFEASIBLE
+   * naming the smallest feasible budget (compiler/budget.ts). The decision is `Compilation.budget`.
+   */
+  memoryBudget?: number | string;
 }
 
 export interface Compilation {
@@ -94,6 +101,8 @@ export interface Compilation {
   placementLog: string[];
   /** Each symbolic dim of the model's inputs and the size the plan has for it (given, or 1 by default). */
   fixedDims: FixedDim[];
+  /** Under a memory budget: what was chosen, and why. */
+  budget?: BudgetDecision;
 }
 
 /** Reads a plan file; a missing file or an invalid plan is a clear error before anything runs. */
@@ -203,6 +212,10 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   // a plan brings the input shapes it was compiled for
   const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds, externalDataDir: options.externalDataDir, limits: options.limits });
   if (!given && !('graph' in raw) && !options.sampleFeeds) refuseNothingToCompute(loaded.graph, options.inputShapes);
+  if (options.memoryBudget !== undefined && !given) {
+    const path = 'path' in raw && typeof raw.path === 'string' ? raw.path : loaded.file !== '<bytes>' ? loaded.file : undefined;
+    return compileUnderBudget(loaded, path, target, options, compile);
+  }
   // a plan runs on the target it was compiled for (a built-in one by name — never a path: a plan is untrusted — unless another is given), bound as it was compiled
   const base = typeof target === 'object' ? target : target !== undefined ? await loadTarget(target) : given ? await targetOfPlan(given.target.name) : await loadTarget('host');
   const bind = options.bind ?? (given ? bindOfPlan(given, base) : {});
