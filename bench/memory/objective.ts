@@ -56,7 +56,10 @@ for (const spec of nets) {
     const ref = tfliteArena((await loadModel(bytes)).graph);
     const memory = await planOf(bytes, { objective: 'memory' });
     const arenaFirst = await planOf(bytes, { rewrite: true, split: 'memory', inplace: true });
-    const r: Row = { net: spec.name, kernel, ref, memory, arenaFirst };
+    // the ImageNet-sized nets are named with their input size and width (the generator's name leaves them out)
+    const first = spec.nodes[0].shape, widest = spec.nodes[1].shape[0];
+    const name = first[1] > 128 && spec.family !== 'unet' ? `${spec.name}-H${first[1]}-C${widest}` : spec.name;
+    const r: Row = { net: name, kernel, ref, memory, arenaFirst };
     rows.push(r);
     const m = memory, a = arenaFirst;
     console.log(`| ${r.net} | ${kernel}x${kernel} | ${MB(ref)} | ${MB(m.arena)} | ${(ref / m.arena).toFixed(2)} | ${MB(m.peak)} | ${opt(m)} | ${m.partitions} | ${m.rewrites} | ${MB(m.resident)} | ${MB(a.arena)} | ${(ref / a.arena).toFixed(2)} | ${MB(a.peak)} | ${opt(a)} | ${a.partitions} | ${a.rewrites} | ${m.ms.toFixed(0)} / ${a.ms.toFixed(0)} |`);

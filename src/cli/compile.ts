@@ -92,7 +92,12 @@ export function formatCompile(s: CompileSummary, out?: string): string {
   if (s.order) {
     const o = s.order;
     lines.push(`  order (all memories, node granularity): peak ${formatBytes(o.peakBytes)}${o.exact ? ' = the exact optimum (search finished)' : `, lower bound ${formatBytes(o.lowerBoundBytes)}`} (file order ${formatBytes(o.fileOrderPeakBytes)}); ${o.exactSegments}/${o.segments} segments proven optimal; budget ${o.budgetMs} ms${o.kept === 'walk' ? "; the partitioner's walk kept (its arenas were smaller)" : ''}`);
-    if (o.splitFrom !== s.partitions) lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}`);
+    if (o.splitFrom !== s.partitions) {
+      // each chunk is one call holding its inputs and outputs throughout: the plan's peak is above the order's at node granularity
+      const planPeak = s.processors.reduce((a, p) => a + p.peakBytes, 0);
+      const above = planPeak > o.peakBytes ? `; each chunk holds its inputs and outputs for its whole call, so the plan's memories peak at ${formatBytes(planPeak)}, ${((planPeak / o.peakBytes - 1) * 100).toFixed(1)}% above the order's ${o.exact ? 'optimum' : 'peak'}` : '';
+      lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}${above}`);
+    }
     if (s.rewrites) lines.push(`  memory rewrites applied (the plan runs the rewritten graph): ${s.rewrites.join(', ')}`);
   }
   if (s.resident) lines.push(`  ${formatResident(s.resident)}*`);
