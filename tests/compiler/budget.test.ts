@@ -13,6 +13,7 @@ import { memoryFigures } from '../../src/passes/resident.js';
 import { loadTarget } from '../../src/targets/index.js';
 import { injectionNet } from '../../bench/memory/rss.js';
 import { Session } from '../../src/runtime/session.js';
+import { InferenceSession, Tensor } from '../../src/index.js';
 import { tempDir, tessera } from '../cli/helpers.js';
 
 const tmp = tempDir('budget');
@@ -78,6 +79,17 @@ describe('memory budget', () => {
   it('a Session refuses a budget only a streamed run fits, and says so', async () => {
     const n = await needs();
     await expect(Session.create(path, { target: 'host', orderBudgetMs: 200, memoryBudget: Math.floor(Math.min(n.latency, n.memory)) - 1 })).rejects.toThrow(/streamed/);
+  });
+
+  it('InferenceSession takes memoryBudget: the plan it runs is the one compile chose, and a streamed-only budget is refused on the first run', async () => {
+    const n = await needs();
+    const feeds = { v0: new Tensor('float32', new Float32Array(3 * 16 * 16), [1, 3, 16, 16]) };
+    const roomy = await InferenceSession.create(path, { orderBudgetMs: 200, memoryBudget: '1GB' });
+    await roomy.run(feeds);
+    expect(roomy.plan?.resident?.objective).toBe('latency');
+    await roomy.release();
+    const tight = await InferenceSession.create(path, { orderBudgetMs: 200, memoryBudget: Math.floor(Math.min(n.latency, n.memory)) - 1 });
+    await expect(tight.run(feeds)).rejects.toThrow(/streamed/);
   });
 
   it('tessera compile --memory-budget prints what it chose and why', () => {
