@@ -24,6 +24,8 @@ export interface CompileSummary {
   order?: Plan['orderSearch'];
   /** The objective, and the process's predicted peak resident bytes by category. */
   resident?: Plan['resident'];
+  /** Under a memory budget: which plan (or streamed run) was chosen, and why. */
+  budget?: Compilation['budget'];
   partitions: number;
   folded: number;
   transfers: { count: number; bytes: number; predictedUs: number };
@@ -33,7 +35,7 @@ export interface CompileSummary {
   fallbacks: { op: string; processor: string; count: number; reason: string }[];
 }
 
-export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation, 'plan' | 'graph' | 'warnings' | 'fixedDims'>): CompileSummary {
+export function summarize({ plan, graph, warnings, fixedDims, budget }: Pick<Compilation, 'plan' | 'graph' | 'warnings' | 'fixedDims'> & Partial<Pick<Compilation, 'budget'>>): CompileSummary {
   const processors = plan.target.processors.map((p) => {
     const nodes = plan.nodes.filter((n) => n.processor === p.id && !n.folded);
     const mem = plan.memory[p.id];
@@ -69,6 +71,7 @@ export function summarize({ plan, graph, warnings, fixedDims }: Pick<Compilation
     processors,
     ...(plan.orderSearch ? { order: plan.orderSearch } : {}),
     ...(plan.resident ? { resident: plan.resident } : {}),
+    ...(budget ? { budget } : {}),
     partitions: plan.partitions.length,
     folded: plan.nodes.filter((n) => n.folded).length,
     transfers: { count: transfers.length, bytes: plan.estimate.transferBytes, predictedUs: transfers.reduce((a, s) => a + s.endUs - s.startUs, 0) },
@@ -89,10 +92,16 @@ export function formatCompile(s: CompileSummary, out?: string): string {
   if (s.order) {
     const o = s.order;
     lines.push(`  order (all memories, node granularity): peak ${formatBytes(o.peakBytes)}${o.exact ? ' = the exact optimum (search finished)' : `, lower bound ${formatBytes(o.lowerBoundBytes)}`} (file order ${formatBytes(o.fileOrderPeakBytes)}); ${o.exactSegments}/${o.segments} segments proven optimal; budget ${o.budgetMs} ms${o.kept === 'walk' ? "; the partitioner's walk kept (its arenas were smaller)" : ''}`);
-    if (o.splitFrom !== s.partitions) lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}`);
+    if (o.splitFrom !== s.partitions) {
+      // each chunk is one call holding its inputs and outputs throughout: the plan's peak is above the order's at node granularity
+      const planPeak = s.processors.reduce((a, p) => a + p.peakBytes, 0);
+      const above = planPeak > o.peakBytes ? `; each chunk holds its inputs and outputs for its whole call, so the plan's memories peak at ${formatBytes(planPeak)}, ${((planPeak / o.peakBytes - 1) * 100).toFixed(1)}% above the order's ${o.exact ? 'optimum' : 'peak'}` : '';
+      lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}${above}`);
+    }
     if (s.rewrites) lines.push(`  memory rewrites applied (the plan runs the rewritten graph): ${s.rewrites.join(', ')}`);
   }
   if (s.resident) lines.push(`  ${formatResident(s.resident)}*`);
+  if (s.budget) lines.push(`  memory budget ${formatBytes(s.budget.budgetBytes)} (${s.budget.budgetBytes} bytes, beyond the engine floor): ${s.budget.choice === 'streamed' ? 'streamed run (weights read from the model files; the plan shown is the memory-objective plan)' : `the ${s.budget.choice} plan`}, because ${s.budget.reason}`);
   for (const p of s.processors) if (p.onChipBytes !== undefined) lines.push(`  ${p.id}: ${formatBytes(p.spillBytes ?? 0)} of buffers beyond its ${formatBytes(p.onChipBytes)} on-chip memory (would spill to DRAM)`);
   // a quantized model: what each processor computes in (QDQ groups on integers, 'a8w8': 8-bit activations, 8-bit weights)
   if (s.processors.some((p) => Object.keys(p.precision).some((k) => k.startsWith('a')))) {

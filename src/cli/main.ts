@@ -51,14 +51,17 @@ function program(): Command {
     .option('--split <how>', "'none' (default): one backend call per partition; 'memory': split partitions into chunks that follow the planned order where the backend's own order would raise the peak")
     .option('--inplace', 'let elementwise ops write their output over their input buffer')
     .option('--objective <what>', "'latency' (default): today's fast plans; 'memory': the plan with the smallest predicted peak resident bytes of the process (partition splitting, in place and the memory rewrites chosen by it)")
+    .option('--memory-budget <size>', 'bytes a run may hold beyond the engine floor (e.g. 256MB): the latency plan if its predicted resident peak fits, else the memory-objective plan, else the weights streamed from the model files; refused with the smallest feasible budget when nothing fits')
     .option('--rewrite', 'try the memory rewrites (a Sum of several inputs → a chain of Adds; a Conv over a Concat → per-part Convs summed; regions of row-local ops run in bands of rows) and keep them when the arenas get smaller')
     .option('--bind <spec>', 'processor → backend, e.g. cpu=tfjs: a processor gets only the nodes its bound backend takes, priced with the figures measured through it (backends: cpu, webgpu, wasm, tfjs)')
     .option('--json', 'print the summary as one JSON object')
     .option('--decode', 'the model is a decoder (Optimum past/present): compile a decode plan (one token, KV cache in place) and a prefill plan (chunks of --prefill-chunk) and predict tokens/s of each, beside the roofline arithmetic and published figures')
     .option('--max-length <n>', 'with --decode: KV cache length the decode plan reads (default 1024)')
     .option('--prefill-chunk <n>', 'with --decode: tokens per prefill run (default 128)')
-    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string; decode?: boolean; maxLength?: string; prefillChunk?: string; objective?: string }) => {
+    .action(async (model: string, o: { target: string; inputShape?: string[]; out?: string; data?: string; placement: string; explain?: boolean; json?: boolean; orderBudgetMs: string; split?: string; inplace?: boolean; rewrite?: boolean; bind?: string; decode?: boolean; maxLength?: string; prefillChunk?: string; objective?: string; memoryBudget?: string }) => {
       const objective = o.objective === undefined ? undefined : oneOf('--objective', o.objective, ['latency', 'memory'] as const);
+      const { parseBytes } = await import('../format.js');
+      const memoryBudget = o.memoryBudget === undefined ? undefined : parseBytes(o.memoryBudget, '--memory-budget');
       if (o.decode) {
         const { formatPrediction, predictCommand } = await import('./generate.js');
         const r = await predictCommand(model, o);
@@ -80,7 +83,7 @@ function program(): Command {
       const { formatCompile, formatExplain, summarize } = await import('./compile.js');
       const sampleFeeds = o.data ? readFeeds(importOnnxFile(model), o.data) : undefined;
       const inputShapes = sampleFeeds ? Object.fromEntries(Object.entries(sampleFeeds).map(([k, t]) => [k, [...t.dims]])) : parseInputShapes(o.inputShape);
-      const c = await compile(model, o.target, { inputShapes, sampleFeeds, placement, orderBudgetMs, split, inplace: o.inplace, rewrite: o.rewrite, bind, lower: false, objective });
+      const c = await compile(model, o.target, { inputShapes, sampleFeeds, placement, orderBudgetMs, split, inplace: o.inplace, rewrite: o.rewrite, bind, lower: false, objective, memoryBudget });
       // a plan written to a file records where the model is, relative to it (tessera viz finds it from there)
       if (o.out) writeFilesAtomically([{ path: o.out, bytes: serializePlan(withModelPath(c.plan, o.out, model)) }]);
       const s = summarize(c);

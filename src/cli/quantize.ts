@@ -19,12 +19,9 @@ export interface QuantizeCliOptions {
 
 const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
 
-/** '2.5MB', '800KB', '1200000' → bytes. */
-export function parseBytes(s: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?$/i.exec(s.trim());
-  if (!m) throw new TesseraError('BAD_ARGUMENT', `${flag} '${s}': expected a size such as 2.5MB, 800KB or 1200000`);
-  return Math.round(Number(m[1]) * { B: 1, KB: 1e3, MB: 1e6, GB: 1e9 }[(m[2] ?? 'B').toUpperCase() as 'B']);
-}
+import { parseBytes } from '../format.js';
+
+export { parseBytes };
 
 function positive(s: string | undefined, flag: string): number | undefined {
   if (s === undefined) return undefined;

@@ -89,8 +89,9 @@ export async function bindForCompile(target: Target, bind: BindSpec = {}): Promi
  * nodes and manages the memory itself, for any input shape — so a runtime may run the model as that
  * call without compiling (an any-shape InferenceSession does).
  */
-export async function nothingToPlan(target: Target, options: Pick<CompileOptions, 'bind' | 'rewrite' | 'split' | 'inplace' | 'plan'> = {}): Promise<boolean> {
-  if (options.plan !== undefined || options.rewrite || (options.split ?? 'none') !== 'none' || options.inplace) return false;
+export async function nothingToPlan(target: Target, options: Pick<CompileOptions, 'bind' | 'rewrite' | 'split' | 'inplace' | 'plan' | 'memoryBudget'> = {}): Promise<boolean> {
+  // a budget is checked against a compiled plan's predicted resident peak
+  if (options.plan !== undefined || options.memoryBudget !== undefined || options.rewrite || (options.split ?? 'none') !== 'none' || options.inplace) return false;
   const binding = await bindForCompile(target, options.bind ?? {});
   const working = binding.target.processors.filter((p) => !binding.context.idle?.has(p.id));
   if (working.length !== 1) return false;

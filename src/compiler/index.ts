@@ -31,6 +31,7 @@ import { loadTarget, targetOfPlan } from '../targets/index.js';
 import type { Target } from '../targets/schema.js';
 import { storedDtype, type Ranges } from '../targets/storage.js';
 import { bindForCompile } from './bind.js';
+import { compileUnderBudget, type BudgetDecision } from './budget.js';
 
 export { nothingToPlan } from './bind.js';
 import { lowerPlan } from './lower.js';
@@ -75,6 +76,12 @@ export interface CompileOptions extends LoadOptions, PlanOptions {
   plan?: Plan | string;
   /** Lower every partition to what its backend receives (default true; `tessera compile` needs no lowering). */
   lower?: boolean;
+  /**
+   * Bytes (or a size: '256MB') a run may hold beyond the engine floor: the latency plan if it fits by its
+   * predicted resident peak, else the memory-objective plan, else a streamed run, else BUDGET_INFEASIBLE
+   * naming the smallest feasible budget (compiler/budget.ts). The decision is `Compilation.budget`.
+   */
+  memoryBudget?: number | string;
 }
 
 export interface Compilation {
@@ -94,6 +101,8 @@ export interface Compilation {
   placementLog: string[];
   /** Each symbolic dim of the model's inputs and the size the plan has for it (given, or 1 by default). */
   fixedDims: FixedDim[];
+  /** Under a memory budget: what was chosen, and why. */
+  budget?: BudgetDecision;
 }
 
 /** Reads a plan file; a missing file or an invalid plan is a clear error before anything runs. */
@@ -203,6 +212,10 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
   // a plan brings the input shapes it was compiled for
   const loaded = 'graph' in raw ? raw : await loadModel(raw, { inputShapes: given ? Object.fromEntries(Object.entries(given.inputs).map(([k, v]) => [k, v.shape])) : options.inputShapes, sampleFeeds: options.sampleFeeds, externalDataDir: options.externalDataDir, limits: options.limits });
   if (!given && !('graph' in raw) && !options.sampleFeeds) refuseNothingToCompute(loaded.graph, options.inputShapes);
+  if (options.memoryBudget !== undefined && !given) {
+    const path = 'path' in raw && typeof raw.path === 'string' ? raw.path : loaded.file !== '<bytes>' ? loaded.file : undefined;
+    return compileUnderBudget(loaded, path, target, options, compile);
+  }
   // a plan runs on the target it was compiled for (a built-in one by name — never a path: a plan is untrusted — unless another is given), bound as it was compiled
   const base = typeof target === 'object' ? target : target !== undefined ? await loadTarget(target) : given ? await targetOfPlan(given.target.name) : await loadTarget('host');
   const bind = options.bind ?? (given ? bindOfPlan(given, base) : {});
@@ -244,8 +257,12 @@ export async function compile(model: string | Uint8Array | LoadedModel, target: 
         // 640×640, 224 MB against 211 MB untiled. Only split bands lower the resident peak.
         const bandsInOneSession = memoryObjective && used.includes('spatial-tile') && rw.plan.partitions.length === 1;
         if (bandsInOneSession) warnings.push('the spatial tiling would run its bands in one engine session, in the engine\'s own order, which does not lower its working memory: not used');
-        else if (arenas(rw.plan) < arenas(best.plan)) best = rw;
-        else warnings.push(`the memory rewrites (${used.map((r) => `${r} ×${applied[r]}`).join(', ')}) did not make the arenas smaller (${formatBytes(arenas(rw.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
+        // without the tiling, the other rewrites may still lower the peak (a Sum's inputs freed as they are added)
+        const kept = bandsInOneSession ? used.filter((r) => r !== 'spatial-tile') : used;
+        const counts = bandsInOneSession ? rewriteForMemory(loaded.graph, kept).applied : applied;
+        const cand = !bandsInOneSession ? rw : kept.length ? once(await applyRewrites(loaded.graph, kept, ortProber), kept) : undefined;
+        if (cand && arenas(cand.plan) < arenas(best.plan)) best = cand;
+        else if (cand) warnings.push(`the memory rewrites (${kept.map((r) => `${r} ×${counts[r]}`).join(', ')}) did not make the ${memoryObjective ? 'predicted resident peak' : 'arenas'} smaller (${formatBytes(arenas(cand.plan))} against ${formatBytes(arenas(best.plan))}): not used`);
       } else warnings.push('no memory rewrite applies to this model (no Sum of 3 or more inputs, no Conv reading a Concat, no region of row-local ops whose tiling shrinks the arena)');
     }
     ({ plan, graph, context } = best);

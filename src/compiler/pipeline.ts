@@ -75,7 +75,8 @@ function compileOnce(ctx: CompileContext, { modelBytes, modelFile, placement, on
   }
   // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
   const budgetMs = orderBudgetMs ?? 2000;
-  const mo = memoryOrder(ctx, walkParts, { budgetMs }, inplace ?? false);
+  // the memory objective orders for the peak its plan will have (a partition's inputs and outputs alive for the whole call)
+  const mo = memoryOrder(ctx, walkParts, { budgetMs }, inplace ?? false, objective === 'memory');
   let order = mo.order;
   const chunks = chunkOrder(mo.runtime.problem, mo.runtimeOrder, (u) => walkParts.partitionOf[mo.runtime.nodeOf[u]], mo.result.peak, { mode: split ?? 'none' });
   let parts = splitPartitions(graph, walkParts, st, mo.runtime, chunks, order);

@@ -26,8 +26,14 @@ export interface RuntimeProblem {
   indexOf: Int32Array;
 }
 
-/** The ordering problem of a compiled graph's run-time nodes. */
-export function runtimeProblem(ctx: CompileContext, parts: Partitioning, inplaceOps = true): RuntimeProblem {
+/**
+ * The ordering problem of a compiled graph's run-time nodes. With `spans`, a plan of one partition is
+ * modelled as its memory will hold it (plan/lifetimes.ts: one backend call, so its inputs and outputs
+ * are alive for all of it): graph inputs are kept to the end, and each graph output weighs nothing where
+ * it is written but is alive from the start (a value of its size with no producer, kept), so the
+ * search's peak is the plan's peak and an optimum it proves is the plan's.
+ */
+export function runtimeProblem(ctx: CompileContext, parts: Partitioning, inplaceOps = true, spans = false): RuntimeProblem {
   const { graph, st, ranges } = ctx;
   const res = ctx.residency(parts);
   const nodeOf: number[] = [];
@@ -47,7 +53,15 @@ export function runtimeProblem(ctx: CompileContext, parts: Partitioning, inplace
     for (const q of r.copies) bytes += align(bytesOn(proc(q), v, ranges));
     const consumers = [...new Set(st.runtimeConsumers(name).map((c) => indexOf[c]).filter((c) => c >= 0))];
     valueId.set(name, values.length);
-    values.push({ bytes, producer: v.producer >= 0 ? indexOf[v.producer] : -1, consumers, keep: outputs.has(name), name });
+    const whole = spans && parts.partitions.length === 1;
+    const input = v.producer < 0 || indexOf[v.producer] < 0;
+    if (whole && outputs.has(name) && !input) {
+      // alive for the whole call: its bytes from the start (a value with no producer), the ordering edges by a value of no bytes
+      values.push({ bytes: 0, producer: indexOf[v.producer], consumers, keep: true, name });
+      values.push({ bytes, producer: -1, consumers: [], keep: true, name: `${name} (alive for the whole call)` });
+      continue;
+    }
+    values.push({ bytes, producer: v.producer >= 0 ? indexOf[v.producer] : -1, consumers, keep: outputs.has(name) || (whole && input && consumers.length > 0), name });
   }
   // ordering edges through folded nodes: the run-time nodes a folded node (transitively) reads from
   const runtimeAnc = new Map<number, number[]>();
@@ -101,8 +115,8 @@ export interface MemoryOrder {
 }
 
 /** Orders the nodes inside each partition (partitions in sequence) for the smallest peak. */
-export function memoryOrder(ctx: CompileContext, parts: Partitioning, opts: OrderOptions = {}, inplace = true): MemoryOrder {
-  const rt = runtimeProblem(ctx, parts, inplace);
+export function memoryOrder(ctx: CompileContext, parts: Partitioning, opts: OrderOptions = {}, inplace = true, spans = false): MemoryOrder {
+  const rt = runtimeProblem(ctx, parts, inplace, spans);
   const blocks: number[][] = parts.partitions.map(() => []);
   for (const i of parts.walk) if (rt.indexOf[i] >= 0) blocks[parts.partitionOf[i]].push(rt.indexOf[i]);
   const result = orderBlocks(rt.problem, blocks.filter((b) => b.length), opts);

@@ -71,7 +71,7 @@ export const ORT_SESSION_OPTIONS: Record<string, { how: 'honoured' | 'logging' |
 const ORT_RUN_LOGGING = new Set(['logSeverityLevel', 'logVerbosityLevel', 'tag']);
 
 /** Tessera's own session options (SessionOptions and CompileOptions), which pass to the compiler as they are. */
-const TESSERA_OPTIONS = new Set(['target', 'bind', 'plan', 'inputShapes', 'sampleFeeds', 'externalDataDir', 'limits', 'placement', 'orderBudgetMs', 'split', 'inplace', 'rewrite', 'shapeCacheSize']);
+const TESSERA_OPTIONS = new Set(['target', 'bind', 'plan', 'inputShapes', 'sampleFeeds', 'externalDataDir', 'limits', 'placement', 'orderBudgetMs', 'split', 'inplace', 'rewrite', 'objective', 'memoryBudget', 'shapeCacheSize']);
 
 /** onnxruntime's value metadata (its shape: numbers for fixed dims, names for symbolic ones, '' for unnamed). */
 export type ValueMetadata = OrtSession.ValueMetadata;
@@ -152,7 +152,8 @@ export class InferenceSession {
       const c = compileOptions.plan !== undefined
         ? await compile(src.path ?? src.bytes, t, { ...compileOptions, lower: false })
         : await compile(await loadModel({ ...src, imported }, { inputShapes, sampleFeeds: compileOptions.sampleFeeds, limits: options.limits, externalDataDir: options.externalDataDir }), t, { ...compileOptions, lower: false });
-      if (!external && isOneHostCall(c.plan, c.target)) return oneEngineCall(c.plan);
+      // (a budget only a streamed run fits goes to Session.of, which refuses it)
+      if (!external && c.budget?.choice !== 'streamed' && isOneHostCall(c.plan, c.target)) return oneEngineCall(c.plan);
       const s = await Session.of(c);
       return { plan: c.plan, run: (feeds) => s.run(feeds), release: () => s.release() };
     };

@@ -46,6 +46,9 @@ export class Session {
 
   /** A session running a compilation (lowered here when it was compiled with `lower: false`). */
   static async of(c: Compilation): Promise<Session> {
+    if (c.budget?.choice === 'streamed') {
+      throw new TesseraError('UNSUPPORTED_OPTION', `${c.budget.reason}: a Session runs plans, and no plan fits; run it streamed with runStreamed / StreamedModel (src/runtime/stream.ts) or \`tessera run --memory-budget\``);
+    }
     const partitions = c.partitions ?? lowerPlan(c.graph, c.plan, c.context.target, c.context.st);
     const runner = await PlanRunner.create({ graph: c.graph, plan: c.plan, target: c.target, partitions }, c.bind);
     return new Session(c, runner);
