@@ -13,21 +13,22 @@
  * those copies are released at once (`runSession`).
  */
 import { createHash } from 'node:crypto';
-import { MessageChannel } from 'node:worker_threads';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
-import { asTesseraError, TesseraError } from '../errors.js';
+import { TesseraError } from '../errors.js';
 import type { Graph, Node } from '../ir/graph.js';
 import type { Prober, ShapedGraph } from '../ir/infer.js';
 import { exportOnnx } from '../ir/onnx-export.js';
 import type { ValueInfo } from '../ir/ops/registry.js';
 import type { Backend, Executable, Subgraph, Support } from './backend.js';
 import { ortSupports } from './ort-capabilities.js';
+import { createSession, ortFailure, runAll, runSession, withExternalDataDir, type OrtMemoryOptions, type OrtProvider } from './ort-session.js';
 import { randomTensor, type Tensor, type TensorMap } from './tensor.js';
 import { probeWebGpu } from './webgpu.js';
 
-export type OrtProvider = 'cpu' | 'webgpu';
+// the engine calls themselves: a module of their own, which loads no protobuf (a session that runs a model as it is needs nothing else)
+export { createSession, runSession, withExternalDataDir, type OrtMemoryOptions, type OrtProvider } from './ort-session.js';
 
 export class OrtBackend implements Backend {
   readonly id: string;
@@ -142,9 +143,6 @@ export function prepareSession(onnx: Uint8Array, provider: OrtProvider): Prepare
   return { bytes: toBinary(ModelProtoSchema, model), options, names };
 }
 
-/** Session options that change memory use (the rest is onnxruntime's default). */
-export type OrtMemoryOptions = Pick<ort.InferenceSession.SessionOptions, 'enableCpuMemArena' | 'enableMemPattern' | 'graphOptimizationLevel' | 'extra'>;
-
 /**
  * A chunk's session: no arena and no memory pattern (what it allocates is kernel scratch, freed when a
  * run ends), no layout rewriting ('extended' keeps fusions; NCHWc would add reorder buffers), and intra-op
@@ -175,79 +173,6 @@ export function sessionOptionsFor(onnx: Uint8Array, provider: OrtProvider): OrtM
   return prepareSession(onnx, provider).options;
 }
 
-/** Session options that make onnxruntime resolve the external data of a model given as bytes against `dir`. */
-export function withExternalDataDir(options: OrtMemoryOptions, dir: string): OrtMemoryOptions {
-  const extra = (options.extra ?? {}) as { session?: Record<string, string> };
-  return { ...options, extra: { ...extra, session: { ...extra.session, model_external_initializers_file_folder_path: dir } } };
-}
-
-/** A session of a model's bytes, or of a model file (onnxruntime then reads its external data itself, by its own rules). */
-export async function createSession(model: Uint8Array | string, provider: OrtProvider, where: string, options: OrtMemoryOptions = {}): Promise<ort.InferenceSession> {
-  try {
-    const opts = { executionProviders: [provider], logSeverityLevel: 4 as const, ...options };
-    return await (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
-  } catch (err) {
-    throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime (${provider}) could not load ${where}`);
-  }
-}
-
-/**
- * Runs a session. Outputs given in `into` are written there by onnxruntime and returned as those same
- * tensors; the copies onnxruntime-node makes of them are released at once (see `release`).
- */
-export function runSession(session: ort.InferenceSession, feeds: TensorMap, outputs: readonly string[], where: string, into?: TensorMap): Promise<TensorMap> {
-  const failed = ortFailure(where);
-  return into ? runInto(session, feeds, outputs, into).catch(failed) : runAll(session, feeds, failed);
-}
-
-/** What a failed run throws: onnxruntime's message as a BACKEND_FAILED naming what ran. */
-function ortFailure(where: string): (err: unknown) => never {
-  return (err) => {
-    throw asTesseraError(err, 'BACKEND_FAILED', `onnxruntime failed running ${where}`);
-  };
-}
-
-/**
- * Every output the session has (a partition's model has exactly its outputs): no fetch list, which
- * onnxruntime-node would check name by name on every run; and the session's own promise with one
- * handler, no async frame (a model of 20 µs feels each layer: ~0.3 µs each here between runs).
- */
-function runAll(session: ort.InferenceSession, feeds: TensorMap, failed: (err: unknown) => never): Promise<TensorMap> {
-  return (session.run(feeds) as Promise<TensorMap>).catch(failed);
-}
-
-/** A run whose outputs onnxruntime writes into the tensors given (see `runSession`). */
-async function runInto(session: ort.InferenceSession, feeds: TensorMap, outputs: readonly string[], into: TensorMap): Promise<TensorMap> {
-  const res = (await session.run(feeds, Object.fromEntries(outputs.map((o) => [o, into[o] ?? null])))) as TensorMap;
-  const copies = new Set<ArrayBuffer>();
-  for (const o of outputs) {
-    const given = into[o], got = res[o];
-    if (!given || !got || got === given) continue;
-    const data = got.data;
-    if (ArrayBuffer.isView(data) && data.buffer instanceof ArrayBuffer && data.buffer !== (given.data as ArrayBufferView).buffer) copies.add(data.buffer);
-    res[o] = given;
-  }
-  release([...copies]);
-  return res;
-}
-
-/**
- * Frees ArrayBuffers nothing refers to any more, now rather than at V8's next garbage collection (which
- * waits for tens of MB of them): transferring them detaches them from this thread, and closing the
- * channel drops the message that took them.
- */
-function release(buffers: ArrayBuffer[]): void {
-  if (buffers.length === 0) return;
-  const { port1, port2 } = new MessageChannel();
-  try {
-    port1.postMessage(null, buffers);
-  } catch {
-    // not transferable: left to the garbage collector
-  } finally {
-    port1.close();
-    port2.close();
-  }
-}
 
 /** Shape and type only: contents measured on random data must never be folded into a plan. */
 function tensorInfo(t: Tensor): ValueInfo {

@@ -25,8 +25,6 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFilesAtomically } from '../atomic.js';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 
 export interface WebGpuProbe {
   available: boolean;
@@ -132,7 +130,7 @@ function keepProbe(p: WebGpuProbe): WebGpuProbe {
 }
 
 async function probe(): Promise<WebGpuProbe> {
-  const args = [createRequire(import.meta.url).resolve('onnxruntime-node'), Buffer.from(addModel()).toString('base64')];
+  const args = [createRequire(import.meta.url).resolve('onnxruntime-node'), Buffer.from(await addModel()).toString('base64')];
   const listEnv: NodeJS.ProcessEnv = { ...process.env, MESA_VK_DEVICE_SELECT: 'list' };
   delete listEnv.NODEVICE_SELECT;
   const [run, list] = await Promise.all([child(args, process.env), child(args, listEnv)]);
@@ -179,8 +177,9 @@ function lastJson(stdout: string): { ok: true } | { ok: false; error: string } |
   }
 }
 
-/** z = x + y over float32[4]. */
-function addModel(): Uint8Array {
+/** z = x + y over float32[4] (the protobuf modules loaded only when a probe runs: a kept probe needs none). */
+async function addModel(): Promise<Uint8Array> {
+  const [{ create, toBinary }, { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, OperatorSetIdProtoSchema, TypeProtoSchema, ValueInfoProtoSchema }] = await Promise.all([import('@bufbuild/protobuf'), import('onnx-buf')]);
   const vi = (name: string) =>
     create(ValueInfoProtoSchema, {
       name,

@@ -143,6 +143,8 @@ function program(): Command {
     .option('--memory-budget <size>', 'run on the CPU with the weights streamed from the model files under this budget (bytes or e.g. 256MB; the engine floor comes on top): groups of nodes whose weights fit, one engine session each, released after its run')
     .option('--json', 'print one JSON object')
     .action(async (model: string, o: { data?: string; inputShape?: string[]; out?: string; check?: boolean; target?: string; plan?: string; bind?: string; trace?: string; json?: boolean; objective?: string; memory?: boolean; memoryBudget?: string }) => {
+      // one model run, then exit: the compile's young generation is not kept grown while the engine allocates
+      (await import('../runtime/gc.js')).keepYoungGenerationSmall();
       const objective = o.objective === undefined ? undefined : oneOf('--objective', o.objective, ['latency', 'memory'] as const);
       const { parseBytes } = await import('./quantize.js');
       const memoryBudget = o.memoryBudget === undefined ? undefined : parseBytes(o.memoryBudget, '--memory-budget');

@@ -6,10 +6,9 @@
  * checked on the protobuf bytes before they are decoded; tensor sizes where shapes are declared
  * (import) and where they are inferred (inference, before any probe run).
  */
-import { type DescMessage } from '@bufbuild/protobuf';
-import { AttributeProtoSchema, FunctionProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema } from 'onnx-buf';
 import { TesseraError } from '../errors.js';
 import { byteSize, type DType } from './dtype.js';
+import { FIELD } from './onnx-wire.js';
 
 export interface Limits {
   /** The largest tensor, declared or inferred, in bytes. */
@@ -62,12 +61,11 @@ export function checkTensorBytes(dtype: DType | null, dims: readonly (number | s
   }
 }
 
-const num = (schema: DescMessage, field: string) => schema.fields.find((f) => f.localName === field)!.number;
-/** Where nodes and subgraphs sit in the protobuf: field numbers from onnx-buf's descriptors. */
+/** Where nodes and subgraphs sit in the protobuf (onnx.proto's field numbers: onnx-wire.ts). */
 const F = {
-  modelGraph: num(ModelProtoSchema, 'graph'), modelFunctions: num(ModelProtoSchema, 'functions'),
-  graphNode: num(GraphProtoSchema, 'node'), functionNode: num(FunctionProtoSchema, 'node'),
-  nodeAttribute: num(NodeProtoSchema, 'attribute'), attrGraph: num(AttributeProtoSchema, 'g'), attrGraphs: num(AttributeProtoSchema, 'graphs'),
+  modelGraph: FIELD.model.graph, modelFunctions: FIELD.model.functions,
+  graphNode: FIELD.graph.node, functionNode: FIELD.function.node,
+  nodeAttribute: FIELD.node.attribute, attrGraph: FIELD.attribute.g, attrGraphs: FIELD.attribute.graphs,
 };
 type Kind = 'model' | 'graph' | 'function' | 'node' | 'attribute';
 /** The length-delimited fields a scan enters, per message kind, and what they hold. */

@@ -25,17 +25,19 @@
  * `ORT_SESSION_OPTIONS` and `ORT_RUN_OPTIONS`.
  */
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
-import { createSession, runSession } from '../backends/ort.js';
+import { createSession, runSession } from '../backends/ort-session.js';
 import { Tensor, type TensorMap } from '../backends/tensor.js';
-import { compile, loadModel, nothingToPlan } from '../compiler/index.js';
+import { nothingToPlan } from '../compiler/bind.js';
 import { TesseraError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
-import { importOnnx, readModelFile } from '../ir/onnx-import.js';
+import { resolveLimits } from '../ir/limits.js';
+import { readModelFile } from '../ir/model-file.js';
+import { readSignature, type ModelSignature } from '../ir/model-signature.js';
 import type { Plan } from '../plan/schema.js';
 import { hostTarget } from '../targets/host.js';
 import { loadTarget } from '../targets/index.js';
 import type { Target } from '../targets/schema.js';
-import { Session, type SessionOptions } from './session.js';
+import type { SessionOptions } from './session.js';
 import { shapeSignature, ShapeCache } from './shape-cache.js';
 
 type Dims = readonly number[];
@@ -86,7 +88,7 @@ interface Compiled {
 
 export class InferenceSession {
   private constructor(
-    private readonly graph: Graph,
+    private readonly graph: ModelSignature,
     private readonly compileFor: (shapes: Record<string, number[]>) => Promise<Compiled>,
     private readonly cache: ShapeCache<Compiled>,
   ) {
@@ -129,41 +131,50 @@ export class InferenceSession {
       options = a ?? {};
     }
     const { compileOptions, target, cacheSize } = checkOptions(options);
-    // the target is loaded (the GPU probed, a child process) while the model is imported
+    // the target is loaded (the GPU probed, a child process) while the model is read
     const targetReady = target();
     targetReady.catch(() => undefined);
-    const imported = importOnnx(src.bytes, { ...(src.path ? { path: src.path } : {}), externalDataDir: options.externalDataDir, limits: options.limits });
-    const overrides = options.freeDimensionOverrides;
-    const shapes = compileOptions.inputShapes ?? (overrides ? overriddenShapes(imported, overrides) : undefined);
     const where = src.file;
-    const external = hasExternalData(imported, src.path);
-
+    let importing: Promise<Graph> | undefined;
+    const importModel = () => (importing ??= import('../ir/onnx-import.js').then(({ importOnnx }) => importOnnx(src.bytes, { ...(src.path ? { path: src.path } : {}), externalDataDir: options.externalDataDir, limits: options.limits })));
+    // the signature, read without decoding (null: the model must be imported; see model-signature.ts)
+    const signature = readSignature(src.bytes, where, resolveLimits(options.limits));
+    const overrides = options.freeDimensionOverrides;
+    const shapes = compileOptions.inputShapes ?? (overrides ? overriddenShapes(signature ?? (await importModel()), overrides) : undefined);
+    const t = await targetReady;
     const cache = new ShapeCache<Compiled>(cacheSize, (c) => c.release());
     let session: InferenceSession;
     /** The model as one onnxruntime session on the CPU EP: runs every shape, the engine ordering and allocating for itself. */
-    const oneEngineCall = async (plan?: Plan): Promise<Compiled> => {
+    const oneEngineCall = async (outputs: readonly string[], plan?: Plan): Promise<Compiled> => {
       const ort = await createSession(src.bytes, 'cpu', where);
-      const outputs = [...imported.outputs];
       session.generic = { ...(plan ? { plan } : {}), run: (feeds) => runSession(ort, feeds, outputs, where), release: () => ort.release() };
       return session.generic;
     };
+    if (signature && !shapes && t && (await nothingToPlan(t, compileOptions))) {
+      // one processor takes everything: the model runs as one engine call for every shape, nothing compiled
+      // (nor imported: its signature is all a run checks feeds against)
+      session = new InferenceSession(signature, () => Promise.reject(new TesseraError('INTERNAL', 'nothing to compile')), cache);
+      await oneEngineCall(signature.outputs);
+      session.planless = true;
+      return session;
+    }
+
+    // a plan to compile (or given): the model imported once, shaped and compiled per input signature
+    const imported = await importModel();
+    const external = hasExternalData(imported, src.path);
+    const { compile, loadModel } = await import('../compiler/index.js');
     const compileFor = async (inputShapes: Record<string, number[]>): Promise<Compiled> => {
-      const t = await targetReady;
       const c = compileOptions.plan !== undefined
         ? await compile(src.path ?? src.bytes, t, { ...compileOptions, lower: false })
         : await compile(await loadModel({ ...src, imported }, { inputShapes, sampleFeeds: compileOptions.sampleFeeds, limits: options.limits, externalDataDir: options.externalDataDir }), t, { ...compileOptions, lower: false });
       // (a budget only a streamed run fits goes to Session.of, which refuses it)
-      if (!external && c.budget?.choice !== 'streamed' && isOneHostCall(c.plan, c.target)) return oneEngineCall(c.plan);
+      if (!external && c.budget?.choice !== 'streamed' && isOneHostCall(c.plan, c.target)) return oneEngineCall(imported.outputs, c.plan);
+      const { Session } = await import('./session.js');
       const s = await Session.of(c);
       return { plan: c.plan, run: (feeds) => s.run(feeds), release: () => s.release() };
     };
     session = new InferenceSession(imported, compileFor, cache);
-    const t = await targetReady;
-    if (!external && !shapes && t && (await nothingToPlan(t, compileOptions))) {
-      // one processor takes everything: the model runs as one engine call for every shape, nothing compiled
-      await oneEngineCall();
-      session.planless = true;
-    } else if (compileOptions.plan !== undefined || shapes) {
+    if (compileOptions.plan !== undefined || shapes) {
       // ahead of time: the signature of the shapes given (or the plan's)
       const first = await compileFor(shapes ?? {});
       const sig = shapeSignature(imported.inputs, (n) => first.plan!.inputs[n]?.shape ?? []);
@@ -241,7 +252,7 @@ export class InferenceSession {
   }
 }
 
-function metadata(graph: Graph, name: string): ValueMetadata {
+function metadata(graph: ModelSignature, name: string): ValueMetadata {
   const v = graph.values.get(name)!;
   if (!v.dtype) return { name, isTensor: false };
   const shape = v.declaredShape ?? v.shape ?? [];
@@ -301,7 +312,7 @@ function checkRunOptions(options: OrtSession.RunOptions | undefined): void {
 }
 
 /** The input shapes onnxruntime's freeDimensionOverrides give: every symbolic dim of every input named there. */
-function overriddenShapes(graph: Graph, overrides: Readonly<Record<string, number>>): Record<string, number[]> {
+function overriddenShapes(graph: ModelSignature, overrides: Readonly<Record<string, number>>): Record<string, number[]> {
   const used = new Set<string>();
   const shapes: Record<string, number[]> = {};
   for (const name of graph.inputs) {
@@ -338,7 +349,7 @@ function isOneHostCall(plan: Plan, target: Target): boolean {
 }
 
 /** The outputs asked for: all (no fetches), the names listed, or the keys of a record (written into the tensors it gives). */
-function fetchList(graph: Graph, fetches: readonly string[] | Record<string, Tensor | null> | undefined): readonly string[] | undefined {
+function fetchList(graph: ModelSignature, fetches: readonly string[] | Record<string, Tensor | null> | undefined): readonly string[] | undefined {
   if (!fetches) return undefined;
   const names = Array.isArray(fetches) ? (fetches as readonly string[]) : Object.keys(fetches);
   for (const n of names) {

@@ -16,7 +16,8 @@ import { importOnnx, readModelFile } from '../ir/onnx-import.js';
 import { listTensorFiles, readTensorFile, tensorFileBytes } from '../ir/tensor-file.js';
 import { writeFilesAtomically } from '../atomic.js';
 import { nothingToPlan } from '../compiler/bind.js';
-import type { LoadedModel } from '../compiler/index.js';
+import type { Compilation, LoadedModel } from '../compiler/index.js';
+import type { BindSpec } from '../backends/binding.js';
 import type { Graph } from '../ir/graph.js';
 import { loadTarget, type Target } from '../targets/index.js';
 import { bindProcessors } from './bind.js';
@@ -121,10 +122,10 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     ran = await runUnderBudget(path, feeds, inputShapes, options.memoryBudget);
   } else {
     const { loadModel, refuseNothingToCompute } = await import('../compiler/index.js');
-    const loaded = await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds });
+    const held = { loaded: await loadModel({ bytes, file: path, path, imported: graph }, { inputShapes: planned ?? inputShapes, sampleFeeds: feeds }) as LoadedModel | undefined };
     bytes = graph = undefined;
-    if (!options.data && !planned) refuseNothingToCompute(loaded.graph, options.inputShapes);
-    ran = await runSessionOf(path, feeds, options, loaded);
+    if (!options.data && !planned) refuseNothingToCompute(held.loaded!.graph, options.inputShapes);
+    ran = await runSessionOf(path, feeds, options, held);
   }
   const { outputs, runMs, lowered } = ran;
   const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
@@ -206,7 +207,7 @@ async function hostWithNothingToPlan(options: RunOptions): Promise<Target | unde
  * model's own bytes, `asTheModel`), as one onnxruntime session opened on its path, nothing compiled —
  * so none of a compile's memory is resident while the engine allocates.
  */
-async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readonly string[], target: Target, bind: RunOptions['bind']): Promise<Ran> {
+async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readonly string[], target: Target, bind: BindSpec | undefined): Promise<Ran> {
   const bound = await bindProcessors(target, bind);
   collectGarbage(); // the import's garbage goes before the engine allocates (see gc.ts)
   const session = await createSession(path, 'cpu', path);
@@ -225,10 +226,24 @@ async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readon
   };
 }
 
-/** A plan compiled (or given) and run by a Session. */
-async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions, loaded: LoadedModel): Promise<Ran> {
+/**
+ * A plan compiled (or given) and run by a Session; or, when the plan lowers to the model's own bytes (one
+ * partition, the whole model as it is, on the CPU EP: see asTheModel in compiler/index.ts) and no trace is
+ * asked for, run as that one engine session opened on the model's path, the compile (taken from `held`)
+ * dropped before the engine allocates.
+ */
+async function runSessionOf(path: string, feeds: TensorMap, options: RunOptions, held: { loaded?: LoadedModel }): Promise<Ran> {
   const [{ compile }, { Session }] = await Promise.all([import('../compiler/index.js'), import('./session.js')]);
-  const session = await Session.of(await compile(loaded, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }));
+  const compiled = { c: await compile(held.loaded!, options.target, { bind: options.bind, plan: options.plan, lower: true, ...(options.objective ? { objective: options.objective } : {}) }) as Compilation | undefined };
+  const { plan, target, bind, partitions } = compiled.c!;
+  if (!options.trace && partitions?.length === 1 && partitions[0].onnx === held.loaded!.bytes) {
+    const outputNames = [...held.loaded!.graph.outputs];
+    held.loaded = compiled.c = undefined;
+    const ran = await runAsTheModel(path, feeds, outputNames, target, bind);
+    return { ...ran, ...(plan.resident ? { predicted: plan.resident } : {}) };
+  }
+  const session = await Session.of(compiled.c!);
+  held.loaded = compiled.c = undefined;
   // Where a partition was lowered to float16/int16 storage, outputs are judged by cosine similarity.
   const lowered = session.plan.partitions.some((p) => p.precision === 'float16' && p.nodes.some((n) => !session.plan.nodes[n].folded));
   let outputs: TensorMap;

@@ -3,10 +3,14 @@
  * what ties it to its plan (the model's sha256, the target, the number of steps). Versioned and
  * validated on load like plans.
  */
-import { z } from 'zod';
+import type { z as Z } from 'zod';
 import { TesseraError } from '../errors.js';
 import type { Plan } from '../plan/schema.js';
 import type { Trace } from '../plan/trace.js';
+import { zod } from '../zod.js';
+
+// loaded when a trace is written or read: zod with it, the one instance every schema of ours is built with
+const z = zod();
 
 export const TRACE_FORMAT = 'tessera.trace';
 export const TRACE_VERSION = 1;
@@ -27,7 +31,7 @@ export const traceFileSchema = z.object({
   }).strict()),
 }).strict();
 
-export type TraceFile = z.infer<typeof traceFileSchema>;
+export type TraceFile = Z.infer<typeof traceFileSchema>;
 
 /** The trace file of one run of a plan. */
 export function traceFileOf(plan: Plan, trace: Trace, host: string): TraceFile {

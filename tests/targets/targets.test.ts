@@ -15,7 +15,9 @@ import { TesseraError } from '../../src/errors.js';
 import { GraphBuilder, tensor } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { builtinTargetNames, hostTarget, loadTarget } from '../../src/targets/index.js';
-import { processorSchema, targetSchema, type Processor, type Target } from '../../src/targets/schema.js';
+import { FIGURE_FIELDS, targetSchemas, type Processor, type Target } from '../../src/targets/schema.js';
+
+const { processorSchema, targetSchema, figuresSchema } = targetSchemas();
 import { checkSupport } from '../../src/targets/support.js';
 import { isStaticValue, ROOT, shapeBytes, targetJson } from '../helpers/models.js';
 
@@ -40,6 +42,10 @@ describe('built-in targets', () => {
     expect(fileTargets).toContain('snapdragon-8-gen-3');
     expect(fileTargets.length).toBeGreaterThanOrEqual(3);
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it("FIGURE_FIELDS are the figures schema's fields (a processor's figures through its backend)", () => {
+    expect([...FIGURE_FIELDS].sort()).toEqual(Object.keys(figuresSchema.shape).sort());
   });
 
   it.each(fileTargets)('%s parses with the schema, is named after its file, and every figure names a source', async (name) => {
