@@ -19,6 +19,7 @@
  * node whose weights are larger than the share — is refused with BUDGET_INFEASIBLE, naming the smallest
  * budget that fits.
  */
+import { realpathSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
@@ -216,7 +217,8 @@ function fedWeight(input: string, w: Weight, dataDir: string): FedWeight {
   const base = { input, weight: w.name, dtype: w.dtype, dims: [...w.dims], bytes: weightByteLength(w) };
   const s = w.source;
   if (s.kind === 'file') {
-    const r = confineExternalData(relative(dataDir, s.path).split(sep).join('/'), s.offset, s.length, dataDir, `weight '${w.name}'`);
+    // the weight's path is real (links resolved at import): relative to the directory's real path, as exportOnnx's references
+    const r = confineExternalData(relative(realpathSync(dataDir), s.path).split(sep).join('/'), s.offset, s.length, dataDir, `weight '${w.name}'`);
     return { ...base, source: { path: r.path, offset: r.offset } };
   }
   return { ...base, source: { data: weightBytes(w) } };

@@ -17,8 +17,9 @@ import { seededPrompt } from '../../bench/models/ort-generate.js';
 import type { TensorMap } from '../../src/backends/tensor.js';
 import { findRepeatedBlocks } from '../../src/compiler/repeats.js';
 import { TesseraError } from '../../src/errors.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
 import { inferShapes } from '../../src/ir/infer.js';
-import { importOnnxFile } from '../../src/ir/onnx-import.js';
+import { importOnnx, importOnnxFile } from '../../src/ir/onnx-import.js';
 import { staticInfo } from '../../src/ir/static.js';
 import { runStreamed, StreamedModel } from '../../src/runtime/stream.js';
 
@@ -94,6 +95,37 @@ describe('streamed forward pass under a memory budget', () => {
       blocks.maps.forEach((m, k) => expect(m.get(w)).toMatch(new RegExp(`^model\\.layers\\.\\d+\\.${rest.replace(/\./g, '\\.')}$`)));
       expect(new Set(blocks.maps.map((m) => m.get(w))).size).toBe(C.layers);
     }
+  });
+
+  it('a chain of MatMul+Relu layers is one block repeated; a layer with another attribute or weight shape ends the repetition', async () => {
+    const chain = (layers: { perm?: boolean; width?: number }[]) => {
+      const b = new GraphBuilder('chain');
+      let x = b.input('x', 'float32', [2, 8]);
+      let width = 8;
+      layers.forEach((l, i) => {
+        const w = l.width ?? 8;
+        b.initializer(`w${i}`, Float32Array.from({ length: width * w }, (_, j) => ((j * 7 + i) % 5) / 5 - 0.4), [width, w]);
+        const y = b.node('MatMul', [x, `w${i}`], `mm${i}`);
+        x = l.perm ? b.node('LeakyRelu', [y], `act${i}`, { alpha: 0.2 }) : b.node('LeakyRelu', [y], `act${i}`, { alpha: 0.1 });
+        width = w;
+      });
+      b.output(x, 'float32');
+      return b.toBytes();
+    };
+    const blocksOf = async (bytes: Uint8Array) => {
+      const graph = await inferShapes(importOnnx(bytes));
+      return findRepeatedBlocks(graph, staticInfo(graph));
+    };
+    const same = await blocksOf(chain([{}, {}, {}, {}]));
+    expect(same?.instances.map((inst) => inst.length)).toEqual([2, 2, 2, 2]);
+    expect([...same!.fed]).toEqual(['w0']);
+    expect(same!.maps.map((m) => m.get('w0'))).toEqual(['w0', 'w1', 'w2', 'w3']);
+    // the third layer differs (another alpha): the longest repetition is the first two, or none
+    const other = await blocksOf(chain([{}, {}, { perm: true }, {}]));
+    expect(other === null || other.instances.length === 2).toBe(true);
+    // a wider layer has another weight shape: not an instance
+    const wide = await blocksOf(chain([{}, {}, {}, { width: 16 }]));
+    expect(wide?.instances.length).toBe(3);
   });
 
   it('runs every instance of a block on one session, fed its own weights, with onnxruntime\'s outputs; without sharing or prefetch the same', async () => {
