@@ -83,6 +83,11 @@ export class StreamedModel {
     return this.plan.groups;
   }
 
+  /** Whether the next group's weights are read while one runs (StreamOptions.prefetch, 'auto' decided by the plan). */
+  get prefetching(): boolean {
+    return this.prefetch;
+  }
+
   /** Distinct engine sessions (fewer than groups when a block repeats). */
   get sessionCount(): number {
     return this.plan.sessions.length;
@@ -97,7 +102,7 @@ export class StreamedModel {
     const plan = await planStream(path, options);
     const need = Math.max(0, ...plan.groups.map((g) => spanBytes(g.fed)));
     if (options.arena && options.arena.bytes < need) throw new TesseraError('BAD_ARGUMENT', `${path}: the weight arena given (${options.arena.bytes} bytes) is smaller than a group's weights (${need} bytes)`);
-    return new StreamedModel(path, plan, options.arena ?? new WeightArena(Math.max(need, Math.min(plan.arenaBytes, 2 * need))), options.prefetch ?? true);
+    return new StreamedModel(path, plan, options.arena ?? new WeightArena(plan.prefetch ? Math.max(need, Math.min(plan.arenaBytes, 2 * need)) : need), plan.prefetch);
   }
 
   private session(k: number): Promise<ort.InferenceSession> {

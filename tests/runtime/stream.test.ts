@@ -16,6 +16,7 @@ import { PRESETS, writeDecoder } from '../../bench/models/decoder.js';
 import { seededPrompt } from '../../bench/models/ort-generate.js';
 import type { TensorMap } from '../../src/backends/tensor.js';
 import { findRepeatedBlocks } from '../../src/compiler/repeats.js';
+import { planStream, PREFETCH_INTENSITY } from '../../src/compiler/stream.js';
 import { TesseraError } from '../../src/errors.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { inferShapes } from '../../src/ir/infer.js';
@@ -178,6 +179,21 @@ describe('streamed forward pass under a memory budget', () => {
     expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
     await model.release();
   }, 120_000);
+
+  it('prefetch \'auto\': on for a read-bound run (one token: about 0.5 FLOP per weight byte), off for a compute-bound one (64 tokens)', async () => {
+    const at = (t: number) => {
+      const sh = shapes();
+      for (const k of ['input_ids', 'attention_mask', 'position_ids']) sh[k] = [1, t];
+      return sh;
+    };
+    const one = await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(1) });
+    const many = await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(64) });
+    expect(one.flopsPerWeightByte).toBeLessThan(PREFETCH_INTENSITY);
+    expect(one.prefetch).toBe(true);
+    expect(many.flopsPerWeightByte).toBeGreaterThan(PREFETCH_INTENSITY);
+    expect(many.prefetch).toBe(false);
+    expect((await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(64), prefetch: true })).prefetch).toBe(true);
+  });
 
   it('refuses a budget no node fits with BUDGET_INFEASIBLE naming the smallest feasible budget, which then runs', async () => {
     let err: unknown;
