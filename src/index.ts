@@ -1,7 +1,7 @@
 /** Tessera's public API. */
 export { Session, type SessionOptions } from './runtime/session.js';
 export { InferenceSession, ORT_SESSION_OPTIONS, type InferenceSessionOptions, type ValueMetadata } from './runtime/inference-session.js';
-export { StreamedModel, runStreamed, type StreamGroup, type StreamOptions } from './runtime/stream.js';
+export { StreamedModel, runStreamed, WeightArena, type StreamGroup, type StreamOptions, type StreamStats } from './runtime/stream.js';
 export { Tensor, type TensorMap } from './backends/tensor.js';
 export { TesseraError, type ErrorCode } from './errors.js';
 export { loadTarget, builtinTargetNames, hostTarget, parseTarget } from './targets/index.js';
@@ -18,4 +18,4 @@ export { importOnnx, importOnnxFile, type ImportOptions } from './ir/onnx-import
 export { DEFAULT_LIMITS, type Limits } from './ir/limits.js';
 export { inferShapes } from './ir/infer.js';
 export { GraphBuilder } from './ir/builder.js';
-export { Generator, type GeneratorOptions, type GenerationStats, type SamplingOptions } from './generate/index.js';
+export { Generator, StreamedGenerator, type GeneratorOptions, type GenerationStats, type SamplingOptions, type StreamedGeneratorOptions } from './generate/index.js';

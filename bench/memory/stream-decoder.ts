@@ -43,7 +43,7 @@ if (budget === 'whole') {
 } else {
   const { StreamedModel } = await import(STREAM_URL);
   const shapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
-  const m = await StreamedModel.open(model, { budgetBytes: Number(budget.split(':')[0]), inputShapes: shapes, prefetch: !budget.endsWith(':noprefetch') });
+  const m = await StreamedModel.open(model, { budgetBytes: Number(budget.split(':')[0]), inputShapes: shapes, prefetch: budget.endsWith(':noprefetch') ? false : budget.endsWith(':prefetch') ? true : 'auto' });
   openMs = performance.now() - t0;
   groups = m.groups.length;
   sessions = m.sessionCount;
@@ -112,7 +112,7 @@ export async function streamBench({ runs, work, measure, preset = '500m' as Pres
     floor.push(m.peakRssBytes);
   }
   let whole: Float32Array | undefined;
-  for (const budget of ['whole', String(512e6), String(256e6), `${256e6}:noprefetch`]) {
+  for (const budget of ['whole', String(512e6), String(256e6), `${256e6}:prefetch`]) {
     const rss: number[] = [], ms: number[] = [], runMs: number[] = [], readMs: number[] = [], waitMs: number[] = [];
     let groups = 1, sessions = 1, maxAbs = 0;
     for (let r = 0; r < runs; r++) {
@@ -130,7 +130,7 @@ export async function streamBench({ runs, work, measure, preset = '500m' as Pres
       if (budget === 'whole') whole = logits;
       else for (let i = 0; i < logits.length; i++) maxAbs = Math.max(maxAbs, Math.abs(logits[i] - whole![i]));
     }
-    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget.split(':')[0]) / MB} MB${budget.endsWith(':noprefetch') ? ' no prefetch' : ''}`, peakRssBytes: rss, ms, runMs, groups, sessions, readMs, waitMs, maxAbsVsWhole: maxAbs });
+    rows.push({ budget: budget === 'whole' ? 'onnxruntime whole' : `${Number(budget.split(':')[0]) / MB} MB${budget.endsWith(':prefetch') ? ' prefetch forced' : ''}`, peakRssBytes: rss, ms, runMs, groups, sessions, readMs, waitMs, maxAbsVsWhole: maxAbs });
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rng = (xs: number[], f: (x: number) => string) => (xs.length ? `${f(Math.min(...xs))}–${f(Math.max(...xs))}` : '-');
@@ -153,7 +153,8 @@ export async function streamBench({ runs, work, measure, preset = '500m' as Pres
 /**
  * Latency ratios robust to load: in one process, alternating, `runs` rounds of onnxruntime whole (the run
  * alone: weights resident, prepacked), and the streamed forward (sessions already created: a later run)
- * at 256 MB with and without prefetch, each streamed run right after a read-bandwidth measurement.
+ * at 256 MB with prefetch as 'auto' decides (off: a 64-token forward is compute-bound) and forced on,
+ * each streamed run right after a read-bandwidth measurement.
  */
 async function alternating(modelPath: string, dataPath: string, config: (typeof PRESETS)[PresetName], runs: number) {
   const ort = await import('onnxruntime-node');
@@ -165,7 +166,7 @@ async function alternating(modelPath: string, dataPath: string, config: (typeof 
   for (let l = 0; l < config.layers; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.headDim]);
   const inputShapes = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]]));
   const whole = await ort.InferenceSession.create(modelPath, { logSeverityLevel: 3 });
-  const models = { '256 MB': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes }), '256 MB no prefetch': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes, prefetch: false }) };
+  const models = { '256 MB': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes }), '256 MB prefetch forced': await StreamedModel.open(modelPath, { budgetBytes: 256e6, inputShapes, prefetch: true }) };
   await whole.run(feeds);
   for (const m of Object.values(models)) await m.run(feeds as never);
   const weightBytes = statSync(dataPath).size;

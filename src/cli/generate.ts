@@ -26,7 +26,7 @@ export interface GenerateResult {
   tokensPerS: number;
   peakRssBytes: number;
   /** Set when the weights were streamed (a budget below them): weight bytes read per decode step, the arena, groups and sessions, time waited for reads. */
-  streamed?: { readBytesPerToken: number; weightArenaBytes: number; groups: number; sessions: number; decodeWaitMs: number };
+  streamed?: { readBytesPerToken: number; weightArenaBytes: number; groups: number; sessions: number; decodeWaitMs: number; readFloorTokensPerS: number | null };
 }
 
 const int = (s: string | undefined, flag: string, min: number): number | undefined => {
@@ -88,7 +88,10 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
     const result: GenerateResult = { tokens, ttftMs: g.stats.prefillMs, tokensPerS: g.stats.decodeMs.length ? g.stats.decodeMs.length / decodeS : 0, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
     if ('readBytesPerToken' in g.stats) {
       const s = g.stats;
-      result.streamed = { readBytesPerToken: s.readBytesPerToken, weightArenaBytes: s.weightArenaBytes, groups: s.groups, sessions: s.sessions, decodeWaitMs: s.decodeWaitMs };
+      // the storage-read floor, when the host profile has a storage read bandwidth (memory.storageReadGBs)
+      const { readCalibratedHost } = await import('../targets/host.js');
+      const gbs = (readCalibratedHost() as { memory?: { storageReadGBs?: { value: number } } } | undefined)?.memory?.storageReadGBs?.value;
+      result.streamed = { readBytesPerToken: s.readBytesPerToken, weightArenaBytes: s.weightArenaBytes, groups: s.groups, sessions: s.sessions, decodeWaitMs: s.decodeWaitMs, readFloorTokensPerS: gbs && s.readBytesPerToken ? (gbs * 1e9) / s.readBytesPerToken : null };
     }
     return { result, stats: g.stats, stop: g.done, prompt };
   } finally {
@@ -107,7 +110,7 @@ export function formatGenerate(model: string, r: Awaited<ReturnType<typeof gener
     `time to first token: ${x.ttftMs.toFixed(1)} ms (prefill, ${prefills} chunk${prefills === 1 ? '' : 's'}); decode: ${x.tokensPerS.toFixed(2)} tokens/s over ${s.decodeMs.length} steps (measured)`,
     ...(s.sessionOpenMs.length ? [`one session at a time: the decode session opened in ${s.sessionOpenMs.map((m) => m.toFixed(0)).join(', ')} ms between the first and second token`] : []),
     `peak RSS: ${mb(x.peakRssBytes)} (weights ${mb(s.weightBytes)}, KV cache ${mb(s.kvBytes)}${s.kv ? ` ${s.kv}` : ''} at max length ${s.maxLength}: ${s.budget.why})`,
-    ...(x.streamed ? [`weights streamed: ${mb(x.streamed.readBytesPerToken)} read per decode step into a ${mb(x.streamed.weightArenaBytes)} arena (${x.streamed.groups} groups on ${x.streamed.sessions} engine sessions), ${x.streamed.decodeWaitMs.toFixed(0)} ms waited for reads over the decode steps (measured)`] : []),
+    ...(x.streamed ? [`weights streamed: ${mb(x.streamed.readBytesPerToken)} read per decode step into a ${mb(x.streamed.weightArenaBytes)} arena (${x.streamed.groups} groups on ${x.streamed.sessions} engine sessions), ${x.streamed.decodeWaitMs.toFixed(0)} ms waited for reads over the decode steps (measured); ${x.streamed.readFloorTokensPerS ? `storage-read floor ${x.streamed.readFloorTokensPerS.toFixed(2)} tokens/s from the host profile's storage read bandwidth, reached ×${(x.tokensPerS / x.streamed.readFloorTokensPerS).toFixed(2)}` : 'no storage read bandwidth in the host profile for a read floor (bench/memory/stream-decode.ts measures one)'}`] : []),
     x.streamed
       ? `KV copies: each decode step copies its new key and value rows into the cache (${s.events.find((e) => e.phase === 'decode')?.kvCopyBytes ?? 0} bytes); the cache is fed as past at one fixed shape (${s.maxLength} slots, unfilled ones masked out); prefill ${s.prefillKvCopyBytes} bytes`
       : `KV copies: decode ${s.decodeKvCopyBytes} bytes per step (written in place); prefill ${s.prefillKvCopyBytes} bytes; onnxruntime-node's binding copies the bound cache back after each decode run (${mb(s.bindingCopyBackBytesPerStep)}, discarded)`,

@@ -19,6 +19,7 @@
  * node whose weights are larger than the share — is refused with BUDGET_INFEASIBLE, naming the smallest
  * budget that fits.
  */
+import { realpathSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import { TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
@@ -39,10 +40,14 @@ export interface StreamOptions {
   /** Concrete input shapes (default: each symbolic dim = 1). */
   inputShapes?: Record<string, number[]>;
   /**
-   * Read the next group's weights while the current one runs (default true): the arena holds both
-   * when they fit together; a repeated block's segments are cut at half the weight share so they do.
+   * Read the next group's weights while the current one runs: the arena holds both when they fit
+   * together; a repeated block's segments are cut at half the weight share so they do. Default 'auto':
+   * on when the run is read-bound — fewer than PREFETCH_INTENSITY FLOPs per weight byte read (a decode
+   * step: ~0.5) — and off when compute-bound (a 64-token forward: ~32), where a read from the page cache
+   * (a CPU copy) competes with the engine's threads: measured on 2 cores, a 64-token forward of the 500m
+   * decoder took 3.4–3.8 s without and 5.3–10.9 s with, one token 0.88–0.91 s with and 1.14–1.28 s without.
    */
-  prefetch?: boolean;
+  prefetch?: boolean | 'auto';
   /** Compile each repeated block once with its weights as inputs (default true); false lowers every group apart. */
   shareBlocks?: boolean;
   /** At most this many bytes for the weights' share (a weight arena shared with another model over the same weights). */
@@ -209,14 +214,22 @@ export interface StreamPlan {
   arenaBytes: number;
   /** The largest activation working set (bytes), kept out of the weight share twice. */
   activationBytes: number;
+  /** Whether the next group's weights are read while one runs (the option, 'auto' decided). */
+  prefetch: boolean;
+  /** FLOPs of the run-time nodes per weight byte read: what 'auto' decides by. */
+  flopsPerWeightByte: number;
 }
+
+/** Below this many FLOPs per weight byte read a streamed run is read-bound, and prefetching its reads pays (see StreamOptions.prefetch). */
+export const PREFETCH_INTENSITY = 4;
 
 /** A fed weight's description; its file range checked against the model's directory (the one rule for external data). */
 function fedWeight(input: string, w: Weight, dataDir: string): FedWeight {
   const base = { input, weight: w.name, dtype: w.dtype, dims: [...w.dims], bytes: weightByteLength(w) };
   const s = w.source;
   if (s.kind === 'file') {
-    const r = confineExternalData(relative(dataDir, s.path).split(sep).join('/'), s.offset, s.length, dataDir, `weight '${w.name}'`);
+    // the weight's path is real (links resolved at import): relative to the directory's real path, as exportOnnx's references
+    const r = confineExternalData(relative(realpathSync(dataDir), s.path).split(sep).join('/'), s.offset, s.length, dataDir, `weight '${w.name}'`);
     return { ...base, source: { path: r.path, offset: r.offset } };
   }
   return { ...base, source: { data: weightBytes(w) } };
@@ -238,7 +251,11 @@ export async function planStream(path: string, options: StreamOptions): Promise<
     throw new TesseraError('BUDGET_INFEASIBLE', `${path}: a memory budget of ${formatBytes(budgetBytes)} cannot hold one node's weights (${formatBytes(largest)}) with the activations (${formatBytes(2 * activations)}); the smallest feasible budget is ${formatBytes(smallest)} (${smallest} bytes)`);
   }
   const dataDir = graph.meta.dataDir ?? dirname(path);
-  const prefetch = options.prefetch ?? true;
+  const runtimeNodes = graph.nodes.filter((n) => !st.folded.has(n.index));
+  const flops = runtimeNodes.reduce((a, n) => a + (graph.costs[n.index]?.flops ?? 0), 0);
+  const readBytes = runtimeNodes.reduce((a, n) => a + sum(fileWeights(graph, n.index)), 0);
+  const flopsPerWeightByte = readBytes ? flops / readBytes : Infinity;
+  const prefetch = options.prefetch === undefined || options.prefetch === 'auto' ? flopsPerWeightByte < PREFETCH_INTENSITY : options.prefetch;
   const blocks = options.shareBlocks === false ? null : findRepeatedBlocks(graph, st);
   const hostGather = (i: number) => isHostGather(graph, st, i);
 
@@ -323,5 +340,5 @@ export async function planStream(path: string, options: StreamOptions): Promise<
     groups.push({ nodes, ...io[k], weightBytes, session: shared.session, names, fed: shared.fed.map((x) => fedWeight(x, weightOf(names[x] ?? x), dataDir)) });
   });
   for (const g of groups) if (g.session >= 0) sessions[g.session].uses++;
-  return { graph, groups, lowered: groups.map((g) => sessions[g.session]?.bytes ?? new Uint8Array(0)), sessions, dataDir, arenaBytes: Math.floor(share), activationBytes: activations };
+  return { graph, groups, lowered: groups.map((g) => sessions[g.session]?.bytes ?? new Uint8Array(0)), sessions, dataDir, arenaBytes: Math.floor(share), activationBytes: activations, prefetch, flopsPerWeightByte };
 }

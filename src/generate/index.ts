@@ -4,3 +4,4 @@ export { decoderSignature, type DecoderSignature } from './signature.js';
 export { rewriteForInPlaceKv, KV_INDEX } from './kv-rewrite.js';
 export { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
 export { argmax, makeSampler, seededPrompt, type SamplingOptions } from './sampling.js';
+export { StreamedGenerator, needsStreaming, type StreamedGeneratorOptions, type StreamedStats } from './streamed.js';

@@ -8,10 +8,9 @@
  *   g.stats.readBytesPerToken                 // weight bytes read for one decode step
  *
  * Two streamed models share one weight arena: prefill at the prompt's shapes (opened for each prompt,
- * released after it; reads not overlapped: a prefill is compute-bound, and on 2 cores reading from the
- * page cache — a CPU copy — beside the engine's two threads slowed a 64-token forward of the 500m decoder
- * from 1.8–3.8 s to 2.2–6.4 s, measured alternating), and decode at one fixed shape for every step
- * (reads overlapped: one token is read-bound; 0.88–0.91 s against 1.14–1.28 s without): past of max-length slots, the new
+ * released after it; its reads not overlapped with compute when it is compute-bound, as prefetch 'auto'
+ * decides: compiler/stream.ts), and decode at one fixed shape for every step (reads overlapped: one
+ * token is read-bound): past of max-length slots, the new
  * token's attention mask at index max length. Slots not yet filled are masked out (attention mask 0)
  * and hold zeros, so they add exact zeros to attention; position ids give the rotary positions. Each
  * step's new key and value rows (present, last row) are copied into their slots of the cache. The
@@ -115,7 +114,7 @@ export class StreamedGenerator {
     };
     const room = Math.max(1, streamBudget);
     const decode = await StreamedModel.open(path, { budgetBytes: room, inputShapes: StreamedGenerator.shapes(sig, 1, maxLength) }).catch(refused);
-    const prefill = options.promptLength === undefined ? null : await StreamedModel.open(path, { budgetBytes: room, inputShapes: StreamedGenerator.shapes(sig, options.promptLength, 0), prefetch: false, ...(decode ? { arena: decode.arena, weightShareBytes: decode.arena.bytes } : {}) }).catch(refused);
+    const prefill = options.promptLength === undefined ? null : await StreamedModel.open(path, { budgetBytes: room, inputShapes: StreamedGenerator.shapes(sig, options.promptLength, 0), ...(decode ? { arena: decode.arena, weightShareBytes: decode.arena.bytes } : {}) }).catch(refused);
     if (!decode || !prefill && options.promptLength !== undefined) {
       await decode?.release();
       await prefill?.release();
@@ -176,7 +175,7 @@ export class StreamedGenerator {
     const t0 = performance.now();
     const planned = this.prefillModel && this.options.promptLength === n ? this.prefillModel : null;
     this.prefillModel = null;
-    const model = planned ?? (await StreamedModel.open(this.path, { budgetBytes: this.budgetBytes, inputShapes: StreamedGenerator.shapes(this.signature, n, 0), prefetch: false, arena: this.decode.arena, weightShareBytes: this.decode.arena.bytes }));
+    const model = planned ?? (await StreamedModel.open(this.path, { budgetBytes: this.budgetBytes, inputShapes: StreamedGenerator.shapes(this.signature, n, 0), arena: this.decode.arena, weightShareBytes: this.decode.arena.bytes }));
     try {
       const feeds: Record<string, Tensor> = { input_ids: int64(tokens, [1, n]), attention_mask: int64(tokens.map(() => 1), [1, n]), position_ids: int64(tokens.map((_, i) => i), [1, n]) };
       for (let l = 0; l < this.signature.layers; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new Tensor('float32', new Float32Array(0), [1, this.signature.kvHeads, 0, this.signature.headDim]);

@@ -25,7 +25,12 @@ import type { TensorMap } from '../backends/tensor.js';
 import { planStream, type StreamGroup, type StreamOptions, type StreamPlan } from '../compiler/stream.js';
 import { TesseraError } from '../errors.js';
 import type { ShapedGraph } from '../ir/infer.js';
+import { collectGarbage } from './gc.js';
 import { spanBytes, WeightArena, type Span } from './weight-arena.js';
+
+/** Bytes of dropped values (onnxruntime-node's copies of outputs) after which garbage is collected: V8 would keep them resident until it next needs room, on top of the budget. */
+const GARBAGE_BYTES = 4e6;
+const tensorByteLength = (t: TensorMap[string]) => (typeof t.data[0] === 'string' ? 0 : (t.data as Float32Array).byteLength);
 
 export { groupsFor, type FedWeight, type StreamGroup, type StreamOptions, type StreamSession } from '../compiler/stream.js';
 export { WeightArena } from './weight-arena.js';
@@ -46,6 +51,8 @@ export interface StreamStats {
   /** Time a run waited for weights that were not read yet. */
   waitMs: number;
   runs: number;
+  /** Garbage collections made to keep dropped values (4 MB at most) from adding to the budget. */
+  collections: number;
 }
 
 export interface StreamedOpenOptions extends StreamOptions {
@@ -55,7 +62,9 @@ export interface StreamedOpenOptions extends StreamOptions {
 
 export class StreamedModel {
   private readonly sessions: (Promise<ort.InferenceSession> | null)[];
-  private readonly waits = { waitMs: 0, runs: 0, sessionCreateMs: 0, sessionsCreated: 0 };
+  private readonly waits = { waitMs: 0, runs: 0, sessionCreateMs: 0, sessionsCreated: 0, collections: 0 };
+  private garbage = 0;
+  private returned = 0;
 
   private constructor(
     readonly path: string,
@@ -74,6 +83,11 @@ export class StreamedModel {
     return this.plan.groups;
   }
 
+  /** Whether the next group's weights are read while one runs (StreamOptions.prefetch, 'auto' decided by the plan). */
+  get prefetching(): boolean {
+    return this.prefetch;
+  }
+
   /** Distinct engine sessions (fewer than groups when a block repeats). */
   get sessionCount(): number {
     return this.plan.sessions.length;
@@ -88,7 +102,7 @@ export class StreamedModel {
     const plan = await planStream(path, options);
     const need = Math.max(0, ...plan.groups.map((g) => spanBytes(g.fed)));
     if (options.arena && options.arena.bytes < need) throw new TesseraError('BAD_ARGUMENT', `${path}: the weight arena given (${options.arena.bytes} bytes) is smaller than a group's weights (${need} bytes)`);
-    return new StreamedModel(path, plan, options.arena ?? new WeightArena(Math.max(need, Math.min(plan.arenaBytes, 2 * need))), options.prefetch ?? true);
+    return new StreamedModel(path, plan, options.arena ?? new WeightArena(plan.prefetch ? Math.max(need, Math.min(plan.arenaBytes, 2 * need)) : need), plan.prefetch);
   }
 
   private session(k: number): Promise<ort.InferenceSession> {
@@ -113,6 +127,18 @@ export class StreamedModel {
     const lastReader = new Map<string, number>();
     groups.forEach((g, k) => g.inputs.forEach((v) => lastReader.set(v, k)));
     const outputs = new Set(this.plan.graph.outputs);
+    this.garbage += this.returned;
+    this.returned = 0;
+    const drop = (v: string) => {
+      const t = values.get(v);
+      values.delete(v);
+      if (t) this.garbage += tensorByteLength(t);
+      if (this.garbage >= GARBAGE_BYTES) {
+        collectGarbage();
+        this.garbage = 0;
+        this.waits.collections++;
+      }
+    };
     const load = (k: number, span: Span) => ({ k, span, weights: this.arena.load(groups[k].fed, span) });
     /** The next group after k that runs a session (host Gathers read their rows themselves). */
     const upcoming = (k: number) => {
@@ -128,7 +154,7 @@ export class StreamedModel {
         const idx = values.get(g.gather.indices);
         if (!idx) throw new TesseraError('MISSING_FEED', `${this.path}: no value '${g.gather.indices}' for streamed group ${k + 1} (a missing feed?)`);
         values.set(g.gather.output, await this.arena.gatherRows(g.gather.table, g.gather.rows, g.gather.rowBytes, idx, `${this.path} streamed group ${k + 1}`));
-        for (const v of g.inputs) if (lastReader.get(v) === k && !outputs.has(v)) values.delete(v);
+        for (const v of g.inputs) if (lastReader.get(v) === k && !outputs.has(v)) drop(v);
         continue;
       }
       const session = this.session(g.session);
@@ -156,13 +182,17 @@ export class StreamedModel {
       for (const o of spec.outputs) {
         const v = g.names[o] ?? o;
         if (wanted.has(v)) values.set(v, out[o]);
+        else this.garbage += tensorByteLength(out[o]);
       }
-      for (const v of g.inputs) if (lastReader.get(v) === k && !outputs.has(v)) values.delete(v);
+      for (const v of g.inputs) if (lastReader.get(v) === k && !outputs.has(v)) drop(v);
     }
     // a prefetch still running (none after the last group) is awaited so no read outlives the run
     await next?.weights;
     this.waits.runs++;
-    return Object.fromEntries(this.plan.graph.outputs.map((o) => [o, values.get(o)!]));
+    const result = Object.fromEntries(this.plan.graph.outputs.map((o) => [o, values.get(o)!]));
+    // the outputs it returns are counted as garbage by the next run (a decode step's are, once read)
+    this.returned = Object.values(result).reduce((a, t) => a + tensorByteLength(t), 0);
+    return result;
   }
 
   /** Releases its sessions and closes the files its arena read from (a shared arena reopens them when read again). */

@@ -16,9 +16,11 @@ import { PRESETS, writeDecoder } from '../../bench/models/decoder.js';
 import { seededPrompt } from '../../bench/models/ort-generate.js';
 import type { TensorMap } from '../../src/backends/tensor.js';
 import { findRepeatedBlocks } from '../../src/compiler/repeats.js';
+import { planStream, PREFETCH_INTENSITY } from '../../src/compiler/stream.js';
 import { TesseraError } from '../../src/errors.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
 import { inferShapes } from '../../src/ir/infer.js';
-import { importOnnxFile } from '../../src/ir/onnx-import.js';
+import { importOnnx, importOnnxFile } from '../../src/ir/onnx-import.js';
 import { staticInfo } from '../../src/ir/static.js';
 import { runStreamed, StreamedModel } from '../../src/runtime/stream.js';
 
@@ -96,6 +98,37 @@ describe('streamed forward pass under a memory budget', () => {
     }
   });
 
+  it('a chain of MatMul+Relu layers is one block repeated; a layer with another attribute or weight shape ends the repetition', async () => {
+    const chain = (layers: { perm?: boolean; width?: number }[]) => {
+      const b = new GraphBuilder('chain');
+      let x = b.input('x', 'float32', [2, 8]);
+      let width = 8;
+      layers.forEach((l, i) => {
+        const w = l.width ?? 8;
+        b.initializer(`w${i}`, Float32Array.from({ length: width * w }, (_, j) => ((j * 7 + i) % 5) / 5 - 0.4), [width, w]);
+        const y = b.node('MatMul', [x, `w${i}`], `mm${i}`);
+        x = l.perm ? b.node('LeakyRelu', [y], `act${i}`, { alpha: 0.2 }) : b.node('LeakyRelu', [y], `act${i}`, { alpha: 0.1 });
+        width = w;
+      });
+      b.output(x, 'float32');
+      return b.toBytes();
+    };
+    const blocksOf = async (bytes: Uint8Array) => {
+      const graph = await inferShapes(importOnnx(bytes));
+      return findRepeatedBlocks(graph, staticInfo(graph));
+    };
+    const same = await blocksOf(chain([{}, {}, {}, {}]));
+    expect(same?.instances.map((inst) => inst.length)).toEqual([2, 2, 2, 2]);
+    expect([...same!.fed]).toEqual(['w0']);
+    expect(same!.maps.map((m) => m.get('w0'))).toEqual(['w0', 'w1', 'w2', 'w3']);
+    // the third layer differs (another alpha): the longest repetition is the first two, or none
+    const other = await blocksOf(chain([{}, {}, { perm: true }, {}]));
+    expect(other === null || other.instances.length === 2).toBe(true);
+    // a wider layer has another weight shape: not an instance
+    const wide = await blocksOf(chain([{}, {}, {}, { width: 16 }]));
+    expect(wide?.instances.length).toBe(3);
+  });
+
   it('runs every instance of a block on one session, fed its own weights, with onnxruntime\'s outputs; without sharing or prefetch the same', async () => {
     const ref = await whole();
     const budget = 400_000;
@@ -146,6 +179,21 @@ describe('streamed forward pass under a memory budget', () => {
     expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
     await model.release();
   }, 120_000);
+
+  it('prefetch \'auto\': on for a read-bound run (one token: about 0.5 FLOP per weight byte), off for a compute-bound one (64 tokens)', async () => {
+    const at = (t: number) => {
+      const sh = shapes();
+      for (const k of ['input_ids', 'attention_mask', 'position_ids']) sh[k] = [1, t];
+      return sh;
+    };
+    const one = await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(1) });
+    const many = await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(64) });
+    expect(one.flopsPerWeightByte).toBeLessThan(PREFETCH_INTENSITY);
+    expect(one.prefetch).toBe(true);
+    expect(many.flopsPerWeightByte).toBeGreaterThan(PREFETCH_INTENSITY);
+    expect(many.prefetch).toBe(false);
+    expect((await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(64), prefetch: true })).prefetch).toBe(true);
+  });
 
   it('refuses a budget no node fits with BUDGET_INFEASIBLE naming the smallest feasible budget, which then runs', async () => {
     let err: unknown;
