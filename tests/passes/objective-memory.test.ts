@@ -10,16 +10,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { greedyBySizeArena, fileOrderTensors, tfliteArena } from '../../bench/memory/tflite-arena.js';
+import { rng } from '../../src/backends/tensor.js';
 import { compile, loadModel } from '../../src/compiler/index.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (s * 1103515245 + 12345) >>> 0;
-    return s / 4294967296;
-  };
-}
 
 interface Net { bytes: Uint8Array; nodes: { inputs: number[] }[]; sizes: number[]; inputs: number; outputs: Set<number> }
 
