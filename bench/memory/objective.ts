@@ -58,7 +58,7 @@ for (const spec of nets) {
     const arenaFirst = await planOf(bytes, { rewrite: true, split: 'memory', inplace: true });
     // the ImageNet-sized nets are named with their input size and width (the generator's name leaves them out)
     const first = spec.nodes[0].shape, widest = spec.nodes[1].shape[0];
-    const name = first[1] > 128 && spec.family !== 'unet' ? `${spec.name}-H${first[1]}-C${widest}` : spec.name;
+    const name = first[1] >= 112 && spec.family !== 'unet' ? `${spec.name}-H${first[1]}-C${widest}` : spec.name;
     const r: Row = { net: name, kernel, ref, memory, arenaFirst };
     rows.push(r);
     const m = memory, a = arenaFirst;

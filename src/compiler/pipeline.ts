@@ -68,25 +68,29 @@ function compileOnce(ctx: CompileContext, { modelBytes, modelFile, placement, on
   const placed = placement === 'capability' ? undefined : placeByCost(ctx);
   if (placed) onPlacement?.(placed);
   const walkParts = partition(ctx, placed?.placement);
-  if (orderBudgetMs === undefined && (split ?? 'none') === 'none' && !inplace && oneEngineCall(ctx, walkParts)) {
+  if (orderBudgetMs === undefined && (split ?? 'none') === 'none' && !inplace && objective !== 'memory' && oneEngineCall(ctx, walkParts)) {
     // no order search for a memory no one plans: the engine runs the partition in its own order, in its own memory
     const memory = planMemory(ctx, walkParts, walkParts.walk, false);
     return assemble({ ctx, parts: walkParts, order: [...walkParts.walk], memory, sched: schedule(ctx, walkParts), modelBytes, modelFile, rewrites, tiles, objective });
   }
   // order: memory-aware inside each partition; then partitions split where the backend's own order would defeat the planned peak
   const budgetMs = orderBudgetMs ?? 2000;
-  // the memory objective orders for the peak its plan will have (a partition's inputs and outputs alive for the whole call)
-  const mo = memoryOrder(ctx, walkParts, { budgetMs }, inplace ?? false, objective === 'memory');
+  // The memory objective's plan peaks where its order does. Unsplit, it orders for the peak the plan will
+  // have (a partition's inputs and outputs alive for the whole call); split, its chunks are cut with no
+  // slack over the order's peak (a chunk holds its own inputs and outputs for its whole call).
+  const memoryObjective = objective === 'memory';
+  const mo = memoryOrder(ctx, walkParts, { budgetMs }, inplace ?? false, memoryObjective && (split ?? 'none') === 'none');
   let order = mo.order;
-  const chunks = chunkOrder(mo.runtime.problem, mo.runtimeOrder, (u) => walkParts.partitionOf[mo.runtime.nodeOf[u]], mo.result.peak, { mode: split ?? 'none' });
+  const chunks = chunkOrder(mo.runtime.problem, mo.runtimeOrder, (u) => walkParts.partitionOf[mo.runtime.nodeOf[u]], mo.result.peak, { mode: split ?? 'none', ...(memoryObjective ? { slack: 0 } : {}) });
   let parts = splitPartitions(graph, walkParts, st, mo.runtime, chunks, order);
   let memory = planMemory(ctx, parts, order, inplace ?? false);
   let kept: 'search' | 'walk' = 'search';
   if ((split ?? 'none') === 'none') {
     // the arenas are never larger than with the partitioner's walk: keep the walk when its layout is smaller
     const walkMemory = planMemory(ctx, walkParts, walkParts.walk, inplace ?? false);
-    const total = (m: typeof memory) => Object.values(m).reduce((a, x) => a + x.arenaBytes, 0);
-    if (total(walkMemory) < total(memory)) {
+    const total = (m: typeof memory, k: 'arenaBytes' | 'peakBytes' = 'arenaBytes') => Object.values(m).reduce((a, x) => a + x[k], 0);
+    // (the memory objective keeps its order's peak: the walk only when it peaks no higher)
+    if (total(walkMemory) < total(memory) && (!memoryObjective || total(walkMemory, 'peakBytes') <= total(memory, 'peakBytes'))) {
       [order, parts, memory, kept] = [[...walkParts.walk], walkParts, walkMemory, 'walk'];
     }
   }

@@ -10,16 +10,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { greedyBySizeArena, fileOrderTensors, tfliteArena } from '../../bench/memory/tflite-arena.js';
+import { rng } from '../../src/backends/tensor.js';
 import { compile, loadModel } from '../../src/compiler/index.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (s * 1103515245 + 12345) >>> 0;
-    return s / 4294967296;
-  };
-}
+import { loadTarget } from '../../src/targets/index.js';
+import { toOnnx } from '../../bench/memory/generate.js';
+import { injectionNet } from '../../bench/memory/rss.js';
 
 interface Net { bytes: Uint8Array; nodes: { inputs: number[] }[]; sizes: number[]; inputs: number; outputs: Set<number> }
 
@@ -128,4 +124,13 @@ describe("objective 'memory' on small irregular DAGs", () => {
       console.log(`seed ${seed}: optimum ${optimum}, arena ${arena}, greedy-by-size same rule ${greedyBySizeArena(tensors).arena}, TFLite's own rule ${tfliteArena(graph)}`);
     });
   }
+
+  it('split into chunks (engine sessions made free, so the objective splits): the plan peaks at the order line\'s optimum', async () => {
+    const t = await loadTarget('host');
+    const target = { ...t, memory: { ...t.memory, sessionBytes: { value: 0, source: 'test' }, nodeBytes: { value: 0, source: 'test' } } };
+    const c = await compile(toOnnx(injectionNet(8, { C: 16, H: 64 })), target, { objective: 'memory', lower: false, rewrite: false });
+    expect(c.plan.partitions.length).toBeGreaterThan(1);
+    expect(c.plan.orderSearch?.exact).toBe(true);
+    expect(Object.values(c.plan.memory).reduce((a, m) => a + m.peakBytes, 0)).toBe(c.plan.orderSearch?.peakBytes);
+  });
 });
