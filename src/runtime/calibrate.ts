@@ -773,6 +773,16 @@ function withSpread(proc: Processor, rounds: Processor[]): Processor {
   return out;
 }
 
+/**
+ * Fits a processor to benchmarks timed in rounds (`rounds[r][i]`: benchmark i in round r, the same
+ * benchmarks in the same order each round): `fit` on the median over rounds of each benchmark's times,
+ * each figure's source then giving what `fit` on each round alone gives (see `withSpread`).
+ */
+export function fitOverRounds(rounds: Sample[][], fit: (samples: Sample[], round?: number) => Processor): Processor {
+  const mid = rounds[0].map((s, i) => ({ ...s, us: median(rounds.map((r) => r[i].us)), oneUs: median(rounds.map((r) => r[i].oneUs)) }));
+  return withSpread(fit(mid), rounds.length > 1 ? rounds.map((ss, r) => fit(ss, r)) : []);
+}
+
 /** The figures of a fitted processor, without what it is (id, kind, name, backend, support). */
 function figuresOf(p: Processor): Figures {
   return Object.fromEntries(Object.entries(p).filter(([k]) => FIGURE_FIELDS.includes(k))) as Figures;
@@ -875,8 +885,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       fitLaunchCosts(proc, ss, live, src, r);
       return proc;
     };
-    const rounds = R > 1 ? Array.from({ length: R }, (_, r) => fit(benchItems.map((item) => sampleOf(item, r)), r)) : [];
-    const proc = withSpread(fit(samples), rounds);
+    const proc = fitOverRounds(Array.from({ length: R }, (_, r) => benchItems.map((item) => sampleOf(item, r))), fit);
     if (backend) processors[0].backends = { ...processors[0].backends, [backend.id]: figuresOf(proc) };
     else processors.push(proc);
     const meanLoad = (item: Item) => item.loads.reduce((a, x) => a + x, 0) / item.loads.length;
