@@ -682,9 +682,9 @@ export interface FixedCostProbe {
  * (the small-node chains, the 1-D depthwise convolution, the one-step LSTM and GRU, more tensors, an If) on
  * onnxruntime's CPU EP whenever `round` is called — between the runs a caller measures — and `refit`
  * fits them again through the cost model with the processor's other figures held. `note` says where in the
- * sources.
+ * sources; a round waits for quiet moments on a busy machine `waitMs` at most (default 5 s).
  */
-export async function fixedCostProbe(proc: Processor, note: string, options: { minMs?: number } = {}): Promise<FixedCostProbe> {
+export async function fixedCostProbe(proc: Processor, note: string, options: { minMs?: number; waitMs?: number } = {}): Promise<FixedCostProbe> {
   const load = onOrt(CPU);
   const items: Item[] = [];
   for (const bench of cpuBenches().filter((b) => b.fits === 'dispatch' || b.fits === 'group' || b.fits === 'setup')) {
@@ -696,7 +696,8 @@ export async function fixedCostProbe(proc: Processor, note: string, options: { m
   const date = new Date().toISOString().slice(0, 10);
   const src = (what: string) => `measured ${date} ${note}: ${what}`;
   return {
-    round: () => timeRound(items, items[0].us.length, blockMs, Infinity),
+    // a round waits for quiet moments at most waitMs in all (default 5 s): the caller's own timing waits for them
+    round: () => timeRound(items, items[0].us.length, blockMs, performance.now() + (options.waitMs ?? 5000)),
     refit: () => {
       if (!items[0].us.length) throw new TesseraError('BACKEND_FAILED', 'refitting the fixed costs: no round was timed');
       const samples = items.filter((i) => i.kind === 'bench').map((i) => sampleOf(i));
