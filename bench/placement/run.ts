@@ -5,7 +5,9 @@
  * measured latency of the cost-based plan, and that plan against onnxruntime running the whole model; then
  * the same predicted against measured with the CPU bound to onnxruntime-web's wasm and to TensorFlow.js
  * (figures calibrated through each in this run).
- *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json] [--host-only]
+ *   npx tsx bench/placement/run.ts [--runs 20] [--json out.json] [--host-only] [--no-bound] [--models name,name…]
+ * (--no-bound: the CPU EP alone, without calibrating and timing wasm and tfjs; --models: only the models whose
+ * names contain one of these)
  * Predicted figures come from the cost model; measured ones are lower quartiles (as calibration takes them;
  * medians beside them) of repeated runs here; the plan against onnxruntime is the median ratio of paired
  * blocks (each pair run one after the other, so the machine's drifting speed cancels) (models
@@ -41,14 +43,16 @@ const ms = (us: number) => (us / 1000).toFixed(3);
 /** Rounds of re-timing the fixed costs while a small model is timed. */
 const PROBE_ROUNDS = 3;
 
-console.log(`# npx tsx bench/placement/run.ts --runs ${RUNS}`);
+console.log(`# npx tsx bench/placement/run.ts ${args.join(' ')}`);
 const t0cal = performance.now();
-const host = (await calibrateHost({ progress: (done, total, what) => process.stderr.write(`\rcalibrating host [${done}/${total}] ${what}`.padEnd(90).slice(0, 90)) })).target;
+const noBound = args.includes('--no-bound');
+const only = args.includes('--models') ? args[args.indexOf('--models') + 1].split(',') : undefined;
+const host = (await calibrateHost({ ...(noBound ? { wasm: false, tfjs: false } : {}), progress: (done, total, what) => process.stderr.write(`\rcalibrating host [${done}/${total}] ${what}`.padEnd(90).slice(0, 90)) })).target;
 process.stderr.write(`\ncalibrated in ${((performance.now() - t0cal) / 1000).toFixed(0)} s\n`);
 const targets: Target[] = [host];
 if (!args.includes('--host-only')) for (const name of builtinTargetNames()) if (name !== 'host') targets.push(await loadTarget(name));
 
-const models = corpusModels().map((m) => m.path);
+const models = corpusModels().map((m) => m.path).filter((p) => !only || only.some((o) => p.split('/').pop()!.includes(o)));
 const loaded = [];
 for (const path of models) {
   const name = path.split('/').pop()!.replace('.onnx', '');

@@ -17,7 +17,8 @@ export function progressBar(label: string): (done: number, total: number, what: 
 export function formatCalibration(target: Target, measurements: Measurement[], out: string): string {
   const lines = [`${target.description}: profile written to ${out} (use it with --target host, or --target ${out})`];
   for (const m of measurements) {
-    lines.push(`  ${m.provider.padEnd(7)} ${m.bench.padEnd(34)} ${(m.medianUs / 1000).toFixed(3).padStart(9)} ms  ${m.gflops.toFixed(1).padStart(8)} GFLOP/s ${m.gbs.toFixed(1).padStart(7)} GB/s`);
+    const spread = m.spread === undefined ? '' : `  rounds spread ${(100 * m.spread).toFixed(0).padStart(3)}%`;
+    lines.push(`  ${m.provider.padEnd(7)} ${m.bench.padEnd(34)} ${(m.medianUs / 1000).toFixed(3).padStart(9)} ms  ${m.gflops.toFixed(1).padStart(8)} GFLOP/s ${m.gbs.toFixed(1).padStart(7)} GB/s${spread}`);
   }
   for (const p of target.processors) {
     lines.push(`  fitted ${p.id}: ${fittedSummary(p)}`);
@@ -28,6 +29,6 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
     }
   }
   for (const l of target.links) lines.push(`  fitted link ${l.from}<->${l.to}: ${l.bandwidthGBs.value} GB/s, ${l.latencyUs.value} µs`);
-  lines.push('  (all measured: lower quartiles of repeated runs after warm-up, on a shared machine: expect noise)');
+  lines.push("  (all measured: per round the lower quartile of repeated runs after warm-up, every benchmark once a round, round-robin; each figure the median over rounds, its spread — (largest − smallest) / median — beside it, and the profile's sources give what each round alone fits; on a shared machine: expect noise)");
   return lines.join('\n');
 }

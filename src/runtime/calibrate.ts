@@ -683,9 +683,9 @@ export interface FixedCostProbe {
  * (the small-node chains, the 1-D depthwise convolution, the one-step LSTM and GRU, more tensors, an If) on
  * onnxruntime's CPU EP whenever `round` is called — between the runs a caller measures — and `refit`
  * fits them again through the cost model with the processor's other figures held. `note` says where in the
- * sources.
+ * sources; a round waits for quiet moments on a busy machine `waitMs` at most (default 5 s).
  */
-export async function fixedCostProbe(proc: Processor, note: string, options: { minMs?: number } = {}): Promise<FixedCostProbe> {
+export async function fixedCostProbe(proc: Processor, note: string, options: { minMs?: number; waitMs?: number } = {}): Promise<FixedCostProbe> {
   const load = onOrt(CPU);
   const items: Item[] = [];
   for (const bench of cpuBenches().filter((b) => b.fits === 'dispatch' || b.fits === 'group' || b.fits === 'setup')) {
@@ -697,7 +697,8 @@ export async function fixedCostProbe(proc: Processor, note: string, options: { m
   const date = new Date().toISOString().slice(0, 10);
   const src = (what: string) => `measured ${date} ${note}: ${what}`;
   return {
-    round: () => timeRound(items, items[0].us.length, blockMs, Infinity),
+    // a round waits for quiet moments at most waitMs in all (default 5 s): the caller's own timing waits for them
+    round: () => timeRound(items, items[0].us.length, blockMs, performance.now() + (options.waitMs ?? 5000)),
     refit: () => {
       if (!items[0].us.length) throw new TesseraError('BACKEND_FAILED', 'refitting the fixed costs: no round was timed');
       const samples = items.filter((i) => i.kind === 'bench').map((i) => sampleOf(i));
@@ -772,6 +773,16 @@ function withSpread(proc: Processor, rounds: Processor[]): Processor {
     else rec[k] = Object.fromEntries(Object.entries(v as Record<string, Figure>).map(([n, f]) => [n, note(f, (p) => (at(p) as Record<string, Figure> | undefined)?.[n])]));
   }
   return out;
+}
+
+/**
+ * Fits a processor to benchmarks timed in rounds (`rounds[r][i]`: benchmark i in round r, the same
+ * benchmarks in the same order each round): `fit` on the median over rounds of each benchmark's times,
+ * each figure's source then giving what `fit` on each round alone gives (see `withSpread`).
+ */
+export function fitOverRounds(rounds: Sample[][], fit: (samples: Sample[], round?: number) => Processor): Processor {
+  const mid = rounds[0].map((s, i) => ({ ...s, us: median(rounds.map((r) => r[i].us)), oneUs: median(rounds.map((r) => r[i].oneUs)) }));
+  return withSpread(fit(mid), rounds.length > 1 ? rounds.map((ss, r) => fit(ss, r)) : []);
 }
 
 /** The figures of a fitted processor, without what it is (id, kind, name, backend, support). */
@@ -876,8 +887,7 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
       fitLaunchCosts(proc, ss, live, src, r);
       return proc;
     };
-    const rounds = R > 1 ? Array.from({ length: R }, (_, r) => fit(benchItems.map((item) => sampleOf(item, r)), r)) : [];
-    const proc = withSpread(fit(samples), rounds);
+    const proc = fitOverRounds(Array.from({ length: R }, (_, r) => benchItems.map((item) => sampleOf(item, r))), fit);
     if (backend) processors[0].backends = { ...processors[0].backends, [backend.id]: figuresOf(proc) };
     else processors.push(proc);
     const meanLoad = (item: Item) => item.loads.reduce((a, x) => a + x, 0) / item.loads.length;

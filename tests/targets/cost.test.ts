@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import type { ShapedGraph } from '../../src/ir/infer.js';
 import { engineCost } from '../../src/backends/registry.js';
-import { fitProcessor, predictedCopyUs, type Sample } from '../../src/runtime/calibrate.js';
+import { fitOverRounds, fitProcessor, predictedCopyUs, type Sample } from '../../src/runtime/calibrate.js';
 import { launchUs, nodeWork, opClass, predictNode } from '../../src/targets/cost.js';
 import { archOf } from '../../src/targets/host.js';
 import { parseTarget } from '../../src/targets/index.js';
@@ -239,5 +239,48 @@ describe('the calibration fit', () => {
     within(fitted.peakGflops.float32.value * fitted.efficiency!.conv.value, 250, 0.05);
     expect(() => parseTarget({ format: 'tessera.target', version: 1, name: 'host', description: 'test', processors: [fitted], links: [] }, 'fitted')).not.toThrow();
     expect(fitted.efficiency!.conv.source).toMatch(/^test: conv 64 56, conv 256 14: fraction of the peak/);
+  });
+
+  it('fitted over rounds, recovers known figures when every round alone has a slow spell somewhere, and the sources give the rounds\' spread', async () => {
+    const truth = cpu('truth: x86-64', {
+      arch: 'x86-64',
+      peakGflops: { float32: fig(250) }, bandwidthGBs: fig(30), cacheBandwidthGBs: fig(120), nodeOverheadUs: fig(0.4), convGroupUs: fig(0.08), kernelSetupUs: { Softmax: fig(2) },
+      efficiency: { conv: fig(1), dwconv: fig(0.3), matmul: fig(0.8), elementwise: fig(0.05), reduce: fig(0.003), copy: fig(0.5) },
+    });
+    const exact = await samples(truth);
+    const n = exact.length;
+    // round r: every benchmark within ±2% of the truth (a fixed pattern), and a third of them, a different third each round, 2.5× slow
+    const rounds = [0, 1, 2].map((r) => exact.map((s, i) => {
+      const slow = Math.floor((3 * i) / n) === r ? 2.5 : 1;
+      const jitter = 1 + 0.02 * Math.sin(7 * i + 3 * r);
+      return { ...s, us: s.us * slow * jitter, oneUs: s.oneUs * slow * jitter };
+    }));
+    const base = cpu('host CPU (test, x86-64)', { arch: 'x86-64' });
+    const cache = { bytes: 4 << 20, source: 'test cache' };
+    const fit = (ss: Sample[]) => fitProcessor(base, ss, (what) => `test: ${what}`, cache);
+    const within = (got: number, want: number, tol: number) => expect(Math.abs(Math.log(got / want)), `${got} vs ${want}`).toBeLessThan(tol);
+    const alone: Processor[] = [];
+    const fitted = fitOverRounds(rounds, (ss, r) => {
+      const p = fit(ss);
+      if (r !== undefined) alone[r] = p;
+      return p;
+    });
+    expect(alone).toHaveLength(3);
+    within(fitted.nodeOverheadUs!.value, 0.4, 0.1);
+    within(fitted.bandwidthGBs.value, 30, 0.1);
+    within(fitted.kernelSetupUs!.Softmax.value, 2, 0.1);
+    within(fitted.peakGflops.float32.value * fitted.efficiency!.conv.value, 250, 0.1);
+    // each round alone is spoiled: its fit predicts some benchmark far from the truth
+    for (const p of alone) {
+      const worst = Math.max(...exact.map((s) => Math.abs(Math.log(predictedCopyUs(p, s) / s.us))));
+      expect(worst).toBeGreaterThan(0.3);
+    }
+    // the sources give what each round alone fits
+    const m = /the median over 3 interleaved rounds .*each round alone fits ([\d.e+-]+)–([\d.e+-]+)$/.exec(fitted.nodeOverheadUs!.source);
+    expect(m, fitted.nodeOverheadUs!.source).not.toBeNull();
+    const each = alone.map((p) => p.nodeOverheadUs!.value);
+    expect(Number(m![1])).toBeCloseTo(Math.min(...each), 2);
+    expect(Number(m![2])).toBeCloseTo(Math.max(...each), 2);
+    expect(fitted.efficiency!.conv.source).toMatch(/^test: conv 64 56, conv 256 14: fraction of the peak.*each round alone fits/);
   });
 });
