@@ -67,6 +67,10 @@ const F = {
   graphNode: FIELD.graph.node, functionNode: FIELD.function.node,
   nodeAttribute: FIELD.node.attribute, attrGraph: FIELD.attribute.g, attrGraphs: FIELD.attribute.graphs,
 };
+/** The refusals of the structure's limits (also made by model-signature.ts, which reads the structure too). */
+export const tooManyNodes = (where: string, limits: Limits) => new TesseraError('LIMIT_EXCEEDED', `${where}: the model holds more than ${limits.maxNodes} nodes (maxNodes, counting nodes inside subgraphs and functions); ${howToRaise('maxNodes')}`);
+export const nestedTooDeep = (where: string, limits: Limits) => new TesseraError('LIMIT_EXCEEDED', `${where}: subgraphs (If/Loop/Scan bodies) nest more than ${limits.maxSubgraphDepth} deep (maxSubgraphDepth); ${howToRaise('maxSubgraphDepth')}`);
+
 type Kind = 'model' | 'graph' | 'function' | 'node' | 'attribute';
 /** The length-delimited fields a scan enters, per message kind, and what they hold. */
 const CHILDREN: Record<Kind, ReadonlyMap<number, Kind>> = {
@@ -110,11 +114,11 @@ export function checkModelStructure(bytes: Uint8Array, limits: Limits, where: st
         if (len < 0 || p + len > end) return false;
         const child = CHILDREN[kind].get(field);
         if (child === 'node' && ++nodes > limits.maxNodes) {
-          throw new TesseraError('LIMIT_EXCEEDED', `${where}: the model holds more than ${limits.maxNodes} nodes (maxNodes, counting nodes inside subgraphs and functions); ${howToRaise('maxNodes')}`);
+          throw tooManyNodes(where, limits);
         }
         const sub = child === 'graph' && kind === 'attribute' ? depth + 1 : depth;
         if (sub > limits.maxSubgraphDepth) {
-          throw new TesseraError('LIMIT_EXCEEDED', `${where}: subgraphs (If/Loop/Scan bodies) nest more than ${limits.maxSubgraphDepth} deep (maxSubgraphDepth); ${howToRaise('maxSubgraphDepth')}`);
+          throw nestedTooDeep(where, limits);
         }
         if (child && len > 0) {
           if (!scan(p + len, child, sub)) return false;

@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelProtoSchema } from 'onnx-buf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBranchyCnn } from '../../examples/branchy-cnn/model.js';
+import { targetJson } from '../helpers/models.js';
 import { CORPUS, floatTensorFile, readFloatTensor, tempDir, tessera } from './helpers.js';
 
 const { dir, cleanup } = tempDir('cli');
@@ -131,6 +132,31 @@ describe('tessera run', () => {
       expect(got.dims).toEqual([1, 10]);
       got.values.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-6));
     }
+  });
+
+  it('a --plan that lowers to the model itself (one partition on the CPU EP) runs as that one session: the report and outputs of the plan runner (--trace), and onnxruntime\'s', async () => {
+    // a target of one CPU on the CPU EP: one partition whatever this host's GPU
+    const target = join(dir, 'cpu-only.json');
+    writeFileSync(target, JSON.stringify(targetJson('cpu-only', [{ id: 'cpu', kind: 'cpu', ops: '*' }])));
+    const plan = join(dir, 'cpu-plan.json');
+    const c = tessera('compile', EXAMPLE, '--target', target, '--out', plan);
+    expect(c.status, c.stderr).toBe(0);
+    const p = JSON.parse(readFileSync(plan, 'utf8'));
+    expect(p.partitions.map((x: { backend: string; precision: string }) => `${x.backend} ${x.precision}`)).toEqual(['ort:cpu native']);
+    // --trace needs the plan runner's trace: it runs through the Session; without it, as the model's one session
+    const runs = ['as the model', 'runner'].map((name) => {
+      const out = join(dir, `out-plan-${name}`);
+      const r = tessera('run', EXAMPLE, '--plan', plan, '--target', target, '--data', join(dir, 'data'), '--out', out, '--memory', '--json', ...(name === 'runner' ? ['--trace', join(dir, 'trace.json')] : []));
+      expect(r.status, r.stderr).toBe(0);
+      const rep = JSON.parse(r.stdout);
+      return { rep: { ...rep, runMs: 0, memory: { ...rep.memory, measuredPeakBytes: 0 } }, got: readFloatTensor(readFileSync(join(out, 'output_0.pb'))) };
+    });
+    expect(runs[0].rep).toEqual(runs[1].rep);
+    expect(runs[0].rep.memory.predicted.peakBytes).toBe(p.resident.peakBytes);
+    const session = await ort.InferenceSession.create(EXAMPLE);
+    const want = (await session.run({ image: new ort.Tensor('float32', INPUT, [1, 3, 32, 32]) })).probs.data as Float32Array;
+    await session.release();
+    for (const { got } of runs) got.values.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-6));
   });
 
   it('--check compares with the output_0.pb in --data: exit 0 when it agrees, 1 when it was altered', () => {

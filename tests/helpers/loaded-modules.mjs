@@ -25,7 +25,6 @@ port1.on('message', (url) => {
   esm.add(url);
   if (waiting && url.startsWith('data:text/javascript,/*flush')) waiting();
 });
-port1.unref();
 register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { port: port2 }, transferList: [port2] });
 
 let flushes = 0;
@@ -64,3 +63,4 @@ for (const step of process.argv.slice(2)) {
   const loaded = [...esm, ...Object.keys(require.cache).map((f) => `file://${f}`)].filter((u) => !u.startsWith('data:'));
   console.log(JSON.stringify({ step: what, loaded }));
 }
+port1.close();
