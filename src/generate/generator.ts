@@ -19,6 +19,9 @@
  * the float32 bytes (head size + 4 bytes a row instead of 4 × head size): decode quantizes its new rows and
  * dequantizes the cache inside the graph (kv-rewrite.ts); prefill's rows are quantized here, the same way
  * (round half to even), and a later prefill chunk reads the filled rows dequantized.
+ * Decode's session may run with its own threads (`decodeThreads`, `decodeSpinning`): batch-1 decode
+ * streams weights through ~500 small ops a token, where a pool's hand-offs cost as much as its second core
+ * gives on a small machine.
  * The two sessions are held together by default (each with its own prepacked weights), or one at a
  * time (`oneSessionAtATime`: decode's opens after the first token, prefill's is released). The max
  * length is given, or chosen from the memory budget (kv-budget.ts); a prompt that does not fit is
