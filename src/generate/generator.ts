@@ -35,6 +35,7 @@ import { ModelProtoSchema } from 'onnx-buf';
 import type * as ortTypes from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
+import { roundHalfEven } from '../passes/quantize-math.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
 import { KV_INDEX, KV_INT8_MAX, KV_MIN_SCALE, kvInput, kvScaleInput, kvScaleOutput, rewriteForInPlaceKv, type KvStorage } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
@@ -125,12 +126,6 @@ interface LayerCache {
 
 const fround = Math.fround;
 const MIN_SCALE = fround(KV_MIN_SCALE);
-
-/** Rounds half to even, as onnxruntime's QuantizeLinear does. */
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
-}
 
 /** Quantizes one row (symmetric int8, scale = max |x| / 127 in float32) into `q` at `at`; returns the scale. */
 function quantizeRow(x: Float32Array, q: Int8Array, at: number): number {
