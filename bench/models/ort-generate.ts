@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { TesseraError } from '../../src/errors.js';
+import { peakRssBytes } from '../../src/runtime/peak-rss.js';
 import type { DecoderSignature } from '../../src/generate/signature.js';
 
 /** What a decoder's signature says about its KV cache (the library's type), read here from the session's input metadata. */
@@ -120,7 +121,7 @@ async function main(argv: string[]): Promise<void> {
   const opt = (name: string, def: number) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : def);
   const promptLength = opt('--prompt-length', 64), steps = opt('--steps', 32), seed = opt('--seed', 1);
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  const rss = () => mb(process.resourceUsage().maxRSS * 1024);
+  const rss = () => mb(peakRssBytes());
   console.log(`command: npx tsx bench/models/ort-generate.ts ${argv.join(' ')}`);
   const t0 = performance.now();
   const session = await ort.InferenceSession.create(model);

@@ -1,6 +1,7 @@
 /** `tessera generate`: argument checks and the printed result; the generation is src/generate's. */
 import { TesseraError } from '../errors.js';
 import type { GeneratorOptions, GenerationStats, StopReason } from '../generate/index.js';
+import { peakRssBytes } from '../runtime/peak-rss.js';
 import { parseBytes } from './quantize.js';
 
 export interface GenerateCliOptions {
@@ -85,7 +86,7 @@ export async function generateCommand(model: string, o: GenerateCliOptions): Pro
       writeFilesAtomically([{ path: o.trace, bytes: `${JSON.stringify({ traceEvents: g.traceEvents(), displayTimeUnit: 'ms' })}\n` }]);
     }
     const decodeS = g.stats.decodeMs.reduce((a, b) => a + b, 0) / 1000;
-    const result: GenerateResult = { tokens, ttftMs: g.stats.prefillMs, tokensPerS: g.stats.decodeMs.length ? g.stats.decodeMs.length / decodeS : 0, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    const result: GenerateResult = { tokens, ttftMs: g.stats.prefillMs, tokensPerS: g.stats.decodeMs.length ? g.stats.decodeMs.length / decodeS : 0, peakRssBytes: peakRssBytes() };
     if ('readBytesPerToken' in g.stats) {
       const s = g.stats;
       // the storage-read floor, when the host profile has a storage read bandwidth (memory.storageReadGBs)

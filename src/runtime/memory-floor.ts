@@ -17,7 +17,8 @@ const s = await Session.create(b.toBytes());
 const { Tensor } = await import('onnxruntime-node');
 await s.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) });
 await s.release();
-console.log(JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024 }));`;
+const { peakRssBytes } = await import(${JSON.stringify(new URL('./peak-rss.js', import.meta.url).href)});
+console.log(JSON.stringify({ maxRssBytes: peakRssBytes() }));`;
   const runs: number[] = [];
   for (let i = 0; i < 3; i++) {
     const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });

@@ -5,6 +5,7 @@
  * what this returns; the conformance tests call it. The compiler, the plan runner, the streamed runner and
  * the trace writer are loaded by the runs that use them: a run with nothing to plan holds none of them.
  */
+import { peakRssBytes } from './peak-rss.js';
 import { join } from 'node:path';
 import { compareTensors, DEFAULT_TOLERANCE, type Comparison } from '../backends/compare.js';
 import { createSession, runSession } from '../backends/ort.js';
@@ -128,7 +129,7 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
     ran = await runSessionOf(path, feeds, options, held);
   }
   const { outputs, runMs, lowered } = ran;
-  const memory = options.memory ? { measuredPeakBytes: process.resourceUsage().maxRSS * 1024, ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
+  const memory = options.memory ? { measuredPeakBytes: peakRssBytes(), ...(ran.predicted ? { predicted: ran.predicted } : {}) } : undefined;
 
   const reports: OutputReport[] = outputNames.map((name) => ({ name, dtype: outputs[name].type, shape: [...outputs[name].dims] }));
   let ok = true;
