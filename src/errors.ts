@@ -46,6 +46,13 @@ export class TesseraError extends Error {
   }
 }
 
+/** A memory budget nothing fits, with the smallest budget that would (bytes), for a caller that tries something else. */
+export class BudgetInfeasible extends TesseraError {
+  constructor(message: string, readonly smallestBytes: number) {
+    super('BUDGET_INFEASIBLE', message);
+  }
+}
+
 /** Wraps a foreign failure as a TesseraError with context; passes TesseraErrors through. */
 export function asTesseraError(err: unknown, code: ErrorCode, context: string): TesseraError {
   if (err instanceof TesseraError) return err;

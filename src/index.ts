@@ -3,7 +3,7 @@ export { Session, type SessionOptions } from './runtime/session.js';
 export { InferenceSession, ORT_SESSION_OPTIONS, type InferenceSessionOptions, type ValueMetadata } from './runtime/inference-session.js';
 export { StreamedModel, runStreamed, WeightArena, type StreamGroup, type StreamOptions, type StreamStats } from './runtime/stream.js';
 export { Tensor, type TensorMap } from './backends/tensor.js';
-export { TesseraError, type ErrorCode } from './errors.js';
+export { BudgetInfeasible, TesseraError, type ErrorCode } from './errors.js';
 export { loadTarget, builtinTargetNames, hostTarget, parseTarget } from './targets/index.js';
 export type { Target, Processor } from './targets/schema.js';
 export { parsePlan, serializePlan, type Plan } from './plan/schema.js';

@@ -8,7 +8,7 @@
  *      a model given by path only);
  *   4. else BUDGET_INFEASIBLE, naming the smallest budget that one of them fits.
  */
-import { TesseraError } from '../errors.js';
+import { BudgetInfeasible, TesseraError } from '../errors.js';
 import { formatBytes, parseBytes } from '../format.js';
 import type { Plan } from '../plan/schema.js';
 import { memoryFigures } from '../passes/resident.js';
@@ -74,11 +74,9 @@ export async function compileUnderBudget(model: LoadedModel, path: string | unde
         budget: { budgetBytes, choice: 'streamed', reason: `${over}the memory-objective plan needs ${need(memoryNeed)} (predicted), over ${B}; streamed in ${s.groups.length} group${s.groups.length === 1 ? '' : 's'} of at most ${formatBytes(largest)} of weights each, it fits`, needs, streamed: { groups: s.groups.length, largestGroupWeightBytes: largest } },
       };
     } catch (err) {
-      if (!(err instanceof TesseraError) || err.code !== 'BUDGET_INFEASIBLE') throw err;
-      // the stream planner names its smallest feasible budget in bytes
-      const m = /\((\d+) bytes\)/.exec(err.message);
-      if (m) smallestStreamed = Number(m[1]);
-      streamWhy = m ? `one node's weights with the activations need ${formatBytes(smallestStreamed)}` : err.message;
+      if (!(err instanceof BudgetInfeasible)) throw err;
+      smallestStreamed = err.smallestBytes;
+      streamWhy = `one node's weights with the activations need ${formatBytes(smallestStreamed)}`;
     }
   }
   const smallest = Math.min(latencyNeed, memoryNeed, smallestStreamed);

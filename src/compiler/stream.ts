@@ -21,7 +21,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
-import { TesseraError } from '../errors.js';
+import { BudgetInfeasible, TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import type { DType } from '../ir/dtype.js';
 import { confineExternalData } from '../ir/external-data.js';
@@ -248,7 +248,7 @@ export async function planStream(path: string, options: StreamOptions): Promise<
   for (const n of graph.nodes) if (!st.folded.has(n.index)) largest = Math.max(largest, sum(fileWeights(graph, n.index)));
   if (share < largest) {
     const smallest = Math.ceil((largest + 2 * activations) / 0.9);
-    throw new TesseraError('BUDGET_INFEASIBLE', `${path}: a memory budget of ${formatBytes(budgetBytes)} cannot hold one node's weights (${formatBytes(largest)}) with the activations (${formatBytes(2 * activations)}); the smallest feasible budget is ${formatBytes(smallest)} (${smallest} bytes)`);
+    throw new BudgetInfeasible(`${path}: a memory budget of ${formatBytes(budgetBytes)} cannot hold one node's weights (${formatBytes(largest)}) with the activations (${formatBytes(2 * activations)}); the smallest feasible budget is ${formatBytes(smallest)} (${smallest} bytes)`, smallest);
   }
   const dataDir = graph.meta.dataDir ?? dirname(path);
   const runtimeNodes = graph.nodes.filter((n) => !st.folded.has(n.index));

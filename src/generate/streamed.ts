@@ -24,7 +24,7 @@
  */
 import { resolve } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
-import { TesseraError } from '../errors.js';
+import { BudgetInfeasible, TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { StreamedModel } from '../runtime/stream.js';
@@ -107,9 +107,8 @@ export class StreamedGenerator {
     // decode first: its activations are the smaller, so its weight share the larger; prefill's is cut within it
     let smallest = 0;
     const refused = (err: unknown): null => {
-      const m = /\((\d+) bytes\)/.exec((err as Error).message);
-      if ((err as TesseraError).code !== 'BUDGET_INFEASIBLE' || !m) throw err;
-      smallest = Math.max(smallest, Number(m[1]));
+      if (!(err instanceof BudgetInfeasible)) throw err;
+      smallest = Math.max(smallest, err.smallestBytes);
       return null;
     };
     const room = Math.max(1, streamBudget);
