@@ -13,6 +13,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { TensorMap } from '../backends/tensor.js';
 import type { FedWeight } from '../compiler/stream.js';
 import { TesseraError } from '../errors.js';
+import { readRange } from './storage-read.js';
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
@@ -77,12 +78,7 @@ export class WeightArena {
       const view = new Uint8Array(this.buffer, at, w.bytes);
       if ('data' in w.source) view.set(w.source.data);
       else {
-        const fh = await this.file(w.source.path);
-        for (let done = 0; done < w.bytes; ) {
-          const { bytesRead } = await fh.read(view, done, w.bytes - done, w.source.offset + done);
-          if (bytesRead === 0) throw new TesseraError('TRUNCATED', `${w.source.path}: weight '${w.weight}' at offset ${w.source.offset} (+${w.bytes} bytes) runs past the end of the file (it changed after the model was opened)`);
-          done += bytesRead;
-        }
+        await readRange(await this.file(w.source.path), view, w.source.offset, `${w.source.path}: weight '${w.weight}'`);
         this.readBytes += w.bytes;
       }
       const kind = VIEWS[w.dtype];
