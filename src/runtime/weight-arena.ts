@@ -13,7 +13,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { TensorMap } from '../backends/tensor.js';
 import type { FedWeight } from '../compiler/stream.js';
 import { TesseraError } from '../errors.js';
-import { readRange } from './storage-read.js';
+import { readRanges, type FileRange } from './storage-read.js';
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
@@ -74,11 +74,12 @@ export class WeightArena {
     const out: TensorMap = {};
     let at = span.offset;
     const t0 = performance.now();
+    const ranges: FileRange[] = [];
     for (const w of fed) {
       const view = new Uint8Array(this.buffer, at, w.bytes);
       if ('data' in w.source) view.set(w.source.data);
       else {
-        await readRange(await this.file(w.source.path), view, w.source.offset, `${w.source.path}: weight '${w.weight}'`);
+        ranges.push({ fh: await this.file(w.source.path), view, position: w.source.offset, what: `${w.source.path}: weight '${w.weight}'` });
         this.readBytes += w.bytes;
       }
       const kind = VIEWS[w.dtype];
@@ -86,6 +87,7 @@ export class WeightArena {
       out[w.input] = new Tensor(w.dtype as 'float32', new kind[0](this.buffer, at, w.bytes / kind[1]) as Float32Array, w.dims);
       at += align(w.bytes);
     }
+    await readRanges(ranges);
     this.readMs += performance.now() - t0;
     return out;
   }

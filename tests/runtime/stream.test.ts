@@ -173,12 +173,31 @@ describe('streamed forward pass under a memory budget', () => {
     }
   }, 120_000);
 
-  it('with prefetch: the same outputs', async () => {
+  it('with prefetch: the same outputs, each group\'s weights read on the storage lane before the group before it runs; without, after it', async () => {
     const ref = await whole();
-    const model = await StreamedModel.open(written.modelPath, { budgetBytes: 240_000, inputShapes: shapes(), prefetch: true });
-    const out = await model.run(feeds());
-    expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
-    await model.release();
+    for (const prefetch of [true, false]) {
+      const model = await StreamedModel.open(written.modelPath, { budgetBytes: 240_000, inputShapes: shapes(), prefetch });
+      const out = await model.run(feeds());
+      expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
+      // the timeline: one read and one run per session group, in order
+      const runsOf = model.groups.map((g, k) => (g.session >= 0 ? k : -1)).filter((k) => k >= 0);
+      const lane = (l: 'storage' | 'compute') => model.events.filter((e) => e.lane === l);
+      expect(lane('compute').map((e) => e.group)).toEqual(runsOf);
+      expect(lane('storage').map((e) => e.group).sort((a, b) => a - b)).toEqual(runsOf);
+      const read = new Map(lane('storage').map((e) => [e.group, e]));
+      const run = new Map(lane('compute').map((e) => [e.group, e]));
+      for (let i = 1; i < runsOf.length; i++) {
+        const [k, j] = [runsOf[i - 1], runsOf[i]];
+        if (prefetch) expect(read.get(j)!.startMs).toBeLessThanOrEqual(run.get(k)!.startMs);
+        else expect(read.get(j)!.startMs).toBeGreaterThanOrEqual(run.get(k)!.endMs);
+        expect(read.get(j)!.endMs).toBeLessThanOrEqual(run.get(j)!.startMs);
+      }
+      expect(lane('storage').reduce((a, e) => a + e.bytes!, 0)).toBeGreaterThan(0);
+      const trace = model.traceEvents() as { ph: string; tid: number }[];
+      expect(trace.filter((e) => e.ph === 'X').length).toBe(model.events.length);
+      expect(new Set(trace.map((e) => e.tid))).toEqual(new Set([1, 2]));
+      await model.release();
+    }
   }, 120_000);
 
   it('prefetch \'auto\' overlaps reads from a device with compute, not copies out of the page cache; the plan records the figures it decided by', async () => {
