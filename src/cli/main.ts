@@ -139,7 +139,7 @@ function program(): Command {
     .option('--target <name|file>', "compile the plan for this target: a built-in name or a target JSON file (default: 'host')")
     .option('--plan <plan.json>', "run this plan (from 'tessera compile') instead of compiling one; it is checked against the model and target first")
     .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu, wasm, tfjs)')
-    .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
+    .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace'); with --memory-budget, the streamed run's weight reads and session runs as Chrome Trace Event Format (ui.perfetto.dev)")
     .option('--objective <what>', "'latency' (default) or 'memory': what the compiled plan minimises (see tessera compile)")
     .option('--memory', "print this process's measured peak resident bytes beside the plan's prediction, by category")
     .option('--memory-budget <size>', 'run on the CPU with the weights streamed from the model files under this budget (bytes or e.g. 256MB; the engine floor comes on top): groups of nodes whose weights fit, one engine session each, released after its run')
