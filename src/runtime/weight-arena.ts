@@ -13,7 +13,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { TensorMap } from '../backends/tensor.js';
 import type { FedWeight } from '../compiler/stream.js';
 import { TesseraError } from '../errors.js';
-import { readRanges, type FileRange } from './storage-read.js';
+import { READ_DEPTH, readRanges, type FileRange } from './storage-read.js';
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
@@ -43,6 +43,8 @@ export class WeightArena {
   /** Bytes read from files, and the time the reads took (ms, summed over reads, overlapped or not). */
   readBytes = 0;
   readMs = 0;
+  /** Reads in flight at once (storage-read.ts READ_DEPTH). */
+  readDepth = READ_DEPTH;
 
   /** `bytes` of address space; pages become resident as weights are first read into them. */
   constructor(readonly bytes: number) {
@@ -87,7 +89,7 @@ export class WeightArena {
       out[w.input] = new Tensor(w.dtype as 'float32', new kind[0](this.buffer, at, w.bytes / kind[1]) as Float32Array, w.dims);
       at += align(w.bytes);
     }
-    await readRanges(ranges);
+    await readRanges(ranges, this.readDepth);
     this.readMs += performance.now() - t0;
     return out;
   }
