@@ -98,13 +98,15 @@ function program(): Command {
     .option('--no-wasm', "leave out onnxruntime-web's wasm backend")
     .option('--no-tfjs', 'leave out TensorFlow.js')
     .option('--json', 'print the measurements as JSON')
-    .action(async (o: { out?: string; gpu: boolean; wasm: boolean; tfjs: boolean; json?: boolean }) => {
+    .option('--storage <path>', "where to measure the storage's cold read bandwidth: a file to read (a model's weights) or a directory to write a 512 MB scratch file in (default: the profile's directory)")
+    .option('--no-storage', "leave out the storage's read bandwidth")
+    .action(async (o: { out?: string; gpu: boolean; wasm: boolean; tfjs: boolean; json?: boolean; storage: string | boolean }) => {
       const { calibrateHost } = await import('../runtime/calibrate.js');
       const { calibratedHostPath } = await import('../targets/host.js');
       const { writeFilesAtomically } = await import('../atomic.js');
       const { formatCalibration, progressBar } = await import('./progress.js');
       const out = o.out ?? calibratedHostPath();
-      const { target, measurements } = await calibrateHost({ gpu: o.gpu, wasm: o.wasm, tfjs: o.tfjs, progress: progressBar('calibrating') });
+      const { target, measurements } = await calibrateHost({ gpu: o.gpu, wasm: o.wasm, tfjs: o.tfjs, storage: o.storage === false ? false : typeof o.storage === 'string' ? o.storage : undefined, progress: progressBar('calibrating') });
       writeFilesAtomically([{ path: out, bytes: `${JSON.stringify(target, null, 2)}\n` }]);
       console.log(o.json ? JSON.stringify(measurements, null, 2) : formatCalibration(target, measurements, out));
     });
@@ -137,7 +139,7 @@ function program(): Command {
     .option('--target <name|file>', "compile the plan for this target: a built-in name or a target JSON file (default: 'host')")
     .option('--plan <plan.json>', "run this plan (from 'tessera compile') instead of compiling one; it is checked against the model and target first")
     .option('--bind <spec>', 'processor → backend overrides, e.g. gpu=webgpu (backends: cpu, webgpu, wasm, tfjs)')
-    .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace')")
+    .option('--trace <trace.json>', "write the measured trace of the run there (for 'tessera viz --trace' and 'tessera trace --trace'); with --memory-budget, the streamed run's weight reads and session runs as Chrome Trace Event Format (ui.perfetto.dev)")
     .option('--objective <what>', "'latency' (default) or 'memory': what the compiled plan minimises (see tessera compile)")
     .option('--memory', "print this process's measured peak resident bytes beside the plan's prediction, by category")
     .option('--memory-budget <size>', 'run on the CPU with the weights streamed from the model files under this budget (bytes or e.g. 256MB; the engine floor comes on top): groups of nodes whose weights fit, one engine session each, released after its run')

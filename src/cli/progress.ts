@@ -28,6 +28,8 @@ export function formatCalibration(target: Target, measurements: Measurement[], o
       lines.push(`  fitted ${p.id} bound to ${backend}${bind ? ` (--bind ${p.id}=${bind})` : ''}: ${fittedSummary(figures)}`);
     }
   }
+  const storage = target.memory?.storageReadGBs;
+  if (storage) lines.push(`  measured storage read (cold, weights streamed from disk): ${storage.value} GB/s (${storage.source})`);
   for (const l of target.links) lines.push(`  fitted link ${l.from}<->${l.to}: ${l.bandwidthGBs.value} GB/s, ${l.latencyUs.value} µs`);
   lines.push("  (all measured: per round the lower quartile of repeated runs after warm-up, every benchmark once a round, round-robin; each figure the median over rounds, its spread — (largest − smallest) / median — beside it, and the profile's sources give what each round alone fits; on a shared machine: expect noise)");
   return lines.join('\n');

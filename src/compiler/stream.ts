@@ -31,7 +31,9 @@ import { importOnnxFile } from '../ir/onnx-import.js';
 import { staticInfo, type StaticInfo } from '../ir/static.js';
 import { weightByteLength, weightBytes, type Weight } from '../ir/weight.js';
 import { lowerPartition } from '../passes/map.js';
-import { uncalibratedHost } from '../targets/host.js';
+import { DEFAULT_MEMORY } from '../passes/resident.js';
+import { nodeUs } from '../targets/cost.js';
+import { hostTarget, uncalibratedHost } from '../targets/host.js';
 import { findRepeatedBlocks } from './repeats.js';
 
 export interface StreamOptions {
@@ -41,13 +43,18 @@ export interface StreamOptions {
   inputShapes?: Record<string, number[]>;
   /**
    * Read the next group's weights while the current one runs: the arena holds both when they fit
-   * together; a repeated block's segments are cut at half the weight share so they do. Default 'auto':
-   * on when the run is read-bound — fewer than PREFETCH_INTENSITY FLOPs per weight byte read (a decode
-   * step: ~0.5) — and off when compute-bound (a 64-token forward: ~32), where a read from the page cache
-   * (a CPU copy) competes with the engine's threads: measured on 2 cores, a 64-token forward of the 500m
-   * decoder took 3.4–3.8 s without and 5.3–10.9 s with, one token 0.88–0.91 s with and 1.14–1.28 s without.
+   * together; a repeated block's segments are cut at half the weight share so they do. Default 'auto'
+   * (decidePrefetch): on when overlapping the reads with compute saves more than it costs — reads from
+   * storage are waits on the device, worth hiding behind compute; reads from a storage as fast as a
+   * memory copy (the page cache) are CPU copies that compete with the engine's threads, and are not.
    */
   prefetch?: boolean | 'auto';
+  /**
+   * The storage's read bandwidth (GB/s, cold: read from the device, not the page cache) that 'auto'
+   * decides by. Default: the host profile's memory.storageReadGBs (tessera calibrate measures it), else
+   * the uncalibrated default (passes/resident.ts DEFAULT_MEMORY).
+   */
+  storageReadGBs?: number;
   /** Compile each repeated block once with its weights as inputs (default true); false lowers every group apart. */
   shareBlocks?: boolean;
   /** At most this many bytes for the weights' share (a weight arena shared with another model over the same weights). */
@@ -216,12 +223,52 @@ export interface StreamPlan {
   activationBytes: number;
   /** Whether the next group's weights are read while one runs (the option, 'auto' decided). */
   prefetch: boolean;
-  /** FLOPs of the run-time nodes per weight byte read: what 'auto' decides by. */
+  /** The figures 'auto' decided by, and why (also when the option decided). */
+  prefetchDecision: PrefetchDecision;
+  /** FLOPs of the run-time nodes per weight byte read. */
   flopsPerWeightByte: number;
 }
 
-/** Below this many FLOPs per weight byte read a streamed run is read-bound, and prefetching its reads pays (see StreamOptions.prefetch). */
-export const PREFETCH_INTENSITY = 4;
+/** What a run's prefetch decision is made from (seconds and bytes of one forward pass). */
+export interface PrefetchFigures {
+  /** Weight bytes read from files per run, and by the first group (read before anything can overlap it). */
+  readBytes: number;
+  firstReadBytes: number;
+  /** Predicted compute time of the run (the cost model's, for the host CPU). */
+  computeS: number;
+  /** Storage read bandwidth (GB/s, cold) and where it came from. */
+  storageGBs: number;
+  storageSource: string;
+  /** A memory copy's rate (GB/s): the kernel copies each read from the page cache into the arena, on a CPU the engine also uses. */
+  copyGBs: number;
+}
+
+export interface PrefetchDecision extends PrefetchFigures {
+  prefetch: boolean;
+  /** Predicted seconds of a run reading then computing each group, and reading the next group's weights while one computes. */
+  serialS: number;
+  overlappedS: number;
+  why: string;
+}
+
+/**
+ * Whether to read the next group's weights while one runs. Without prefetch a run takes read + compute;
+ * with it the first group's read (nothing to overlap it) and then the longer of the other reads and the
+ * compute plus the copies out of the page cache (bytes / a memory copy's rate: the kernel copies each
+ * read into the arena on a CPU the engine's threads also use). So prefetch wins when the storage is
+ * slower than a memory copy by enough to hide that cost — reads from a device — and not when the
+ * "storage" is the page cache itself (measured on 2 cores: a 64-token forward of the 500m decoder from
+ * the page cache took 3.4–3.8 s without prefetch and 5.3–10.9 s with).
+ */
+export function decidePrefetch(f: PrefetchFigures): PrefetchDecision {
+  const readS = f.readBytes / (f.storageGBs * 1e9), firstS = f.firstReadBytes / (f.storageGBs * 1e9), copyS = f.readBytes / (f.copyGBs * 1e9);
+  const serialS = readS + f.computeS;
+  const overlappedS = firstS + Math.max(readS - firstS, f.computeS + copyS);
+  const prefetch = overlappedS < serialS;
+  const s = (x: number) => `${x.toFixed(2)} s`;
+  const why = `reading ${formatBytes(f.readBytes)} at ${f.storageGBs} GB/s (${f.storageSource}) takes ${s(readS)}, computing ${s(f.computeS)} (cost model): one after the other ${s(serialS)}, overlapped ${s(overlappedS)} (the first group's read ${s(firstS)} not hidden, the copies out of the page cache ${s(copyS)} at ${f.copyGBs} GB/s taken from compute)`;
+  return { ...f, prefetch, serialS, overlappedS, why };
+}
 
 /** A fed weight's description; its file range checked against the model's directory (the one rule for external data). */
 function fedWeight(input: string, w: Weight, dataDir: string): FedWeight {
@@ -233,6 +280,18 @@ function fedWeight(input: string, w: Weight, dataDir: string): FedWeight {
     return { ...base, source: { path: r.path, offset: r.offset } };
   }
   return { ...base, source: { data: weightBytes(w) } };
+}
+
+/** The figures of decidePrefetch for a run of `nodes`: compute by the cost model on the host's CPU (calibrated or not), storage by the option, the host profile or the default. */
+async function prefetchFigures(graph: ShapedGraph, nodes: readonly number[], readBytes: number, share: number, storageReadGBs: number | undefined): Promise<PrefetchFigures> {
+  const target = await hostTarget({ gpu: false });
+  const cpu = target.processors.find((p) => p.kind === 'cpu') ?? target.processors[0];
+  const computeS = nodes.reduce((a, i) => a + nodeUs(cpu, graph, i), 0) / 1e6;
+  const profiled = target.memory?.storageReadGBs;
+  const storage = storageReadGBs ? { value: storageReadGBs, source: 'given' } : profiled ? { value: profiled.value, source: `the host profile: ${profiled.source}` } : { value: DEFAULT_MEMORY.storageReadGBs, source: DEFAULT_MEMORY.storageSource };
+  // a copy reads and writes: half the CPU's streaming read rate (measured by tessera calibrate), else of its bandwidth
+  const copyGBs = (cpu.streamBandwidthGBs?.value ?? cpu.bandwidthGBs.value) / 2;
+  return { readBytes, firstReadBytes: Math.min(readBytes, share), computeS, storageGBs: storage.value, storageSource: storage.source, copyGBs };
 }
 
 /** Imports and shapes the model (no weight is read), and cuts it into groups that fit the budget. */
@@ -255,7 +314,9 @@ export async function planStream(path: string, options: StreamOptions): Promise<
   const flops = runtimeNodes.reduce((a, n) => a + (graph.costs[n.index]?.flops ?? 0), 0);
   const readBytes = runtimeNodes.reduce((a, n) => a + sum(fileWeights(graph, n.index)), 0);
   const flopsPerWeightByte = readBytes ? flops / readBytes : Infinity;
-  const prefetch = options.prefetch === undefined || options.prefetch === 'auto' ? flopsPerWeightByte < PREFETCH_INTENSITY : options.prefetch;
+  const decision = decidePrefetch(await prefetchFigures(graph, runtimeNodes.map((n) => n.index), readBytes, share, options.storageReadGBs));
+  const prefetch = options.prefetch === undefined || options.prefetch === 'auto' ? decision.prefetch : options.prefetch;
+  const prefetchDecision = { ...decision, prefetch, why: options.prefetch === true || options.prefetch === false ? `prefetch ${prefetch ? 'on' : 'off'}, as asked; 'auto' would predict: ${decision.why}` : decision.why };
   const blocks = options.shareBlocks === false ? null : findRepeatedBlocks(graph, st);
   const hostGather = (i: number) => isHostGather(graph, st, i);
 
@@ -340,5 +401,5 @@ export async function planStream(path: string, options: StreamOptions): Promise<
     groups.push({ nodes, ...io[k], weightBytes, session: shared.session, names, fed: shared.fed.map((x) => fedWeight(x, weightOf(names[x] ?? x), dataDir)) });
   });
   for (const g of groups) if (g.session >= 0) sessions[g.session].uses++;
-  return { graph, groups, lowered: groups.map((g) => sessions[g.session]?.bytes ?? new Uint8Array(0)), sessions, dataDir, arenaBytes: Math.floor(share), activationBytes: activations, prefetch, flopsPerWeightByte };
+  return { graph, groups, lowered: groups.map((g) => sessions[g.session]?.bytes ?? new Uint8Array(0)), sessions, dataDir, arenaBytes: Math.floor(share), activationBytes: activations, prefetch, prefetchDecision, flopsPerWeightByte };
 }

@@ -8,9 +8,9 @@
  *   g.stats.readBytesPerToken                 // weight bytes read for one decode step
  *
  * Two streamed models share one weight arena: prefill at the prompt's shapes (opened for each prompt,
- * released after it; its reads not overlapped with compute when it is compute-bound, as prefetch 'auto'
- * decides: compiler/stream.ts), and decode at one fixed shape for every step (reads overlapped: one
- * token is read-bound): past of max-length slots, the new
+ * released after it; its reads overlapped with compute when that pays, as prefetch 'auto' decides from
+ * the storage's read bandwidth and the predicted compute: compiler/stream.ts), and decode at one fixed
+ * shape for every step: past of max-length slots, the new
  * token's attention mask at index max length. Slots not yet filled are masked out (attention mask 0)
  * and hold zeros, so they add exact zeros to attention; position ids give the rotary positions. Each
  * step's new key and value rows (present, last row) are copied into their slots of the cache. The

@@ -48,7 +48,11 @@ export function memoryFigures(target: Target): { floorBytes: number; nodeBytes: 
 }
 
 /** Measured with /usr/bin/time on the 2-core x86-64 VMs of this project (2026-12-07): `tessera run` of a 1-node model (floor); ppocr-v4-det split into 341 sessions (per session); the 134.6 MB MLP of bench/models/mlp.ts (weight factor); per node fitted on the six corpus models (bench/memory-budget.ts). */
-export const DEFAULT_MEMORY = { floorBytes: 100e6, nodeBytes: 70e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)' };
+export const DEFAULT_MEMORY = {
+  floorBytes: 100e6, nodeBytes: 70e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)',
+  /** Cold reads (the file evicted from the page cache, 8 MB reads, 4 in flight) of the VM's virtual disk: 0.29–2.2 GB/s over runs as other sessions read (2026-12-08). */
+  storageReadGBs: 1, storageSource: "uncalibrated default: cold reads of a 2 GB file from the virtual disk of a 2-core x86-64 VM of this project, 0.29–2.2 GB/s over runs as other sessions read (tessera calibrate measures this host's)",
+};
 
 /**
  * Scratch a kernel allocates for one run of a node, beyond its inputs and outputs: a ConvTranspose's

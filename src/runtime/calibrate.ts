@@ -14,7 +14,8 @@
  * fitted through the cost model itself (`predictNode` on the same benchmark graphs), so a fitted figure
  * means exactly what the cost model does with it.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { availableParallelism } from 'node:os';
@@ -26,11 +27,12 @@ import { inferShapes, type ShapedGraph } from '../ir/infer.js';
 import { importOnnx } from '../ir/onnx-import.js';
 import { engineCost } from '../backends/registry.js';
 import { nodeUs, nodeWork, opClass } from '../targets/cost.js';
-import { archOf, HOST_CPU_SUPPORT, hostCpuName, WEBGPU_SUPPORT } from '../targets/host.js';
+import { archOf, calibratedHostPath, HOST_CPU_SUPPORT, hostCpuName, WEBGPU_SUPPORT } from '../targets/host.js';
 import { FIGURE_FIELDS, type Figure, type Figures, type Processor, type Support, type Target } from '../targets/schema.js';
 import type { Backend, Executable } from '../backends/backend.js';
 import { measureMemoryFloor } from './memory-floor.js';
 import { measureStreamBandwidth } from './stream-bandwidth.js';
+import { measureStorageRead } from './storage-read.js';
 
 /** The classes a profile gives an efficiency for. */
 type EffClass = 'conv' | 'dwconv' | 'matmul' | 'elementwise' | 'reduce' | 'copy';
@@ -510,6 +512,12 @@ export interface CalibrateOptions {
   budgetMs?: number;
   /** Called before each benchmark: done, total, what. */
   progress?: (done: number, total: number, what: string) => void;
+  /**
+   * Where to measure the storage's read bandwidth (memory.storageReadGBs, read cold: runtime/storage-read.ts):
+   * a file to read (a model's weights), or a directory to write a 512 MB scratch file in — on the storage
+   * the models live on. Default: the directory of the host profile (calibratedHostPath); false: not measured.
+   */
+  storage?: string | false;
 }
 
 export interface Measurement {
@@ -930,12 +938,23 @@ export async function calibrateHost(options: CalibrateOptions = {}): Promise<{ t
     : [];
   const others = Object.keys(processors[0].backends ?? {});
   const floor = measureMemoryFloor();
+  // the storage's read bandwidth, cold (the file evicted from the page cache), as a streamed run reads weights
+  let storage: Awaited<ReturnType<typeof measureStorageRead>> | undefined;
+  if (options.storage !== false) {
+    options.progress?.(done, total, 'storage read bandwidth (cold)');
+    const at = options.storage ?? dirname(calibratedHostPath());
+    storage = await measureStorageRead(existsSync(at) && statSync(at).isFile() ? { file: at } : { dir: at });
+  }
+  const memory: Target['memory'] = {
+    ...(floor ? { floorBytes: { value: floor, source: `measured by tessera calibrate ${date}: peak resident bytes of a process running a one-node model through Tessera's runtime (the median of 3)` } } : {}),
+    ...(storage?.coldGbs ? { storageReadGBs: figure(storage.coldGbs, measured('')(storage.source)) } : {}),
+  };
   return {
     target: {
       format: 'tessera.target', version: 1, name: 'host',
       description: `this machine, calibrated ${date}: onnxruntime CPU EP${gpu?.available ? ` and WebGPU EP (${gpu.adapter}${gpu.software ? ', a software adapter' : ''})` : ''}${others.length ? `; the CPU also through ${others.join(' and ')}` : ''}`,
       processors, links,
-      ...(floor ? { memory: { floorBytes: { value: floor, source: `measured by tessera calibrate ${date}: peak resident bytes of a process running a one-node model through Tessera's runtime (the median of 3)` } } } : {}),
+      ...(Object.keys(memory).length ? { memory } : {}),
     },
     measurements,
     skipped,

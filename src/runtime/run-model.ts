@@ -157,7 +157,8 @@ export async function runModel(path: string, options: RunOptions = {}): Promise<
   if (options.out) {
     writeFilesAtomically(reports.map((r, i) => ({ path: join(options.out!, `output_${i}.pb`), bytes: tensorFileBytes(weightFromTensor(outputs[r.name], r.name)) })));
   }
-  if (options.trace && ran.trace) {
+  if (options.trace && ran.traceEvents) writeFilesAtomically([{ path: options.trace, bytes: `${JSON.stringify({ traceEvents: ran.traceEvents, displayTimeUnit: 'ms' })}\n` }]);
+  else if (options.trace && ran.trace) {
     const host = `${process.platform}-${process.arch}, node ${process.version}`;
     const { serializeTraceFile, traceFileOf } = await import('../viz/trace-file.js');
     writeFilesAtomically([{ path: options.trace, bytes: serializeTraceFile(traceFileOf(ran.trace.plan, ran.trace.trace, host)) }]);
@@ -189,6 +190,8 @@ interface Ran {
   fallbacks: RunReport['fallbacks'];
   predicted?: Plan['resident'];
   trace?: { plan: Plan; trace: NonNullable<Session['lastTrace']> };
+  /** A streamed run's timeline (no plan to view): Chrome Trace Event objects, weight reads on a storage lane beside the sessions' runs. */
+  traceEvents?: object[];
 }
 
 /**
@@ -272,7 +275,8 @@ async function runUnderBudget(path: string, feeds: TensorMap, inputShapes: Recor
   const outputs = await model.run(feeds);
   return {
     outputs, outputNames: model.graph.outputs, runMs: performance.now() - t0, lowered: false, target: `host (weights streamed under a ${formatBytes(budgetBytes)} budget)`,
-    partitions: model.groups.length, bindings: [{ processor: 'cpu', backend: 'ort:cpu', emulated: false, note: `${model.groups.length} groups, each an onnxruntime session reading its weights from the model's files` }], fallbacks: [],
+    partitions: model.groups.length, bindings: [{ processor: 'cpu', backend: 'ort:cpu', emulated: false, note: `${model.groups.length} groups, each an onnxruntime session reading its weights from the model's files; prefetch ${model.prefetching ? 'on' : 'off'}: ${model.prefetchDecision.why}` }], fallbacks: [],
+    traceEvents: model.traceEvents(),
   };
 }
 

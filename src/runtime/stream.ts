@@ -55,6 +55,16 @@ export interface StreamStats {
   collections: number;
 }
 
+/** One span of the last run's timeline: a group's weights read (the storage lane) or its session run (the compute lane), ms from the run's start. */
+export interface StreamEvent {
+  lane: 'storage' | 'compute';
+  group: number;
+  startMs: number;
+  endMs: number;
+  /** Bytes read (storage lane). */
+  bytes?: number;
+}
+
 export interface StreamedOpenOptions extends StreamOptions {
   /** A weight arena to read into (shared by models over the same weights, e.g. prefill and decode); default: one of the plan's size. */
   arena?: WeightArena;
@@ -65,6 +75,8 @@ export class StreamedModel {
   private readonly waits = { waitMs: 0, runs: 0, sessionCreateMs: 0, sessionsCreated: 0, collections: 0 };
   private garbage = 0;
   private returned = 0;
+  /** The last run's timeline: reads on the storage lane, session runs on the compute lane. */
+  events: StreamEvent[] = [];
 
   private constructor(
     readonly path: string,
@@ -86,6 +98,20 @@ export class StreamedModel {
   /** Whether the next group's weights are read while one runs (StreamOptions.prefetch, 'auto' decided by the plan). */
   get prefetching(): boolean {
     return this.prefetch;
+  }
+
+  /** The figures prefetch 'auto' decided by (storage read bandwidth, predicted read and compute time), and why. */
+  get prefetchDecision(): StreamPlan['prefetchDecision'] {
+    return this.plan.prefetchDecision;
+  }
+
+  /** The last run's timeline as Chrome Trace Event objects: the storage lane (tid 1) beside the compute lane (tid 2). */
+  traceEvents(): object[] {
+    const lanes = [{ name: 'thread_name', ph: 'M', pid: 1, tid: 1, args: { name: 'storage (weight reads)' } }, { name: 'thread_name', ph: 'M', pid: 1, tid: 2, args: { name: 'compute (engine sessions)' } }];
+    return [...lanes, ...this.events.map((e) => ({
+      name: e.lane === 'storage' ? `read group ${e.group + 1}` : `group ${e.group + 1}`, cat: e.lane, ph: 'X', pid: 1, tid: e.lane === 'storage' ? 1 : 2,
+      ts: Math.round(e.startMs * 1000), dur: Math.max(1, Math.round((e.endMs - e.startMs) * 1000)), args: e.bytes === undefined ? {} : { bytes: e.bytes },
+    }))];
   }
 
   /** Distinct engine sessions (fewer than groups when a block repeats). */
@@ -139,7 +165,17 @@ export class StreamedModel {
         this.waits.collections++;
       }
     };
-    const load = (k: number, span: Span) => ({ k, span, weights: this.arena.load(groups[k].fed, span) });
+    const start = performance.now();
+    const events: StreamEvent[] = [];
+    this.events = events;
+    const load = (k: number, span: Span) => {
+      const t = performance.now() - start;
+      const weights = this.arena.load(groups[k].fed, span).then((w) => {
+        events.push({ lane: 'storage', group: k, startMs: t, endMs: performance.now() - start, bytes: spanBytes(groups[k].fed) });
+        return w;
+      });
+      return { k, span, weights };
+    };
     /** The next group after k that runs a session (host Gathers read their rows themselves). */
     const upcoming = (k: number) => {
       let j = k + 1;
@@ -177,7 +213,10 @@ export class StreamedModel {
         if (!t) throw new TesseraError('MISSING_FEED', `${this.path}: no value '${v}' for streamed group ${k + 1} (a missing feed?)`);
         input[x] = t;
       }
-      const out = await runSession(await session, input, spec.outputs, `${this.path} streamed group ${k + 1}`);
+      const ready = await session;
+      const c0 = performance.now() - start;
+      const out = await runSession(ready, input, spec.outputs, `${this.path} streamed group ${k + 1}`);
+      events.push({ lane: 'compute', group: k, startMs: c0, endMs: performance.now() - start });
       const wanted = new Set(g.outputs);
       for (const o of spec.outputs) {
         const v = g.names[o] ?? o;

@@ -13,6 +13,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { TensorMap } from '../backends/tensor.js';
 import type { FedWeight } from '../compiler/stream.js';
 import { TesseraError } from '../errors.js';
+import { READ_DEPTH, readRanges, type FileRange } from './storage-read.js';
 
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
@@ -42,6 +43,8 @@ export class WeightArena {
   /** Bytes read from files, and the time the reads took (ms, summed over reads, overlapped or not). */
   readBytes = 0;
   readMs = 0;
+  /** Reads in flight at once (storage-read.ts READ_DEPTH). */
+  readDepth = READ_DEPTH;
 
   /** `bytes` of address space; pages become resident as weights are first read into them. */
   constructor(readonly bytes: number) {
@@ -73,16 +76,12 @@ export class WeightArena {
     const out: TensorMap = {};
     let at = span.offset;
     const t0 = performance.now();
+    const ranges: FileRange[] = [];
     for (const w of fed) {
       const view = new Uint8Array(this.buffer, at, w.bytes);
       if ('data' in w.source) view.set(w.source.data);
       else {
-        const fh = await this.file(w.source.path);
-        for (let done = 0; done < w.bytes; ) {
-          const { bytesRead } = await fh.read(view, done, w.bytes - done, w.source.offset + done);
-          if (bytesRead === 0) throw new TesseraError('TRUNCATED', `${w.source.path}: weight '${w.weight}' at offset ${w.source.offset} (+${w.bytes} bytes) runs past the end of the file (it changed after the model was opened)`);
-          done += bytesRead;
-        }
+        ranges.push({ fh: await this.file(w.source.path), view, position: w.source.offset, what: `${w.source.path}: weight '${w.weight}'` });
         this.readBytes += w.bytes;
       }
       const kind = VIEWS[w.dtype];
@@ -90,6 +89,7 @@ export class WeightArena {
       out[w.input] = new Tensor(w.dtype as 'float32', new kind[0](this.buffer, at, w.bytes / kind[1]) as Float32Array, w.dims);
       at += align(w.bytes);
     }
+    await readRanges(ranges, this.readDepth);
     this.readMs += performance.now() - t0;
     return out;
   }

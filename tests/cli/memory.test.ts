@@ -45,10 +45,17 @@ describe('tessera compile/run: objective, predicted and measured resident memory
     writeDecoder(c, dir);
     const shapes = ['input_ids=1x8', 'attention_mask=1x8', 'position_ids=1x8'];
     for (let l = 0; l < c.layers; l++) for (const kv of ['key', 'value']) shapes.push(`past_key_values.${l}.${kv}=1x${c.kvHeads}x0x${c.headDim}`);
-    const r = tessera('run', join(dir, 'model.onnx'), ...shapes.flatMap((s) => ['--input-shape', s]), '--memory-budget', '150KB', '--check');
+    const trace = join(tmp, 'streamed-trace.json');
+    const r = tessera('run', join(dir, 'model.onnx'), ...shapes.flatMap((s) => ['--input-shape', s]), '--memory-budget', '150KB', '--check', '--trace', trace);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/weights streamed under a 146.5 KB budget/);
     expect(r.stdout).toMatch(/all outputs pass/);
+    // --trace: the weight reads on a storage lane beside the sessions' runs (Chrome Trace Event Format)
+    const events = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as { ph: string; cat?: string; args?: { bytes?: number } }[];
+    const reads = events.filter((e) => e.ph === 'X' && e.cat === 'storage'), runs = events.filter((e) => e.ph === 'X' && e.cat === 'compute');
+    expect(runs.length).toBeGreaterThan(1);
+    expect(reads.length).toBe(runs.length);
+    expect(reads.every((e) => e.args!.bytes! >= 0)).toBe(true);
   }, 120_000);
 
   it('refuses a bad objective and a budget that is not a size', () => {

@@ -3,7 +3,8 @@
  * onnxruntime running the whole model: the generated decoder (tiny preset, GQA) cut into groups whose
  * weights fit a budget gives the same logits and presents; the groups hold every node once, in file
  * order, each within the budget's weight share; a budget no node fits is refused naming the smallest
- * feasible one, and that one is accepted. A repeated block (the decoder's layer) is found with one
+ * feasible one, and that one is accepted. Prefetch 'auto' decides from the storage's read bandwidth and
+ * the predicted compute (given figures, not timed). A repeated block (the decoder's layer) is found with one
  * instance per layer, lowered once with its weights as inputs, each instance fed its own layer's
  * weights; the embedding lookup reads only the gathered rows.
  */
@@ -16,7 +17,7 @@ import { PRESETS, writeDecoder } from '../../bench/models/decoder.js';
 import { seededPrompt } from '../../bench/models/ort-generate.js';
 import type { TensorMap } from '../../src/backends/tensor.js';
 import { findRepeatedBlocks } from '../../src/compiler/repeats.js';
-import { planStream, PREFETCH_INTENSITY } from '../../src/compiler/stream.js';
+import { decidePrefetch, planStream } from '../../src/compiler/stream.js';
 import { TesseraError } from '../../src/errors.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { inferShapes } from '../../src/ir/infer.js';
@@ -172,27 +173,58 @@ describe('streamed forward pass under a memory budget', () => {
     }
   }, 120_000);
 
-  it('with prefetch: the same outputs', async () => {
+  it('with prefetch: the same outputs, each group\'s weights read on the storage lane before the group before it runs; without, after it', async () => {
     const ref = await whole();
-    const model = await StreamedModel.open(written.modelPath, { budgetBytes: 240_000, inputShapes: shapes(), prefetch: true });
-    const out = await model.run(feeds());
-    expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
-    await model.release();
+    for (const prefetch of [true, false]) {
+      const model = await StreamedModel.open(written.modelPath, { budgetBytes: 240_000, inputShapes: shapes(), prefetch });
+      const out = await model.run(feeds());
+      expect(maxAbs(out.logits.data as Float32Array, ref.logits.data)).toBeLessThan(1e-4);
+      // the timeline: one read and one run per session group, in order
+      const runsOf = model.groups.map((g, k) => (g.session >= 0 ? k : -1)).filter((k) => k >= 0);
+      const lane = (l: 'storage' | 'compute') => model.events.filter((e) => e.lane === l);
+      expect(lane('compute').map((e) => e.group)).toEqual(runsOf);
+      expect(lane('storage').map((e) => e.group).sort((a, b) => a - b)).toEqual(runsOf);
+      const read = new Map(lane('storage').map((e) => [e.group, e]));
+      const run = new Map(lane('compute').map((e) => [e.group, e]));
+      for (let i = 1; i < runsOf.length; i++) {
+        const [k, j] = [runsOf[i - 1], runsOf[i]];
+        if (prefetch) expect(read.get(j)!.startMs).toBeLessThanOrEqual(run.get(k)!.startMs);
+        else expect(read.get(j)!.startMs).toBeGreaterThanOrEqual(run.get(k)!.endMs);
+        expect(read.get(j)!.endMs).toBeLessThanOrEqual(run.get(j)!.startMs);
+      }
+      expect(lane('storage').reduce((a, e) => a + e.bytes!, 0)).toBeGreaterThan(0);
+      const trace = model.traceEvents() as { ph: string; tid: number }[];
+      expect(trace.filter((e) => e.ph === 'X').length).toBe(model.events.length);
+      expect(new Set(trace.map((e) => e.tid))).toEqual(new Set([1, 2]));
+      await model.release();
+    }
   }, 120_000);
 
-  it('prefetch \'auto\': on for a read-bound run (one token: about 0.5 FLOP per weight byte), off for a compute-bound one (64 tokens)', async () => {
-    const at = (t: number) => {
-      const sh = shapes();
-      for (const k of ['input_ids', 'attention_mask', 'position_ids']) sh[k] = [1, t];
-      return sh;
-    };
-    const one = await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(1) });
-    const many = await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(64) });
-    expect(one.flopsPerWeightByte).toBeLessThan(PREFETCH_INTENSITY);
-    expect(one.prefetch).toBe(true);
-    expect(many.flopsPerWeightByte).toBeGreaterThan(PREFETCH_INTENSITY);
-    expect(many.prefetch).toBe(false);
-    expect((await planStream(written.modelPath, { budgetBytes: 1_000_000, inputShapes: at(64), prefetch: true })).prefetch).toBe(true);
+  it('prefetch \'auto\' overlaps reads from a device with compute, not copies out of the page cache; the plan records the figures it decided by', async () => {
+    const GB = 1e9;
+    // a 64-token forward of 2 GB of weights, 2.5 s of compute: from a 1 GB/s device, reads (2 s) hide behind compute
+    const device = decidePrefetch({ readBytes: 2 * GB, firstReadBytes: 0.2 * GB, computeS: 2.5, storageGBs: 1, storageSource: 'test', copyGBs: 6 });
+    expect(device.serialS).toBeCloseTo(4.5, 6);
+    expect(device.overlappedS).toBeCloseTo(0.2 + Math.max(1.8, 2.5 + 2 / 6), 6);
+    expect(device.prefetch).toBe(true);
+    // the same from a "storage" as fast as a copy (the page cache): nothing to hide, the copies compete with compute
+    expect(decidePrefetch({ ...device, storageGBs: 12 }).prefetch).toBe(false);
+    // a decode step (little compute) from the device: read-bound, overlapping the compute with the reads pays
+    expect(decidePrefetch({ ...device, computeS: 0.5, firstReadBytes: 0.1 * GB }).prefetch).toBe(true);
+    // planStream decides by the storage figure given, and says so; an explicit option wins over it
+    const sh = shapes();
+    const slow = await planStream(written.modelPath, { budgetBytes: 200_000, inputShapes: sh, storageReadGBs: 0.001 });
+    const fast = await planStream(written.modelPath, { budgetBytes: 200_000, inputShapes: sh, storageReadGBs: 1000 });
+    expect(slow.prefetchDecision.storageGBs).toBe(0.001);
+    expect(slow.prefetchDecision.readBytes).toBeGreaterThan(0);
+    expect(slow.prefetchDecision.computeS).toBeGreaterThan(0);
+    expect(slow.prefetch).toBe(decidePrefetch(slow.prefetchDecision).prefetch);
+    expect(slow.prefetch).toBe(true);
+    expect(fast.prefetch).toBe(false);
+    expect(slow.prefetchDecision.why).toContain('0.001 GB/s');
+    const off = await planStream(written.modelPath, { budgetBytes: 200_000, inputShapes: sh, storageReadGBs: 0.001, prefetch: false });
+    expect(off.prefetch).toBe(false);
+    expect(off.prefetchDecision.why).toMatch(/as asked/);
   });
 
   it('refuses a budget no node fits with BUDGET_INFEASIBLE naming the smallest feasible budget, which then runs', async () => {
