@@ -7,10 +7,12 @@
  *   planless:<model>  an InferenceSession with nothing to plan (executionProviders ['cpu']) created and run once
  *   entry-planless:<model>  the same, InferenceSession and Tensor taken from the main entry
  *   compiler          the `tessera/compiler` entry imported (src/compiler/api.ts)
+ *   module:<path>     any module imported by its absolute path (the package test: the installed package's entries)
  *   target            a built-in target file parsed (loads zod)
  *   import:<model>    the model imported (loads the protobuf decoder)
  */
 import { createRequire, register } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
 const HOOK = `
@@ -44,6 +46,8 @@ for (const step of process.argv.slice(2)) {
   const [what, arg] = step.split(/:(.*)/s);
   if (what === 'entry') {
     await import(new URL('index.ts', SRC).href);
+  } else if (what === 'module') {
+    await import(pathToFileURL(arg).href);
   } else if (what === 'compiler') {
     await import(new URL('compiler/api.ts', SRC).href);
   } else if (what === 'planless' || what === 'entry-planless') {
