@@ -12,7 +12,10 @@
  *     of ppocr-v4-rec, each width compiled once, then runs alternating between the two; the ratio of
  *     medians per width.
  *
- *   npm run build && npx tsx bench/ttfr.ts [--runs 5] [--model NAME]... [--skip ttfr,rss,repeat]
+ *   npm run build && npx tsx bench/ttfr.ts [--runs 5] [--model NAME]... [--skip ttfr,rss,repeat] [--also-build DIR]...
+ *
+ * --also-build DIR (repeatable; time to first result only): another build of src/ (a copy of an older
+ * dist/ inside the repository, so it finds node_modules) taken in the same turns, one more row per model.
  *
  * Needs a build (dist/) and GNU time at /usr/bin/time. Times are wall clock on this machine and move
  * with its load: read the ratios, each taken in one run with the processes alternating.
@@ -71,7 +74,8 @@ process.exit(0);
 
 const LIBS = [
   { label: 'onnxruntime-node', specifier: 'onnxruntime-node' },
-  { label: 'tessera (host)', specifier: pathToFileURL(DIST).href },
+  { label: 'dist', specifier: pathToFileURL(DIST).href },
+  ...flag('--also-build').map((d) => ({ label: d, specifier: pathToFileURL(join(ROOT, d, 'index.js')).href })),
 ];
 
 function ttfr(): void {
@@ -91,9 +95,9 @@ function ttfr(): void {
         samples[i].processMs.push(wall);
       });
     }
-    const [o, t] = samples;
+    const [o, ...builds] = samples;
     const cell = (xs: number[]) => `${median(xs).toFixed(0)} (${range(xs)})`;
-    console.log(`${model.padEnd(24)}${median(o.importMs).toFixed(0).padStart(12)}${cell(o.firstResultMs).padStart(16)}${median(t.importMs).toFixed(0).padStart(16)}${cell(t.firstResultMs).padStart(18)}${(median(t.firstResultMs) / median(o.firstResultMs)).toFixed(2).padStart(8)}${(median(t.processMs) / median(o.processMs)).toFixed(2).padStart(15)}`);
+    for (const [b, t] of builds.entries()) console.log(`${(builds.length > 1 ? `${model} [${LIBS[b + 1].label}]` : model).padEnd(24)}${median(o.importMs).toFixed(0).padStart(12)}${cell(o.firstResultMs).padStart(16)}${median(t.importMs).toFixed(0).padStart(16)}${cell(t.firstResultMs).padStart(18)}${(median(t.firstResultMs) / median(o.firstResultMs)).toFixed(2).padStart(8)}${(median(t.processMs) / median(o.processMs)).toFixed(2).padStart(15)}`);
   }
   console.log('ratio: tessera first result / onnxruntime first result (medians); process ratio: whole process, spawn to exit (import included)');
 }

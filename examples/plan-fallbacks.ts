@@ -3,7 +3,7 @@
  * `npx tsx examples/plan-fallbacks.ts plan.json` (make one with `tessera compile model.onnx --target … --out plan.json`).
  */
 import { readFileSync } from 'node:fs';
-import { parsePlan } from '../src/index.js';
+import { parsePlan } from '../src/compiler/api.js';
 
 const file = process.argv[2];
 if (!file) throw new Error('usage: plan-fallbacks.ts plan.json');

@@ -5,17 +5,19 @@
  * It compiles a plan for the target through the compiler driver (or checks and lowers one given), binds
  * the target's processors to the backends this host has (saying which are emulated), and runs the plan.
  * Every compile option is a Session option.
+ * The compiler and the plan runner are imported when a session is created, not with this module: the
+ * package's main entry exports Session, and importing it loads no compiler (tests/runtime/lazy-loading.test.ts).
  */
 import type { BindSpec } from '../backends/binding.js';
 import type { Tensor, TensorMap } from '../backends/tensor.js';
-import { compile, lowerPlan, type Compilation, type CompileOptions } from '../compiler/index.js';
+import type { Compilation, CompileOptions } from '../compiler/index.js';
 import { TesseraError } from '../errors.js';
 import { formatShape } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { Plan } from '../plan/schema.js';
 import type { Binding, Fallback, Trace } from '../plan/trace.js';
 import type { Target } from '../targets/schema.js';
-import { PlanRunner } from './runner.js';
+import type { PlanRunner } from './runner.js';
 
 export interface SessionOptions extends Omit<CompileOptions, 'lower'> {
   /** A built-in target name, a path to a target JSON file, or a Target (default: the plan's target, else 'host'). */
@@ -41,6 +43,7 @@ export class Session {
   private readonly expected: readonly ExpectedFeed[];
 
   static async create(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    const { compile } = await import('../compiler/index.js');
     return Session.of(await compile(model, options.target, { ...options, lower: true }));
   }
 
@@ -49,6 +52,7 @@ export class Session {
     if (c.budget?.choice === 'streamed') {
       throw new TesseraError('UNSUPPORTED_OPTION', `${c.budget.reason}: a Session runs plans, and no plan fits; run it streamed with runStreamed / StreamedModel (src/runtime/stream.ts) or \`tessera run --memory-budget\``);
     }
+    const [{ lowerPlan }, { PlanRunner }] = await Promise.all([import('../compiler/index.js'), import('./runner.js')]);
     const partitions = c.partitions ?? lowerPlan(c.graph, c.plan, c.context.target, c.context.st);
     const runner = await PlanRunner.create({ graph: c.graph, plan: c.plan, target: c.target, partitions }, c.bind);
     return new Session(c, runner);

@@ -3,11 +3,16 @@
  * process loads — ES modules through a loader hook, CommonJS ones from require's cache — and, after each
  * step, prints one JSON line: the step and the modules loaded so far. Steps (each imports the source
  * through tsx):
+ *   entry             the package's main entry imported (src/index.ts: what `import … from 'tessera'` loads)
  *   planless:<model>  an InferenceSession with nothing to plan (executionProviders ['cpu']) created and run once
+ *   entry-planless:<model>  the same, InferenceSession and Tensor taken from the main entry
+ *   compiler          the `tessera/compiler` entry imported (src/compiler/api.ts)
+ *   module:<path>     any module imported by its absolute path (the package test: the installed package's entries)
  *   target            a built-in target file parsed (loads zod)
  *   import:<model>    the model imported (loads the protobuf decoder)
  */
 import { createRequire, register } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 
 const HOOK = `
@@ -39,9 +44,16 @@ const SRC = new URL('../../src/', import.meta.url);
 const require = createRequire(import.meta.url);
 for (const step of process.argv.slice(2)) {
   const [what, arg] = step.split(/:(.*)/s);
-  if (what === 'planless') {
-    const { InferenceSession } = await import(new URL('runtime/inference-session.ts', SRC).href);
-    const { Tensor } = await import(new URL('backends/tensor.ts', SRC).href);
+  if (what === 'entry') {
+    await import(new URL('index.ts', SRC).href);
+  } else if (what === 'module') {
+    await import(pathToFileURL(arg).href);
+  } else if (what === 'compiler') {
+    await import(new URL('compiler/api.ts', SRC).href);
+  } else if (what === 'planless' || what === 'entry-planless') {
+    const entry = what === 'entry-planless';
+    const { InferenceSession } = await import(new URL(entry ? 'index.ts' : 'runtime/inference-session.ts', SRC).href);
+    const { Tensor } = await import(new URL(entry ? 'index.ts' : 'backends/tensor.ts', SRC).href);
     const s = await InferenceSession.create(arg, { executionProviders: ['cpu'] });
     const feeds = {};
     for (const m of s.inputMetadata) {

@@ -4,7 +4,9 @@
  * tooling, no npm configuration of its own, the npm registry and cache as this machine has them. There:
  *  - `node app.mjs` imports the library by name and runs ppocr-v4-rec; every output equals what
  *    onnxruntime-node, run in the same app on the whole model, gives;
- *  - require('tessera') from CommonJS gets the same exports;
+ *  - require('tessera') from CommonJS gets the same exports, and so does require('tessera/compiler');
+ *  - import('tessera') loads no protobuf decoder, no zod and none of the compiler (they are
+ *    `tessera/compiler`'s, and a session's when it first compiles);
  *  - the `tessera` command runs (built JavaScript: the app has no tsx), its built-in targets and viewer
  *    included;
  *  - a TypeScript file type-checks against the shipped .d.ts (typescript installed for that check only,
@@ -14,6 +16,7 @@
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CORPUS, ROOT, tempDir } from '../cli/helpers.js';
@@ -50,6 +53,7 @@ writeFileSync(\`\${outDir}/meta.json\`, JSON.stringify(meta));
 `;
 
 const TS_APP = `import { InferenceSession, Session, Tensor, TesseraError, type InferenceSessionOptions, type Plan, type SessionOptions, type TensorMap } from 'tessera';
+import { compile, GraphBuilder, parsePlan, type Compilation } from 'tessera/compiler';
 
 const options: SessionOptions = { target: 'host', inputShapes: { x: [1, 3, 48, 320] } };
 const session: Session = await Session.create('model.onnx', options);
@@ -63,6 +67,10 @@ const meta = any.inputMetadata[0];
 if (meta.isTensor) console.log(meta.shape.join('x'), meta.type);
 const picked: TensorMap = await any.run({ x: new Tensor('float32', new Float32Array(3 * 48 * 64), [1, 3, 48, 64]) }, [any.outputNames[0]]);
 console.log(Object.keys(picked), any.compiles);
+// the compiler's API from tessera/compiler, its compilation run by the main entry's Session
+const compiled: Compilation = await compile('model.onnx', 'host', { inputShapes: { x: [1, 3, 48, 320] } });
+const again: Session = await Session.of(compiled);
+console.log(parsePlan(JSON.stringify(again.plan), 'plan.json').partitions.length, typeof GraphBuilder);
 // The types are real, not any: a wrong option is a type error.
 // @ts-expect-error inputShapes takes name → dims
 await Session.create('model.onnx', { inputShapes: 3 });
@@ -115,7 +123,7 @@ describe.skipIf(npmMissing)(`the packed package in a fresh app${npmMissing ? ` (
   }, 480_000);
 
   it('the tarball holds the built JavaScript, its types and the command, and no sources, tests or benchmarks', () => {
-    for (const f of ['package.json', 'README.md', 'bin/tessera.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/targets/builtin/snapdragon-8-gen-3.json']) expect(packed).toContain(f);
+    for (const f of ['package.json', 'README.md', 'bin/tessera.js', 'dist/index.js', 'dist/index.d.ts', 'dist/compiler/api.js', 'dist/compiler/api.d.ts', 'dist/cli/main.js', 'dist/targets/builtin/snapdragon-8-gen-3.json']) expect(packed).toContain(f);
     expect(packed.filter((f) => /^(src|tests|bench|examples|docs|scripts\/setup)|\.(png|onnx)$/.test(f))).toEqual([]);
   });
 
@@ -160,6 +168,20 @@ describe.skipIf(npmMissing)(`the packed package in a fresh app${npmMissing ? ` (
     const imported = keys("import * as t from 'tessera';\nconsole.log(Object.keys(t).sort().join());\n", 'mjs');
     expect(imported).toContain('Session');
     expect(keys("console.log(Object.keys(require('tessera')).sort().join());\n", 'cjs')).toBe(imported);
+    const compiler = keys("import * as t from 'tessera/compiler';\nconsole.log(Object.keys(t).sort().join());\n", 'mjs');
+    expect(compiler.split(',')).toEqual(expect.arrayContaining(['compile', 'GraphBuilder', 'importOnnx', 'parsePlan']));
+    expect(keys("console.log(Object.keys(require('tessera/compiler')).sort().join());\n", 'cjs')).toBe(compiler);
+  });
+
+  it("import('tessera') loads no protobuf decoder, zod or compiler; import('tessera/compiler') does", () => {
+    const resolve = createRequire(join(app, 'package.json')).resolve;
+    const r = run(process.execPath, [join(ROOT, 'tests/helpers/loaded-modules.mjs'), `module:${resolve('tessera')}`, `module:${resolve('tessera/compiler')}`], app);
+    expect(r.status, said(r)).toBe(0);
+    const [main, compiler] = r.stdout.trim().split('\n').map((l) => JSON.parse(l).loaded as string[]);
+    const heavy = (loaded: string[]) => loaded.filter((u) => /\/node_modules\/(zod|@bufbuild\/protobuf|onnx-buf)\/|\/node_modules\/tessera\/dist\/(compiler\/(index|pipeline|api)|ir\/onnx-import|passes\/)/.test(u));
+    expect(main.some((u) => u.includes('/node_modules/onnxruntime-node/'))).toBe(true);
+    expect(heavy(main)).toEqual([]);
+    expect(heavy(compiler).length).toBeGreaterThan(60);
   });
 
   it('the tessera command runs: help, the built-in targets, compile and the plan viewer', () => {
@@ -182,7 +204,7 @@ describe.skipIf(npmMissing)(`the packed package in a fresh app${npmMissing ? ` (
     const dts = files(join(app, 'node_modules/tessera/dist')).filter((f) => f.endsWith('.d.ts'));
     expect(dts.length).toBeGreaterThan(0);
     const bare = new Set<string>();
-    for (const f of dts) for (const m of readFileSync(f, 'utf8').matchAll(/(?:from|import\()\s*['"]([^'"./][^'"]*)['"]/g)) bare.add(m[1]);
+    for (const f of dts) for (const m of readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/(?:from|import\()\s*['"]([^'"./][^'"]*)['"]/g)) bare.add(m[1]);
     const packageOf = (spec: string) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
     expect([...bare].filter((s) => !s.startsWith('node:') && !(packageOf(s) in pkg.dependencies))).toEqual([]);
   });

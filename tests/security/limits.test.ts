@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOMBS, bombModel, makeSandbox, manyNodesModel, nestedModel, type Sandbox } from '../../bench/hostile-models.js';
-import { DEFAULT_LIMITS, importOnnx, Session, Tensor } from '../../src/index.js';
+import { importOnnx } from '../../src/compiler/api.js';
+import { DEFAULT_LIMITS, Session, Tensor } from '../../src/index.js';
 import { tessera } from '../cli/helpers.js';
 import { caught, expectContained } from './helpers.js';
 

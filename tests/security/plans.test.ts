@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addModel, HOSTILE_NAMES, makeSandbox, namedModel, SECRET, type Sandbox } from '../../bench/hostile-models.js';
-import { parsePlan, parseTarget, Session, Tensor } from '../../src/index.js';
+import { parsePlan } from '../../src/compiler/api.js';
+import { parseTarget, Session, Tensor } from '../../src/index.js';
 import { ROOT, tessera, tesseraIn } from '../cli/helpers.js'; // tesseraIn: run in the sandbox, where a plan's names would resolve if they were paths
 import { caught, expectContained } from './helpers.js';
 import { toBinary } from '@bufbuild/protobuf';
