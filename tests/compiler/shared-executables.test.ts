@@ -67,4 +67,14 @@ describe('shared executables', () => {
       await runner.dispose();
     }
   }, 120_000);
+
+  it('a plan whose partition claims the executable of a partition of another structure is refused (BAD_PLAN)', async () => {
+    const bytes = toOnnx(randwire(8, { seed: 1, stages: 2, H: 16, C: 8 }), { kernel: 3 });
+    const c = await compile(bytes, 'host', { objective: 'memory', split: 'memory', orderBudgetMs: 300, lower: false });
+    const plan = structuredClone(c.plan);
+    const other = plan.partitions.findIndex((p, i) => i > 0 && p.executable === undefined && structure(c, i) !== structure(c, 0));
+    expect(other).toBeGreaterThan(0);
+    plan.partitions[other].executable = 0;
+    await expect(compile(bytes, 'host', { plan })).rejects.toMatchObject({ code: 'BAD_PLAN' });
+  }, 120_000);
 });
