@@ -68,7 +68,7 @@ describe('shared executables', () => {
     }
   }, 120_000);
 
-  it('a plan whose partition claims the executable of a partition of another structure is refused (BAD_PLAN)', async () => {
+  it('a plan whose partition claims the executable of a partition of another structure, or of a later one, is refused (BAD_PLAN)', async () => {
     const bytes = toOnnx(randwire(8, { seed: 1, stages: 2, H: 16, C: 8 }), { kernel: 3 });
     const c = await compile(bytes, 'host', { objective: 'memory', split: 'memory', orderBudgetMs: 300, lower: false });
     const plan = structuredClone(c.plan);
@@ -76,5 +76,9 @@ describe('shared executables', () => {
     expect(other).toBeGreaterThan(0);
     plan.partitions[other].executable = 0;
     await expect(compile(bytes, 'host', { plan })).rejects.toMatchObject({ code: 'BAD_PLAN' });
+    // and one that names a later partition is refused by the verifier, lowered or not
+    const later = structuredClone(c.plan);
+    later.partitions[1].executable = 2;
+    await expect(compile(bytes, 'host', { plan: later, lower: false })).rejects.toMatchObject({ code: 'BAD_PLAN', message: expect.stringContaining('not an earlier partition') });
   }, 120_000);
 });
