@@ -1,6 +1,7 @@
 /** The interface every engine adapter provides (DESIGN.md: Backend, Executable). */
 import type { Graph, Node } from '../ir/graph.js';
 import type { TensorMap } from './tensor.js';
+import type { Weight } from '../ir/weight.js';
 
 export type Support = { ok: true } | { ok: false; reason: string };
 
@@ -13,6 +14,13 @@ export interface Subgraph {
   readonly externalDataDir?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /**
+   * A partition that runs another's executable (the same `onnx` bytes, one engine session): inputs of
+   * `onnx` that are this partition's weights, fed at run time, and the names in `onnx` of this
+   * partition's values (`inputs`/`outputs` are the names in `onnx`). The runner feeds and renames.
+   */
+  readonly fed?: Readonly<Record<string, Weight>>;
+  readonly names?: Readonly<Record<string, string>>;
 }
 
 export interface Executable {

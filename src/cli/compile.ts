@@ -27,6 +27,8 @@ export interface CompileSummary {
   /** Under a memory budget: which plan (or streamed run) was chosen, and why. */
   budget?: Compilation['budget'];
   partitions: number;
+  /** Distinct executables, when partitions of one structure share one (plan.partitions[].executable). */
+  executables?: number;
   folded: number;
   transfers: { count: number; bytes: number; predictedUs: number };
   latencyUs: number;
@@ -73,6 +75,7 @@ export function summarize({ plan, graph, warnings, fixedDims, budget }: Pick<Com
     ...(plan.resident ? { resident: plan.resident } : {}),
     ...(budget ? { budget } : {}),
     partitions: plan.partitions.length,
+    ...(plan.partitions.some((x) => x.executable !== undefined) ? { executables: plan.partitions.filter((x) => x.executable === undefined).length } : {}),
     folded: plan.nodes.filter((n) => n.folded).length,
     transfers: { count: transfers.length, bytes: plan.estimate.transferBytes, predictedUs: transfers.reduce((a, s) => a + s.endUs - s.startUs, 0) },
     latencyUs: plan.estimate.latencyUs,
@@ -96,7 +99,8 @@ export function formatCompile(s: CompileSummary, out?: string): string {
       // each chunk is one call holding its inputs and outputs throughout: the plan's peak is above the order's at node granularity
       const planPeak = s.processors.reduce((a, p) => a + p.peakBytes, 0);
       const above = planPeak > o.peakBytes ? `; each chunk holds its inputs and outputs for its whole call, so the plan's memories peak at ${formatBytes(planPeak)}, ${((planPeak / o.peakBytes - 1) * 100).toFixed(1)}% above the order's ${o.exact ? 'optimum' : 'peak'}` : '';
-      lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}${above}`);
+      const shared = s.executables !== undefined ? ` (${s.executables} executables: chunks of one structure share one, their weights fed)` : '';
+      lines.push(`  partitions split to follow the order: ${o.splitFrom} → ${s.partitions}${shared}${above}`);
     }
     if (s.rewrites) lines.push(`  memory rewrites applied (the plan runs the rewritten graph): ${s.rewrites.join(', ')}`);
   }

@@ -13,12 +13,52 @@ import type { Plan } from '../plan/schema.js';
 import type { Target } from '../targets/schema.js';
 import { qdqGraph } from '../ir/qdq.js';
 import { storageOn } from '../targets/storage.js';
+import { TesseraError } from '../errors.js';
+import type { Weight } from '../ir/weight.js';
+import { shareMapping, weightsAsInputs } from './repeats.js';
 
 /** Backends that read a model's external data from disk themselves (onnxruntime-node's execution providers). */
 const readsFiles = (backend: string) => backend.startsWith('ort:');
 
 export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: StaticInfo): Subgraph[] {
-  return plan.partitions.map((part) => {
+  const shared = sharing(graph, plan, st);
+  const lowered: Subgraph[] = [];
+  for (const part of plan.partitions) {
+    const s = shared.get(part.id);
+    if (!s) {
+      lowered.push(lowerOne(graph, plan, target, st, part, graph));
+      continue;
+    }
+    // one executable for the partitions of one structure: the first's, lowered with the weights that differ as inputs
+    const first = s.members[0];
+    const base = s.member === 0 ? lowerOne(graph, plan, target, st, plan.partitions[first], weightsAsInputs(graph, s.fed)) : lowered[first];
+    const map = s.maps[s.member];
+    const fed: Record<string, Weight> = {};
+    for (const w of s.fed) fed[w] = graph.values.get(map.get(w) ?? w)!.initializer!;
+    const names: Record<string, string> = {};
+    for (const x of [...base.inputs, ...base.outputs]) if (!(x in fed)) names[x] = map.get(x) ?? x;
+    lowered.push({ ...base, name: `${graph.meta.source} partition ${part.id} (${part.processor}, the executable of partition ${first})`, fed, names });
+  }
+  return lowered;
+}
+
+/** The partitions that share an executable (plan.partitions[].executable): for each, its group (first first), its place in it, the name maps and the weights fed. */
+function sharing(graph: ShapedGraph, plan: Plan, st: StaticInfo): Map<number, { members: number[]; member: number; maps: Map<string, string>[]; fed: Set<string> }> {
+  const groups = new Map<number, number[]>();
+  for (const p of plan.partitions) if (p.executable !== undefined) groups.set(p.executable, [...(groups.get(p.executable) ?? [p.executable]), p.id]);
+  const out = new Map<number, { members: number[]; member: number; maps: Map<string, string>[]; fed: Set<string> }>();
+  const runOf = (id: number) => plan.partitions[id].nodes.filter((i) => !st.folded.has(i));
+  for (const [first, members] of groups) {
+    if (first >= members[1] || plan.partitions[first]?.executable !== undefined) throw new TesseraError('BAD_PLAN', `partition ${members[1]} runs the executable of partition ${first}, which is not an earlier partition with an executable of its own`);
+    const m = shareMapping(graph, st, runOf(first), members.map(runOf));
+    if (!m) throw new TesseraError('BAD_PLAN', `partitions ${members.join(', ')} share one executable but are not the same structure`);
+    members.forEach((id, k) => out.set(id, { members, member: k, ...m }));
+  }
+  return out;
+}
+
+function lowerOne(graph: ShapedGraph, plan: Plan, target: Target, st: StaticInfo, part: Plan['partitions'][number], view: ShapedGraph): Subgraph {
+  {
     const proc = target.processors.find((p) => p.id === part.processor)!;
     const slots = new Map(plan.memory[part.processor].buffers.map((b) => [b.value, b]));
     const storage = (name: string) => {
@@ -28,10 +68,10 @@ export function lowerPlan(graph: ShapedGraph, plan: Plan, target: Target, st: St
     };
     // onnxruntime-node reads weights from the model's own files: they are referenced, never copied (held once)
     const referenceIn = readsFiles(part.backend) ? (graph.meta.dataDir ?? undefined) : undefined;
-    const lowered = lowerPartition(graph, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage, referenceIn);
+    const lowered = lowerPartition(view, { id: part.id, processor: part.processor, nodes: part.nodes, inputs: part.inputs, outputs: part.outputs }, proc, st, storage, referenceIn);
     return {
       name: `${graph.meta.source} partition ${part.id} (${part.processor})`, onnx: lowered.bytes, inputs: lowered.inputs.map((i) => i.name), outputs: lowered.outputs.map((o) => o.name),
       ...(lowered.externalDataDir !== undefined ? { externalDataDir: lowered.externalDataDir } : {}),
     };
-  });
+  }
 }

@@ -17,6 +17,7 @@ import type { TileChoice } from '../passes/tile.js';
 import type { Partitioning } from '../plan/partitioning.js';
 import { PLAN_FORMAT, PLAN_VERSION, sha256, type Plan, type Rewrite } from '../plan/schema.js';
 import { costSource } from '../targets/cost.js';
+import { sharedExecutables } from './repeats.js';
 import { nodePrecision, partitionPrecision } from '../targets/storage.js';
 
 /** How the passes run: every compile option that changes the plan of a given graph. */
@@ -128,7 +129,9 @@ function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, m
   // a QDQ group computes on integers when its Q/DQ nodes run in the same backend call (weights' are folded into it)
   const precisionOf = (i: number) => parts.placement[i].folded ? undefined
     : nodePrecision(ctx.proc(parts.placement[i].processor), graph, i, (m) => parts.placement[m].folded || parts.partitionOf[m] === parts.partitionOf[i]);
-  const resident = predictResident(ctx, parts, memory);
+  // the memory objective runs partitions of the same structure on one executable, their weights fed (compiler/repeats.ts)
+  const executableOf = objective === 'memory' ? sharedExecutables(graph, ctx.st, parts.partitions, (id) => partitionPrecision(ctx.proc(id)) === 'native') : undefined;
+  const resident = predictResident(ctx, parts, memory, executableOf);
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -149,6 +152,7 @@ function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, m
     partitions: parts.partitions.map((p) => ({
       id: p.id, processor: p.processor, backend: ctx.proc(p.processor).backend, precision: partitionPrecision(ctx.proc(p.processor)),
       nodes: p.nodes, inputs: p.inputs, outputs: p.outputs,
+      ...(executableOf && executableOf[p.id] !== p.id ? { executable: executableOf[p.id] } : {}),
     })),
     order,
     steps: sched.steps,

@@ -9,7 +9,7 @@
  * one-to-one (instance 0's value → instance k's value) for values made inside, values read from
  * outside, and weights; a weight whose name is the same in every instance is shared (not fed).
  */
-import type { Node } from '../ir/graph.js';
+import type { Node, Value } from '../ir/graph.js';
 import type { ShapedGraph } from '../ir/infer.js';
 import type { StaticInfo } from '../ir/static.js';
 
@@ -118,4 +118,57 @@ export function findRepeatedBlocks(graph: ShapedGraph, st: StaticInfo): Repeated
   if (maps.length < 2) return null;
   // a weight fed in one instance is fed in all (its name may coincide in some)
   return { instances: instances.slice(0, maps.length), maps, fed };
+}
+
+/** The graph with the weights named fed turned into inputs: what a shared executable is lowered from (its weights fed at run time). */
+export function weightsAsInputs(graph: ShapedGraph, fed: Iterable<string>): ShapedGraph {
+  const values = new Map(graph.values);
+  for (const w of fed) values.set(w, { ...graph.values.get(w)!, role: 'input', initializer: undefined } as Value);
+  return { ...graph, values };
+}
+
+interface Shareable {
+  processor: string;
+  nodes: readonly number[];
+  inputs: readonly string[];
+  outputs: readonly string[];
+}
+
+/**
+ * Partitions that can run one executable, their weights fed as inputs: on the same processor, their
+ * run-time nodes (ascending, as lowered) the same block by the tokens and the name mapping of repeated
+ * blocks above (same ops, attributes, shapes and wiring; weights of the same shapes), and their inputs
+ * and outputs each other's under that mapping. Per partition: the partition whose executable it runs
+ * (itself when it is the first of its kind). `shareable` says which processors may (native precision:
+ * a lowering that stores values narrower bakes each value's scale into the model).
+ */
+export function sharedExecutables(graph: ShapedGraph, st: StaticInfo, parts: readonly Shareable[], shareable: (processor: string) => boolean): number[] {
+  const firsts = new Map<string, number[]>();
+  const runOf = (p: Shareable) => p.nodes.filter((i) => !st.folded.has(i));
+  const same = (a: readonly string[], b: readonly string[], map: Map<string, string>) => a.length === b.length && new Set(a.map((x) => map.get(x) ?? x)).size === a.length && a.every((x) => b.includes(map.get(x) ?? x));
+  return parts.map((p, id) => {
+    const run = runOf(p);
+    if (run.length === 0 || !shareable(p.processor) || run.length !== p.nodes.length) return id;
+    const key = `${p.processor}|${run.map((i) => token(graph, st, graph.nodes[i])).join(';')}`;
+    const known = firsts.get(key) ?? [];
+    for (const f of known) {
+      const map = mapInstance(graph, st, runOf(parts[f]), run, new Set());
+      if (map && same(parts[f].inputs, p.inputs, map) && same(parts[f].outputs, p.outputs, map)) return f;
+    }
+    known.push(id);
+    firsts.set(key, known);
+    return id;
+  });
+}
+
+/** For a partition that runs `first`'s executable: its names for the executable's (instance 0's) values, and the weights fed (instance 0's names) across all `members`. */
+export function shareMapping(graph: ShapedGraph, st: StaticInfo, first: readonly number[], members: readonly (readonly number[])[]): { maps: Map<string, string>[]; fed: Set<string> } | null {
+  const fed = new Set<string>();
+  const maps: Map<string, string>[] = [];
+  for (const m of members) {
+    const map = mapInstance(graph, st, first, m, fed);
+    if (!map) return null;
+    maps.push(map);
+  }
+  return { maps, fed };
 }

@@ -25,7 +25,6 @@ import { BudgetInfeasible, TesseraError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import type { DType } from '../ir/dtype.js';
 import { confineExternalData } from '../ir/external-data.js';
-import type { Value } from '../ir/graph.js';
 import { inferShapes, valueByteSize, type ShapedGraph } from '../ir/infer.js';
 import { importOnnxFile } from '../ir/onnx-import.js';
 import { staticInfo, type StaticInfo } from '../ir/static.js';
@@ -34,7 +33,7 @@ import { lowerPartition } from '../passes/map.js';
 import { DEFAULT_MEMORY } from '../passes/resident.js';
 import { nodeUs } from '../targets/cost.js';
 import { hostTarget, uncalibratedHost } from '../targets/host.js';
-import { findRepeatedBlocks } from './repeats.js';
+import { findRepeatedBlocks, weightsAsInputs } from './repeats.js';
 
 export interface StreamOptions {
   /** Bytes the weights and activations of a run may take (the engine floor comes on top). */
@@ -344,12 +343,7 @@ export async function planStream(path: string, options: StreamOptions): Promise<
   const sessions: StreamSession[] = [];
   /** Lowers `nodes` with the weights named in `fed` turned into inputs. */
   const lower = (nodes: number[], inputs: string[], outputs: string[], fed: readonly string[]): number => {
-    const values = new Map(graph.values);
-    for (const w of fed) {
-      const v = graph.values.get(w)!;
-      values.set(w, { ...v, role: 'input', initializer: undefined } as Value);
-    }
-    const view: ShapedGraph = { ...graph, values };
+    const view = weightsAsInputs(graph, fed);
     const bytes = lowerPartition(view, { id: sessions.length, processor: proc.id, nodes, inputs: [...inputs, ...fed], outputs }, proc, st, (n) => ({ dtype: graph.values.get(n)!.dtype as DType }), dataDir).bytes;
     sessions.push({ bytes, inputs: [...inputs, ...fed], outputs, uses: 0 });
     return sessions.length - 1;

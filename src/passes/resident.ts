@@ -115,7 +115,7 @@ function internalPeak(ctx: CompileContext, nodes: readonly number[]): number {
 }
 
 /** The predicted peak resident bytes of running a plan's partitioning with its memories. */
-export function predictResident(ctx: CompileContext, parts: Partitioning, memory: Record<string, MemoryPlan>): ResidentPrediction {
+export function predictResident(ctx: CompileContext, parts: Partitioning, memory: Record<string, MemoryPlan>, executableOf?: readonly number[]): ResidentPrediction {
   const f = memoryFigures(ctx.target);
   const sessions = new Set<string>();
   let workspace = 0, scratch = 0;
@@ -123,7 +123,9 @@ export function predictResident(ctx: CompileContext, parts: Partitioning, memory
     const run = p.nodes.filter((i) => !ctx.st.folded.has(i));
     if (run.length === 0) continue;
     // identical chunks (same ops, weights and shapes) share one session (see backends/ort.ts)
-    sessions.add(`${p.processor}|${run.map((i) => sessionKey(ctx, ctx.graph.nodes[i])).join(';')}`);
+    // and partitions that run another's executable (their weights fed as inputs: executableOf) share its session
+    const shared = executableOf?.[p.id];
+    sessions.add(shared !== undefined && (shared !== p.id || executableOf!.some((e, q) => e === p.id && q !== p.id)) ? `#${shared}` : `${p.processor}|${run.map((i) => sessionKey(ctx, ctx.graph.nodes[i])).join(';')}`);
     // the engine holds more than the planned peak of its intermediates (ENGINE_ARENA_FACTOR)
     workspace += ENGINE_ARENA_FACTOR * internalPeak(ctx, run);
     for (const i of run) scratch = Math.max(scratch, kernelScratchBytes(ctx, ctx.graph.nodes[i]));

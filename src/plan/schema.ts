@@ -73,6 +73,8 @@ function build(z: typeof Z) {
     partitions: z.array(z.object({
       id: z.number().int().nonnegative(), processor: z.string(), backend: z.string(), precision: z.enum(['native', 'float16']),
       nodes: z.array(z.number().int().nonnegative()), inputs: z.array(z.string()), outputs: z.array(z.string()),
+      /** An earlier partition of the same structure whose executable this one runs, its own weights fed as inputs (compiler/repeats.ts sharedExecutables). */
+      executable: z.number().int().nonnegative().optional(),
     }).strict()),
     order: z.array(z.number().int().nonnegative()),
     steps: z.array(stepSchema),

@@ -94,6 +94,11 @@ function checkPartitions(s: Subject): number[] {
     if (!proc) fail(s, `partition ${id} is on unknown processor '${part.processor}'`);
     if (part.backend !== proc.backend) fail(s, `partition ${id} says backend '${part.backend}', but ${proc.id} is lowered for '${proc.backend}'`);
     if (part.precision !== partitionPrecision(proc)) fail(s, `partition ${id} says precision '${part.precision}', but ${proc.id} computes in '${partitionPrecision(proc)}'`);
+    if (part.executable !== undefined) {
+      // it runs an earlier partition's executable, its own weights fed (compiler/repeats.ts; the lowering checks the structures match)
+      const first = plan.partitions[part.executable];
+      if (part.executable >= id || first.executable !== undefined || first.processor !== part.processor) fail(s, `partition ${id} runs the executable of partition ${part.executable}, which is not an earlier partition on ${part.processor} with an executable of its own`);
+    }
     for (const i of part.nodes) {
       if (i >= n) fail(s, `partition ${id} lists node #${i}, which does not exist`);
       if (partitionOf[i] >= 0) fail(s, `node #${i} is in partitions ${partitionOf[i]} and ${id}`);

@@ -102,6 +102,36 @@ function directPlan(graph: ShapedGraph, plan: Plan, target: Target, exe: Executa
   return { partition: step.partition, lane: step.lane, inputs: exe.inputs };
 }
 
+/**
+ * A partition that runs another's executable (Subgraph.fed/names, compiler/lower.ts): its weights, read
+ * once, fed with every run, and its values renamed to and from the executable's names.
+ */
+function withFed(exe: Executable, sub: Subgraph): Executable {
+  if (!sub.fed && !sub.names) return exe;
+  const weights: TensorMap = {};
+  for (const [x, w] of Object.entries(sub.fed ?? {})) weights[x] = tensorFromWeight(w);
+  const own = (x: string) => sub.names?.[x] ?? x;
+  const inputs = exe.inputs.filter((x) => !(x in weights));
+  return {
+    inputs: inputs.map(own),
+    outputs: exe.outputs.map(own),
+    run: async (feeds, into) => {
+      const f: TensorMap = { ...weights };
+      for (const x of inputs) f[x] = feeds[own(x)];
+      let i: TensorMap | undefined;
+      if (into) {
+        i = {};
+        for (const o of exe.outputs) if (into[own(o)]) i[o] = into[own(o)];
+      }
+      const res = await exe.run(f, i);
+      const out: TensorMap = {};
+      for (const o of exe.outputs) out[own(o)] = res[o];
+      return out;
+    },
+    dispose: () => exe.dispose(),
+  };
+}
+
 /** The feeds an executable takes, by name. */
 function pick(feeds: TensorMap, names: readonly string[]): TensorMap {
   const out: TensorMap = {};
@@ -153,7 +183,7 @@ export class PlanRunner {
       if (r.backends[index] === r.cpu.id) throw err;
       const part = this.plan.partitions[index];
       const failed = this.executables[index];
-      this.executables[index] = await r.cpu.compile(r.subgraphs[index]);
+      this.executables[index] = withFed(await r.cpu.compile(r.subgraphs[index]), r.subgraphs[index]);
       r.fallbacks.push({ partition: index, processor: part.processor, from: r.backends[index], to: r.cpu.id, when: 'run', reason: (err as Error).message });
       r.backends[index] = r.cpu.id;
       await failed.dispose().catch(() => undefined);
@@ -175,12 +205,12 @@ export class PlanRunner {
         const b = bound.find((x) => x.processor === part.processor)!;
         const sub = partitions[part.id];
         try {
-          executables.push(await b.impl.compile(sub));
+          executables.push(withFed(await b.impl.compile(sub), sub));
           backends.push(b.impl.id);
         } catch (err) {
           if (b.impl.id === cpu.id) throw err;
           // the same lowered partition (same arena storage at its edges) on the CPU
-          executables.push(await cpu.compile(sub));
+          executables.push(withFed(await cpu.compile(sub), sub));
           backends.push(cpu.id);
           fallbacks.push({ partition: part.id, processor: part.processor, from: b.impl.id, to: cpu.id, when: 'compile', reason: (err as Error).message });
         }
