@@ -1,0 +1,181 @@
+/**
+ * Where onnxruntime-node's resident memory goes on a model (ppocr-v4-det at 1×3×640×640 by default):
+ * the same whole-model run (bench/memory/ort-whole.ts's script, plain `node`, nothing of Tessera loaded)
+ * under session options and glibc malloc settings, each a separate process measured by
+ * `/usr/bin/time -f %M`, ranges over `--runs` processes:
+ *   - node with onnxruntime-node loaded and nothing run (the floor), the session created and not run;
+ *   - onnxruntime's default options; arena off; memory patterns off; both; one intra-op thread;
+ *     graph optimization basic (no NCHWc layout) and disabled;
+ *   - glibc malloc in the child: MALLOC_ARENA_MAX=1, and MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_
+ *     lowered (freed blocks go back to the system at once), with the engine's arena and patterns off;
+ *   - the default run at smaller input sizes (how the excess scales with the image), and a one-node model
+ *     (a Relu on 4 floats: what the first session of a process costs whatever the model);
+ *   - with `--parts` (ppocr-v4-det only): the model without its 320×320 stem (fed the stem's 160×160
+ *     output) and without both the stem and the head's two 2× ConvTransposes (ending at the head's
+ *     160×160 map): what running those parts band by band could save at most (their activations gone).
+ *   npx tsx bench/memory/ort-breakdown.ts [--runs 2] [--model path.onnx] [--size 640] [--only name,name] [--parts]
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomFeeds } from '../../src/backends/tensor.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { inferShapes, resolveInputShapes, type ShapedGraph } from '../../src/ir/infer.js';
+import { exportOnnx } from '../../src/ir/onnx-export.js';
+import { importOnnx, importOnnxFile } from '../../src/ir/onnx-import.js';
+import { ortProber } from '../../src/backends/ort.js';
+import { writeRawTensors } from './ort-whole.js';
+import { measure } from './measure.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const args = process.argv.slice(2);
+const opt = (k: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
+const RUNS = Number(opt('--runs') ?? 2);
+const MODEL = resolve(opt('--model') ?? join(ROOT, '../shared/corpus/models/ppocr-v4-det.onnx'));
+const SIZE = Number(opt('--size') ?? 640);
+const ONLY = opt('--only')?.split(',');
+const WORK = join(tmpdir(), `tessera-ort-breakdown-${process.pid}`);
+const MB = 1e6;
+
+// the measured script: options as JSON in argv, the run timed, VmHWM printed beside %M
+const SCRIPT = `import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+const ort = await import(ORT_URL);
+const [model, inDir, optsJson, mode] = process.argv.slice(2);
+const ARRAYS = { float32: Float32Array, int64: BigInt64Array };
+const feeds = {};
+for (const r of JSON.parse(readFileSync(join(inDir, 'tensors.json'), 'utf8'))) {
+  const b = readFileSync(join(inDir, r.file));
+  feeds[r.name] = new ort.Tensor(r.dtype, new ARRAYS[r.dtype](b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), r.dims);
+}
+let runMs = null;
+if (mode !== 'floor') {
+  const session = await ort.InferenceSession.create(model, JSON.parse(optsJson));
+  if (mode === 'run') {
+    const t0 = performance.now();
+    await session.run(feeds);
+    runMs = performance.now() - t0;
+  }
+  await session.release();
+}
+console.log(JSON.stringify({ runMs }));
+`;
+
+interface Variant { name: string; mode: 'floor' | 'load' | 'run'; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string }
+const lean = { enableCpuMemArena: false, enableMemPattern: false };
+const trim = { MALLOC_TRIM_THRESHOLD_: '0', MALLOC_MMAP_THRESHOLD_: '65536' };
+const variants: Variant[] = [
+  { name: 'floor: node + onnxruntime-node, no session', mode: 'floor' },
+  { name: 'session created, not run', mode: 'load' },
+  { name: 'default options', mode: 'run' },
+  { name: 'arena off', mode: 'run', options: { enableCpuMemArena: false } },
+  { name: 'memory patterns off', mode: 'run', options: { enableMemPattern: false } },
+  { name: 'arena + patterns off', mode: 'run', options: lean },
+  { name: 'one intra-op thread', mode: 'run', options: { intraOpNumThreads: 1 } },
+  { name: 'arena + patterns off, one thread', mode: 'run', options: { ...lean, intraOpNumThreads: 1 } },
+  { name: 'graph optimization basic (no NCHWc)', mode: 'run', options: { graphOptimizationLevel: 'basic' } },
+  { name: 'graph optimization extended', mode: 'run', options: { graphOptimizationLevel: 'extended' } },
+  { name: 'graph optimization disabled', mode: 'run', options: { graphOptimizationLevel: 'disabled' } },
+  { name: 'MALLOC_ARENA_MAX=1', mode: 'run', env: { MALLOC_ARENA_MAX: '1' } },
+  { name: 'malloc trim/mmap thresholds low', mode: 'run', env: trim },
+  { name: 'arena + patterns off, malloc trim/mmap low', mode: 'run', options: lean, env: trim },
+  { name: 'arena + patterns off, malloc low, basic, one thread', mode: 'run', options: { ...lean, graphOptimizationLevel: 'basic', intraOpNumThreads: 1 }, env: { ...trim, MALLOC_ARENA_MAX: '1' } },
+  ...[32, 320, 480].map((size): Variant => ({ name: `default options at ${size}×${size}`, mode: 'run', size })),
+  { name: 'a one-node model (Relu of 4 floats), default options', mode: 'run', model: () => tiny().model, inputs: () => tiny().inputs },
+  ...(args.includes('--parts') ? [
+    ...([['', {}, undefined], [', arena + patterns off, malloc low', lean, trim]] as const).flatMap(([how, options, env]) => [
+      { name: `without the 320×320 stem${how}`, mode: 'run', options, env, model: () => part('stem').model, inputs: () => part('stem').inputs },
+      { name: `without the stem and the head's 2× ConvTransposes${how}`, mode: 'run', options, env, model: () => part('stem+head').model, inputs: () => part('stem+head').inputs },
+    ]),
+  ] as Variant[] : []),
+];
+
+mkdirSync(WORK, { recursive: true });
+const ortUrl = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
+const script = join(WORK, 'ort-variant.mjs');
+writeFileSync(script, SCRIPT.replace('ORT_URL', JSON.stringify(ortUrl)));
+const graph = importOnnxFile(MODEL);
+const inputs = new Map<number, string>();
+const inputDir = (size: number) => {
+  if (!inputs.has(size)) {
+    const dir = join(WORK, `in-${size}`);
+    const shapes = Object.fromEntries(graph.inputs.map((x) => [x, [1, 3, size, size]]));
+    writeRawTensors(dir, randomFeeds(graph, resolveInputShapes(graph, shapes)), graph.inputs);
+    inputs.set(size, dir);
+  }
+  return inputs.get(size)!;
+};
+/** A one-node model and its input. */
+let tinyModel: { model: string; inputs: string } | undefined;
+function tiny() {
+  if (!tinyModel) {
+    const b = new GraphBuilder('tiny', { opset: 17 });
+    b.input('x', 'float32', [1, 4]);
+    b.output(b.node('Relu', ['x'], 'y'), 'float32');
+    const model = join(WORK, 'tiny.onnx'), inputs = join(WORK, 'tiny-in');
+    writeFileSync(model, b.toBytes());
+    const g = importOnnx(b.toBytes());
+    writeRawTensors(inputs, randomFeeds(g, resolveInputShapes(g)), g.inputs);
+    tinyModel = { model, inputs };
+  }
+  return tinyModel;
+}
+
+/** ppocr-v4-det without its stem (nodes up to the 160×160 value p2o.Add.19), and also without the head after batch_norm_0.tmp_4. */
+let shaped: ShapedGraph | undefined;
+const parts = new Map<string, { model: string; inputs: string }>();
+function part(which: 'stem' | 'stem+head') {
+  if (!parts.has(which)) {
+    if (!shaped) throw new Error('--parts: shapes not inferred');
+    const g = shaped;
+    const producer = (v: string) => g.values.get(v)!.producer;
+    const closure = (from: string, up: boolean) => {
+      const seen = new Set<number>();
+      const stack = [producer(from)];
+      while (stack.length) {
+        const u = stack.pop()!;
+        if (u < 0 || seen.has(u)) continue;
+        seen.add(u);
+        if (up) stack.push(...g.nodes[u].inputs.filter((x) => x).map(producer));
+        else for (const o of g.nodes[u].outputs) stack.push(...(g.values.get(o)?.consumers ?? []));
+      }
+      return seen;
+    };
+    const stem = closure('p2o.Add.19', true);
+    const head = which === 'stem+head' ? closure('batch_norm_0.tmp_4', false) : new Set<number>();
+    head.delete(producer('batch_norm_0.tmp_4'));
+    const keep = g.nodes.map((n) => n.index).filter((u) => !stem.has(u) && !head.has(u) && !(g.nodes[u].op === 'Constant'));
+    const exported = exportOnnx(g, keep, which === 'stem+head' ? { outputs: ['batch_norm_0.tmp_4'] } : {});
+    const model = join(WORK, `det-${which.replace('+', '-')}.onnx`), inputs = join(WORK, `in-${which.replace('+', '-')}`);
+    writeFileSync(model, exported.bytes);
+    const sub = importOnnx(exported.bytes);
+    writeRawTensors(inputs, randomFeeds(sub, resolveInputShapes(sub)), sub.inputs);
+    parts.set(which, { model, inputs });
+  }
+  return parts.get(which)!;
+}
+if (args.includes('--parts')) shaped = await inferShapes(graph, { inputShapes: Object.fromEntries(graph.inputs.map((x) => [x, [1, 3, SIZE, SIZE]])), prober: ortProber });
+
+const range = (xs: number[], d = 0) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[0] === s[s.length - 1] ? s[0].toFixed(d) : `${s[0].toFixed(d)}–${s[s.length - 1].toFixed(d)}`;
+};
+console.log(`command: npx tsx bench/memory/ort-breakdown.ts --runs ${RUNS} --size ${SIZE}  (${MODEL}; peak RSS by /usr/bin/time -f %M; ranges over ${RUNS} processes; run ms provisional, machine shared)`);
+try {
+  for (const v of variants) {
+    if (ONLY && !ONLY.some((o) => v.name.includes(o))) continue;
+    const rss: number[] = [], ms: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const m = measure(process.execPath, [script, v.model?.() ?? MODEL, v.inputs?.() ?? inputDir(v.size ?? SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env);
+      if (m.status !== 0) throw new Error(`${v.name}: ${m.stderr}`);
+      rss.push(m.peakRssBytes / MB);
+      const runMs = JSON.parse(m.stdout.trim().split('\n').pop()!).runMs;
+      if (runMs !== null) ms.push(runMs);
+    }
+    console.log(`${v.name.padEnd(52)} ${range(rss).padStart(9)} MB${ms.length ? `   run ${range(ms)} ms` : ''}`);
+  }
+} finally {
+  rmSync(WORK, { recursive: true, force: true });
+}
