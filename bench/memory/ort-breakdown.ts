@@ -63,7 +63,32 @@ if (mode !== 'floor') {
 console.log(JSON.stringify({ runMs }));
 `;
 
-interface Variant { name: string; mode: 'floor' | 'load' | 'run'; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string }
+// the chained run: sub-models in sequence, values passed between them in JS; 'keep' creates every session first, 'transient' creates, runs and releases each in turn
+const CHAIN = `import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+const ort = await import(ORT_URL);
+const [listJson, inDir, optsJson, mode] = process.argv.slice(2);
+const models = JSON.parse(listJson), opts = JSON.parse(optsJson);
+const ARRAYS = { float32: Float32Array, int64: BigInt64Array };
+let values = {};
+for (const r of JSON.parse(readFileSync(join(inDir, 'tensors.json'), 'utf8'))) {
+  const b = readFileSync(join(inDir, r.file));
+  values[r.name] = new ort.Tensor(r.dtype, new ARRAYS[r.dtype](b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), r.dims);
+}
+const kept = mode === 'keep' ? await Promise.all(models.map((m) => ort.InferenceSession.create(m, opts))) : [];
+const t0 = performance.now();
+for (let i = 0; i < models.length; i++) {
+  const s = kept[i] ?? await ort.InferenceSession.create(models[i], opts);
+  const feeds = Object.fromEntries(s.inputNames.map((n) => [n, values[n]]));
+  const out = await s.run(feeds);
+  Object.assign(values, out);
+  if (!kept[i]) await s.release();
+}
+const runMs = performance.now() - t0;
+console.log(JSON.stringify({ runMs }));
+`;
+
+interface Variant { name: string; mode: 'floor' | 'load' | 'run' | 'keep' | 'transient'; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string }
 const lean = { enableCpuMemArena: false, enableMemPattern: false };
 const trim = { MALLOC_TRIM_THRESHOLD_: '0', MALLOC_MMAP_THRESHOLD_: '65536' };
 const variants: Variant[] = [
@@ -88,7 +113,12 @@ const variants: Variant[] = [
     ...([['', {}, undefined], [', arena + patterns off, malloc low', lean, trim]] as const).flatMap(([how, options, env]) => [
       { name: `without the 320×320 stem${how}`, mode: 'run', options, env, model: () => part('stem').model, inputs: () => part('stem').inputs },
       { name: `without the stem and the head's 2× ConvTransposes${how}`, mode: 'run', options, env, model: () => part('stem+head').model, inputs: () => part('stem+head').inputs },
+      { name: `without the 160×160 neck branch, concat and head${how}`, mode: 'run', options, env, model: () => part('neck160').model, inputs: () => part('neck160').inputs },
     ]),
+    ...['p2o.Add.15', 'p2o.Add.43', 'p2o.Add.71', 'p2o.Add.147', 'p2o.Add.215', 'p2o.Add.253', 'p2o.Concat.1'].flatMap((v) => [['', {}, undefined], [', arena + patterns off, malloc low', lean, trim]].map(([how, options, env]) => (
+      { name: `the model up to ${v}${how}`, mode: 'run', options, env, model: () => prefix(v), inputs: () => inputDir(SIZE) } as Variant))),
+    ...(['keep', 'transient'] as const).flatMap((mode) => [['', {}], [', arena + patterns off', lean]].map(([how, options]) => (
+      { name: `in 3 sessions (stem+160, rest of backbone and neck, 160 neck+head), ${mode}${how}`, mode, options } as Variant))),
   ] as Variant[] : []),
 ];
 
@@ -96,6 +126,8 @@ mkdirSync(WORK, { recursive: true });
 const ortUrl = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
 const script = join(WORK, 'ort-variant.mjs');
 writeFileSync(script, SCRIPT.replace('ORT_URL', JSON.stringify(ortUrl)));
+const chainScript = join(WORK, 'ort-chain.mjs');
+writeFileSync(chainScript, CHAIN.replace('ORT_URL', JSON.stringify(ortUrl)));
 const graph = importOnnxFile(MODEL);
 const inputs = new Map<number, string>();
 const inputDir = (size: number) => {
@@ -126,7 +158,7 @@ function tiny() {
 /** ppocr-v4-det without its stem (nodes up to the 160×160 value p2o.Add.19), and also without the head after batch_norm_0.tmp_4. */
 let shaped: ShapedGraph | undefined;
 const parts = new Map<string, { model: string; inputs: string }>();
-function part(which: 'stem' | 'stem+head') {
+function part(which: 'stem' | 'stem+head' | 'neck160') {
   if (!parts.has(which)) {
     if (!shaped) throw new Error('--parts: shapes not inferred');
     const g = shaped;
@@ -143,6 +175,16 @@ function part(which: 'stem' | 'stem+head') {
       }
       return seen;
     };
+    if (which === 'neck160') {
+      // everything but the descendants of conv2d_469 (the neck's 160×160 branch, its SE blocks, the concat and the head): outputs the backbone's and the coarser neck's maps
+      const tail = closure('conv2d_469.tmp_0', false);
+      const keep = g.nodes.map((n) => n.index).filter((u) => !tail.has(u) && g.nodes[u].op !== 'Constant');
+      const exported = exportOnnx(g, keep);
+      const model = join(WORK, 'det-neck160.onnx'), inputs = inputDir(SIZE);
+      writeFileSync(model, exported.bytes);
+      parts.set(which, { model, inputs });
+      return parts.get(which)!;
+    }
     const stem = closure('p2o.Add.19', true);
     const head = which === 'stem+head' ? closure('batch_norm_0.tmp_4', false) : new Set<number>();
     head.delete(producer('batch_norm_0.tmp_4'));
@@ -156,6 +198,50 @@ function part(which: 'stem' | 'stem+head') {
   }
   return parts.get(which)!;
 }
+/** The model's nodes that `value` depends on, with `value` as its output. */
+function prefix(value: string): string {
+  const g = shaped!;
+  const seen = new Set<number>();
+  const stack = [g.values.get(value)!.producer];
+  while (stack.length) {
+    const u = stack.pop()!;
+    if (u < 0 || seen.has(u)) continue;
+    seen.add(u);
+    stack.push(...g.nodes[u].inputs.filter((x) => x).map((x) => g.values.get(x)!.producer));
+  }
+  const path = join(WORK, `det-upto-${value}.onnx`);
+  writeFileSync(path, exportOnnx(g, [...seen].filter((u) => g.nodes[u].op !== 'Constant'), { outputs: [value] }).bytes);
+  return path;
+}
+
+/** ppocr-v4-det as 3 sub-models: the ancestors of p2o.Add.43 (stem and the 160×160 stage), the descendants of conv2d_469.tmp_0 (the neck at 160×160 and the head), the rest. */
+let chain: string[] | undefined;
+function chainModels(): string[] {
+  if (chain) return chain;
+  const g = shaped!;
+  const producer = (v: string) => g.values.get(v)!.producer;
+  const reach = (from: number, up: boolean) => {
+    const seen = new Set<number>();
+    const stack = [from];
+    while (stack.length) {
+      const u = stack.pop()!;
+      if (u < 0 || seen.has(u)) continue;
+      seen.add(u);
+      if (up) stack.push(...g.nodes[u].inputs.filter((x) => x).map(producer));
+      else for (const o of g.nodes[u].outputs) stack.push(...(g.values.get(o)?.consumers ?? []));
+    }
+    return seen;
+  };
+  const first = reach(producer('p2o.Add.43'), true), last = reach(producer('conv2d_469.tmp_0'), false);
+  const runtime = g.nodes.filter((n) => n.op !== 'Constant').map((n) => n.index);
+  const sets = [runtime.filter((u) => first.has(u)), runtime.filter((u) => !first.has(u) && !last.has(u)), runtime.filter((u) => last.has(u))];
+  chain = sets.map((set, i) => {
+    const path = join(WORK, `det-chain-${i}.onnx`);
+    writeFileSync(path, exportOnnx(g, set).bytes);
+    return path;
+  });
+  return chain;
+}
 if (args.includes('--parts')) shaped = await inferShapes(graph, { inputShapes: Object.fromEntries(graph.inputs.map((x) => [x, [1, 3, SIZE, SIZE]])), prober: ortProber });
 
 const range = (xs: number[], d = 0) => {
@@ -168,7 +254,9 @@ try {
     if (ONLY && !ONLY.some((o) => v.name.includes(o))) continue;
     const rss: number[] = [], ms: number[] = [];
     for (let r = 0; r < RUNS; r++) {
-      const m = measure(process.execPath, [script, v.model?.() ?? MODEL, v.inputs?.() ?? inputDir(v.size ?? SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env);
+      const m = v.mode === 'keep' || v.mode === 'transient'
+        ? measure(process.execPath, [chainScript, JSON.stringify(chainModels()), inputDir(SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env)
+        : measure(process.execPath, [script, v.model?.() ?? MODEL, v.inputs?.() ?? inputDir(v.size ?? SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env);
       if (m.status !== 0) throw new Error(`${v.name}: ${m.stderr}`);
       rss.push(m.peakRssBytes / MB);
       const runMs = JSON.parse(m.stdout.trim().split('\n').pop()!).runMs;
