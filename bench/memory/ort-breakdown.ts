@@ -103,6 +103,7 @@ const variants: Variant[] = [
   { name: 'graph optimization basic (no NCHWc)', mode: 'run', options: { graphOptimizationLevel: 'basic' } },
   { name: 'graph optimization extended', mode: 'run', options: { graphOptimizationLevel: 'extended' } },
   { name: 'graph optimization disabled', mode: 'run', options: { graphOptimizationLevel: 'disabled' } },
+  { name: 'weight prepacking off', mode: 'run', options: { extra: { session: { 'session.disable_prepacking': '1' } } } },
   { name: 'MALLOC_ARENA_MAX=1', mode: 'run', env: { MALLOC_ARENA_MAX: '1' } },
   { name: 'malloc trim/mmap thresholds low', mode: 'run', env: trim },
   { name: 'arena + patterns off, malloc trim/mmap low', mode: 'run', options: lean, env: trim },
