@@ -210,7 +210,7 @@ async function hostWithNothingToPlan(options: RunOptions): Promise<Target | unde
  */
 async function runAsTheModel(path: string, feeds: TensorMap, outputNames: readonly string[], target: Target, bind: BindSpec | undefined): Promise<Ran> {
   const bound = await bindProcessors(target, bind);
-  collectGarbage(); // the import's garbage goes before the engine allocates (see gc.ts)
+  collectGarbage(true); // the import's garbage goes before the engine allocates (see gc.ts)
   const session = await createSession(path, 'cpu', path);
   let outputs: TensorMap;
   let runMs: number;
