@@ -26,6 +26,7 @@ import { inferShapes, resolveInputShapes, type ShapedGraph } from '../../src/ir/
 import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { importOnnx, importOnnxFile } from '../../src/ir/onnx-import.js';
 import { ortProber } from '../../src/backends/ort.js';
+import { rewriteForMemory } from '../../src/passes/rewrite.js';
 import { writeRawTensors } from './ort-whole.js';
 import { measure } from './measure.js';
 
@@ -88,7 +89,7 @@ const runMs = performance.now() - t0;
 console.log(JSON.stringify({ runMs }));
 `;
 
-interface Variant { name: string; mode: 'floor' | 'load' | 'run' | 'keep' | 'transient'; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string }
+interface Variant { name: string; mode: 'floor' | 'load' | 'run' | 'keep' | 'transient'; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string; models?: () => Promise<string[]> }
 const lean = { enableCpuMemArena: false, enableMemPattern: false };
 const trim = { MALLOC_TRIM_THRESHOLD_: '0', MALLOC_MMAP_THRESHOLD_: '65536' };
 const variants: Variant[] = [
@@ -116,6 +117,10 @@ const variants: Variant[] = [
       { name: `without the stem and the head's 2× ConvTransposes${how}`, mode: 'run', options, env, model: () => part('stem+head').model, inputs: () => part('stem+head').inputs },
       { name: `without the 160×160 neck branch, concat and head${how}`, mode: 'run', options, env, model: () => part('neck160').model, inputs: () => part('neck160').inputs },
     ]),
+    ...[['', {}], [', arena + patterns off', lean]].flatMap(([how, options]) => [
+      { name: `the model up to p2o.Add.19 (the 320×320 stem), whole, one session${how}`, mode: 'keep', options, models: async () => [prefix('p2o.Add.19')] },
+      ...[4, 8, 16].map((T) => ({ name: `the stem in ${T} bands of rows, ${T} sessions kept${how}`, mode: 'keep', options, models: () => stemBands(T) })),
+    ] as Variant[]),
     ...['p2o.Add.15', 'p2o.Add.43', 'p2o.Add.71', 'p2o.Add.147', 'p2o.Add.215', 'p2o.Add.253', 'p2o.Concat.1'].flatMap((v) => [['', {}, undefined], [', arena + patterns off, malloc low', lean, trim]].map(([how, options, env]) => (
       { name: `the model up to ${v}${how}`, mode: 'run', options, env, model: () => prefix(v), inputs: () => inputDir(SIZE) } as Variant))),
     ...(['keep', 'transient'] as const).flatMap((mode) => [['', {}], [', arena + patterns off', lean]].map(([how, options]) => (
@@ -199,8 +204,8 @@ function part(which: 'stem' | 'stem+head' | 'neck160') {
   }
   return parts.get(which)!;
 }
-/** The model's nodes that `value` depends on, with `value` as its output. */
-function prefix(value: string): string {
+/** The run-time nodes `value` depends on. */
+function prefixNodes(value: string): number[] {
   const g = shaped!;
   const seen = new Set<number>();
   const stack = [g.values.get(value)!.producer];
@@ -210,9 +215,44 @@ function prefix(value: string): string {
     seen.add(u);
     stack.push(...g.nodes[u].inputs.filter((x) => x).map((x) => g.values.get(x)!.producer));
   }
+  return [...seen].filter((u) => g.nodes[u].op !== 'Constant');
+}
+
+/** The model's nodes that `value` depends on, with `value` as its output. */
+function prefix(value: string): string {
   const path = join(WORK, `det-upto-${value}.onnx`);
-  writeFileSync(path, exportOnnx(g, [...seen].filter((u) => g.nodes[u].op !== 'Constant'), { outputs: [value] }).bytes);
+  writeFileSync(path, exportOnnx(shaped!, prefixNodes(value), { outputs: [value] }).bytes);
   return path;
+}
+
+/**
+ * The model up to p2o.Add.19 (the 320×320 stem and its stride-2 exit) cut by the spatial-tile rewrite
+ * into `T` bands of rows, each band its own model (input the whole x, sliced inside; output its rows of
+ * p2o.Add.19), so a process runs them one session after another, collecting the rows.
+ */
+const bandSets = new Map<number, string[]>();
+async function stemBands(T: number): Promise<string[]> {
+  if (bandSets.has(T)) return bandSets.get(T)!;
+  const bytes = exportOnnx(shaped!, prefixNodes('p2o.Add.19'), { outputs: ['p2o.Add.19'] }).bytes;
+  const g = await inferShapes(importOnnx(bytes), { inputShapes: { x: [1, 3, SIZE, SIZE] }, prober: ortProber });
+  const { graph: tiled, applied } = rewriteForMemory(g, ['spatial-tile'], { tileCount: T });
+  if (!applied['spatial-tile']) throw new Error(`the stem did not tile into ${T} bands`);
+  const concat = tiled.nodes.find((n) => n.op === 'Concat' && n.outputs[0] === 'p2o.Add.19')!;
+  const paths = concat.inputs.map((piece, t) => {
+    const seen = new Set<number>();
+    const stack = [tiled.values.get(piece)!.producer];
+    while (stack.length) {
+      const u = stack.pop()!;
+      if (u < 0 || seen.has(u)) continue;
+      seen.add(u);
+      stack.push(...tiled.nodes[u].inputs.filter((x) => x).map((x) => tiled.values.get(x)!.producer));
+    }
+    const path = join(WORK, `det-stem-band${T}-${t}.onnx`);
+    writeFileSync(path, exportOnnx(tiled, [...seen], { outputs: [piece] }).bytes);
+    return path;
+  });
+  bandSets.set(T, paths);
+  return paths;
 }
 
 /** ppocr-v4-det as 3 sub-models: the ancestors of p2o.Add.43 (stem and the 160×160 stage), the descendants of conv2d_469.tmp_0 (the neck at 160×160 and the head), the rest. */
@@ -256,7 +296,7 @@ try {
     const rss: number[] = [], ms: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       const m = v.mode === 'keep' || v.mode === 'transient'
-        ? measure(process.execPath, [chainScript, JSON.stringify(chainModels()), inputDir(SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env)
+        ? measure(process.execPath, [chainScript, JSON.stringify(v.models ? await v.models() : chainModels()), inputDir(SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env)
         : measure(process.execPath, [script, v.model?.() ?? MODEL, v.inputs?.() ?? inputDir(v.size ?? SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env);
       if (m.status !== 0) throw new Error(`${v.name}: ${m.stderr}`);
       rss.push(m.peakRssBytes / MB);
