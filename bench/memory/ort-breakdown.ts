@@ -27,6 +27,10 @@ import { exportOnnx } from '../../src/ir/onnx-export.js';
 import { importOnnx, importOnnxFile } from '../../src/ir/onnx-import.js';
 import { ortProber } from '../../src/backends/ort.js';
 import { rewriteForMemory } from '../../src/passes/rewrite.js';
+import { createHash } from 'node:crypto';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
+import { weightBytes } from '../../src/ir/weight.js';
 import { writeRawTensors } from './ort-whole.js';
 import { measure } from './measure.js';
 
@@ -89,7 +93,47 @@ const runMs = performance.now() - t0;
 console.log(JSON.stringify({ runMs }));
 `;
 
-interface Variant { name: string; mode: 'floor' | 'load' | 'run' | 'keep' | 'transient'; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string; models?: () => Promise<string[]> }
+// bands sharing sessions: each band's rows of x copied out (all channels), run on the session of its model, its output rows kept
+const SHARED = `import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+const ort = await import(ORT_URL);
+const [bandsJson, inDir, optsJson, reference] = process.argv.slice(2);
+const bands = JSON.parse(bandsJson), opts = JSON.parse(optsJson);
+const r = JSON.parse(readFileSync(join(inDir, 'tensors.json'), 'utf8'))[0];
+const b = readFileSync(join(inDir, r.file));
+const x = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+const [N, C, H, W] = r.dims;
+const sessions = new Map();
+for (const band of bands) if (!sessions.has(band.model)) sessions.set(band.model, await ort.InferenceSession.create(band.model, opts));
+const pieces = [];
+const t0 = performance.now();
+for (const band of bands) {
+  const rows = band.hi - band.lo, data = new Float32Array(N * C * rows * W);
+  for (let c = 0; c < N * C; c++) data.set(x.subarray((c * H + band.lo) * W, (c * H + band.hi) * W), c * rows * W);
+  const s = sessions.get(band.model);
+  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', data, [N, C, rows, W]) });
+  pieces.push(out[s.outputNames[0]]);
+}
+const runMs = performance.now() - t0;
+// checked (after the measured part) against the whole model: the band rows in order are its output
+let maxAbs = null;
+if (reference) {
+  const ref = await ort.InferenceSession.create(reference);
+  const want = (await ref.run({ x: new ort.Tensor('float32', x, r.dims) }))[ref.outputNames[0]];
+  const [, Co, Ho, Wo] = want.dims;
+  let h0 = 0;
+  maxAbs = 0;
+  for (const p of pieces) {
+    const hp = p.dims[2];
+    for (let c = 0; c < Co; c++) for (let i = 0; i < hp * Wo; i++) maxAbs = Math.max(maxAbs, Math.abs(p.data[c * hp * Wo + i] - want.data[(c * Ho + h0) * Wo + i]));
+    h0 += hp;
+  }
+  if (h0 !== Ho) maxAbs = Infinity;
+}
+console.log(JSON.stringify({ runMs, sessions: sessions.size, maxAbs }));
+`;
+
+interface Variant { name: string; mode: 'floor' | 'load' | 'run' | 'keep' | 'transient' | 'shared'; shared?: () => Promise<{ model: string; lo: number; hi: number }[]>; options?: object; env?: Record<string, string>; size?: number; model?: () => string; inputs?: () => string; models?: () => Promise<string[]> }
 const lean = { enableCpuMemArena: false, enableMemPattern: false };
 const trim = { MALLOC_TRIM_THRESHOLD_: '0', MALLOC_MMAP_THRESHOLD_: '65536' };
 const variants: Variant[] = [
@@ -120,6 +164,7 @@ const variants: Variant[] = [
     ...[['', {}], [', arena + patterns off', lean]].flatMap(([how, options]) => [
       { name: `the model up to p2o.Add.19 (the 320×320 stem), whole, one session${how}`, mode: 'keep', options, models: async () => [prefix('p2o.Add.19')] },
       ...[4, 8, 16].map((T) => ({ name: `the stem in ${T} bands of rows, ${T} sessions kept${how}`, mode: 'keep', options, models: () => stemBands(T) })),
+      ...[8, 16].map((T) => ({ name: `the stem in ${T} bands of rows fed their rows, bands of one shape sharing a session${how}`, mode: 'shared', options, shared: () => sharedStemBands(T) })),
     ] as Variant[]),
     ...['p2o.Add.15', 'p2o.Add.43', 'p2o.Add.71', 'p2o.Add.147', 'p2o.Add.215', 'p2o.Add.253', 'p2o.Concat.1'].flatMap((v) => [['', {}, undefined], [', arena + patterns off, malloc low', lean, trim]].map(([how, options, env]) => (
       { name: `the model up to ${v}${how}`, mode: 'run', options, env, model: () => prefix(v), inputs: () => inputDir(SIZE) } as Variant))),
@@ -134,6 +179,8 @@ const script = join(WORK, 'ort-variant.mjs');
 writeFileSync(script, SCRIPT.replace('ORT_URL', JSON.stringify(ortUrl)));
 const chainScript = join(WORK, 'ort-chain.mjs');
 writeFileSync(chainScript, CHAIN.replace('ORT_URL', JSON.stringify(ortUrl)));
+const sharedScript = join(WORK, 'ort-shared.mjs');
+writeFileSync(sharedScript, SHARED.replace('ORT_URL', JSON.stringify(ortUrl)));
 const graph = importOnnxFile(MODEL);
 const inputs = new Map<number, string>();
 const inputDir = (size: number) => {
@@ -231,12 +278,14 @@ function prefix(value: string): string {
  * p2o.Add.19), so a process runs them one session after another, collecting the rows.
  */
 const bandSets = new Map<number, string[]>();
+const tiledStem = new Map<number, import("../../src/ir/graph.js").Graph>();
 async function stemBands(T: number): Promise<string[]> {
   if (bandSets.has(T)) return bandSets.get(T)!;
   const bytes = exportOnnx(shaped!, prefixNodes('p2o.Add.19'), { outputs: ['p2o.Add.19'] }).bytes;
   const g = await inferShapes(importOnnx(bytes), { inputShapes: { x: [1, 3, SIZE, SIZE] }, prober: ortProber });
   const { graph: tiled, applied } = rewriteForMemory(g, ['spatial-tile'], { tileCount: T });
   if (!applied['spatial-tile']) throw new Error(`the stem did not tile into ${T} bands`);
+  tiledStem.set(T, tiled);
   const concat = tiled.nodes.find((n) => n.op === 'Concat' && n.outputs[0] === 'p2o.Add.19')!;
   const paths = concat.inputs.map((piece, t) => {
     const seen = new Set<number>();
@@ -253,6 +302,50 @@ async function stemBands(T: number): Promise<string[]> {
   });
   bandSets.set(T, paths);
   return paths;
+}
+
+/**
+ * The same bands fed their rows of x (copied out by the process, the halo included) instead of slicing x
+ * themselves, every model's names canonical (by position), so bands of one shape and padding are one
+ * model and share one session: top, interior and bottom bands, 3 sessions whatever T.
+ */
+const sharedSets = new Map<number, { model: string; lo: number; hi: number }[]>();
+async function sharedStemBands(T: number) {
+  if (sharedSets.has(T)) return sharedSets.get(T)!;
+  await stemBands(T);
+  const tiled = tiledStem.get(T)!;
+  const concat = tiled.nodes.find((n) => n.op === 'Concat' && n.outputs[0] === 'p2o.Add.19')!;
+  const i64 = (name: string) => Number(new BigInt64Array(weightBytes(tiled.values.get(name)!.initializer!).slice().buffer)[0]);
+  const out = concat.inputs.map((piece, t) => {
+    const seen = new Set<number>();
+    const stack = [tiled.values.get(piece)!.producer];
+    while (stack.length) {
+      const u = stack.pop()!;
+      if (u < 0 || seen.has(u)) continue;
+      seen.add(u);
+      stack.push(...tiled.nodes[u].inputs.filter((x) => x).map((x) => tiled.values.get(x)!.producer));
+    }
+    const cut = [...seen].filter((u) => tiled.nodes[u].op === 'Slice' && tiled.nodes[u].inputs[0] === 'x');
+    if (cut.length !== 1) throw new Error(`band ${t}: ${cut.length} slices of x`);
+    const sl = tiled.nodes[cut[0]];
+    seen.delete(cut[0]);
+    const model = fromBinary(ModelProtoSchema, exportOnnx(tiled, [...seen], { outputs: [piece] }).bytes);
+    const names = new Map<string, string>();
+    const name = (x: string) => (x ? (names.get(x) ?? (names.set(x, `v${names.size}`), `v${names.size - 1}`)) : x);
+    const g = model.graph!;
+    g.name = 'band';
+    for (const v of g.input) v.name = name(v.name);
+    for (const w of g.initializer) w.name = name(w.name);
+    g.node.forEach((n, k) => { n.name = `n${k}`; n.input = n.input.map(name); n.output = n.output.map(name); });
+    for (const v of g.output) v.name = name(v.name);
+    g.valueInfo = [];
+    const bytes = toBinary(ModelProtoSchema, model);
+    const path = join(WORK, `det-stem-shared${T}-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}.onnx`);
+    writeFileSync(path, bytes);
+    return { model: path, lo: i64(sl.inputs[1]), hi: i64(sl.inputs[2]) };
+  });
+  sharedSets.set(T, out);
+  return out;
 }
 
 /** ppocr-v4-det as 3 sub-models: the ancestors of p2o.Add.43 (stem and the 160×160 stage), the descendants of conv2d_469.tmp_0 (the neck at 160×160 and the head), the rest. */
@@ -294,16 +387,25 @@ try {
   for (const v of variants) {
     if (ONLY && !ONLY.some((o) => v.name.includes(o))) continue;
     const rss: number[] = [], ms: number[] = [];
+    let extra = '';
     for (let r = 0; r < RUNS; r++) {
-      const m = v.mode === 'keep' || v.mode === 'transient'
+      const m = v.mode === 'shared'
+        ? measure(process.execPath, [sharedScript, JSON.stringify(await v.shared!()), inputDir(SIZE), JSON.stringify(v.options ?? {})], ROOT, v.env)
+        : v.mode === 'keep' || v.mode === 'transient'
         ? measure(process.execPath, [chainScript, JSON.stringify(v.models ? await v.models() : chainModels()), inputDir(SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env)
         : measure(process.execPath, [script, v.model?.() ?? MODEL, v.inputs?.() ?? inputDir(v.size ?? SIZE), JSON.stringify(v.options ?? {}), v.mode], ROOT, v.env);
       if (m.status !== 0) throw new Error(`${v.name}: ${m.stderr}`);
       rss.push(m.peakRssBytes / MB);
-      const runMs = JSON.parse(m.stdout.trim().split('\n').pop()!).runMs;
-      if (runMs !== null) ms.push(runMs);
+      const res = JSON.parse(m.stdout.trim().split('\n').pop()!);
+      if (res.runMs !== null) ms.push(res.runMs);
     }
-    console.log(`${v.name.padEnd(52)} ${range(rss).padStart(9)} MB${ms.length ? `   run ${range(ms)} ms` : ''}`);
+    if (v.mode === 'shared') {
+      // checked in a process of its own (the whole model's run would be the peak): the band rows in order against the whole model's output
+      const m = measure(process.execPath, [sharedScript, JSON.stringify(await v.shared!()), inputDir(SIZE), JSON.stringify(v.options ?? {}), prefix('p2o.Add.19')], ROOT, v.env);
+      const res = JSON.parse(m.stdout.trim().split('\n').pop()!);
+      extra = `   ${res.sessions} sessions; band rows against the whole model's output: max abs ${res.maxAbs}`;
+    }
+    console.log(`${v.name.padEnd(52)} ${range(rss).padStart(9)} MB${ms.length ? `   run ${range(ms)} ms` : ''}${extra}`);
   }
 } finally {
   rmSync(WORK, { recursive: true, force: true });
