@@ -10,9 +10,15 @@
  *     lowered (freed blocks go back to the system at once), with the engine's arena and patterns off;
  *   - the default run at smaller input sizes (how the excess scales with the image), and a one-node model
  *     (a Relu on 4 floats: what the first session of a process costs whatever the model);
- *   - with `--parts` (ppocr-v4-det only): the model without its 320×320 stem (fed the stem's 160×160
- *     output) and without both the stem and the head's two 2× ConvTransposes (ending at the head's
- *     160×160 map): what running those parts band by band could save at most (their activations gone).
+ *   - with `--parts` (ppocr-v4-det only; what running parts band by band can save):
+ *       the model without its 320×320 stem (fed the stem's 160×160 output), also without the head's two
+ *       2× ConvTransposes, and without the 160×160 neck branch (their activations gone: an upper bound);
+ *       its prefixes up to each stage (where the peak builds up);
+ *       the model as 3 consecutive sessions, kept or created and released in turn;
+ *       the stem alone whole, and in 4/8/16 bands of rows (the spatial-tile rewrite's bands): each band its
+ *       own session slicing the whole input, or fed its rows by the process with bands of one shape
+ *       sharing one session (3 sessions), engine arena on and off; the shared bands' rows are checked
+ *       against the whole stem's output in a process of its own (not the measured ones).
  *   npx tsx bench/memory/ort-breakdown.ts [--runs 2] [--model path.onnx] [--size 640] [--only name,name] [--parts]
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
