@@ -13,6 +13,8 @@
  *   - `tessera compile` of ppocr-v4-det for host (wall time of the command).
  * It runs the built CLI (bin/tessera.js → dist/, as users get it): `npm run build` first.
  *   npm run build && npx tsx bench/memory-budget.ts [--runs 3] [--no-decoder] [--json bench/memory-budget.results.json]
+ * `--only det` runs the corpus rows whose file name contains it and nothing else (no MLP, compile time or
+ * decoder; nothing written unless --json is given): `--only det --runs 3` is the ppocr-v4-det line.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +35,7 @@ const CORPUS = resolve(ROOT, '../shared/corpus/models');
 const args = process.argv.slice(2);
 const opt = (k: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
 const RUNS = Number(opt('--runs') ?? 3);
+const ONLY = opt('--only');
 const JSON_OUT = opt('--json') ?? join(ROOT, 'bench/memory-budget.results.json');
 const WORK = join(tmpdir(), `tessera-memory-budget-${process.pid}`);
 const MB = 1e6;
@@ -89,7 +92,7 @@ function corpusRows(ortScript: string): ModelRow[] {
     { file: 'silero-vad-v5.onnx' }, { file: 'wakeword-hello-deepa.onnx' },
   ];
   const rows: ModelRow[] = [];
-  for (const c of cases) {
+  for (const c of cases.filter((x) => !ONLY || x.file.includes(ONLY))) {
     const model = join(CORPUS, c.file);
     const dir = join(WORK, basename(c.file, '.onnx'));
     const io = writeInputs(model, c.shapes, dir);
@@ -170,17 +173,21 @@ if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('run `npm run b
 const srcNewer = statSync(join(ROOT, 'src/passes/resident.ts')).mtimeMs > (statSync(join(ROOT, 'dist/passes/resident.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0);
 if (srcNewer) console.log('warning: dist/ is older than src/: run `npm run build` for figures of this source');
 mkdirSync(WORK, { recursive: true });
-console.log(`command: npx tsx bench/memory-budget.ts --runs ${RUNS}${args.includes('--no-decoder') ? ' --no-decoder' : ''}  (peak RSS by /usr/bin/time -f %M per process; ranges over ${RUNS} processes; median ratios)`);
+console.log(`command: npx tsx bench/memory-budget.ts --runs ${RUNS}${ONLY ? ` --only ${ONLY}` : ''}${args.includes('--no-decoder') ? ' --no-decoder' : ''}  (peak RSS by /usr/bin/time -f %M per process; ranges over ${RUNS} processes; median ratios)`);
 try {
   const ortScript = writeOrtWholeScript(WORK);
   const corpus = corpusRows(ortScript);
-  const mlp = mlpRow(ortScript);
-  const compile = compileTime();
-  // without the decoder, its figures from the results file (an earlier run) are kept, marked so
-  const earlier = existsSync(JSON_OUT) ? (JSON.parse(readFileSync(JSON_OUT, 'utf8')) as { decoder?: unknown; date?: string }) : undefined;
-  const decoder = args.includes('--no-decoder') ? (earlier?.decoder ? { ...(earlier.decoder as object), fromEarlierRun: earlier.date } : undefined) : await decoderRows();
-  writeFileSync(JSON_OUT, `${JSON.stringify({ command: `npx tsx bench/memory-budget.ts --runs ${RUNS}`, date: new Date().toISOString(), corpus, mlp, compileS: compile, decoder }, null, 1)}\n`);
-  console.log(`figures written to ${JSON_OUT}`);
+  if (ONLY) {
+    if (opt('--json')) writeFileSync(JSON_OUT, `${JSON.stringify({ command: `npx tsx bench/memory-budget.ts --only ${ONLY} --runs ${RUNS}`, date: new Date().toISOString(), corpus }, null, 1)}\n`);
+  } else {
+    const mlp = mlpRow(ortScript);
+    const compile = compileTime();
+    // without the decoder, its figures from the results file (an earlier run) are kept, marked so
+    const earlier = existsSync(JSON_OUT) ? (JSON.parse(readFileSync(JSON_OUT, 'utf8')) as { decoder?: unknown; date?: string }) : undefined;
+    const decoder = args.includes('--no-decoder') ? (earlier?.decoder ? { ...(earlier.decoder as object), fromEarlierRun: earlier.date } : undefined) : await decoderRows();
+    writeFileSync(JSON_OUT, `${JSON.stringify({ command: `npx tsx bench/memory-budget.ts --runs ${RUNS}`, date: new Date().toISOString(), corpus, mlp, compileS: compile, decoder }, null, 1)}\n`);
+    console.log(`figures written to ${JSON_OUT}`);
+  }
 } finally {
   rmSync(WORK, { recursive: true, force: true });
 }

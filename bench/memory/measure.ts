@@ -10,8 +10,9 @@ export interface Measured {
   status: number | null;
 }
 
-export function measure(cmd: string, args: readonly string[], cwd?: string): Measured {
-  const r = spawnSync('/usr/bin/time', ['-f', 'bench-peak-kb %M wall %e', cmd, ...args], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+/** `env`: variables added to this process's environment for the command. */
+export function measure(cmd: string, args: readonly string[], cwd?: string, env?: Record<string, string>): Measured {
+  const r = spawnSync('/usr/bin/time', ['-f', 'bench-peak-kb %M wall %e', cmd, ...args], { cwd, encoding: 'utf8', maxBuffer: 64 << 20, env: env && { ...process.env, ...env } });
   const m = /bench-peak-kb (\d+) wall ([\d.]+)\s*$/.exec(r.stderr);
   return { peakRssBytes: m ? Number(m[1]) * 1024 : NaN, wallS: m ? Number(m[2]) : NaN, stdout: r.stdout, stderr: r.stderr, status: r.status };
 }

@@ -193,7 +193,7 @@ export class PlanRunner {
 
   /** Binds the target's processors and compiles each lowered partition on its backend (on the CPU EP when that fails). */
   static async create({ graph, plan, target, partitions }: RunnablePlan, bind: BindSpec = {}): Promise<PlanRunner> {
-    collectGarbage(); // the compile's garbage goes before the engines allocate (see gc.ts)
+    collectGarbage(true); // the compile's garbage goes before the engines allocate (see gc.ts)
     const create = backendFactory();
     const bound = await bindProcessors(target, bind, create);
     const cpu = await create(CPU_BACKEND);
