@@ -37,6 +37,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { roundHalfEven } from '../passes/quantize-math.js';
+import { fuseInt4Tables } from './int4-rewrite.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
 import { KV_INDEX, KV_INT8_MAX, KV_MIN_SCALE, kvInput, kvScaleInput, kvScaleOutput, rewriteForInPlaceKv, type KvStorage } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
@@ -83,6 +84,11 @@ export interface GeneratorOptions {
   decodeSpinning?: boolean;
   /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
   sessionOptions?: ortTypes.InferenceSession.SessionOptions;
+  /**
+   * Read block-quantized int4 tables that onnxruntime would dequantize whole every run — a tied embedding's
+   * Gather and its LM head Gemm — quantized instead (int4-rewrite.ts; default true).
+   */
+  fuseInt4?: boolean;
   /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
   kv?: KvStorage;
 }
@@ -251,8 +257,10 @@ export class Generator {
     const sig = decoderSignature(proto, modelPath);
     const kv = options.kv ?? 'float32';
     if (kv !== 'float32' && kv !== 'int8') throw new TesseraError('BAD_ARGUMENT', `kv '${kv}': expected 'float32' or 'int8'`);
-    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
     const weightBytes = modelWeightBytes(proto);
+    // int4 tables onnxruntime would dequantize every run (a tied embedding and LM head): read quantized, in both graphs
+    if (options.fuseInt4 !== false) fuseInt4Tables(proto);
+    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
     const chunk = options.prefillChunk ?? 128;
     if (!Number.isSafeInteger(chunk) || chunk < 1) throw new TesseraError('BAD_ARGUMENT', `prefillChunk ${chunk}: expected a positive integer`);
     if (options.maxSteps !== undefined && (!Number.isSafeInteger(options.maxSteps) || options.maxSteps < 1)) throw new TesseraError('BAD_ARGUMENT', `maxSteps ${options.maxSteps}: expected a positive integer`);
