@@ -38,6 +38,7 @@ import { asTesseraError, TesseraError } from '../errors.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { roundHalfEven } from '../passes/quantize-math.js';
 import { fuseInt4Tables } from './int4-rewrite.js';
+import { lastRowLogits } from './prefill-rewrite.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
 import { KV_INDEX, KV_INT8_MAX, KV_MIN_SCALE, kvInput, kvScaleInput, kvScaleOutput, rewriteForInPlaceKv, type KvStorage } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
@@ -80,8 +81,13 @@ export interface GeneratorOptions {
    * onnxruntime's.
    */
   decodeThreads?: number;
-  /** Let the decode session's threads spin-wait between ops (default false; prefill's never do). */
+  /** Let the decode session's threads spin-wait between ops (default false). */
   decodeSpinning?: boolean;
+  /**
+   * Let the prefill session's threads spin-wait between ops within a run (default true), with onnxruntime's
+   * `session.force_spinning_stop` so that they stop when the run ends and leave the cores to decode.
+   */
+  prefillSpinning?: boolean;
   /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
   sessionOptions?: ortTypes.InferenceSession.SessionOptions;
   /**
@@ -89,6 +95,8 @@ export interface GeneratorOptions {
    * Gather and its LM head Gemm — quantized instead (int4-rewrite.ts; default true).
    */
   fuseInt4?: boolean;
+  /** Prefill computes the LM head for the prompt's last position only (prefill-rewrite.ts; default true). */
+  prefillLastRowOnly?: boolean;
   /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
   kv?: KvStorage;
 }
@@ -261,6 +269,8 @@ export class Generator {
     // int4 tables onnxruntime would dequantize every run (a tied embedding and LM head): read quantized, in both graphs
     if (options.fuseInt4 !== false) fuseInt4Tables(proto);
     const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
+    // prefill: the LM head over the last position only (prefill-rewrite.ts)
+    if (options.prefillLastRowOnly !== false) lastRowLogits(proto, sig.vocab);
     const chunk = options.prefillChunk ?? 128;
     if (!Number.isSafeInteger(chunk) || chunk < 1) throw new TesseraError('BAD_ARGUMENT', `prefillChunk ${chunk}: expected a positive integer`);
     if (options.maxSteps !== undefined && (!Number.isSafeInteger(options.maxSteps) || options.maxSteps < 1)) throw new TesseraError('BAD_ARGUMENT', `maxSteps ${options.maxSteps}: expected a positive integer`);
@@ -279,7 +289,10 @@ export class Generator {
     const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads ?? (availableParallelism() <= 2 ? 1 : undefined) };
     const open = (phase: Phase) => async () => {
       try {
-        const spin = phase === 'decode' && options.decodeSpinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1' } } } : {};
+        // prefill spins within its run (its threads hand ~64-row ops to each other) and stops spinning when the run ends
+        const spinning = phase === 'decode' ? options.decodeSpinning === true : options.prefillSpinning !== false;
+        const stop = phase === 'prefill' && spinning ? { force_spinning_stop: '1' } : {};
+        const spin = spinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1', ...stop } } } : {};
         return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...spin, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
       } catch (err) {
         throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder (${phase} graph)`);
@@ -391,8 +404,7 @@ export class Generator {
         }
       }
       const logits = out.logits.data as Float32Array;
-      const vocab = logits.length / S;
-      last = logits.subarray((S - 1) * vocab);
+      last = logits.subarray(logits.length - Number(out.logits.dims.at(-1))); // the last position's row (the only one, after the prefill rewrite)
       this.stats.prefillKvCopyBytes += copied;
       this.stats.events.push({ phase: 'prefill', startMs: r0 - this.created, position: P, tokens: S, ms: performance.now() - r0, kvCopyBytes: copied });
     }
