@@ -39,6 +39,7 @@ import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { roundHalfEven } from '../passes/quantize-math.js';
 import { fuseInt4Tables } from './int4-rewrite.js';
 import { lastRowLogits } from './prefill-rewrite.js';
+import { transposeAfterUnsqueeze } from './transpose-rewrite.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
 import { KV_INDEX, KV_INT8_MAX, KV_MIN_SCALE, kvInput, kvScaleInput, kvScaleOutput, rewriteForInPlaceKv, type KvStorage } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
@@ -95,6 +96,11 @@ export interface GeneratorOptions {
    * Gather and its LM head Gemm — quantized instead (int4-rewrite.ts; default true).
    */
   fuseInt4?: boolean;
+  /**
+   * Reorder `Transpose(keys) → Unsqueeze → MatMul` to `Unsqueeze → Transpose → MatMul`, which onnxruntime
+   * folds into the MatMul, instead of transposing the whole cache each layer and step (transpose-rewrite.ts; default true).
+   */
+  foldKeyTranspose?: boolean;
   /** Prefill computes the LM head for the prompt's last position only (prefill-rewrite.ts; default true). */
   prefillLastRowOnly?: boolean;
   /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
@@ -269,6 +275,8 @@ export class Generator {
     // int4 tables onnxruntime would dequantize every run (a tied embedding and LM head): read quantized, in both graphs
     if (options.fuseInt4 !== false) fuseInt4Tables(proto);
     const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
+    // attention reads the keys through a Transpose onnxruntime folds into its MatMul (transpose-rewrite.ts)
+    if (options.foldKeyTranspose !== false) for (const m of [proto, decodeProto]) transposeAfterUnsqueeze(m);
     // prefill: the LM head over the last position only (prefill-rewrite.ts)
     if (options.prefillLastRowOnly !== false) lastRowLogits(proto, sig.vocab);
     const chunk = options.prefillChunk ?? 128;
