@@ -29,7 +29,7 @@
  * copied for it.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { clone, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -76,10 +76,11 @@ export interface GeneratorOptions {
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
   /**
-   * onnxruntime threads within an op in the decode session. Default: intraOpThreads when given; else one
-   * thread on a host of at most 2 cores (there one thread decoded ~8% faster than two, in 8 of 8 paired
-   * rounds: the pool's hand-offs over ~500 small ops cost more than the second core gave), else
-   * onnxruntime's.
+   * onnxruntime threads within an op in the decode session. Default: intraOpThreads when given; else on a
+   * host of at most 2 cores one thread when the host is not under load (1-minute load average under the
+   * core count; there one thread decoded ~8% faster than two, in 8 of 8 paired rounds: the pool's hand-offs
+   * over ~500 small ops cost more than the second core gave) and two when it is (defaultDecodeThreads);
+   * else onnxruntime's.
    */
   decodeThreads?: number;
   /** Let the decode session's threads spin-wait between ops (default false). */
@@ -168,6 +169,20 @@ function kvPosition(sig: DecoderSignature, kv: KvStorage): { bytes: number; what
   return kv === 'int8'
     ? { bytes: 2 * layers * H * (D + 4), what: `${layers} layers × key and value × ${H} heads × (${D} int8 + a 4-byte scale)` }
     : { bytes: 2 * layers * H * D * 4, what: `${layers} layers × key and value × ${H} heads × ${D} × 4 bytes` };
+}
+
+/**
+ * Decode's threads when not given: one on a host of at most 2 cores that other processes are not already
+ * keeping busy (1-minute load average under the core count): there one thread decoded as fast as two or
+ * faster (the pool's hand-offs over ~500 small ops a token cost what the second core gives). On such a
+ * host under load, two: the scheduler shares the cores per thread, and two threads decoded 1.1–2.4× as fast
+ * as one in 4 of 5 alternating rounds at a load of 12 (100m float32), for ~6% more CPU time a step.
+ * On a larger host, onnxruntime's default.
+ */
+function defaultDecodeThreads(): number | undefined {
+  const cores = availableParallelism();
+  if (cores > 2) return undefined;
+  return loadavg()[0] < cores ? 1 : cores;
 }
 
 /** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
@@ -294,7 +309,7 @@ export class Generator {
       extra: configTree({ 'session.intra_op.allow_spinning': '0', ...options.ortConfig, 'session.model_external_initializers_file_folder_path': dirname(path), 'session.disable_prepacking': options.prepack === false ? '1' : '0' }),
     };
     const bytes = { prefill: toBinary(ModelProtoSchema, proto), decode: toBinary(ModelProtoSchema, decodeProto) };
-    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads ?? (availableParallelism() <= 2 ? 1 : undefined) };
+    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads ?? defaultDecodeThreads() };
     const open = (phase: Phase) => async () => {
       try {
         // no spinning by default: under other load a spinning prefill pool took 1.5–2.5× longer (A/B, alternating); asked for, prefill's stops when its run ends
