@@ -19,6 +19,11 @@
  * the float32 bytes (head size + 4 bytes a row instead of 4 × head size): decode quantizes its new rows and
  * dequantizes the cache inside the graph (kv-rewrite.ts); prefill's rows are quantized here, the same way
  * (round half to even), and a later prefill chunk reads the filled rows dequantized.
+ * Before the sessions open, the graphs are rewritten where onnxruntime would do needless work, each
+ * rewrite checked against onnxruntime on the original graph and each with an option to turn it off:
+ * int4 tables it would dequantize whole every run read quantized (int4-rewrite.ts, both graphs), the
+ * key Transpose folded into attention's MatMul (transpose-rewrite.ts, both), and prefill's LM head over
+ * the last position only (prefill-rewrite.ts).
  * Decode's session may run with its own threads (`decodeThreads`, `decodeSpinning`): batch-1 decode
  * streams weights through ~500 small ops a token, where a pool's hand-offs cost as much as its second core
  * gives on a small machine.
