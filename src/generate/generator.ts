@@ -19,6 +19,11 @@
  * the float32 bytes (head size + 4 bytes a row instead of 4 × head size): decode quantizes its new rows and
  * dequantizes the cache inside the graph (kv-rewrite.ts); prefill's rows are quantized here, the same way
  * (round half to even), and a later prefill chunk reads the filled rows dequantized.
+ * Before the sessions open, the graphs are rewritten where onnxruntime would do needless work, each
+ * rewrite checked against onnxruntime on the original graph and each with an option to turn it off:
+ * int4 tables it would dequantize whole every run read quantized (int4-rewrite.ts, both graphs), the
+ * key Transpose folded into attention's MatMul (transpose-rewrite.ts, both), and prefill's LM head over
+ * the last position only (prefill-rewrite.ts).
  * Decode's session may run with its own threads (`decodeThreads`, `decodeSpinning`): batch-1 decode
  * streams weights through ~500 small ops a token, where a pool's hand-offs cost as much as its second core
  * gives on a small machine.
@@ -29,7 +34,7 @@
  * copied for it.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { clone, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -37,6 +42,9 @@ import type * as ortTypes from 'onnxruntime-node';
 import { asTesseraError, TesseraError } from '../errors.js';
 import { decodeModel, readModelFile } from '../ir/onnx-import.js';
 import { roundHalfEven } from '../passes/quantize-math.js';
+import { fuseInt4Tables } from './int4-rewrite.js';
+import { lastRowLogits } from './prefill-rewrite.js';
+import { transposeAfterUnsqueeze } from './transpose-rewrite.js';
 import { chooseMaxLength, modelWeightBytes, type KvBudget } from './kv-budget.js';
 import { KV_INDEX, KV_INT8_MAX, KV_MIN_SCALE, kvInput, kvScaleInput, kvScaleOutput, rewriteForInPlaceKv, type KvStorage } from './kv-rewrite.js';
 import { makeSampler, type Sampler, type SamplingOptions } from './sampling.js';
@@ -73,16 +81,34 @@ export interface GeneratorOptions {
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
   /**
-   * onnxruntime threads within an op in the decode session. Default: intraOpThreads when given; else one
-   * thread on a host of at most 2 cores (there one thread decoded ~8% faster than two, in 8 of 8 paired
-   * rounds: the pool's hand-offs over ~500 small ops cost more than the second core gave), else
-   * onnxruntime's.
+   * onnxruntime threads within an op in the decode session. Default: intraOpThreads when given; else on a
+   * host of at most 2 cores one thread when the host is not under load (1-minute load average under the
+   * core count; there one thread decoded ~8% faster than two, in 8 of 8 paired rounds: the pool's hand-offs
+   * over ~500 small ops cost more than the second core gave) and two when it is (defaultDecodeThreads);
+   * else onnxruntime's.
    */
   decodeThreads?: number;
-  /** Let the decode session's threads spin-wait between ops (default false; prefill's never do). */
+  /** Let the decode session's threads spin-wait between ops (default false). */
   decodeSpinning?: boolean;
+  /**
+   * Let the prefill session's threads spin-wait between ops within a run (default false), with onnxruntime's
+   * `session.force_spinning_stop` so that they stop when the run ends and leave the cores to decode.
+   */
+  prefillSpinning?: boolean;
   /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
   sessionOptions?: ortTypes.InferenceSession.SessionOptions;
+  /**
+   * Read block-quantized int4 tables that onnxruntime would dequantize whole every run — a tied embedding's
+   * Gather and its LM head Gemm — quantized instead (int4-rewrite.ts; default true).
+   */
+  fuseInt4?: boolean;
+  /**
+   * Reorder `Transpose(keys) → Unsqueeze → MatMul` to `Unsqueeze → Transpose → MatMul`, which onnxruntime
+   * folds into the MatMul, instead of transposing the whole cache each layer and step (transpose-rewrite.ts; default true).
+   */
+  foldKeyTranspose?: boolean;
+  /** Prefill computes the LM head for the prompt's last position only (prefill-rewrite.ts; default true). */
+  prefillLastRowOnly?: boolean;
   /** How the KV cache is stored (default float32): 'int8' keeps int8 rows with a float32 scale per (head, row). */
   kv?: KvStorage;
 }
@@ -148,6 +174,20 @@ function kvPosition(sig: DecoderSignature, kv: KvStorage): { bytes: number; what
   return kv === 'int8'
     ? { bytes: 2 * layers * H * (D + 4), what: `${layers} layers × key and value × ${H} heads × (${D} int8 + a 4-byte scale)` }
     : { bytes: 2 * layers * H * D * 4, what: `${layers} layers × key and value × ${H} heads × ${D} × 4 bytes` };
+}
+
+/**
+ * Decode's threads when not given: one on a host of at most 2 cores that other processes are not already
+ * keeping busy (1-minute load average under the core count): there one thread decoded as fast as two or
+ * faster (the pool's hand-offs over ~500 small ops a token cost what the second core gives). On such a
+ * host under load, two: the scheduler shares the cores per thread, and two threads decoded 1.1–2.4× as fast
+ * as one in 4 of 5 alternating rounds at a load of 12 (100m float32), for ~6% more CPU time a step.
+ * On a larger host, onnxruntime's default.
+ */
+function defaultDecodeThreads(): number | undefined {
+  const cores = availableParallelism();
+  if (cores > 2) return undefined;
+  return loadavg()[0] < cores ? 1 : cores;
 }
 
 /** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
@@ -251,8 +291,14 @@ export class Generator {
     const sig = decoderSignature(proto, modelPath);
     const kv = options.kv ?? 'float32';
     if (kv !== 'float32' && kv !== 'int8') throw new TesseraError('BAD_ARGUMENT', `kv '${kv}': expected 'float32' or 'int8'`);
-    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
     const weightBytes = modelWeightBytes(proto);
+    // int4 tables onnxruntime would dequantize every run (a tied embedding and LM head): read quantized, in both graphs
+    if (options.fuseInt4 !== false) fuseInt4Tables(proto);
+    const decodeProto = rewriteForInPlaceKv(clone(ModelProtoSchema, proto), sig, modelPath, kv);
+    // attention reads the keys through a Transpose onnxruntime folds into its MatMul (transpose-rewrite.ts)
+    if (options.foldKeyTranspose !== false) for (const m of [proto, decodeProto]) transposeAfterUnsqueeze(m);
+    // prefill: the LM head over the last position only (prefill-rewrite.ts)
+    if (options.prefillLastRowOnly !== false) lastRowLogits(proto, sig.vocab);
     const chunk = options.prefillChunk ?? 128;
     if (!Number.isSafeInteger(chunk) || chunk < 1) throw new TesseraError('BAD_ARGUMENT', `prefillChunk ${chunk}: expected a positive integer`);
     if (options.maxSteps !== undefined && (!Number.isSafeInteger(options.maxSteps) || options.maxSteps < 1)) throw new TesseraError('BAD_ARGUMENT', `maxSteps ${options.maxSteps}: expected a positive integer`);
@@ -268,10 +314,13 @@ export class Generator {
       extra: configTree({ 'session.intra_op.allow_spinning': '0', ...options.ortConfig, 'session.model_external_initializers_file_folder_path': dirname(path), 'session.disable_prepacking': options.prepack === false ? '1' : '0' }),
     };
     const bytes = { prefill: toBinary(ModelProtoSchema, proto), decode: toBinary(ModelProtoSchema, decodeProto) };
-    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads ?? (availableParallelism() <= 2 ? 1 : undefined) };
+    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads ?? defaultDecodeThreads() };
     const open = (phase: Phase) => async () => {
       try {
-        const spin = phase === 'decode' && options.decodeSpinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1' } } } : {};
+        // no spinning by default: under other load a spinning prefill pool took 1.5–2.5× longer (A/B, alternating); asked for, prefill's stops when its run ends
+        const spinning = phase === 'decode' ? options.decodeSpinning === true : options.prefillSpinning === true;
+        const stop = phase === 'prefill' && spinning ? { force_spinning_stop: '1' } : {};
+        const spin = spinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1', ...stop } } } : {};
         return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...spin, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
       } catch (err) {
         throw asTesseraError(err, 'BACKEND_FAILED', `${modelPath}: onnxruntime could not load the decoder (${phase} graph)`);
@@ -383,8 +432,7 @@ export class Generator {
         }
       }
       const logits = out.logits.data as Float32Array;
-      const vocab = logits.length / S;
-      last = logits.subarray((S - 1) * vocab);
+      last = logits.subarray(logits.length - Number(out.logits.dims.at(-1))); // the last position's row (the only one, after the prefill rewrite)
       this.stats.prefillKvCopyBytes += copied;
       this.stats.events.push({ phase: 'prefill', startMs: r0 - this.created, position: P, tokens: S, ms: performance.now() - r0, kvCopyBytes: copied });
     }
