@@ -3,7 +3,7 @@
  *   floor      the runtime process with its engine loaded and one trivial session run (the target's
  *              `memory.floorBytes`: measured by `tessera calibrate`, or its uncalibrated default), plus
  *              the engine's structures per node of the model, subgraphs' nodes included
- *              (`memory.nodeBytes`), plus Tessera's graph and plan per node (PLAN_NODE_BYTES) unless the
+ *              (`memory.nodeBytes`), plus Tessera's graph and plan per node (PLAN_NODE_BYTES, 2 KB) unless the
  *              plan runs as the model itself: then `tessera run --plan` drops the compile before the
  *              engine allocates (runtime/run-model.ts) and holds nothing per node
  *   sessions   each further engine session (`memory.sessionBytes`)
@@ -97,12 +97,14 @@ function sessionKey(ctx: CompileContext, node: Node): string {
 }
 
 /**
- * Tessera's imported graph and compiled plan per node, held while its runner runs the plan: the 70 KB a node fitted on the corpus
- * (2026-12-07) while `tessera run --plan` still held them, less the engine's 25 KB. Not counted for a plan that runs as the model
- * itself (one partition, the model's own bytes on the CPU EP): its process measures 13–18 MB over onnxruntime's on every corpus
- * model, 29 nodes or 765 (bench/memory-budget.ts, 2026-12-08), so it holds nothing of Tessera's per node.
+ * Tessera's graph and plan per node, held while its runner runs the plan (a Session). Measured 2026-12-08 with the built CLI on generated
+ * chains of tiny Conv, Mul pairs (tests/cli/resident-per-node.test.ts's), the same one-partition plan run by the runner (`--trace`) and as the
+ * model (without): +3.1–4.8 MB more for 2400 more nodes, 1.3–2.0 KB a node. Not counted for a plan run as the model itself (one partition, the
+ * model's own bytes on the CPU EP: `tessera run --plan` drops the compile before the engine allocates): its process measures 13–18 MB over
+ * onnxruntime's on every corpus model, 29 nodes or 765 (bench/memory-budget.ts). (The 70 KB a node fitted on the corpus on 2026-12-07, while
+ * the run still held the compile and the model's bytes, counted both in one figure: 25 KB is the engine's.)
  */
-export const PLAN_NODE_BYTES = 45e3;
+export const PLAN_NODE_BYTES = 2e3;
 
 /** onnxruntime's CPU arena extends in steps (and holds kernel scratch beside the planned intermediates): what a session holds for them, fitted on the corpus (bench/memory-budget.ts). */
 const ENGINE_ARENA_FACTOR = 1.5;
