@@ -5,8 +5,8 @@
  * process is the engine's own structures, not Tessera's (passes/resident.ts: PLAN_NODE_BYTES is not
  * counted). Measured as a difference of peak RSS between two generated models of the same ops and
  * weights, one 2400 nodes longer, each run in its own process. The engine's per-node figure (25 KB) is
- * fitted on the corpus's nodes; these tiny nodes cost the engine 10–11 KB each (+23–27 MB measured,
- * +60 MB predicted: 2.3–2.6×), so the bound is loose: under 3.5× (the smaller model's peak moves 128–137 MB over runs: the least of 3 runs each). While the prediction also counted
+ * fitted on the corpus's nodes; these tiny nodes cost the engine 10–14 KB each (+23–35 MB measured,
+ * +60 MB predicted: 1.7–2.6×), so the bound is loose: under 3.5× (the smaller model's peak moves 128–137 MB over runs: the least of 3 runs each). While the prediction also counted
  * Tessera's graph and plan (70 KB a node), it was 4.9–7.3× the measured difference (+168 MB predicted).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
