@@ -35,7 +35,7 @@ import { compileUnderBudget, type BudgetDecision } from './budget.js';
 
 export { nothingToPlan } from './bind.js';
 import { lowerPlan } from './lower.js';
-import { compilePlan, type PlanOptions } from './pipeline.js';
+import { compilePlan, runsAsTheModel, type PlanOptions } from './pipeline.js';
 
 export { compilePlan, type PlanOptions } from './pipeline.js';
 export { lowerPlan } from './lower.js';
@@ -184,16 +184,9 @@ export function refuseNothingToCompute(graph: ShapedGraph, given: Readonly<Recor
  * which it folds and orders itself, and no second copy of the weights is serialized.
  */
 function asTheModel(model: LoadedModel, plan: Plan, target: Target): Subgraph[] | undefined {
-  if (plan.partitions.length !== 1 || plan.model.rewrites?.length) return undefined;
-  const [part] = plan.partitions;
-  const proc = target.processors.find((p) => p.id === part.processor);
-  if (!proc || proc.backend !== 'ort:cpu' || part.precision !== 'native') return undefined;
+  if (!runsAsTheModel(model.graph, model.file, plan.partitions, plan.model.rewrites, target)) return undefined;
   const { graph } = model;
-  for (const v of graph.values.values()) {
-    const s = v.initializer?.source;
-    if (s?.kind === 'file' && s.path !== model.file) return undefined; // external data: the engine would read it by its own rules
-  }
-  return [{ name: `${graph.meta.source} (the whole model, partition 0 on ${part.processor})`, onnx: model.bytes, inputs: [...graph.inputs], outputs: [...graph.outputs] }];
+  return [{ name: `${graph.meta.source} (the whole model, partition 0 on ${plan.partitions[0].processor})`, onnx: model.bytes, inputs: [...graph.inputs], outputs: [...graph.outputs] }];
 }
 
 /**

@@ -19,6 +19,8 @@ import { PLAN_FORMAT, PLAN_VERSION, sha256, type Plan, type Rewrite } from '../p
 import { costSource } from '../targets/cost.js';
 import { sharedExecutables } from './repeats.js';
 import { nodePrecision, partitionPrecision } from '../targets/storage.js';
+import type { Graph } from '../ir/graph.js';
+import type { Target } from '../targets/schema.js';
 
 /** How the passes run: every compile option that changes the plan of a given graph. */
 export interface PlanOptions {
@@ -123,6 +125,18 @@ interface Assembly {
   objective?: Objective;
 }
 
+/** Whether a plan runs as the model itself (compiler/index.ts asTheModel): one partition, no rewrite, native precision on onnxruntime's CPU EP, no external data of another file. */
+export function runsAsTheModel(graph: Graph, modelFile: string, partitions: readonly { processor: string; precision?: string }[], rewrites: readonly Rewrite[] | undefined, target: Target): boolean {
+  if (partitions.length !== 1 || rewrites?.length) return false;
+  const proc = target.processors.find((p) => p.id === partitions[0].processor);
+  if (!proc || proc.backend !== 'ort:cpu' || partitions[0].precision !== 'native') return false;
+  for (const v of graph.values.values()) {
+    const s = v.initializer?.source;
+    if (s?.kind === 'file' && s.path !== modelFile) return false; // external data: the engine would read it by its own rules
+  }
+  return true;
+}
+
 /** The Plan from what the passes decided. */
 function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, modelFile, rewrites, tiles, objective }: Assembly): Plan {
   const { graph, target } = ctx;
@@ -131,7 +145,8 @@ function assemble({ ctx, parts, order, memory, sched, orderSearch, modelBytes, m
     : nodePrecision(ctx.proc(parts.placement[i].processor), graph, i, (m) => parts.placement[m].folded || parts.partitionOf[m] === parts.partitionOf[i]);
   // the memory objective runs partitions of the same structure on one executable, their weights fed (compiler/repeats.ts)
   const executableOf = objective === 'memory' ? sharedExecutables(graph, ctx.st, parts.partitions, (id) => partitionPrecision(ctx.proc(id)) === 'native') : undefined;
-  const resident = predictResident(ctx, parts, memory, executableOf);
+  const asTheModel = runsAsTheModel(graph, modelFile, parts.partitions.map((p) => ({ processor: p.processor, precision: partitionPrecision(ctx.proc(p.processor)) })), rewrites, target);
+  const resident = predictResident(ctx, parts, memory, executableOf, asTheModel);
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,

@@ -2,8 +2,10 @@
  * The process's resident memory, predicted: what running a plan holds at its peak, by category —
  *   floor      the runtime process with its engine loaded and one trivial session run (the target's
  *              `memory.floorBytes`: measured by `tessera calibrate`, or its uncalibrated default), plus
- *              the graph, plan and engine structures per node of the model, subgraphs' nodes included
- *              (`memory.nodeBytes`)
+ *              the engine's structures per node of the model, subgraphs' nodes included
+ *              (`memory.nodeBytes`), plus Tessera's graph and plan per node (PLAN_NODE_BYTES, 2 KB) unless the
+ *              plan runs as the model itself: then `tessera run --plan` drops the compile before the
+ *              engine allocates (runtime/run-model.ts) and holds nothing per node
  *   sessions   each further engine session (`memory.sessionBytes`)
  *   weights    the weights the partitions read, held once by the engine, times `memory.weightFactor`
  *              (the engine's prepacked copies of Conv/MatMul weights)
@@ -47,9 +49,13 @@ export function memoryFigures(target: Target): { floorBytes: number; nodeBytes: 
   };
 }
 
-/** Measured with /usr/bin/time on the 2-core x86-64 VMs of this project (2026-12-07): `tessera run` of a 1-node model (floor); ppocr-v4-det split into 341 sessions (per session); the 134.6 MB MLP of bench/models/mlp.ts (weight factor); per node fitted on the six corpus models (bench/memory-budget.ts). */
+/**
+ * Measured with /usr/bin/time on the 2-core x86-64 VMs of this project (2026-12-07): `tessera run` of a 1-node model (floor); ppocr-v4-det split into 341 sessions (per session); the 134.6 MB MLP of bench/models/mlp.ts (weight factor).
+ * Per node: the engine's own, fitted on onnxruntime-node's whole-model processes of the corpus (bench/memory-budget.ts, 2026-12-08: from
+ * wakeword-hello-deepa's 29 nodes to silero-vad-v4-legacy's 250, silero-vad-v5's 689 and ppocr-v4-rec's 765, less their weights: 21–28 KB a node).
+ */
 export const DEFAULT_MEMORY = {
-  floorBytes: 100e6, nodeBytes: 70e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)',
+  floorBytes: 100e6, nodeBytes: 25e3, sessionBytes: 0.6e6, weightFactor: 1.25, source: 'uncalibrated default: measured on a 2-core x86-64 VM of this project with onnxruntime-node 1.30 (tessera calibrate measures this host)',
   /** Cold reads (the file evicted from the page cache, 8 MB reads, 4 in flight) of the VM's virtual disk: 0.29–2.2 GB/s over runs as other sessions read (2026-12-08). */
   storageReadGBs: 1, storageSource: "uncalibrated default: cold reads of a 2 GB file from the virtual disk of a 2-core x86-64 VM of this project, 0.29–2.2 GB/s over runs as other sessions read (tessera calibrate measures this host's)",
 };
@@ -90,6 +96,16 @@ function sessionKey(ctx: CompileContext, node: Node): string {
   return `${node.op}(${weights.join(',')})${shapes.join(',')}`;
 }
 
+/**
+ * Tessera's graph and plan per node, held while its runner runs the plan (a Session). Measured 2026-12-08 with the built CLI on generated
+ * chains of tiny Conv, Mul pairs (tests/cli/resident-per-node.test.ts's), the same one-partition plan run by the runner (`--trace`) and as the
+ * model (without): +3.1–4.8 MB more for 2400 more nodes, 1.3–2.0 KB a node. Not counted for a plan run as the model itself (one partition, the
+ * model's own bytes on the CPU EP: `tessera run --plan` drops the compile before the engine allocates): its process measures 13–18 MB over
+ * onnxruntime's on every corpus model, 29 nodes or 765 (bench/memory-budget.ts). (The 70 KB a node fitted on the corpus on 2026-12-07, while
+ * the run still held the compile and the model's bytes, counted both in one figure: 25 KB is the engine's.)
+ */
+export const PLAN_NODE_BYTES = 2e3;
+
 /** onnxruntime's CPU arena extends in steps (and holds kernel scratch beside the planned intermediates): what a session holds for them, fitted on the corpus (bench/memory-budget.ts). */
 const ENGINE_ARENA_FACTOR = 1.5;
 
@@ -114,8 +130,11 @@ function internalPeak(ctx: CompileContext, nodes: readonly number[]): number {
   return peak;
 }
 
-/** The predicted peak resident bytes of running a plan's partitioning with its memories. */
-export function predictResident(ctx: CompileContext, parts: Partitioning, memory: Record<string, MemoryPlan>, executableOf?: readonly number[]): ResidentPrediction {
+/**
+ * The predicted peak resident bytes of running a plan's partitioning with its memories. `asTheModel`: the plan runs as the model
+ * itself (compiler/index.ts asTheModel lowers it to the model's own bytes), so the runner holds no graph or plan per node.
+ */
+export function predictResident(ctx: CompileContext, parts: Partitioning, memory: Record<string, MemoryPlan>, executableOf?: readonly number[], asTheModel = false): ResidentPrediction {
   const f = memoryFigures(ctx.target);
   const sessions = new Set<string>();
   let workspace = 0, scratch = 0;
@@ -142,6 +161,6 @@ export function predictResident(ctx: CompileContext, parts: Partitioning, memory
   const arenaBytes = Math.round(parts.partitions.length === 1 ? ioBytes : Object.values(memory).reduce((a, m) => a + touchedBytes(m.buffers, crossing), 0));
   const sessionBytes = Math.round(Math.max(0, sessions.size - 1) * f.sessionBytes);
   const workspaceBytes = Math.round(workspace + scratch);
-  const floorBytes = Math.round(f.floorBytes + f.nodeBytes * (graph.nodes.length + subgraphNodeCount(graph)));
+  const floorBytes = Math.round(f.floorBytes + (f.nodeBytes + (asTheModel ? 0 : PLAN_NODE_BYTES)) * (graph.nodes.length + subgraphNodeCount(graph)));
   return { floorBytes, sessionBytes, weightBytes, arenaBytes, workspaceBytes, peakBytes: floorBytes + sessionBytes + weightBytes + arenaBytes + workspaceBytes, source: f.source };
 }
