@@ -3,7 +3,7 @@
  * the Plan. Every pass gets the compile context (passes/context.ts): the graph, the target as bound, the
  * support tables and the residency of each partitioning, computed once.
  */
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { CompileContext } from '../passes/context.js';
 import { fileOrder, simulate } from '../passes/memory-graph.js';
 import { memoryOrder } from '../passes/order.js';
@@ -130,9 +130,10 @@ export function runsAsTheModel(graph: Graph, modelFile: string, partitions: read
   if (partitions.length !== 1 || rewrites?.length) return false;
   const proc = target.processors.find((p) => p.id === partitions[0].processor);
   if (!proc || proc.backend !== 'ort:cpu' || partitions[0].precision !== 'native') return false;
+  const own = modelFile ? resolve(modelFile) : modelFile; // weights record the model's resolved path
   for (const v of graph.values.values()) {
     const s = v.initializer?.source;
-    if (s?.kind === 'file' && s.path !== modelFile) return false; // external data: the engine would read it by its own rules
+    if (s?.kind === 'file' && resolve(s.path) !== own) return false; // external data: the engine would read it by its own rules
   }
   return true;
 }
