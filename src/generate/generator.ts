@@ -34,7 +34,6 @@
  * copied for it.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { clone, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
@@ -81,18 +80,21 @@ export interface GeneratorOptions {
   /** onnxruntime threads within an op (default: onnxruntime's). */
   intraOpThreads?: number;
   /**
-   * onnxruntime threads within an op in the decode session. Default: intraOpThreads when given; else on a
-   * host of at most 2 cores one thread when the host is not under load (1-minute load average under the
-   * core count; there one thread decoded ~8% faster than two, in 8 of 8 paired rounds: the pool's hand-offs
-   * over ~500 small ops cost more than the second core gave) and two when it is (defaultDecodeThreads);
-   * else onnxruntime's.
+   * onnxruntime threads within an op in the decode session. Default: intraOpThreads when given, else
+   * onnxruntime's (one a core). On the 2-core host of 2026-12-08 two threads decoded 100m float32 at
+   * 56–68 tokens/s against one thread's 42–55 (alternating rounds, quiet); an earlier VM (508 MB
+   * last-level cache) had favoured one.
    */
   decodeThreads?: number;
-  /** Let the decode session's threads spin-wait between ops (default false). */
+  /**
+   * Let the decode session's threads spin-wait between ops within a step (default true, as onnxruntime's own
+   * default; they stop when the step's run ends, `session.force_spinning_stop`, leaving the cores to JavaScript).
+   */
   decodeSpinning?: boolean;
   /**
-   * Let the prefill session's threads spin-wait between ops within a run (default false), with onnxruntime's
-   * `session.force_spinning_stop` so that they stop when the run ends and leave the cores to decode.
+   * Let the prefill session's threads spin-wait between ops within a run (default true, as onnxruntime's own
+   * default), with onnxruntime's `session.force_spinning_stop` so that they stop when the run ends and leave
+   * the cores to decode. False under other load: there a spinning pool took 1.5–2.5× longer (A/B, alternating).
    */
   prefillSpinning?: boolean;
   /** Other onnxruntime session options for both sessions (enableProfiling, graphOptimizationLevel, …); the ones above win. */
@@ -174,20 +176,6 @@ function kvPosition(sig: DecoderSignature, kv: KvStorage): { bytes: number; what
   return kv === 'int8'
     ? { bytes: 2 * layers * H * (D + 4), what: `${layers} layers × key and value × ${H} heads × (${D} int8 + a 4-byte scale)` }
     : { bytes: 2 * layers * H * D * 4, what: `${layers} layers × key and value × ${H} heads × ${D} × 4 bytes` };
-}
-
-/**
- * Decode's threads when not given: one on a host of at most 2 cores that other processes are not already
- * keeping busy (1-minute load average under the core count): there one thread decoded as fast as two or
- * faster (the pool's hand-offs over ~500 small ops a token cost what the second core gives). On such a
- * host under load, two: the scheduler shares the cores per thread, and two threads decoded 1.1–2.4× as fast
- * as one in 4 of 5 alternating rounds at a load of 12 (100m float32), for ~6% more CPU time a step.
- * On a larger host, onnxruntime's default.
- */
-function defaultDecodeThreads(): number | undefined {
-  const cores = availableParallelism();
-  if (cores > 2) return undefined;
-  return loadavg()[0] < cores ? 1 : cores;
 }
 
 /** 'session.a_b': 'v' → { session: { a_b: 'v' } } (onnxruntime-node's `extra` takes config entries as a tree split at dots). */
@@ -309,17 +297,17 @@ export class Generator {
       logSeverityLevel: 3 as const,
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
       // prepacked MatMul weights are faster but a copy per session; without, both sessions read the memory-mapped external data
-      // the two sessions' thread pools must not spin-wait after a run: the idle one's spinning takes cores from the
-      // other (on 2 cores, decode ran ~1.6× and prefill ~1.6× slower with spinning on)
+      // the two sessions' thread pools spin-wait only within a run (force_spinning_stop below): an idle pool's
+      // spinning took the busy one's cores (on 2 cores, decode and prefill ran ~1.6× slower)
       extra: configTree({ 'session.intra_op.allow_spinning': '0', ...options.ortConfig, 'session.model_external_initializers_file_folder_path': dirname(path), 'session.disable_prepacking': options.prepack === false ? '1' : '0' }),
     };
     const bytes = { prefill: toBinary(ModelProtoSchema, proto), decode: toBinary(ModelProtoSchema, decodeProto) };
-    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads ?? defaultDecodeThreads() };
+    const threads = { prefill: options.intraOpThreads, decode: options.decodeThreads ?? options.intraOpThreads };
     const open = (phase: Phase) => async () => {
       try {
-        // no spinning by default: under other load a spinning prefill pool took 1.5–2.5× longer (A/B, alternating); asked for, prefill's stops when its run ends
-        const spinning = phase === 'decode' ? options.decodeSpinning === true : options.prefillSpinning === true;
-        const stop = phase === 'prefill' && spinning ? { force_spinning_stop: '1' } : {};
+        // spinning within a run (faster on a quiet host: first token 47–73 against 68–83 ms), stopped when the run ends
+        const spinning = phase === 'decode' ? options.decodeSpinning !== false : options.prefillSpinning !== false;
+        const stop = spinning ? { force_spinning_stop: '1' } : {};
         const spin = spinning ? { extra: { ...sessionOptions.extra, session: { ...sessionOptions.extra.session, 'intra_op.allow_spinning': '1', ...stop } } } : {};
         return await ort.InferenceSession.create(bytes[phase], { ...sessionOptions, ...spin, ...(threads[phase] ? { intraOpNumThreads: threads[phase] } : {}) });
       } catch (err) {
