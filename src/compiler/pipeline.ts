@@ -3,7 +3,7 @@
  * the Plan. Every pass gets the compile context (passes/context.ts): the graph, the target as bound, the
  * support tables and the residency of each partitioning, computed once.
  */
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import type { CompileContext } from '../passes/context.js';
 import { fileOrder, simulate } from '../passes/memory-graph.js';
 import { memoryOrder } from '../passes/order.js';
@@ -20,6 +20,7 @@ import { costSource } from '../targets/cost.js';
 import { sharedExecutables } from './repeats.js';
 import { nodePrecision, partitionPrecision } from '../targets/storage.js';
 import type { Graph } from '../ir/graph.js';
+import { realPath } from '../ir/onnx-import.js';
 import type { Target } from '../targets/schema.js';
 
 /** How the passes run: every compile option that changes the plan of a given graph. */
@@ -130,10 +131,10 @@ export function runsAsTheModel(graph: Graph, modelFile: string, partitions: read
   if (partitions.length !== 1 || rewrites?.length) return false;
   const proc = target.processors.find((p) => p.id === partitions[0].processor);
   if (!proc || proc.backend !== 'ort:cpu' || partitions[0].precision !== 'native') return false;
-  const own = modelFile ? resolve(modelFile) : modelFile; // weights record the model's resolved path
+  const own = modelFile ? realPath(modelFile) : modelFile; // weights record the model's real path (symlinks resolved)
   for (const v of graph.values.values()) {
     const s = v.initializer?.source;
-    if (s?.kind === 'file' && resolve(s.path) !== own) return false; // external data: the engine would read it by its own rules
+    if (s?.kind === 'file' && s.path !== own) return false; // external data: the engine would read it by its own rules
   }
   return true;
 }

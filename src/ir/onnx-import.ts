@@ -166,7 +166,8 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Grap
   return graph;
 }
 
-function realPath(path: string): string {
+/** The path with symlinks resolved, as weights record it (the path as given when it cannot be resolved). */
+export function realPath(path: string): string {
   try {
     return realpathSync(path);
   } catch {
