@@ -14,7 +14,8 @@ import { randomFeeds, randomTensor, Tensor } from '../../src/backends/tensor.js'
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { compilePlan } from '../../src/compiler/pipeline.js';
 import { PlanRunner } from '../../src/runtime/runner.js';
-import { expectOutputsMatch, makeTarget, runOrt, shapeBytes, valuesOf } from '../helpers/models.js';
+import { expectOutputsMatch } from '../helpers/expect-outputs.js';
+import { makeTarget, runOrt, shapeBytes, valuesOf } from '../helpers/models.js';
 import { makeContext } from '../../src/passes/context.js';
 import { staticInfo } from '../../src/ir/static.js';
 import { lowerPlan } from '../../src/compiler/lower.js';

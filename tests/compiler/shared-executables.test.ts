@@ -14,7 +14,8 @@ import { randomFeeds } from '../../src/backends/tensor.js';
 import { compile } from '../../src/compiler/index.js';
 import { memoryFigures } from '../../src/passes/resident.js';
 import { PlanRunner } from '../../src/runtime/runner.js';
-import { expectOutputsMatch, runOrt } from '../helpers/models.js';
+import { expectOutputsMatch } from '../helpers/expect-outputs.js';
+import { runOrt } from '../helpers/models.js';
 
 afterEach(() => vi.restoreAllMocks());
 

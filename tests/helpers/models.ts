@@ -4,7 +4,6 @@
  * checks written independently of src/ (they recompute what a plan must satisfy from the graph itself).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { expect } from 'vitest';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureRanges, ortProber } from '../../src/backends/ort.js';
@@ -320,15 +319,6 @@ export function cosine(a: readonly number[], b: readonly number[]): number {
     nb += b[i] * b[i];
   }
   return na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb);
-}
-
-/** Each named output equal to onnxruntime's: cosine above 0.99999 and every element within 1e-4 of the largest magnitude (at least 1). */
-export function expectOutputsMatch(got: TensorMap, want: TensorMap, names: readonly string[]): void {
-  for (const name of names) {
-    const g = valuesOf(got[name]), w = valuesOf(want[name]);
-    expect(cosine(g, w), name).toBeGreaterThan(0.99999);
-    expect(Math.max(...g.map((v, i) => Math.abs(v - w[i]))), name).toBeLessThan(1e-4 * Math.max(1, ...w.map(Math.abs)));
-  }
 }
 
 /** Deterministic values in [-1, 1) (an LCG independent of src's rng). */
